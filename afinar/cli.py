@@ -1,0 +1,125 @@
+"""The ``afinar`` command: one table of verbs, each handing off to the stage that owns it.
+
+User mistakes (AfinarError) print one clear message and exit 2; anything else is our bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from afinar.errors import AfinarError
+
+console = Console()
+err_console = Console(stderr=True)
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Fine-tune Llama-family models, governed.")
+
+RunDir = Annotated[Path, typer.Argument(help="A run directory made by 'afinar run' or 'afinar train'.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def _user_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except AfinarError as err:
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _print_summary(summary: dict) -> None:
+    from afinar.report import summary_table
+
+    for table in summary_table(summary):
+        console.print(table)
+
+
+@app.command("run")
+@_user_errors
+def run_cmd(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")],
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory (default: output_dir/NAME-TIME).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train on a recipe, then evaluate base vs tuned; prints the summary table."""
+    from afinar.pipeline import run
+
+    _print_summary(run(recipe, run_dir, show_progress=not quiet))
+
+
+@app.command("train")
+@_user_errors
+def train_cmd(
+    recipe: Annotated[Optional[Path], typer.Argument(help="Recipe YAML (not needed with --resume).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory (default: output_dir/NAME-TIME).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue this run from its newest checkpoint.")] = None,
+    stop_at_step: Annotated[Optional[int], typer.Option(help="Checkpoint and stop after this step.")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Fine-tune only (no domain eval); resumable with --resume RUN_DIR."""
+    from afinar.pipeline import train_recipe
+
+    if recipe is None and resume is None:
+        raise AfinarError("give a recipe file, or --resume RUN_DIR")
+    _, _, _, summary = train_recipe(recipe, resume or run_dir, resume=resume is not None,
+                                    stop_at_step=stop_at_step, show_progress=not quiet)
+    _print_summary(summary)
+
+
+@app.command("eval")
+@_user_errors
+def eval_cmd(run_dir: RunDir, quiet: Quiet = False) -> None:
+    """Domain eval of a run: base vs tuned on the eval split (writes RUN_DIR/eval/)."""
+    import json
+
+    from afinar.pipeline import evaluate_run
+
+    evaluate_run(run_dir, show_progress=not quiet)
+    _print_summary(json.loads((run_dir / "summary.json").read_text()))
+
+
+@app.command("generate")
+@_user_errors
+def generate_cmd(
+    run_dir: RunDir,
+    prompt: Annotated[str, typer.Argument(help="The user message.")],
+    max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
+) -> None:
+    """Answer one prompt with a run's tuned model (greedy)."""
+    from afinar.interact import load_tuned, reply
+
+    model, tokenizer, recipe = load_tuned(run_dir)
+    console.print(reply(model, tokenizer, recipe, [{"role": "user", "content": prompt}], max_new_tokens),
+                  highlight=False, markup=False)
+
+
+@app.command("chat")
+@_user_errors
+def chat_cmd(run_dir: RunDir, max_new_tokens: Annotated[int, typer.Option()] = 256) -> None:
+    """Talk to a run's tuned model; '/exit' or Ctrl-D ends."""
+    from afinar.interact import chat
+
+    def ask() -> str | None:
+        try:
+            return console.input("[bold cyan]you>[/] ") if sys.stdin.isatty() else input()
+        except EOFError:
+            return None
+
+    def say(text: str) -> None:
+        console.print(Text.assemble(("model> ", "bold green"), text))
+
+    chat(run_dir, ask, say, max_new_tokens)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,202 @@
+"""The recipe: one YAML file that says what to fine-tune, on what, and how.
+
+Parsed into pydantic models at the door: a misspelled or unknown key, a wrong type or an
+out-of-range value is an :class:`~afinar.errors.AfinarError` naming the file, the line, the key
+and what is accepted. Relative paths in a recipe are relative to the recipe's own folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from afinar.errors import AfinarError, where
+
+__all__ = [
+    "AdapterConfig",
+    "DataConfig",
+    "EvalConfig",
+    "OptimConfig",
+    "Recipe",
+    "TrainConfig",
+    "load_recipe",
+    "recipe_from_dict",
+]
+
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    train: Path
+    """JSONL or CSV file with training rows (alpaca, chat or prompt/completion form)."""
+    eval: Path | None = None
+    """Held-out rows; when absent, ``eval_fraction`` of ``train`` is split off (seeded)."""
+    eval_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    format: Literal["auto", "alpaca", "chat", "completion"] = "auto"
+    system_prompt: str | None = None
+    """Prepended as a system turn to rows that have none; None keeps the template's default."""
+    max_seq_len: int = Field(512, ge=16)
+    overlong: Literal["truncate", "drop"] = "truncate"
+    """What to do with a row longer than max_seq_len; either way it is counted in the summary."""
+
+
+class AdapterConfig(_Strict):
+    method: Literal["lora"] = "lora"
+    r: int = Field(16, ge=1)
+    alpha: float = Field(32, gt=0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """0 by default: on CPU the dropout mask (a Bernoulli draw per LoRA input) took ~20% of a step."""
+    target_modules: list[str] = Field(default_factory=lambda: list(ALL_LINEAR))
+
+
+class OptimConfig(_Strict):
+    lr: float = Field(2e-4, gt=0)
+    """LoRA trains few, freshly initialised weights, so it takes ~10x the full fine-tuning rate."""
+    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = Field(10, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    max_grad_norm: float | None = Field(1.0, gt=0)
+
+
+class TrainConfig(_Strict):
+    micro_batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    """Optimizer steps; when set, it wins over ``epochs``."""
+    eval_interval: int | None = Field(None, ge=1)
+    """Optimizer steps between eval-loss passes; None evaluates only at the end."""
+    early_stopping_patience: int | None = Field(None, ge=1)
+    """Stop after this many eval passes without a lower eval loss (needs eval_interval)."""
+    checkpoint_interval: int | None = Field(None, ge=1)
+    seed: int = 42
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    """auto: bf16 autocast where the CPU/GPU has native bf16, else fp32. Weights stay fp32."""
+
+    @model_validator(mode="after")
+    def _patience_needs_interval(self) -> TrainConfig:
+        if self.early_stopping_patience is not None and self.eval_interval is None:
+            raise ValueError("early_stopping_patience needs eval_interval to be set")
+        return self
+
+
+class EvalConfig(_Strict):
+    metric: Literal["json", "none"] = "json"
+    json_schema: Path | None = None
+    """JSON Schema that each generated answer must satisfy (schema-valid rate)."""
+    ignore_fields: list[str] = Field(default_factory=list)
+    """Dotted paths left out of field accuracy (free text such as error messages)."""
+    max_new_tokens: int = Field(256, ge=1)
+    batch_size: int = Field(16, ge=1)
+    limit: int | None = Field(None, ge=1)
+    """Score only the first N eval rows (for quick runs)."""
+    compare_base: bool = True
+
+
+class Recipe(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    base_model: str = "default"
+    """``default`` (bundled SmolLM2-135M-Instruct), a HF model folder, a .gguf file, or a hub id."""
+    data: DataConfig
+    adapter: AdapterConfig = Field(default_factory=AdapterConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    output_dir: Path = Path("runs")
+
+    def resolve_paths(self, base: Path) -> Recipe:
+        """Return a copy whose relative paths are made absolute against ``base``."""
+        def fix(p: Path | None) -> Path | None:
+            return None if p is None or p.is_absolute() else (base / p).resolve()
+
+        r = self.model_copy(deep=True)
+        r.data.train = fix(r.data.train) or r.data.train
+        r.data.eval = fix(r.data.eval) or r.data.eval
+        r.eval.json_schema = fix(r.eval.json_schema) or r.eval.json_schema
+        r.output_dir = fix(r.output_dir) or r.output_dir
+        local = base / r.base_model
+        if r.base_model != "default" and not Path(r.base_model).is_absolute() and local.exists():
+            r.base_model = str(local.resolve())
+        return r
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at ``loc`` (or of its nearest existing parent)."""
+    line = None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if kv[0].value == key), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    for key in loc[:-1]:
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        sub = getattr(field, "annotation", None) if field else None
+        if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
+            return []
+        model = sub
+    return sorted(model.model_fields)
+
+
+def _explain(err: ValidationError, source: str, root: yaml.Node | None) -> AfinarError:
+    lines = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        at = where(source, _line_of(root, loc), field)
+        if e["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(Recipe, loc))
+            lines.append(f"{at}: unknown key; allowed here: {allowed}")
+        elif e["type"] == "missing":
+            lines.append(f"{at}: required but missing")
+        else:
+            lines.append(f"{at}: {e['msg']} (got {e.get('input')!r})")
+    return AfinarError("invalid recipe:\n  " + "\n  ".join(lines))
+
+
+def recipe_from_dict(raw: Any, source: str = "<recipe>", root: yaml.Node | None = None) -> Recipe:
+    """Validate an already-parsed recipe mapping; errors name ``source`` and the key."""
+    if not isinstance(raw, dict):
+        raise AfinarError(f"{source}: a recipe must be a YAML mapping of keys to values")
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as err:
+        raise _explain(err, source, root) from None
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read, validate and resolve the recipe at ``path``.
+
+    Raises:
+        AfinarError: the file is missing, is not YAML, or does not match the schema.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AfinarError(f"{path}: recipe file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise AfinarError(f"{where(path, line)}: not valid YAML: {err}") from None
+    return recipe_from_dict(raw, str(path), root).resolve_paths(path.parent.resolve())

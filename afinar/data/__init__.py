@@ -1,0 +1,1 @@
+"""Data stage: read rows, render them with the chat template, batch them."""

@@ -1,0 +1,184 @@
+"""Read dataset files into conversations.
+
+Accepted row forms (one JSON object per JSONL line, or one CSV row with these columns):
+
+- alpaca: ``instruction`` (str), optional ``input`` (str), ``output`` (str)
+- chat: ``messages``: list of ``{"role": "system"|"user"|"assistant", "content": str}``;
+  an optional system turn first, then user and assistant alternating, at least one assistant
+- completion: ``prompt`` (str), ``completion`` (str)
+
+Every form may carry ``scenario`` (``normal`` | ``exception`` | ``user_error``). Every problem is
+reported with the file, the line and the field, before any output is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from afinar.errors import AfinarError, where
+
+__all__ = ["Example", "FORMATS", "SCENARIOS", "read_dataset", "split_eval"]
+
+FORMATS = ("alpaca", "chat", "completion")
+SCENARIOS = ("normal", "exception", "user_error")
+ROLES = ("system", "user", "assistant")
+_KEYS = {
+    "alpaca": ({"instruction", "output"}, {"input"}),
+    "chat": ({"messages"}, set()),
+    "completion": ({"prompt", "completion"}, set()),
+}
+_COMMON = {"scenario", "id"}
+
+
+@dataclass
+class Example:
+    """One training conversation. ``source`` is ``file:line`` for error messages."""
+
+    messages: list[dict[str, str]]
+    source: str
+    scenario: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _detect(row: dict[str, Any]) -> str | None:
+    if "messages" in row:
+        return "chat"
+    if "instruction" in row or "output" in row:
+        return "alpaca"
+    if "prompt" in row or "completion" in row:
+        return "completion"
+    return None
+
+
+def _text(row: dict[str, Any], key: str, at: str, required: bool = True) -> str:
+    value = row.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        kind = "missing" if value is None else f"a {type(value).__name__}, not a string"
+        raise AfinarError(f"{at}: field '{key}' is {kind}")
+    if required and not value.strip():
+        raise AfinarError(f"{at}: field '{key}' is empty")
+    return value
+
+
+def _chat(row: dict[str, Any], at: str) -> list[dict[str, str]]:
+    msgs = row["messages"]
+    if not isinstance(msgs, list) or not msgs:
+        raise AfinarError(f"{at}: field 'messages' must be a non-empty list of {{role, content}}")
+    out = []
+    for i, m in enumerate(msgs):
+        f = f"messages[{i}]"
+        if not isinstance(m, dict) or set(m) - {"role", "content"}:
+            raise AfinarError(f"{at}: field '{f}' must be an object with keys 'role' and 'content'")
+        role = m.get("role")
+        if role not in ROLES:
+            raise AfinarError(f"{at}: field '{f}.role' is {role!r}; accepted: {', '.join(ROLES)}")
+        content = m.get("content")
+        if not isinstance(content, str):
+            raise AfinarError(f"{at}: field '{f}.content' must be a string")
+        out.append({"role": role, "content": content})
+    turns = out[1:] if out[0]["role"] == "system" else out
+    for i, m in enumerate(turns):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if m["role"] != expected:
+            pos = i + len(out) - len(turns)
+            raise AfinarError(
+                f"{at}: field 'messages[{pos}].role' is '{m['role']}' where '{expected}' is "
+                "expected (optional system first, then user and assistant alternating)"
+            )
+    if not any(m["role"] == "assistant" and m["content"].strip() for m in out):
+        raise AfinarError(f"{at}: field 'messages' has no assistant turn with content to learn from")
+    return out
+
+
+def _to_example(row: Any, fmt: str, at: str) -> Example:
+    if not isinstance(row, dict):
+        raise AfinarError(f"{at}: each row must be a JSON object, got {type(row).__name__}")
+    kind = _detect(row) if fmt == "auto" else fmt
+    if kind is None:
+        raise AfinarError(
+            f"{at}: cannot tell the row's form from its keys {sorted(row)}; accepted: "
+            "instruction/input/output (alpaca), messages (chat), prompt/completion"
+        )
+    required, optional = _KEYS[kind]
+    unknown = set(row) - required - optional - _COMMON
+    if unknown:
+        allowed = ", ".join(sorted(required | optional | _COMMON))
+        raise AfinarError(f"{at}: unknown field(s) {sorted(unknown)} for {kind} rows; allowed: {allowed}")
+    if kind == "chat":
+        messages = _chat(row, at)
+    elif kind == "alpaca":
+        user = _text(row, "instruction", at)
+        extra = _text(row, "input", at, required=False)
+        user = f"{user}\n\n{extra}" if extra.strip() else user
+        messages = [{"role": "user", "content": user}, {"role": "assistant", "content": _text(row, "output", at)}]
+    else:
+        messages = [
+            {"role": "user", "content": _text(row, "prompt", at)},
+            {"role": "assistant", "content": _text(row, "completion", at)},
+        ]
+    scenario = row.get("scenario")
+    if scenario is not None and scenario not in SCENARIOS:
+        raise AfinarError(f"{at}: field 'scenario' is {scenario!r}; accepted: {', '.join(SCENARIOS)}")
+    meta = {"id": row["id"]} if "id" in row else {}
+    return Example(messages=messages, source=at, scenario=scenario, meta=meta)
+
+
+def _rows(path: Path):
+    if path.suffix == ".jsonl":
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield n, json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise AfinarError(f"{where(path, n)}: not valid JSON ({err.msg} at column {err.colno})") from None
+    elif path.suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as f:
+            for n, row in enumerate(csv.DictReader(f), 2):
+                yield n, {k: v for k, v in row.items() if v not in (None, "") or k == "input"}
+    else:
+        raise AfinarError(f"{path}: unsupported dataset type '{path.suffix}'; accepted: .jsonl, .csv")
+
+
+def read_dataset(path: str | Path, fmt: str = "auto", system_prompt: str | None = None) -> list[Example]:
+    """Parse every row of ``path`` into an :class:`Example`.
+
+    Args:
+        fmt: ``auto`` (per row, from its keys) or one of :data:`FORMATS`.
+        system_prompt: added as the first turn of rows that have no system turn.
+
+    Raises:
+        AfinarError: missing file, malformed row (file:line and field), or no rows at all.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AfinarError(f"{path}: dataset file not found")
+    examples = [_to_example(row, fmt, where(path, n)) for n, row in _rows(path)]
+    if not examples:
+        raise AfinarError(f"{path}: the dataset is empty (no rows)")
+    if system_prompt:
+        for ex in examples:
+            if ex.messages[0]["role"] != "system":
+                ex.messages.insert(0, {"role": "system", "content": system_prompt})
+    return examples
+
+
+def split_eval(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Split off a seeded ``fraction`` of examples as the eval set (at least one row each side)."""
+    if fraction <= 0:
+        return examples, []
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_eval = max(1, round(len(examples) * fraction))
+    if n_eval >= len(examples):
+        raise AfinarError(f"cannot split {len(examples)} row(s) into train and eval; add rows or an eval file")
+    held = set(order[:n_eval])
+    return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]

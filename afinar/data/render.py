@@ -1,0 +1,117 @@
+"""Render conversations with the tokenizer's chat template into token ids and labels.
+
+Loss is on assistant tokens only, and each assistant turn's end-of-turn token (the tokenizer's
+EOS, ``<|im_end|>`` for SmolLM2 and Llama-3-style ``<|eot_id|>``) is inside the loss: a model
+that never sees the stop token as a target never learns to stop.
+
+Each turn is tokenized piece by piece (prompt piece, then assistant piece), the same way the
+prompt is tokenized at inference, so training and generation see identical prompt tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from afinar.data.read import Example
+from afinar.errors import AfinarError
+
+__all__ = ["IGNORE", "Rendered", "RenderStats", "prompt_ids", "render", "render_all"]
+
+IGNORE = -100
+"""Label value that cross-entropy skips (PyTorch's default ``ignore_index``)."""
+
+
+@dataclass
+class Rendered:
+    input_ids: list[int]
+    labels: list[int]
+    source: str
+
+    @property
+    def n_targets(self) -> int:
+        return sum(1 for x in self.labels if x != IGNORE)
+
+
+@dataclass
+class RenderStats:
+    rows: int = 0
+    truncated: int = 0
+    dropped: int = 0
+    tokens: int = 0
+    target_tokens: int = 0
+    longest: int = 0
+
+
+def _template(tokenizer, messages, generation_prompt: bool) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+
+
+def _ids(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+
+def prompt_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:
+    """Token ids of ``messages`` followed by the assistant generation prompt."""
+    return _ids(tokenizer, _template(tokenizer, messages, True))
+
+
+def render(tokenizer, example: Example) -> Rendered:
+    """Tokenize one conversation; labels are the ids on assistant turns, ``IGNORE`` elsewhere.
+
+    Raises:
+        AfinarError: the chat template renders turns in a way that is not prefix-consistent.
+    """
+    eos = tokenizer.eos_token_id
+    ids: list[int] = []
+    labels: list[int] = []
+    done = ""  # text already turned into tokens
+    msgs = example.messages
+    for i, m in enumerate(msgs):
+        if m["role"] != "assistant":
+            continue
+        prefix = _template(tokenizer, msgs[:i], True)
+        full = _template(tokenizer, msgs[: i + 1], False)
+        if not (prefix.startswith(done) and full.startswith(prefix)):
+            raise AfinarError(f"{example.source}: the chat template does not render turns as prefixes of each other")
+        prompt = _ids(tokenizer, prefix[len(done):])
+        answer = _ids(tokenizer, full[len(prefix):])
+        stop = answer.index(eos) + 1 if eos in answer else None
+        if stop is None:  # the template has no end-of-turn token: supply the EOS ourselves
+            answer, tail = answer + [eos], []
+        else:
+            answer, tail = answer[:stop], answer[stop:]
+        # Text after the stop token (the template's newline) is context, never a target;
+        # after the last turn it is dropped, as generation stops at the EOS.
+        tail = tail if i < len(msgs) - 1 else []
+        ids += prompt + answer + tail
+        labels += [IGNORE] * len(prompt) + answer + [IGNORE] * len(tail)
+        done = full
+    return Rendered(input_ids=ids, labels=labels, source=example.source)
+
+
+def render_all(
+    tokenizer, examples: list[Example], max_seq_len: int, overlong: str
+) -> tuple[list[Rendered], RenderStats]:
+    """Render ``examples``, then truncate or drop rows longer than ``max_seq_len``.
+
+    A truncated row that keeps no target token is dropped. Counts land in the returned stats.
+    """
+    stats = RenderStats()
+    out = []
+    for ex in examples:
+        r = render(tokenizer, ex)
+        if len(r.input_ids) > max_seq_len:
+            if overlong == "drop":
+                stats.dropped += 1
+                continue
+            r = Rendered(r.input_ids[:max_seq_len], r.labels[:max_seq_len], r.source)
+            if r.n_targets == 0:
+                stats.dropped += 1
+                continue
+            stats.truncated += 1
+        stats.rows += 1
+        stats.tokens += len(r.input_ids)
+        stats.target_tokens += r.n_targets
+        stats.longest = max(stats.longest, len(r.input_ids))
+        out.append(r)
+    return out, stats

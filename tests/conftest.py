@@ -1,0 +1,78 @@
+"""Shared fixtures: the bundled model's tokenizer, a tiny random Llama, recipe/data writers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def bundled_dir() -> Path:
+    """The bundled SmolLM2 as a cached safetensors folder (converted from the GGUF once)."""
+    from afinar.model.load import resolve_base
+
+    return Path(resolve_base("default").path)
+
+
+@pytest.fixture(scope="session")
+def tokenizer(bundled_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(bundled_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
+    """A 2-layer random Llama (hidden 64) with the bundled tokenizer, saved as a HF folder."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=1,
+    )
+    out = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows))
+    return path
+
+
+def alpaca_rows(n: int, start: int = 0) -> list[dict]:
+    """Small, varied alpaca rows (answers of different lengths)."""
+    return [
+        {"instruction": f"Add {i} and {i + 1}.", "input": "", "output": f"{i} + {i + 1} = {2 * i + 1}." + " ok" * (i % 4)}
+        for i in range(start, start + n)
+    ]
+
+
+def write_recipe(path: Path, **overrides) -> Path:
+    """A recipe YAML; ``overrides`` are merged section by section into a small default."""
+    recipe = {
+        "name": "t",
+        "base_model": "default",
+        "data": {"train": "train.jsonl", "eval": "eval.jsonl", "max_seq_len": 128},
+        "adapter": {"r": 4, "alpha": 8},
+        "optim": {"lr": 1e-3, "warmup_steps": 1},
+        "train": {"micro_batch_size": 2, "grad_accum": 2, "max_steps": 4, "seed": 7},
+        "eval": {"metric": "none"},
+        "output_dir": "runs",
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(recipe.get(key), dict):
+            recipe[key] = {**recipe[key], **value}
+        else:
+            recipe[key] = value
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path

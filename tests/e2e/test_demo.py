@@ -1,0 +1,22 @@
+"""The full demo and its acceptance bar (slow: ~14 minutes on 2 cores; run with pytest -m slow)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from afinar.cli import app
+from tests.conftest import REPO
+
+
+@pytest.mark.slow
+def test_demo_meets_its_bar(tmp_path):
+    run_dir = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["run", "--quiet", str(REPO / "examples/retail-sales-json/recipe.yaml"),
+                                      "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    ev = json.loads((run_dir / "eval" / "domain.json").read_text())
+    assert ev["tuned"]["n"] == 150
+    assert ev["tuned"]["schema_valid_rate"] >= 0.90
+    assert ev["tuned"]["field_accuracy"] - ev["base"]["field_accuracy"] >= 0.40
+    assert json.loads((run_dir / "summary.json").read_text())["wall_seconds"] <= 15 * 60

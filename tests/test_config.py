@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+
+from afinar.config import load_recipe
+from afinar.errors import AfinarError
+from tests.conftest import REPO, write_recipe
+
+EXAMPLE_RECIPES = sorted((REPO / "examples").glob("*/recipe.yaml"))
+
+
+def test_there_are_example_recipes():
+    assert EXAMPLE_RECIPES, "examples/*/recipe.yaml: none found"
+
+
+@pytest.mark.parametrize("path", EXAMPLE_RECIPES, ids=lambda p: p.parent.name)
+def test_every_example_recipe_loads_and_its_files_exist(path: Path):
+    r = load_recipe(path)
+    assert r.data.train.is_file()
+    assert r.data.eval is None or r.data.eval.is_file()
+    assert r.eval.json_schema is None or r.eval.json_schema.is_file()
+
+
+def test_misspelled_key_names_the_key_its_line_and_the_allowed_keys(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text("name: x\ndata:\n  train: t.jsonl\nadapter:\n  rank: 8\n")
+    with pytest.raises(AfinarError) as e:
+        load_recipe(p)
+    msg = str(e.value)
+    assert f"{p}:5: field 'adapter.rank': unknown key" in msg
+    assert "allowed here: alpha, dropout, method, r, target_modules" in msg
+
+
+def test_wrong_value_says_what_was_given(tmp_path):
+    p = write_recipe(tmp_path / "r.yaml", train={"micro_batch_size": 0})
+    with pytest.raises(AfinarError, match=r"field 'train.micro_batch_size': .*greater than or equal to 1.*got 0"):
+        load_recipe(p)
+
+
+def test_missing_section_and_missing_file(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text("name: x\n")
+    with pytest.raises(AfinarError, match="field 'data': required but missing"):
+        load_recipe(p)
+    with pytest.raises(AfinarError, match="recipe file not found"):
+        load_recipe(tmp_path / "nope.yaml")
+
+
+def test_relative_paths_resolve_against_the_recipe_folder(tmp_path):
+    r = load_recipe(write_recipe(tmp_path / "r.yaml"))
+    assert r.data.train == tmp_path / "train.jsonl"
+    assert r.output_dir == tmp_path / "runs"
+
+
+def test_defaults_documented_in_readme_match_the_schema():
+    from afinar.config import Recipe
+
+    r = Recipe.model_validate({"name": "x", "data": {"train": "t.jsonl"}})
+    readme = (REPO / "README.md").read_text()
+    for key, value in [("lr", r.optim.lr), ("r", r.adapter.r), ("alpha", r.adapter.alpha),
+                       ("max_seq_len", r.data.max_seq_len), ("micro_batch_size", r.train.micro_batch_size),
+                       ("warmup_steps", r.optim.warmup_steps), ("dropout", r.adapter.dropout)]:
+        assert f"| `{key}` | `{value}` |" in readme, f"README's recipe table disagrees on {key}={value}"
