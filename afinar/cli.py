@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -48,7 +48,7 @@ def _print_summary(summary: dict) -> None:
 @_user_errors
 def run_cmd(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")],
-    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory (default: output_dir/NAME-TIME).")] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: output_dir/NAME-TIME).")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Train on a recipe, then evaluate base vs tuned; prints the summary table."""
@@ -60,10 +60,10 @@ def run_cmd(
 @app.command("train")
 @_user_errors
 def train_cmd(
-    recipe: Annotated[Optional[Path], typer.Argument(help="Recipe YAML (not needed with --resume).")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option(help="Run directory (default: output_dir/NAME-TIME).")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue this run from its newest checkpoint.")] = None,
-    stop_at_step: Annotated[Optional[int], typer.Option(help="Checkpoint and stop after this step.")] = None,
+    recipe: Annotated[Path | None, typer.Argument(help="Recipe YAML (not needed with --resume).")] = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: output_dir/NAME-TIME).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue this run from its newest checkpoint.")] = None,
+    stop_at_step: Annotated[int | None, typer.Option(help="Checkpoint and stop after this step.")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Fine-tune only (no domain eval); resumable with --resume RUN_DIR."""
@@ -71,8 +71,9 @@ def train_cmd(
 
     if recipe is None and resume is None:
         raise AfinarError("give a recipe file, or --resume RUN_DIR")
-    _, _, _, summary = train_recipe(recipe, resume or run_dir, resume=resume is not None,
-                                    stop_at_step=stop_at_step, show_progress=not quiet)
+    _, _, _, summary = train_recipe(
+        recipe, resume or run_dir, resume=resume is not None, stop_at_step=stop_at_step, show_progress=not quiet
+    )
     _print_summary(summary)
 
 
@@ -99,8 +100,11 @@ def generate_cmd(
     from afinar.interact import load_tuned, reply
 
     model, tokenizer, recipe = load_tuned(run_dir)
-    console.print(reply(model, tokenizer, recipe, [{"role": "user", "content": prompt}], max_new_tokens),
-                  highlight=False, markup=False)
+    console.print(
+        reply(model, tokenizer, recipe, [{"role": "user", "content": prompt}], max_new_tokens),
+        highlight=False,
+        markup=False,
+    )
 
 
 @app.command("chat")

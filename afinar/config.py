@@ -115,6 +115,7 @@ class Recipe(_Strict):
 
     def resolve_paths(self, base: Path) -> Recipe:
         """Return a copy whose relative paths are made absolute against ``base``."""
+
         def fix(p: Path | None) -> Path | None:
             return None if p is None or p.is_absolute() else (base / p).resolve()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -63,13 +63,14 @@ def prepare(recipe: Recipe, recipe_file: Path) -> Prepared:
     if not train_rows:
         raise AfinarError(f"{d.train}: every row is longer than max_seq_len={d.max_seq_len} and was dropped")
     eval_rows, eval_stats = render_all(tokenizer, held_out, d.max_seq_len, d.overlong)
-    return Prepared(recipe, recipe_file, train, held_out, train_rows, eval_rows, train_stats, eval_stats,
-                    model, tokenizer, base)
+    return Prepared(
+        recipe, recipe_file, train, held_out, train_rows, eval_rows, train_stats, eval_stats, model, tokenizer, base
+    )
 
 
 def _new_run_dir(recipe: Recipe, run_dir: Path | None) -> Path:
     if run_dir is None:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         run_dir = recipe.output_dir / f"{recipe.name}-{stamp}"
     if run_dir.exists() and any(run_dir.iterdir()):
         raise AfinarError(f"{run_dir}: run directory exists and is not empty; pick another or resume it")
@@ -85,8 +86,14 @@ def load_run(run_dir: Path) -> Recipe:
     return load_recipe(path)
 
 
-def train_recipe(recipe_file: Path | str, run_dir: Path | None = None, *, resume: bool = False,
-                 stop_at_step: int | None = None, show_progress: bool = True) -> tuple[Path, Prepared, object, dict]:
+def train_recipe(
+    recipe_file: Path | str,
+    run_dir: Path | None = None,
+    *,
+    resume: bool = False,
+    stop_at_step: int | None = None,
+    show_progress: bool = True,
+) -> tuple[Path, Prepared, object, dict]:
     """Prepare inputs, create (or reopen) the run directory and train.
 
     With ``resume``, ``recipe_file`` is ignored in favour of the run directory's own recipe.
@@ -111,8 +118,17 @@ def train_recipe(recipe_file: Path | str, run_dir: Path | None = None, *, resume
         info = lineage(recipe_file, data_files, recipe.base_model, prep.base.weights_file)
         (run_dir / "lineage.json").write_text(json.dumps(info, indent=2) + "\n")
     run_dir = Path(run_dir)
-    model, result = train(prep.model, prep.tokenizer, prep.train_rows, prep.eval_rows, recipe, run_dir,
-                          resume=resume, stop_at_step=stop_at_step, show_progress=show_progress)
+    model, result = train(
+        prep.model,
+        prep.tokenizer,
+        prep.train_rows,
+        prep.eval_rows,
+        recipe,
+        run_dir,
+        resume=resume,
+        stop_at_step=stop_at_step,
+        show_progress=show_progress,
+    )
     plot_loss(run_dir / "metrics.jsonl", run_dir / "loss.png")
     summary = {
         "run_dir": str(run_dir),
@@ -129,8 +145,9 @@ def _write_summary(run_dir: Path, summary: dict) -> None:
     path.write_text(json.dumps({**old, **summary}, indent=2) + "\n")
 
 
-def evaluate_run(run_dir: Path, model=None, tokenizer=None, examples: list[Example] | None = None,
-                 show_progress: bool = True) -> dict:
+def evaluate_run(
+    run_dir: Path, model=None, tokenizer=None, examples: list[Example] | None = None, show_progress: bool = True
+) -> dict:
     """Domain eval of a run's adapter (and its base) on the eval split; writes ``eval/``."""
     from afinar.eval.run import evaluate_examples
     from afinar.model.adapters import load_adapter

@@ -22,9 +22,9 @@ def plot_loss(metrics: Path, out: Path) -> None:
     evals = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
     fig, ax = plt.subplots(figsize=(7, 4))
     if train:
-        ax.plot(*zip(*train), label="train loss", lw=1)
+        ax.plot(*zip(*train, strict=True), label="train loss", lw=1)
     if evals:
-        ax.plot(*zip(*evals), "o-", label="eval loss")
+        ax.plot(*zip(*evals, strict=True), "o-", label="eval loss")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("token cross-entropy")
     ax.legend()
@@ -43,11 +43,16 @@ def summary_table(summary: dict) -> list[Table]:
     t = summary["train"]
     d = summary["data"]
     facts = Table(title=f"run {summary['run_dir']}", show_header=False)
-    facts.add_row("train rows (truncated / dropped)",
-                  f"{d['train']['rows']} ({d['train']['truncated']} / {d['train']['dropped']})")
+    facts.add_row(
+        "train rows (truncated / dropped)",
+        f"{d['train']['rows']} ({d['train']['truncated']} / {d['train']['dropped']})",
+    )
     facts.add_row("eval rows", str(d["eval"]["rows"]))
-    facts.add_row("optimizer steps", f"{t['steps']} of {t['total_steps']} ({t['epochs']} epochs)"
-                  + (", stopped early" if t["stopped_early"] else ""))
+    facts.add_row(
+        "optimizer steps",
+        f"{t['steps']} of {t['total_steps']} ({t['epochs']} epochs)"
+        + (", stopped early" if t["stopped_early"] else ""),
+    )
     facts.add_row("final train loss", f"{t['train_loss']:.4f}")
     if t["best_eval_loss"] is not None:
         facts.add_row("best eval loss", f"{t['best_eval_loss']:.4f}")
@@ -65,8 +70,11 @@ def summary_table(summary: dict) -> list[Table]:
             m.add_column(n, justify="right")
         if len(names) == 2:
             m.add_column("change", justify="right")
-        for key, label in (("json_parse_rate", "JSON parse rate"), ("schema_valid_rate", "schema-valid rate"),
-                           ("field_accuracy", "field accuracy")):
+        for key, label in (
+            ("json_parse_rate", "JSON parse rate"),
+            ("schema_valid_rate", "schema-valid rate"),
+            ("field_accuracy", "field accuracy"),
+        ):
             row = [label] + [_pct(ev[n][key]) for n in names]
             if len(names) == 2:
                 row.append(f"{100 * (ev['tuned'][key] - ev['base'][key]):+.1f} pts")

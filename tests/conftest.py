@@ -34,9 +34,17 @@ def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
 
     torch.manual_seed(0)
     cfg = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=1,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=1,
     )
     out = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(cfg).save_pretrained(out)
@@ -52,7 +60,11 @@ def write_jsonl(path: Path, rows: list) -> Path:
 def alpaca_rows(n: int, start: int = 0) -> list[dict]:
     """Small, varied alpaca rows (answers of different lengths)."""
     return [
-        {"instruction": f"Add {i} and {i + 1}.", "input": "", "output": f"{i} + {i + 1} = {2 * i + 1}." + " ok" * (i % 4)}
+        {
+            "instruction": f"Add {i} and {i + 1}.",
+            "input": "",
+            "output": f"{i} + {i + 1} = {2 * i + 1}." + " ok" * (i % 4),
+        }
         for i in range(start, start + n)
     ]
 

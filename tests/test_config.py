@@ -57,7 +57,13 @@ def test_defaults_documented_in_readme_match_the_schema():
 
     r = Recipe.model_validate({"name": "x", "data": {"train": "t.jsonl"}})
     readme = (REPO / "README.md").read_text()
-    for key, value in [("lr", r.optim.lr), ("r", r.adapter.r), ("alpha", r.adapter.alpha),
-                       ("max_seq_len", r.data.max_seq_len), ("micro_batch_size", r.train.micro_batch_size),
-                       ("warmup_steps", r.optim.warmup_steps), ("dropout", r.adapter.dropout)]:
+    for key, value in [
+        ("lr", r.optim.lr),
+        ("r", r.adapter.r),
+        ("alpha", r.adapter.alpha),
+        ("max_seq_len", r.data.max_seq_len),
+        ("micro_batch_size", r.train.micro_batch_size),
+        ("warmup_steps", r.optim.warmup_steps),
+        ("dropout", r.adapter.dropout),
+    ]:
         assert f"| `{key}` | `{value}` |" in readme, f"README's recipe table disagrees on {key}={value}"

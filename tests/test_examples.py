@@ -13,16 +13,18 @@ RETAIL = REPO / "examples" / "retail-sales-json"
 
 
 def test_retail_generator_reproduces_the_committed_files(tmp_path):
-    subprocess.run([sys.executable, str(RETAIL / "generate_data.py"), "--out", str(tmp_path)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(RETAIL / "generate_data.py"), "--out", str(tmp_path)], check=True, capture_output=True
+    )
     for name in ("train.jsonl", "eval.jsonl"):
         assert (tmp_path / name).read_bytes() == (RETAIL / "data" / name).read_bytes(), name
 
 
 @pytest.fixture(scope="module")
 def retail():
-    return {n: [json.loads(x) for x in (RETAIL / "data" / f"{n}.jsonl").read_text().splitlines()]
-            for n in ("train", "eval")}
+    return {
+        n: [json.loads(x) for x in (RETAIL / "data" / f"{n}.jsonl").read_text().splitlines()] for n in ("train", "eval")
+    }
 
 
 def test_retail_sizes_scenarios_languages_and_no_leakage(retail):
@@ -46,7 +48,7 @@ def test_retail_answers_follow_the_schema_and_add_up(retail):
         # Recompute the totals from the input table, independently of the generator's code.
         table = row["input"].split("\n")
         header = next(i for i, x in enumerate(table) if x.startswith(("producto,", "product,")))
-        cells = [x.rsplit(",", 2) for x in table[header + 1:]]
+        cells = [x.rsplit(",", 2) for x in table[header + 1 :]]
         assert out["total_units"] == sum(int(u) for _, u, _ in cells if u)
         assert abs(out["total_revenue"] - sum(float(v) for _, _, v in cells if v)) < 0.006
         assert (out["status"] == "warning") == bool(out["issues"]) == (row["scenario"] == "exception")

@@ -22,7 +22,7 @@ from typing import Any
 
 from afinar.errors import AfinarError, where
 
-__all__ = ["Example", "FORMATS", "SCENARIOS", "read_dataset", "split_eval"]
+__all__ = ["FORMATS", "SCENARIOS", "Example", "read_dataset", "split_eval"]
 
 FORMATS = ("alpaca", "chat", "completion")
 SCENARIOS = ("normal", "exception", "user_error")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from afinar.data.read import Example
 from afinar.errors import AfinarError
 
-__all__ = ["IGNORE", "Rendered", "RenderStats", "prompt_ids", "render", "render_all"]
+__all__ = ["IGNORE", "RenderStats", "Rendered", "prompt_ids", "render", "render_all"]
 
 IGNORE = -100
 """Label value that cross-entropy skips (PyTorch's default ``ignore_index``)."""
@@ -73,11 +73,11 @@ def render(tokenizer, example: Example) -> Rendered:
         full = _template(tokenizer, msgs[: i + 1], False)
         if not (prefix.startswith(done) and full.startswith(prefix)):
             raise AfinarError(f"{example.source}: the chat template does not render turns as prefixes of each other")
-        prompt = _ids(tokenizer, prefix[len(done):])
-        answer = _ids(tokenizer, full[len(prefix):])
+        prompt = _ids(tokenizer, prefix[len(done) :])
+        answer = _ids(tokenizer, full[len(prefix) :])
         stop = answer.index(eos) + 1 if eos in answer else None
         if stop is None:  # the template has no end-of-turn token: supply the EOS ourselves
-            answer, tail = answer + [eos], []
+            answer, tail = [*answer, eos], []
         else:
             answer, tail = answer[:stop], answer[stop:]
         # Text after the stop token (the template's newline) is context, never a target;

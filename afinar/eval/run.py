@@ -10,9 +10,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from afinar.config import EvalConfig
 from afinar.data.read import Example
+from afinar.errors import AfinarError
 from afinar.eval.domain import json_metrics
 from afinar.eval.generate import generate
-from afinar.errors import AfinarError
 
 __all__ = ["evaluate_examples", "load_schema"]
 
@@ -46,8 +46,9 @@ def _by_scenario(examples: list[Example], rows: list[dict]) -> dict:
     return out
 
 
-def evaluate_examples(model, tokenizer, examples: list[Example], cfg: EvalConfig, out_dir: Path,
-                      autocast=None, show_progress: bool = True) -> dict:
+def evaluate_examples(
+    model, tokenizer, examples: list[Example], cfg: EvalConfig, out_dir: Path, autocast=None, show_progress: bool = True
+) -> dict:
     """Generate answers for ``examples`` with the tuned model and (optionally) the base.
 
     Writes ``out_dir/domain.json`` (rates per model and per scenario) and
@@ -60,14 +61,26 @@ def evaluate_examples(model, tokenizer, examples: list[Example], cfg: EvalConfig
     prompts, refs = zip(*(_split(ex) for ex in examples), strict=True)
     models = ["base", "tuned"] if cfg.compare_base else ["tuned"]
     answers: dict[str, list[str]] = {}
-    with Progress(TextColumn("[bold]eval {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), disable=not show_progress) as progress:
+    with Progress(
+        TextColumn("[bold]eval {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not show_progress,
+    ) as progress:
         for name in models:
             task = progress.add_task(name, total=len(prompts))
             ctx = model.disable_adapter() if name == "base" else nullcontext()
             with ctx:
-                answers[name] = generate(model, tokenizer, list(prompts), cfg.max_new_tokens, cfg.batch_size,
-                                         autocast, on_batch=lambda n, t=task: progress.advance(t, n))
+                answers[name] = generate(
+                    model,
+                    tokenizer,
+                    list(prompts),
+                    cfg.max_new_tokens,
+                    cfg.batch_size,
+                    autocast,
+                    on_batch=lambda n, t=task: progress.advance(t, n),
+                )
     results, per_row = {}, {}
     for name in models:
         m = json_metrics(answers[name], list(refs), schema, cfg.ignore_fields)

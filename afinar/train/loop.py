@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from afinar.config import Recipe
 from afinar.data.batch import collate, epoch_order
 from afinar.data.render import IGNORE, Rendered
+from afinar.errors import AfinarError
 from afinar.model.adapters import attach_adapter, trainable_parameters
 from afinar.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
 from afinar.train.progress import TrainProgress
@@ -223,7 +224,10 @@ def train(
     state = {"step": 0, "best_eval": None, "bad_evals": 0, "tokens": 0, "seconds": 0.0, "last_loss": float("nan")}
     metrics_path = run_dir / "metrics.jsonl"
 
-    if resume and (ckpt_path := latest_checkpoint(run_dir)):
+    if resume:
+        ckpt_path = latest_checkpoint(run_dir)
+        if ckpt_path is None:
+            raise AfinarError(f"{run_dir}: no checkpoint to resume from (set train.checkpoint_interval)")
         ckpt = load_checkpoint(ckpt_path)
         for name, value in ckpt["adapter"].items():
             params[name].data.copy_(value)

@@ -26,7 +26,9 @@ class TrainProgress:
                 TimeRemainingColumn(),
             )
             self._progress.__enter__()
-            self._task = self._progress.add_task("train", total=self.total, completed=self.done, loss="-", eval="-", tps="-")
+            self._task = self._progress.add_task(
+                "train", total=self.total, completed=self.done, loss="-", eval="-", tps="-"
+            )
         return self
 
     def update(self, step: int, loss: float, tokens_per_s: float) -> None:

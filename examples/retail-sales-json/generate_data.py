@@ -23,22 +23,68 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 STORES = [
-    "Madrid-Centro", "Barcelona-Diagonal", "Sevilla-Nervion", "Valencia-Ruzafa", "Bilbao-Abando",
-    "Malaga-Larios", "Zaragoza-Delicias", "Lisboa-Chiado", "Mexico-Polanco", "Bogota-Andino",
-    "London-Soho", "Dublin-Grafton", "Miami-Brickell", "Austin-Domain", "Toronto-Eaton",
+    "Madrid-Centro",
+    "Barcelona-Diagonal",
+    "Sevilla-Nervion",
+    "Valencia-Ruzafa",
+    "Bilbao-Abando",
+    "Malaga-Larios",
+    "Zaragoza-Delicias",
+    "Lisboa-Chiado",
+    "Mexico-Polanco",
+    "Bogota-Andino",
+    "London-Soho",
+    "Dublin-Grafton",
+    "Miami-Brickell",
+    "Austin-Domain",
+    "Toronto-Eaton",
 ]
 CURRENCIES = ["EUR", "USD", "GBP", "MXN", "COP", "CAD"]
 PRODUCTS = {
-    "es": ["camisetas", "vaqueros", "zapatillas", "bolsos", "chaquetas", "gorras", "calcetines",
-           "vestidos", "cinturones", "mochilas", "bufandas", "sandalias"],
-    "en": ["t-shirts", "jeans", "sneakers", "handbags", "jackets", "caps", "socks",
-           "dresses", "belts", "backpacks", "scarves", "sandals"],
+    "es": [
+        "camisetas",
+        "vaqueros",
+        "zapatillas",
+        "bolsos",
+        "chaquetas",
+        "gorras",
+        "calcetines",
+        "vestidos",
+        "cinturones",
+        "mochilas",
+        "bufandas",
+        "sandalias",
+    ],
+    "en": [
+        "t-shirts",
+        "jeans",
+        "sneakers",
+        "handbags",
+        "jackets",
+        "caps",
+        "socks",
+        "dresses",
+        "belts",
+        "backpacks",
+        "scarves",
+        "sandals",
+    ],
 }
 HEADER = {
-    "es": {"store": "tienda", "period": "periodo", "currency": "moneda", "table": "producto,unidades,importe",
-           "return": "devolución"},
-    "en": {"store": "store", "period": "period", "currency": "currency", "table": "product,units,revenue",
-           "return": "return"},
+    "es": {
+        "store": "tienda",
+        "period": "periodo",
+        "currency": "moneda",
+        "table": "producto,unidades,importe",
+        "return": "devolución",
+    },
+    "en": {
+        "store": "store",
+        "period": "period",
+        "currency": "currency",
+        "table": "product,units,revenue",
+        "return": "return",
+    },
 }
 ASKS = {
     "es": [
@@ -57,32 +103,113 @@ ASKS = {
     ],
 }
 OFF_TOPIC = {  # templates x fillers, so held-out requests are new sentences, not repeats
-    "es": (["¿Cuál es la capital de {c}?", "Escribe un poema sobre {t}.", "Cuéntame un chiste sobre {t}.",
-            "¿Qué tiempo hará mañana en {c}?", "Recomiéndame un libro sobre {t}."],
-           {"c": ["Francia", "Italia", "Japón", "Perú", "Canadá", "Noruega", "Chile", "Egipto", "Grecia",
-                  "Australia", "Marruecos", "Suecia"],
-            "t": ["el mar", "los gatos", "el fútbol", "la luna", "el café", "los trenes", "la lluvia",
-                  "las montañas", "el otoño", "los dinosaurios", "la música", "el ajedrez"]}),
-    "en": (["What is the capital of {c}?", "Write a poem about {t}.", "Tell me a joke about {t}.",
-            "What will the weather be like tomorrow in {c}?", "Recommend a book about {t}."],
-           {"c": ["France", "Italy", "Japan", "Peru", "Canada", "Norway", "Chile", "Egypt", "Greece",
-                  "Australia", "Morocco", "Sweden"],
-            "t": ["the sea", "cats", "football", "the moon", "coffee", "trains", "rain",
-                  "mountains", "autumn", "dinosaurs", "music", "chess"]}),
+    "es": (
+        [
+            "¿Cuál es la capital de {c}?",
+            "Escribe un poema sobre {t}.",
+            "Cuéntame un chiste sobre {t}.",
+            "¿Qué tiempo hará mañana en {c}?",
+            "Recomiéndame un libro sobre {t}.",
+        ],
+        {
+            "c": [
+                "Francia",
+                "Italia",
+                "Japón",
+                "Perú",
+                "Canadá",
+                "Noruega",
+                "Chile",
+                "Egipto",
+                "Grecia",
+                "Australia",
+                "Marruecos",
+                "Suecia",
+            ],
+            "t": [
+                "el mar",
+                "los gatos",
+                "el fútbol",
+                "la luna",
+                "el café",
+                "los trenes",
+                "la lluvia",
+                "las montañas",
+                "el otoño",
+                "los dinosaurios",
+                "la música",
+                "el ajedrez",
+            ],
+        },
+    ),
+    "en": (
+        [
+            "What is the capital of {c}?",
+            "Write a poem about {t}.",
+            "Tell me a joke about {t}.",
+            "What will the weather be like tomorrow in {c}?",
+            "Recommend a book about {t}.",
+        ],
+        {
+            "c": [
+                "France",
+                "Italy",
+                "Japan",
+                "Peru",
+                "Canada",
+                "Norway",
+                "Chile",
+                "Egypt",
+                "Greece",
+                "Australia",
+                "Morocco",
+                "Sweden",
+            ],
+            "t": [
+                "the sea",
+                "cats",
+                "football",
+                "the moon",
+                "coffee",
+                "trains",
+                "rain",
+                "mountains",
+                "autumn",
+                "dinosaurs",
+                "music",
+                "chess",
+            ],
+        },
+    ),
 }
 WRONG_FORMAT = {
-    "es": ["Genera el informe de ventas en formato XML.", "Dame el informe de ventas como hoja de cálculo Excel.",
-           "Haz el informe de ventas en PDF.", "Quiero el informe de ventas en CSV."],
-    "en": ["Generate the sales report in XML format.", "Give me the sales report as an Excel spreadsheet.",
-           "Make the sales report as a PDF.", "I want the sales report as CSV."],
+    "es": [
+        "Genera el informe de ventas en formato XML.",
+        "Dame el informe de ventas como hoja de cálculo Excel.",
+        "Haz el informe de ventas en PDF.",
+        "Quiero el informe de ventas en CSV.",
+    ],
+    "en": [
+        "Generate the sales report in XML format.",
+        "Give me the sales report as an Excel spreadsheet.",
+        "Make the sales report as a PDF.",
+        "I want the sales report as CSV.",
+    ],
 }
-VAGUE = {"es": ["muchas", "bastantes", "pocas", "caro", "barato", "n/d"],
-         "en": ["many", "plenty", "few", "expensive", "cheap", "n/a"]}
+VAGUE = {
+    "es": ["muchas", "bastantes", "pocas", "caro", "barato", "n/d"],
+    "en": ["many", "plenty", "few", "expensive", "cheap", "n/a"],
+}
 MESSAGES = {
     "off_topic": {"es": "Solo genero informes de ventas en JSON.", "en": "I only produce JSON sales reports."},
-    "malformed_input": {"es": "Los datos de ventas no tienen el formato esperado.",
-                        "en": "The sales data is not in the expected format."},
-    "unsupported_format": {"es": "Solo puedo generar el informe en JSON.", "en": "I can only produce the report in JSON."},
+    "malformed_input": {
+        "es": "Los datos de ventas no tienen el formato esperado.",
+        "en": "The sales data is not in the expected format.",
+    },
+    "unsupported_format": {
+        "es": "Solo puedo generar el informe en JSON.",
+        "en": "I can only produce the report in JSON.",
+    },
 }
 
 
@@ -95,7 +222,7 @@ def _money(rng: random.Random) -> float:
 
 
 def _table_rows(rng: random.Random, lang: str) -> list[dict]:
-    names = rng.sample(PRODUCTS[lang], rng.randint(2, 4))
+    names = rng.sample(PRODUCTS[lang], rng.randint(2, 3))
     return [{"product": n, "units": rng.randint(1, 99), "revenue": _money(rng)} for n in names]
 
 
@@ -180,12 +307,17 @@ def _garbage(rng: random.Random, lang: str) -> str:
     kind = rng.choice(["words", "prose", "empty"])
     if kind == "words":
         names = rng.sample(PRODUCTS[lang], rng.randint(2, 3))
-        return "\n".join([f"{h['store']}: {store}", h["table"]]
-                         + [f"{n},{rng.choice(VAGUE[lang])},{rng.choice(VAGUE[lang])}" for n in names])
+        return "\n".join(
+            [f"{h['store']}: {store}", h["table"]]
+            + [f"{n},{rng.choice(VAGUE[lang])},{rng.choice(VAGUE[lang])}" for n in names]
+        )
     if kind == "prose":
         n = rng.choice(PRODUCTS[lang])
-        return (f"{store} vendió {rng.choice(VAGUE['es'])} {n} el mes pasado" if lang == "es"
-                else f"{store} sold {rng.choice(VAGUE['en'])} {n} last month")
+        return (
+            f"{store} vendió {rng.choice(VAGUE['es'])} {n} el mes pasado"
+            if lang == "es"
+            else f"{store} sold {rng.choice(VAGUE['en'])} {n} last month"
+        )
     return f"{h['store']}: {store}\n{h['table']}"
 
 
@@ -207,16 +339,16 @@ def error_row(rng: random.Random, lang: str) -> dict:
 
 
 def make_rows(n: int, rng: random.Random) -> list[dict]:
-    """``n`` rows: about 40% normal, 35% exception, 25% user error; languages 50/50.
+    """``n`` rows: about 45% normal, 33% exception, 22% user error; languages 50/50.
 
     The rarer, harder cases get more rows than a real log would have: they are what a small
-    model gets wrong first (measured on the demo: user errors lagged at the 55/30/15 split).
+    model gets wrong first (measured on the demo: user errors lagged at a 55/30/15 split).
     """
     rows = []
     for _ in range(n):
         lang = rng.choice(["es", "en"])
         r = rng.random()
-        rows.append(error_row(rng, lang) if r < 0.25 else sales_row(rng, lang, exception=r < 0.60))
+        rows.append(error_row(rng, lang) if r < 0.22 else sales_row(rng, lang, exception=r < 0.55))
     return rows
 
 

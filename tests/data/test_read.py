@@ -6,12 +6,20 @@ from tests.conftest import write_jsonl
 
 
 def test_three_forms_become_the_same_conversation_shape(tmp_path):
-    p = write_jsonl(tmp_path / "d.jsonl", [
-        {"instruction": "Sum", "input": "1 2", "output": "3", "scenario": "normal"},
-        {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
-                      {"role": "assistant", "content": "a"}]},
-        {"prompt": "p", "completion": "c", "scenario": "user_error"},
-    ])
+    p = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"instruction": "Sum", "input": "1 2", "output": "3", "scenario": "normal"},
+            {
+                "messages": [
+                    {"role": "system", "content": "s"},
+                    {"role": "user", "content": "u"},
+                    {"role": "assistant", "content": "a"},
+                ]
+            },
+            {"prompt": "p", "completion": "c", "scenario": "user_error"},
+        ],
+    )
     a, b, c = read_dataset(p)
     assert a.messages == [{"role": "user", "content": "Sum\n\n1 2"}, {"role": "assistant", "content": "3"}]
     assert a.scenario == "normal" and a.source == f"{p}:1"
@@ -20,11 +28,19 @@ def test_three_forms_become_the_same_conversation_shape(tmp_path):
 
 
 def test_system_prompt_is_added_only_where_missing(tmp_path):
-    p = write_jsonl(tmp_path / "d.jsonl", [
-        {"prompt": "p", "completion": "c"},
-        {"messages": [{"role": "system", "content": "own"}, {"role": "user", "content": "u"},
-                      {"role": "assistant", "content": "a"}]},
-    ])
+    p = write_jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"prompt": "p", "completion": "c"},
+            {
+                "messages": [
+                    {"role": "system", "content": "own"},
+                    {"role": "user", "content": "u"},
+                    {"role": "assistant", "content": "a"},
+                ]
+            },
+        ],
+    )
     a, b = read_dataset(p, system_prompt="S")
     assert a.messages[0] == {"role": "system", "content": "S"}
     assert b.messages[0]["content"] == "own"
@@ -44,8 +60,10 @@ def test_csv_rows_read_as_alpaca(tmp_path):
         ([{"instruction": "i", "output": ""}], r"d.jsonl:1: field 'output' is empty"),
         ([{"instruction": "i", "output": 3}], r"d.jsonl:1: field 'output' is a int, not a string"),
         ([{"messages": [{"role": "user", "content": "u"}]}], r"d.jsonl:1: field 'messages' has no assistant turn"),
-        ([{"messages": [{"role": "user", "content": "u"}, {"role": "bot", "content": "a"}]}],
-         r"d.jsonl:1: field 'messages\[1\].role' is 'bot'; accepted: system, user, assistant"),
+        (
+            [{"messages": [{"role": "user", "content": "u"}, {"role": "bot", "content": "a"}]}],
+            r"d.jsonl:1: field 'messages\[1\].role' is 'bot'; accepted: system, user, assistant",
+        ),
         ([{"messages": [{"role": "assistant", "content": "a"}]}], r"messages\[0\].role' is 'assistant' where 'user'"),
         ([{"prompt": "p", "completion": "c", "scenario": "odd"}], r"field 'scenario' is 'odd'; accepted: normal"),
         ([{"prompt": "p", "completion": "c", "answer": "x"}], r"unknown field\(s\) \['answer'\] for completion rows"),
@@ -66,7 +84,7 @@ def test_missing_empty_and_unsupported_files(tmp_path):
     with pytest.raises(AfinarError, match="the dataset is empty"):
         read_dataset(tmp_path / "e.jsonl")
     (tmp_path / "d.txt").write_text("x")
-    with pytest.raises(AfinarError, match="accepted: .jsonl, .csv"):
+    with pytest.raises(AfinarError, match=r"accepted: \.jsonl, \.csv"):
         read_dataset(tmp_path / "d.txt")
 
 

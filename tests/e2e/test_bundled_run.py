@@ -18,22 +18,37 @@ def test_short_real_run_writes_a_complete_run_directory(tmp_path, bundled_dir):
     # Eight train rows from the demo, long ones cut to 160 tokens and counted.
     rows = (EXAMPLE / "data" / "train.jsonl").read_text().splitlines()[:8]
     (tmp_path / "train.jsonl").write_text("\n".join(rows) + "\n")
-    (tmp_path / "eval.jsonl").write_text("\n".join((EXAMPLE / "data" / "eval.jsonl").read_text().splitlines()[:3]) + "\n")
+    (tmp_path / "eval.jsonl").write_text(
+        "\n".join((EXAMPLE / "data" / "eval.jsonl").read_text().splitlines()[:3]) + "\n"
+    )
     recipe = write_recipe(
         tmp_path / "r.yaml",
         data={"max_seq_len": 160, "format": "alpaca"},
         optim={"lr": 1e-4, "warmup_steps": 0},
         train={"micro_batch_size": 2, "grad_accum": 2, "max_steps": 2, "seed": 1},
-        eval={"metric": "json", "json_schema": str(EXAMPLE / "report.schema.json"),
-              "ignore_fields": ["error.message"], "max_new_tokens": 8, "batch_size": 4},
+        eval={
+            "metric": "json",
+            "json_schema": str(EXAMPLE / "report.schema.json"),
+            "ignore_fields": ["error.message"],
+            "max_new_tokens": 8,
+            "batch_size": 4,
+        },
     )
     run_dir = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", "--quiet", str(recipe), "--run-dir", str(run_dir)])
     assert result.exit_code == 0, result.output
     assert "schema-valid rate" in result.output
 
-    for name in ["recipe.yaml", "lineage.json", "metrics.jsonl", "loss.png", "summary.json",
-                 "adapter/adapter_config.json", "eval/domain.json", "eval/predictions.jsonl"]:
+    for name in [
+        "recipe.yaml",
+        "lineage.json",
+        "metrics.jsonl",
+        "loss.png",
+        "summary.json",
+        "adapter/adapter_config.json",
+        "eval/domain.json",
+        "eval/predictions.jsonl",
+    ]:
         assert (run_dir / name).is_file(), name
 
     lineage = json.loads((run_dir / "lineage.json").read_text())
@@ -57,7 +72,8 @@ def test_short_real_run_writes_a_complete_run_directory(tmp_path, bundled_dir):
     assert any("lora_B" in n and p.abs().sum() > 0 for n, p in tuned.named_parameters())
 
     # Two small steps at a low rate leave the base's knowledge in place.
-    answer = CliRunner().invoke(app, ["generate", str(run_dir), "What is the capital of France?",
-                                      "--max-new-tokens", "12"])
+    answer = CliRunner().invoke(
+        app, ["generate", str(run_dir), "What is the capital of France?", "--max-new-tokens", "12"]
+    )
     assert answer.exit_code == 0, answer.output
     assert "Paris" in answer.output

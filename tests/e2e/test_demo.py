@@ -12,8 +12,9 @@ from tests.conftest import REPO
 @pytest.mark.slow
 def test_demo_meets_its_bar(tmp_path):
     run_dir = tmp_path / "demo"
-    result = CliRunner().invoke(app, ["run", "--quiet", str(REPO / "examples/retail-sales-json/recipe.yaml"),
-                                      "--run-dir", str(run_dir)])
+    result = CliRunner().invoke(
+        app, ["run", "--quiet", str(REPO / "examples/retail-sales-json/recipe.yaml"), "--run-dir", str(run_dir)]
+    )
     assert result.exit_code == 0, result.output
     ev = json.loads((run_dir / "eval" / "domain.json").read_text())
     assert ev["tuned"]["n"] == 150

@@ -17,8 +17,7 @@ def _rows(tokenizer):
 
     # Target lengths differ a lot (2 vs ~40 tokens): a mean of per-batch means would weigh
     # the short answer's tokens ~20x more than the long one's.
-    return [render(tokenizer, ex("Short?", "Yes.")),
-            render(tokenizer, ex("Long?", "This answer is much longer, " * 6))]
+    return [render(tokenizer, ex("Short?", "Yes.")), render(tokenizer, ex("Long?", "This answer is much longer, " * 6))]
 
 
 def _grads(model):
@@ -29,7 +28,7 @@ def test_two_unequal_micro_batches_give_the_one_batch_gradient(tiny_model_dir, t
     torch.manual_seed(0)
     model = attach_adapter(AutoModelForCausalLM.from_pretrained(tiny_model_dir), AdapterConfig(r=4, alpha=8))
     # Non-zero B so that every LoRA parameter gets a gradient worth comparing.
-    for n, p in trainable_parameters(model).items():
+    for p in trainable_parameters(model).values():
         p.data.normal_(0, 0.02)
     a, b = _rows(tokenizer)
     pad = tokenizer.pad_token_id

@@ -18,8 +18,14 @@ def _recipe(tmp_path, tiny_model_dir):
         base_model=str(tiny_model_dir),
         adapter={"r": 4, "alpha": 8, "dropout": 0.1},  # dropout: the RNG state must resume too
         # 8 steps of 2x2 rows over 24 rows: crosses an epoch boundary, so the data order resumes too.
-        train={"micro_batch_size": 2, "grad_accum": 2, "max_steps": 8, "eval_interval": 2,
-               "precision": "fp32", "seed": 3},
+        train={
+            "micro_batch_size": 2,
+            "grad_accum": 2,
+            "max_steps": 8,
+            "eval_interval": 2,
+            "precision": "fp32",
+            "seed": 3,
+        },
     )
 
 
@@ -46,8 +52,11 @@ def test_resume_is_exact(tmp_path, tiny_model_dir):
     # The adapter moved away from its zero-initialised B, so equality is not trivial.
     assert max(v.abs().max().item() for k, v in a.items() if "lora_B" in k) > 1e-4
     # The metrics log reads as one run: steps 1..8 once each.
-    steps = [json.loads(line)["step"] for line in (part / "metrics.jsonl").read_text().splitlines()
-             if "loss" in json.loads(line)]
+    steps = [
+        json.loads(line)["step"]
+        for line in (part / "metrics.jsonl").read_text().splitlines()
+        if "loss" in json.loads(line)
+    ]
     assert steps == list(range(1, 9))
 
 
