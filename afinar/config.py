@@ -50,7 +50,7 @@ class DataConfig(_Strict):
 class AdapterConfig(_Strict):
     method: Literal["lora"] = "lora"
     r: int = Field(16, ge=1)
-    alpha: float = Field(32, gt=0)
+    alpha: float = Field(32.0, gt=0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     """0 by default: on CPU the dropout mask (a Bernoulli draw per LoRA input) took ~20% of a step."""
     target_modules: list[str] = Field(default_factory=lambda: list(ALL_LINEAR))
