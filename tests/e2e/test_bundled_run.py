@@ -77,3 +77,9 @@ def test_short_real_run_writes_a_complete_run_directory(tmp_path, bundled_dir):
     )
     assert answer.exit_code == 0, answer.output
     assert "Paris" in answer.output
+
+    chat = CliRunner().invoke(
+        app, ["chat", str(run_dir), "--max-new-tokens", "12"], input="What is the capital of France?\n\n/exit\n"
+    )
+    assert chat.exit_code == 0, chat.output
+    assert chat.output.count("model> ") == 1 and "Paris" in chat.output
