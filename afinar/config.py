@@ -7,6 +7,7 @@ and what is accepted. Relative paths in a recipe are relative to the recipe's ow
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -164,8 +165,10 @@ def _explain(err: ValidationError, source: str, root: yaml.Node | None) -> Afina
         field = ".".join(str(p) for p in loc) or "(top level)"
         at = where(source, _line_of(root, loc), field)
         if e["type"] == "extra_forbidden":
-            allowed = ", ".join(_allowed_keys(Recipe, loc))
-            lines.append(f"{at}: unknown key; allowed here: {allowed}")
+            allowed = _allowed_keys(Recipe, loc)
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            lines.append(f"{at}: unknown key{hint}; allowed here: {', '.join(allowed)}")
         elif e["type"] == "missing":
             lines.append(f"{at}: required but missing")
         else:

@@ -18,7 +18,7 @@ from afinar.config import Recipe, load_recipe
 from afinar.data.read import Example, read_dataset, split_eval
 from afinar.data.render import Rendered, RenderStats, render_all
 from afinar.errors import AfinarError
-from afinar.lineage import lineage
+from afinar.lineage import lineage, sha256_file
 
 __all__ = ["Prepared", "evaluate_run", "load_run", "prepare", "run", "train_recipe"]
 
@@ -30,7 +30,6 @@ class Prepared:
     """A recipe's inputs, read, checked and tokenized; nothing written yet."""
 
     recipe: Recipe
-    recipe_file: Path
     train: list[Example]
     eval: list[Example]
     train_rows: list[Rendered]
@@ -50,7 +49,7 @@ def _read_examples(recipe: Recipe) -> tuple[list[Example], list[Example]]:
     return split_eval(train, d.eval_fraction, recipe.train.seed)
 
 
-def prepare(recipe: Recipe, recipe_file: Path) -> Prepared:
+def prepare(recipe: Recipe) -> Prepared:
     """Read and render the data and load the base model; raises AfinarError on any bad input."""
     from afinar.eval.run import load_schema
     from afinar.model.load import load_base
@@ -63,9 +62,7 @@ def prepare(recipe: Recipe, recipe_file: Path) -> Prepared:
     if not train_rows:
         raise AfinarError(f"{d.train}: every row is longer than max_seq_len={d.max_seq_len} and was dropped")
     eval_rows, eval_stats = render_all(tokenizer, held_out, d.max_seq_len, d.overlong)
-    return Prepared(
-        recipe, recipe_file, train, held_out, train_rows, eval_rows, train_stats, eval_stats, model, tokenizer, base
-    )
+    return Prepared(recipe, train, held_out, train_rows, eval_rows, train_stats, eval_stats, model, tokenizer, base)
 
 
 def _new_run_dir(recipe: Recipe, run_dir: Path | None) -> Path:
@@ -84,6 +81,14 @@ def load_run(run_dir: Path) -> Recipe:
     if not path.is_file():
         raise AfinarError(f"{run_dir}: not a run directory (no {RECIPE_FILE})")
     return load_recipe(path)
+
+
+def _check_data_unchanged(run_dir: Path) -> None:
+    """A resumed run must see the bytes it started with; lineage.json recorded their sha256."""
+    for entry in json.loads((run_dir / "lineage.json").read_text())["data"]:
+        path = Path(entry["path"])
+        if not path.is_file() or sha256_file(path) != entry["sha256"]:
+            raise AfinarError(f"{path}: changed or missing since {run_dir} started; start a new run instead")
 
 
 def train_recipe(
@@ -105,12 +110,12 @@ def train_recipe(
     if resume:
         if run_dir is None:
             raise AfinarError("resuming needs the run directory to continue")
-        recipe_file = Path(run_dir) / RECIPE_FILE
         recipe = load_run(run_dir)
+        _check_data_unchanged(Path(run_dir))
     else:
         recipe_file = Path(recipe_file)
         recipe = load_recipe(recipe_file)
-    prep = prepare(recipe, recipe_file)
+    prep = prepare(recipe)
     if not resume:
         run_dir = _new_run_dir(recipe, Path(run_dir) if run_dir else None)
         (run_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))

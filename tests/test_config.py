@@ -28,7 +28,14 @@ def test_misspelled_key_names_the_key_its_line_and_the_allowed_keys(tmp_path):
         load_recipe(p)
     msg = str(e.value)
     assert f"{p}:5: field 'adapter.rank': unknown key" in msg
+    assert "did you mean 'r'" not in msg  # 'rank' is not close to 'r'; no misleading guess
     assert "allowed here: alpha, dropout, method, r, target_modules" in msg
+
+
+def test_a_near_miss_gets_a_suggestion(tmp_path):
+    p = write_recipe(tmp_path / "r.yaml", train={"max_stpes": 3})
+    with pytest.raises(AfinarError, match=r"field 'train.max_stpes': unknown key \(did you mean 'max_steps'\?\)"):
+        load_recipe(p)
 
 
 def test_wrong_value_says_what_was_given(tmp_path):

@@ -71,3 +71,13 @@ def test_a_different_seed_gives_a_different_adapter(tmp_path, tiny_model_dir):
     b = load_file(tmp_path / "b" / "adapter" / "adapter_model.safetensors")
     assert max((a[k] - b[k]).abs().max().item() for k in a) > 1e-4
     assert torch.isfinite(torch.stack([v.abs().max() for v in a.values()])).all()
+
+
+def test_resume_refuses_data_that_changed(tmp_path, tiny_model_dir):
+    recipe = _recipe(tmp_path, tiny_model_dir)
+    part = tmp_path / "part"
+    _train(str(recipe), "--run-dir", str(part), "--stop-at-step", "2")
+    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(24, start=1))
+    result = CliRunner().invoke(app, ["train", "--quiet", "--resume", str(part)])
+    assert result.exit_code == 2
+    assert "train.jsonl: changed or missing since" in " ".join(result.output.split())
