@@ -34,7 +34,7 @@ def workdir(tmp_path, tiny_model_dir):
         (lambda d: (d / "eval.jsonl").write_text(""), "eval.jsonl: the dataset is empty"),
         (
             lambda d: (d / "r.yaml").write_text((d / "r.yaml").read_text().replace("max_steps", "max_stpes")),
-            "field 'train.max_stpes': unknown key; allowed here:",
+            "field 'train.max_stpes': unknown key (did you mean 'max_steps'?); allowed here:",
         ),
         (
             lambda d: (d / "r.yaml").write_text(
