@@ -51,11 +51,12 @@ def _read_examples(recipe: Recipe) -> tuple[list[Example], list[Example]]:
 
 def prepare(recipe: Recipe) -> Prepared:
     """Read and render the data and load the base model; raises AfinarError on any bad input."""
-    from afinar.eval.run import load_schema
+    from afinar.eval.run import check_references, load_schema
     from afinar.model.load import load_base
 
     train, held_out = _read_examples(recipe)
     load_schema(recipe.eval.json_schema)
+    check_references(held_out, recipe.eval)
     model, tokenizer, base = load_base(recipe.base_model)
     d = recipe.data
     train_rows, train_stats = render_all(tokenizer, train, d.max_seq_len, d.overlong)

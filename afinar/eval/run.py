@@ -14,7 +14,7 @@ from afinar.errors import AfinarError
 from afinar.eval.domain import json_metrics
 from afinar.eval.generate import generate
 
-__all__ = ["evaluate_examples", "load_schema"]
+__all__ = ["check_references", "evaluate_examples", "load_schema"]
 
 
 def load_schema(path: Path | None) -> dict | None:
@@ -31,6 +31,24 @@ def load_schema(path: Path | None) -> dict | None:
 def _split(ex: Example) -> tuple[list[dict[str, str]], str]:
     last = max(i for i, m in enumerate(ex.messages) if m["role"] == "assistant")
     return ex.messages[:last], ex.messages[last]["content"]
+
+
+def check_references(examples: list[Example], cfg: EvalConfig) -> None:
+    """Before any training: with ``metric: json`` every eval answer must itself be JSON.
+
+    Raises:
+        AfinarError: naming the first row whose reference answer does not parse.
+    """
+    if cfg.metric != "json":
+        return
+    for ex in examples[: cfg.limit] if cfg.limit else examples:
+        try:
+            json.loads(_split(ex)[1])
+        except json.JSONDecodeError as err:
+            raise AfinarError(
+                f"{ex.source}: the reference answer is not JSON ({err.msg}), but eval.metric is 'json'; "
+                "fix the row or set eval.metric: none"
+            ) from None
 
 
 def _by_scenario(examples: list[Example], rows: list[dict]) -> dict:

@@ -45,8 +45,20 @@ def workdir(tmp_path, tiny_model_dir):
             ),
             "every row is longer than max_seq_len=16 and was dropped",
         ),
+        (
+            lambda d: (d / "r.yaml").write_text((d / "r.yaml").read_text().replace("metric: none", "metric: json")),
+            "eval.jsonl:1: the reference answer is not JSON",
+        ),
     ],
-    ids=["missing-file", "malformed-jsonl", "no-assistant", "empty-eval", "misspelled-key", "all-too-long"],
+    ids=[
+        "missing-file",
+        "malformed-jsonl",
+        "no-assistant",
+        "empty-eval",
+        "misspelled-key",
+        "all-too-long",
+        "eval-answer-not-json",
+    ],
 )
 def test_bad_input_fails_cleanly_and_leaves_no_run_dir(workdir, breakage, message):
     breakage(workdir)
