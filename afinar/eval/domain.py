@@ -52,26 +52,35 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
+def _plain(path: str) -> str:
+    return re.sub(r"\.\d+(?=\.|$)", "", path)  # lines.0.product -> lines.product
+
+
 def _ignored(path: str, ignore: list[str]) -> bool:
-    plain = re.sub(r"\.\d+(?=\.|$)", "", path)  # lines.0.product -> lines.product
+    plain = _plain(path)
     return any(plain == p or plain.startswith(p + ".") for p in ignore)
 
 
 def json_metrics(predictions: list[str], references: list[str], schema: dict | None, ignore: list[str]) -> dict:
     """Score ``predictions`` against ``references`` (both raw answer strings).
 
-    Returns rates in [0, 1] plus per-row details under ``rows``.
+    Returns rates in [0, 1], accuracy per field path under ``by_field`` (list indices folded:
+    ``lines.product``), and per-row details under ``rows``.
     """
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(schema) if schema else None
     rows = []
+    field_hits: dict[str, list[int]] = {}
     for pred, ref in zip(predictions, references, strict=True):
         ok, value = parse_json(pred)
         valid = ok and (validator is None or validator.is_valid(value))
         want = {k: v for k, v in flatten(json.loads(ref)).items() if not _ignored(k, ignore)}
         got = flatten(value) if ok else {}
-        hits = sum(1 for k, v in want.items() if k in got and _same(got[k], v))
+        matched = {k: k in got and _same(got[k], v) for k, v in want.items()}
+        for k, ok_field in matched.items():
+            field_hits.setdefault(_plain(k), [0, 0])[ok_field] += 1
+        hits = sum(matched.values())
         rows.append({"parsed": ok, "schema_valid": valid, "field_accuracy": hits / len(want) if want else 1.0})
     n = max(len(rows), 1)
     return {
@@ -79,5 +88,6 @@ def json_metrics(predictions: list[str], references: list[str], schema: dict | N
         "json_parse_rate": sum(r["parsed"] for r in rows) / n,
         "schema_valid_rate": sum(r["schema_valid"] for r in rows) / n,
         "field_accuracy": sum(r["field_accuracy"] for r in rows) / n,
+        "by_field": {k: {"n": miss + hit, "accuracy": hit / (miss + hit)} for k, (miss, hit) in field_hits.items()},
         "rows": rows,
     }

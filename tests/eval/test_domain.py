@@ -29,6 +29,12 @@ def test_rates_and_field_accuracy_by_hand():
     assert m["schema_valid_rate"] == 0.5
     assert abs(m["field_accuracy"] - (1 + 0.75 + 0 + 0) / 4) < 1e-12
     assert [r["field_accuracy"] for r in m["rows"]] == [1.0, 0.75, 0.0, 0.0]
+    assert m["by_field"] == {
+        "status": {"n": 4, "accuracy": 0.5},  # rows 1 and 2; row 3 says "bad"
+        "lines.p": {"n": 4, "accuracy": 0.25},
+        "lines.u": {"n": 4, "accuracy": 0.5},
+        "total": {"n": 4, "accuracy": 0.5},
+    }
 
 
 def test_booleans_are_not_numbers():
