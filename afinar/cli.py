@@ -54,7 +54,10 @@ def run_cmd(
     """Train on a recipe, then evaluate base vs tuned; prints the summary table."""
     from afinar.pipeline import run
 
-    _print_summary(run(recipe, run_dir, show_progress=not quiet))
+    summary = run(recipe, run_dir, show_progress=not quiet)
+    _print_summary(summary)
+    if summary["train"]["interrupted_at"] is not None:
+        raise typer.Exit(130)
 
 
 @app.command("train")
@@ -75,6 +78,8 @@ def train_cmd(
         recipe, resume or run_dir, resume=resume is not None, stop_at_step=stop_at_step, show_progress=not quiet
     )
     _print_summary(summary)
+    if summary["train"]["interrupted_at"] is not None and stop_at_step is None:
+        raise typer.Exit(130)  # stopped by a signal: say so to the shell or scheduler
 
 
 @app.command("eval")

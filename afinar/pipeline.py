@@ -182,9 +182,14 @@ def evaluate_run(
 
 
 def run(recipe_file: Path | str, run_dir: Path | None = None, show_progress: bool = True) -> dict:
-    """The whole path for one recipe: train, then evaluate base vs tuned; returns the summary."""
+    """The whole path for one recipe: train, then evaluate base vs tuned; returns the summary.
+
+    An interrupted training (Ctrl-C, SIGTERM) returns right away, without the evaluation.
+    """
     start = time.perf_counter()
     run_dir, prep, model, summary = train_recipe(recipe_file, run_dir, show_progress=show_progress)
+    if summary["train"]["interrupted_at"] is not None:
+        return summary
     summary["eval"] = evaluate_run(run_dir, model, prep.tokenizer, prep.eval, show_progress)
     summary["wall_seconds"] = time.perf_counter() - start
     _write_summary(run_dir, {"wall_seconds": summary["wall_seconds"]})

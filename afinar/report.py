@@ -53,6 +53,9 @@ def summary_table(summary: dict) -> list[Table]:
         f"{t['steps']} of {t['total_steps']} ({t['epochs']} epochs)"
         + (", stopped early" if t["stopped_early"] else ""),
     )
+    if t["interrupted_at"] is not None:
+        facts.add_row("[bold yellow]interrupted", f"after step {t['interrupted_at']}; checkpoint saved")
+        facts.add_row("resume with", f"afinar train --resume {summary['run_dir']}")
     facts.add_row("final train loss", f"{t['train_loss']:.4f}")
     if t["best_eval_loss"] is not None:
         facts.add_row("best eval loss", f"{t['best_eval_loss']:.4f}")

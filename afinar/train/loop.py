@@ -32,6 +32,7 @@ from afinar.data.render import IGNORE, Rendered
 from afinar.errors import AfinarError
 from afinar.model.adapters import attach_adapter, trainable_parameters
 from afinar.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
+from afinar.train.interrupt import graceful_stop
 from afinar.train.progress import TrainProgress
 
 __all__ = ["TrainResult", "accumulate_step", "autocast_for", "eval_loss", "target_loss_sum", "train"]
@@ -202,6 +203,7 @@ def train(
     Args:
         resume: continue from the newest checkpoint in ``run_dir`` (exactly, as if never stopped).
         stop_at_step: save a checkpoint after this optimizer step and return, as a preemption would.
+            Ctrl-C or SIGTERM does the same after the step in progress.
 
     Returns:
         ``(peft_model, TrainResult)``; the model holds the best adapter weights (by eval loss).
@@ -269,7 +271,7 @@ def train(
     # --- the loop
     model.train()
     stopped_early, interrupted_at = False, None
-    with TrainProgress(total_steps, state["step"], enabled=show_progress) as progress:
+    with TrainProgress(total_steps, state["step"], enabled=show_progress) as progress, graceful_stop() as stop:
         while state["step"] < total_steps:
             start = time.perf_counter()
             micro = [collate(stream.take(), pad_id) for _ in range(t.grad_accum)]
@@ -312,7 +314,7 @@ def train(
                     break
             if t.checkpoint_interval and state["step"] % t.checkpoint_interval == 0:
                 checkpoint()
-            if stop_at_step is not None and state["step"] >= stop_at_step:
+            if stop() or (stop_at_step is not None and state["step"] >= stop_at_step):
                 checkpoint()
                 interrupted_at = state["step"]
                 break
