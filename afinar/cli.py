@@ -31,7 +31,7 @@ def _user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except AfinarError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+            err_console.print(Text.assemble(("error: ", "bold red"), str(err)), soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -84,3 +84,10 @@ def test_an_existing_run_dir_is_never_overwritten(workdir):
     result = _run(str(workdir / "r.yaml"), "--run-dir", str(workdir / "taken"))
     assert result.exit_code == 2 and "exists and is not empty" in result.output
     assert (workdir / "taken" / "keep.txt").read_text() == "precious"
+
+
+def test_messages_are_printed_literally_not_as_markup(workdir):
+    write_jsonl(workdir / "train.jsonl", [{"messages": [{"role": "[bold]user", "content": "q"}]}])
+    result = _run(str(workdir / "r.yaml"))
+    assert result.exit_code == 2
+    assert "field 'messages[0].role' is '[bold]user'" in result.output
