@@ -88,3 +88,12 @@ def write_recipe(path: Path, **overrides) -> Path:
             recipe[key] = value
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
     return path
+
+
+def tiny_recipe(
+    tmp_path: Path, model_dir: Path, n_train: int = 24, n_eval: int = 2, eval_start: int = 100, **sections
+) -> Path:
+    """Train/eval files of :func:`alpaca_rows` and a recipe training the tiny Llama on them."""
+    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(n_train))
+    write_jsonl(tmp_path / "eval.jsonl", alpaca_rows(n_eval, start=eval_start))
+    return write_recipe(tmp_path / "r.yaml", base_model=str(model_dir), **sections)

@@ -11,16 +11,17 @@ from afinar.cli import app
 from afinar.data.batch import collate
 from afinar.data.read import read_dataset
 from afinar.data.render import render
-from tests.conftest import alpaca_rows, write_jsonl, write_recipe
+from tests.conftest import tiny_recipe
 
 
 def test_patience_stops_the_run_and_keeps_the_best_adapter(tmp_path, tiny_model_dir):
-    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(16))
-    write_jsonl(tmp_path / "eval.jsonl", alpaca_rows(3, start=40))
     # A rate this high makes eval loss climb after the first steps, so patience runs out.
-    recipe = write_recipe(
-        tmp_path / "r.yaml",
-        base_model=str(tiny_model_dir),
+    recipe = tiny_recipe(
+        tmp_path,
+        tiny_model_dir,
+        n_train=16,
+        n_eval=3,
+        eval_start=40,
         optim={"lr": 0.3, "warmup_steps": 0, "schedule": "constant"},
         train={
             "micro_batch_size": 2,

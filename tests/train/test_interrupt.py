@@ -10,15 +10,13 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from afinar.cli import app
-from tests.conftest import alpaca_rows, write_jsonl, write_recipe
+from tests.conftest import tiny_recipe
 
 
 def test_ctrl_c_checkpoints_and_resume_is_exact(tmp_path, tiny_model_dir):
-    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(24))
-    write_jsonl(tmp_path / "eval.jsonl", alpaca_rows(2, start=100))
-    recipe = write_recipe(
-        tmp_path / "r.yaml",
-        base_model=str(tiny_model_dir),
+    recipe = tiny_recipe(
+        tmp_path,
+        tiny_model_dir,
         adapter={"r": 4, "alpha": 8, "dropout": 0.1},
         train={"micro_batch_size": 2, "grad_accum": 1, "max_steps": 150, "precision": "fp32", "seed": 9},
     )

@@ -7,15 +7,14 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from afinar.cli import app
-from tests.conftest import alpaca_rows, write_jsonl, write_recipe
+from tests.conftest import alpaca_rows, tiny_recipe, write_jsonl
 
 
 def _recipe(tmp_path, tiny_model_dir):
-    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(24))
-    write_jsonl(tmp_path / "eval.jsonl", alpaca_rows(4, start=100))
-    return write_recipe(
-        tmp_path / "r.yaml",
-        base_model=str(tiny_model_dir),
+    return tiny_recipe(
+        tmp_path,
+        tiny_model_dir,
+        n_eval=4,
         adapter={"r": 4, "alpha": 8, "dropout": 0.1},  # dropout: the RNG state must resume too
         # 8 steps of 2x2 rows over 24 rows: crosses an epoch boundary, so the data order resumes too.
         train={
