@@ -56,6 +56,7 @@ def summary_table(summary: dict) -> list[Table]:
     if t["interrupted_at"] is not None:
         facts.add_row("[bold yellow]interrupted", f"after step {t['interrupted_at']}; checkpoint saved")
         facts.add_row("resume with", f"afinar train --resume {summary['run_dir']}")
+        facts.add_row("then evaluate", f"afinar eval {summary['run_dir']}")
     facts.add_row("final train loss", f"{t['train_loss']:.4f}")
     if t["best_eval_loss"] is not None:
         facts.add_row("best eval loss", f"{t['best_eval_loss']:.4f}")
