@@ -102,7 +102,8 @@ def generate_cmd(
     max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
 ) -> None:
     """Answer one prompt with a run's tuned model (greedy)."""
-    from afinar.interact import load_tuned, reply
+    from afinar.interact import reply
+    from afinar.pipeline import load_tuned
 
     model, tokenizer, recipe = load_tuned(run_dir)
     console.print(

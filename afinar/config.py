@@ -118,13 +118,13 @@ class Recipe(_Strict):
         """Return a copy whose relative paths are made absolute against ``base``."""
 
         def fix(p: Path | None) -> Path | None:
-            return None if p is None or p.is_absolute() else (base / p).resolve()
+            return p if p is None or p.is_absolute() else (base / p).resolve()
 
         r = self.model_copy(deep=True)
-        r.data.train = fix(r.data.train) or r.data.train
-        r.data.eval = fix(r.data.eval) or r.data.eval
-        r.eval.json_schema = fix(r.eval.json_schema) or r.eval.json_schema
-        r.output_dir = fix(r.output_dir) or r.output_dir
+        r.data.train = fix(r.data.train)
+        r.data.eval = fix(r.data.eval)
+        r.eval.json_schema = fix(r.eval.json_schema)
+        r.output_dir = fix(r.output_dir)
         local = base / r.base_model
         if r.base_model != "default" and not Path(r.base_model).is_absolute() and local.exists():
             r.base_model = str(local.resolve())

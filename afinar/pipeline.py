@@ -20,7 +20,7 @@ from afinar.data.render import Rendered, RenderStats, render_all
 from afinar.errors import AfinarError
 from afinar.lineage import lineage, sha256_file
 
-__all__ = ["Prepared", "evaluate_run", "load_run", "prepare", "run", "train_recipe"]
+__all__ = ["Prepared", "evaluate_run", "load_run", "load_tuned", "prepare", "run", "train_recipe"]
 
 RECIPE_FILE = "recipe.yaml"
 
@@ -82,6 +82,16 @@ def load_run(run_dir: Path) -> Recipe:
     if not path.is_file():
         raise AfinarError(f"{run_dir}: not a run directory (no {RECIPE_FILE})")
     return load_recipe(path)
+
+
+def load_tuned(run_dir: Path):
+    """``(model, tokenizer, recipe)`` for a finished run: its base model plus its adapter."""
+    from afinar.model.adapters import load_adapter
+    from afinar.model.load import load_base
+
+    recipe = load_run(run_dir)
+    base, tokenizer, _ = load_base(recipe.base_model)
+    return load_adapter(base, Path(run_dir) / "adapter"), tokenizer, recipe
 
 
 def _check_data_unchanged(run_dir: Path) -> None:
@@ -156,17 +166,15 @@ def evaluate_run(
 ) -> dict:
     """Domain eval of a run's adapter (and its base) on the eval split; writes ``eval/``."""
     from afinar.eval.run import evaluate_examples
-    from afinar.model.adapters import load_adapter
-    from afinar.model.load import load_base
     from afinar.train.loop import autocast_for
 
     run_dir = Path(run_dir)
-    recipe = load_run(run_dir)
+    if model is None:
+        model, tokenizer, recipe = load_tuned(run_dir)
+    else:
+        recipe = load_run(run_dir)
     if examples is None:
         examples = _read_examples(recipe)[1]
-    if model is None:
-        base, tokenizer, _ = load_base(recipe.base_model)
-        model = load_adapter(base, run_dir / "adapter")
     device = next(model.parameters()).device
     precision, autocast = autocast_for(recipe.train.precision, device)
     if precision == "bf16":
@@ -190,7 +198,6 @@ def run(recipe_file: Path | str, run_dir: Path | None = None, show_progress: boo
     run_dir, prep, model, summary = train_recipe(recipe_file, run_dir, show_progress=show_progress)
     if summary["train"]["interrupted_at"] is not None:
         return summary
-    summary["eval"] = evaluate_run(run_dir, model, prep.tokenizer, prep.eval, show_progress)
-    summary["wall_seconds"] = time.perf_counter() - start
-    _write_summary(run_dir, {"wall_seconds": summary["wall_seconds"]})
+    evaluate_run(run_dir, model, prep.tokenizer, prep.eval, show_progress)
+    _write_summary(run_dir, {"wall_seconds": time.perf_counter() - start})
     return json.loads((run_dir / "summary.json").read_text())

@@ -22,7 +22,7 @@ from typing import Any
 
 from afinar.errors import AfinarError, where
 
-__all__ = ["FORMATS", "SCENARIOS", "Example", "read_dataset", "split_eval"]
+__all__ = ["FORMATS", "SCENARIOS", "Example", "read_dataset", "split_eval", "with_system_prompt"]
 
 FORMATS = ("alpaca", "chat", "completion")
 SCENARIOS = ("normal", "exception", "user_error")
@@ -164,11 +164,16 @@ def read_dataset(path: str | Path, fmt: str = "auto", system_prompt: str | None 
     examples = [_to_example(row, fmt, where(path, n)) for n, row in _rows(path)]
     if not examples:
         raise AfinarError(f"{path}: the dataset is empty (no rows)")
-    if system_prompt:
-        for ex in examples:
-            if ex.messages[0]["role"] != "system":
-                ex.messages.insert(0, {"role": "system", "content": system_prompt})
+    for ex in examples:
+        ex.messages = with_system_prompt(ex.messages, system_prompt)
     return examples
+
+
+def with_system_prompt(messages: list[dict[str, str]], system_prompt: str | None) -> list[dict[str, str]]:
+    """``messages`` with ``system_prompt`` as first turn, unless it is None or a system turn exists."""
+    if not system_prompt or messages[0]["role"] == "system":
+        return messages
+    return [{"role": "system", "content": system_prompt}, *messages]
 
 
 def split_eval(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import torch
 
@@ -39,7 +40,7 @@ def generate(
         for row, i in enumerate(idx):
             ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
             mask[row, width - len(prompts[i]) :] = 1
-        with autocast() if autocast else torch.autocast(device.type, enabled=False):
+        with (autocast or nullcontext)():
             gen = model.generate(
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),

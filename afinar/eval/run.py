@@ -41,7 +41,7 @@ def check_references(examples: list[Example], cfg: EvalConfig) -> None:
     """
     if cfg.metric != "json":
         return
-    for ex in examples[: cfg.limit] if cfg.limit else examples:
+    for ex in examples[: cfg.limit]:
         try:
             json.loads(_split(ex)[1])
         except json.JSONDecodeError as err:
@@ -74,7 +74,7 @@ def evaluate_examples(
     """
     if cfg.metric == "none" or not examples:
         return {}
-    examples = examples[: cfg.limit] if cfg.limit else examples
+    examples = examples[: cfg.limit]
     schema = load_schema(cfg.json_schema)
     prompts, refs = zip(*(_split(ex) for ex in examples), strict=True)
     models = ["base", "tuned"] if cfg.compare_base else ["tuned"]

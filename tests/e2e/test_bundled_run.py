@@ -66,6 +66,12 @@ def test_short_real_run_writes_a_complete_run_directory(tmp_path, bundled_dir):
     assert [s["step"] for s in steps if "loss" in s] == [1, 2]
     assert all(s["loss"] > 0 for s in steps if "loss" in s)
 
+    # `afinar eval` reloads base + adapter from disk and gets the answers `run` got in memory.
+    first = (run_dir / "eval" / "predictions.jsonl").read_text()
+    again = CliRunner().invoke(app, ["eval", "--quiet", str(run_dir)])
+    assert again.exit_code == 0, again.output
+    assert (run_dir / "eval" / "predictions.jsonl").read_text() == first
+
     # The adapter is plain PEFT: transformers + peft load it without afinar.
     base = AutoModelForCausalLM.from_pretrained(bundled_dir)
     tuned = PeftModel.from_pretrained(base, run_dir / "adapter")
