@@ -21,8 +21,14 @@ console = Console()
 err_console = Console(stderr=True)
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Fine-tune Llama-family models, governed.")
 
+data_app = typer.Typer(no_args_is_help=True, help="Check and mask datasets before training.")
+app.add_typer(data_app, name="data")
+
 RunDir = Annotated[Path, typer.Argument(help="A run directory made by 'afinar run' or 'afinar train'.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+AllowDataErrors = Annotated[
+    bool, typer.Option("--allow-data-errors", help="Train even if 'data check' finds errors (bad rows are skipped).")
+]
 
 
 def _user_errors(fn):
@@ -49,12 +55,13 @@ def _print_summary(summary: dict) -> None:
 def run_cmd(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")],
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: output_dir/NAME-TIME).")] = None,
+    allow_data_errors: AllowDataErrors = False,
     quiet: Quiet = False,
 ) -> None:
-    """Train on a recipe, then evaluate base vs tuned; prints the summary table."""
+    """Check and mask the data, train, then evaluate base vs tuned; prints the summary table."""
     from afinar.pipeline import run
 
-    summary = run(recipe, run_dir, show_progress=not quiet)
+    summary = run(recipe, run_dir, show_progress=not quiet, allow_data_errors=allow_data_errors)
     _print_summary(summary)
     if summary["train"]["interrupted_at"] is not None:
         raise typer.Exit(130)
@@ -67,6 +74,7 @@ def train_cmd(
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: output_dir/NAME-TIME).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this run from its newest checkpoint.")] = None,
     stop_at_step: Annotated[int | None, typer.Option(help="Checkpoint and stop after this step.")] = None,
+    allow_data_errors: AllowDataErrors = False,
     quiet: Quiet = False,
 ) -> None:
     """Fine-tune only (no domain eval); resumable with --resume RUN_DIR."""
@@ -75,7 +83,12 @@ def train_cmd(
     if recipe is None and resume is None:
         raise AfinarError("give a recipe file, or --resume RUN_DIR")
     _, _, _, summary = train_recipe(
-        recipe, resume or run_dir, resume=resume is not None, stop_at_step=stop_at_step, show_progress=not quiet
+        recipe,
+        resume or run_dir,
+        resume=resume is not None,
+        stop_at_step=stop_at_step,
+        show_progress=not quiet,
+        allow_data_errors=allow_data_errors,
     )
     _print_summary(summary)
     if summary["train"]["interrupted_at"] is not None and stop_at_step is None:
@@ -129,6 +142,56 @@ def chat_cmd(run_dir: RunDir, max_new_tokens: Annotated[int, typer.Option()] = 2
         console.print(Text.assemble(("model> ", "bold green"), text))
 
     chat(run_dir, ask, say, max_new_tokens)
+
+
+@data_app.command("check")
+@_user_errors
+def data_check_cmd(
+    file: Annotated[Path | None, typer.Argument(help="Dataset (.jsonl or .csv); default: the recipe's.")] = None,
+    recipe: Annotated[Path | None, typer.Option(help="Use this recipe's settings and eval file.")] = None,
+    eval_file: Annotated[Path | None, typer.Option("--eval", help="Held-out file to check for leakage.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
+) -> None:
+    """Lint a dataset: schema, duplicates, leakage, lengths, template, scenarios, PII. Exit 1 on errors."""
+    import json
+
+    from afinar.data.gate import check_data
+    from afinar.report import data_report_tables
+
+    report, _ = check_data(file, recipe, eval_file)
+    out = report.to_json()
+    for table in data_report_tables(out):
+        console.print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps(out, indent=2) + "\n")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@data_app.command("mask")
+@_user_errors
+def data_mask_cmd(
+    file: Annotated[Path, typer.Argument(help="Dataset (.jsonl or .csv).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Masked copy to write (same type).")],
+    policy: Annotated[
+        str | None, typer.Option(help="redact | mask | hash | surrogate for every type, or a policy YAML file.")
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write counts by type (never values) as JSON here.")] = None,
+) -> None:
+    """Replace personal data and secrets in every text field; the input is left untouched."""
+    import json
+
+    from afinar.data.gate import masker_for_file
+    from afinar.data.mask import mask_file
+    from afinar.report import mask_table
+
+    masker = masker_for_file(file, policy)
+    rows = mask_file(file, out, masker)
+    operators = {k: masker.policy.operator(k) for k in masker.counts}
+    console.print(mask_table(dict(masker.counts), operators, rows, out))
+    if report is not None:
+        info = {"rows": rows, "replaced": dict(sorted(masker.counts.items())), "operators": operators}
+        report.write_text(json.dumps({**info, "key": masker.key_source}, indent=2) + "\n")
 
 
 def main() -> None:

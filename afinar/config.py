@@ -21,6 +21,7 @@ __all__ = [
     "DataConfig",
     "EvalConfig",
     "OptimConfig",
+    "PiiConfig",
     "Recipe",
     "TrainConfig",
     "load_recipe",
@@ -103,6 +104,30 @@ class EvalConfig(_Strict):
     compare_base: bool = True
 
 
+Operator = Literal["redact", "mask", "hash", "surrogate"]
+
+
+class PiiConfig(_Strict):
+    policy: Literal["mask", "block", "off"] = "mask"
+    """mask: replace what is found before training; block: refuse to train if anything is found;
+    off: train on the text as it is (recorded in pii_report.json)."""
+    default: Operator = "surrogate"
+    """Operator for personal data (see afinar/data/mask.py): a realistic, consistent fake by default."""
+    secrets: Operator = "redact"
+    """Operator for keys, tokens and passwords."""
+    operators: dict[str, Operator] = Field(default_factory=dict)
+    """Per entity type (EMAIL, PHONE, IBAN, PERSON, ...), overriding default/secrets."""
+
+    @model_validator(mode="after")
+    def _known_types(self) -> PiiConfig:
+        from afinar.data.pii import TYPES
+
+        unknown = sorted(set(self.operators) - set(TYPES))
+        if unknown:
+            raise ValueError(f"unknown entity type(s) {unknown}; accepted: {', '.join(TYPES)}")
+        return self
+
+
 class Recipe(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     base_model: str = "default"
@@ -112,6 +137,7 @@ class Recipe(_Strict):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    pii: PiiConfig = Field(default_factory=PiiConfig)
     output_dir: Path = Path("runs")
 
     def resolve_paths(self, base: Path) -> Recipe:

@@ -15,7 +15,9 @@ from pathlib import Path
 import yaml
 
 from afinar.config import Recipe, load_recipe
-from afinar.data.read import Example, read_dataset, split_eval
+from afinar.data.gate import RecipeData, apply_pii, check_recipe_data, read_recipe_data, refuse_on_errors
+from afinar.data.lint import DataReport
+from afinar.data.read import Example
 from afinar.data.render import Rendered, RenderStats, render_all
 from afinar.errors import AfinarError
 from afinar.lineage import lineage, sha256_file
@@ -27,7 +29,7 @@ RECIPE_FILE = "recipe.yaml"
 
 @dataclass
 class Prepared:
-    """A recipe's inputs, read, checked and tokenized; nothing written yet."""
+    """A recipe's inputs, read, checked, masked and tokenized; nothing written yet."""
 
     recipe: Recipe
     train: list[Example]
@@ -39,31 +41,55 @@ class Prepared:
     model: object
     tokenizer: object
     base: object
+    data_report: dict
+    pii_report: dict
 
 
-def _read_examples(recipe: Recipe) -> tuple[list[Example], list[Example]]:
-    d = recipe.data
-    train = read_dataset(d.train, d.format, d.system_prompt)
-    if d.eval is not None:
-        return train, read_dataset(d.eval, d.format, d.system_prompt)
-    return split_eval(train, d.eval_fraction, recipe.train.seed)
+def _gated_data(recipe: Recipe, tokenizer, allow_data_errors: bool) -> tuple[RecipeData, DataReport, dict]:
+    """Read, lint and mask the recipe's data: the same rows for training and for a later eval."""
+    data = read_recipe_data(recipe)
+    report = check_recipe_data(recipe, data, tokenizer)
+    if not allow_data_errors:
+        refuse_on_errors(report)
+    pii = apply_pii(recipe, data, report)
+    return data, report, pii
 
 
-def prepare(recipe: Recipe) -> Prepared:
-    """Read and render the data and load the base model; raises AfinarError on any bad input."""
+def prepare(recipe: Recipe, allow_data_errors: bool = False) -> Prepared:
+    """Read, check, mask and render the data and load the base model.
+
+    Raises:
+        AfinarError: any bad input, data with lint errors (unless ``allow_data_errors``), or
+        personal data under ``pii.policy: block``.
+    """
     from afinar.eval.run import check_references, load_schema
     from afinar.model.load import load_base
 
-    train, held_out = _read_examples(recipe)
     load_schema(recipe.eval.json_schema)
-    check_references(held_out, recipe.eval)
     model, tokenizer, base = load_base(recipe.base_model)
+    data, report, pii = _gated_data(recipe, tokenizer, allow_data_errors)
+    check_references(data.held, recipe.eval)
     d = recipe.data
-    train_rows, train_stats = render_all(tokenizer, train, d.max_seq_len, d.overlong)
+    if not data.train:
+        raise AfinarError(f"{d.train}: no training row could be read")
+    train_rows, train_stats = render_all(tokenizer, data.train, d.max_seq_len, d.overlong)
     if not train_rows:
         raise AfinarError(f"{d.train}: every row is longer than max_seq_len={d.max_seq_len} and was dropped")
-    eval_rows, eval_stats = render_all(tokenizer, held_out, d.max_seq_len, d.overlong)
-    return Prepared(recipe, train, held_out, train_rows, eval_rows, train_stats, eval_stats, model, tokenizer, base)
+    eval_rows, eval_stats = render_all(tokenizer, data.held, d.max_seq_len, d.overlong)
+    return Prepared(
+        recipe,
+        data.train,
+        data.held,
+        train_rows,
+        eval_rows,
+        train_stats,
+        eval_stats,
+        model,
+        tokenizer,
+        base,
+        report.to_json(),
+        pii,
+    )
 
 
 def _new_run_dir(recipe: Recipe, run_dir: Path | None) -> Path:
@@ -109,6 +135,7 @@ def train_recipe(
     resume: bool = False,
     stop_at_step: int | None = None,
     show_progress: bool = True,
+    allow_data_errors: bool = False,
 ) -> tuple[Path, Prepared, object, dict]:
     """Prepare inputs, create (or reopen) the run directory and train.
 
@@ -126,13 +153,15 @@ def train_recipe(
     else:
         recipe_file = Path(recipe_file)
         recipe = load_recipe(recipe_file)
-    prep = prepare(recipe)
+    prep = prepare(recipe, allow_data_errors)
     if not resume:
         run_dir = _new_run_dir(recipe, Path(run_dir) if run_dir else None)
         (run_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
         data_files = [p for p in (recipe.data.train, recipe.data.eval) if p is not None]
         info = lineage(recipe_file, data_files, recipe.base_model, prep.base.weights_file)
         (run_dir / "lineage.json").write_text(json.dumps(info, indent=2) + "\n")
+        (run_dir / "data_report.json").write_text(json.dumps(prep.data_report, indent=2) + "\n")
+        (run_dir / "pii_report.json").write_text(json.dumps(prep.pii_report, indent=2) + "\n")
     run_dir = Path(run_dir)
     model, result = train(
         prep.model,
@@ -174,7 +203,7 @@ def evaluate_run(
     else:
         recipe = load_run(run_dir)
     if examples is None:
-        examples = _read_examples(recipe)[1]
+        examples = _gated_data(recipe, tokenizer, allow_data_errors=True)[0].held
     device = next(model.parameters()).device
     precision, autocast = autocast_for(recipe.train.precision, device)
     if precision == "bf16":
@@ -189,13 +218,17 @@ def evaluate_run(
     return results
 
 
-def run(recipe_file: Path | str, run_dir: Path | None = None, show_progress: bool = True) -> dict:
+def run(
+    recipe_file: Path | str, run_dir: Path | None = None, show_progress: bool = True, allow_data_errors: bool = False
+) -> dict:
     """The whole path for one recipe: train, then evaluate base vs tuned; returns the summary.
 
     An interrupted training (Ctrl-C, SIGTERM) returns right away, without the evaluation.
     """
     start = time.perf_counter()
-    run_dir, prep, model, summary = train_recipe(recipe_file, run_dir, show_progress=show_progress)
+    run_dir, prep, model, summary = train_recipe(
+        recipe_file, run_dir, show_progress=show_progress, allow_data_errors=allow_data_errors
+    )
     if summary["train"]["interrupted_at"] is not None:
         return summary
     evaluate_run(run_dir, model, prep.tokenizer, prep.eval, show_progress)

@@ -1,4 +1,4 @@
-"""What a person reads after a run: the loss plot and the summary table."""
+"""What a person reads: the loss plot, a run's summary tables, a data check's findings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-__all__ = ["plot_loss", "summary_table"]
+__all__ = ["data_report_tables", "mask_table", "plot_loss", "summary_table"]
 
 
 def plot_loss(metrics: Path, out: Path) -> None:
@@ -85,3 +85,55 @@ def summary_table(summary: dict) -> list[Table]:
             m.add_row(*row)
         tables.append(m)
     return tables
+
+
+_SEVERITY = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def data_report_tables(report: dict, show: int = 5) -> list[Table]:
+    """Rich tables for a data check: findings (first ``show`` locations each), then the statistics."""
+    rows = ", ".join(f"{k} {v}" for k, v in report["rows"].items() if v)
+    s = report["summary"]
+    findings = Table(
+        title=f"data check: {rows} rows; {s['error']} error(s), {s['warning']} warning(s)", title_justify="left"
+    )
+    for col in ("severity", "check", "finding", "where"):
+        findings.add_column(col, overflow="fold")
+    names = {f"{path}:": f"{Path(path).name}:" for path in report["files"].values()}
+    for f in report["findings"]:
+        where = ", ".join(f["where"][:show])
+        for full, short in names.items():
+            where = where.replace(full, short) + (
+                f" (+{len(f['where']) - show} more)" if len(f["where"]) > show else ""
+            )
+        sev = f["severity"]
+        message = f["message"]
+        for full, short in names.items():
+            message = message.replace(full, short)
+        findings.add_row(f"[{_SEVERITY[sev]}]{sev}", f["check"], message, where)
+    stats = report["stats"]
+    facts = Table(title="statistics", show_header=False, title_justify="left")
+    if "tokens" in stats:
+        tok = stats["tokens"]
+        hist = "  ".join(f"{k}: {v}" for k, v in tok["histogram"].items() if v)
+        facts.add_row("tokens per row", f"mean {tok['mean']}, longest {tok['longest']}; {hist}")
+        facts.add_row("over max_seq_len", f"{tok['over_max_seq_len']} (max_seq_len {tok['max_seq_len']})")
+    if "scenarios" in stats:
+        facts.add_row("scenarios", "  ".join(f"{k} {_pct(v)}" for k, v in stats["scenarios"].items()))
+    if "languages" in stats:
+        facts.add_row("languages", "  ".join(f"{k} {_pct(v)}" for k, v in stats["languages"].items()))
+    if "pii" in stats:
+        facts.add_row("PII / secrets", "  ".join(f"{k} {v}" for k, v in stats["pii"].items()) or "none found")
+    return [findings, facts]
+
+
+def mask_table(counts: dict[str, int], operators: dict[str, str], rows: int, out: Path) -> Table:
+    """What ``afinar data mask`` replaced, by entity type."""
+    t = Table(title=f"masked {rows} rows into {out}", title_justify="left")
+    for col in ("entity type", "replaced", "operator"):
+        t.add_column(col)
+    for kind, n in sorted(counts.items()):
+        t.add_row(kind, str(n), operators[kind])
+    if not counts:
+        t.add_row("(none found)", "0", "-")
+    return t

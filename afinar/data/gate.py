@@ -1,0 +1,180 @@
+"""The data gate in front of training: read a recipe's data, lint it, apply its PII policy.
+
+``afinar run`` and ``afinar train`` refuse data with lint errors (``--allow-data-errors`` trains
+on the rows that parse) and, with ``pii.policy: block``, data with any personal data or secret.
+With ``pii.policy: mask`` (the default) every turn is masked in memory before tokenization; the
+run directory gets ``data_report.json`` and ``pii_report.json`` (counts and locations, never
+values).
+
+The masking key is ``$AFINAR_PII_KEY`` when set; otherwise it is derived from the raw bytes of
+the recipe's data files (HMAC-SHA256 under a fixed label), so re-running or resuming a recipe
+masks identically, while nobody without the raw data (not even with ``lineage.json``'s sha256)
+can recompute it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from afinar.config import Recipe
+from afinar.data.lint import DataReport, lint
+from afinar.data.mask import KEY_ENV, Masker, MaskPolicy, mask_examples
+from afinar.data.read import Example, scan_dataset, split_eval
+from afinar.errors import AfinarError
+
+__all__ = [
+    "RecipeData",
+    "apply_pii",
+    "check_data",
+    "check_recipe_data",
+    "data_key",
+    "masker_for",
+    "masker_for_file",
+    "read_recipe_data",
+    "refuse_on_errors",
+]
+
+_KEY_LABEL = b"afinar pii key v1"
+
+
+@dataclass
+class RecipeData:
+    train: list[Example]
+    held: list[Example]
+    schema_errors: list[str]
+    files: dict[str, str]
+
+
+def _scan(path: Path, recipe: Recipe) -> tuple[list[Example], list[str]]:
+    rows, errors = scan_dataset(path, recipe.data.format, recipe.data.system_prompt)
+    if not rows and not errors:
+        errors.append(f"{path}: the dataset is empty (no rows)")
+    return rows, errors
+
+
+def read_recipe_data(recipe: Recipe) -> RecipeData:
+    """Every readable row of the recipe's train and eval files (eval split off when absent)."""
+    d = recipe.data
+    train, errors = _scan(d.train, recipe)
+    files = {"train": str(d.train)}
+    if d.eval is not None:
+        held, eval_errors = _scan(d.eval, recipe)
+        errors += eval_errors
+        files["eval"] = str(d.eval)
+    elif train:
+        train, held = split_eval(train, d.eval_fraction, recipe.train.seed)
+    else:
+        held = []
+    return RecipeData(train, held, errors, files)
+
+
+def check_recipe_data(recipe: Recipe, data: RecipeData, tokenizer) -> DataReport:
+    d = recipe.data
+    return lint(data.files, data.train, data.held, data.schema_errors, tokenizer, d.max_seq_len, d.overlong)
+
+
+def refuse_on_errors(report: DataReport) -> None:
+    """Raise an AfinarError listing the report's errors (the first few locations of each)."""
+    errors = report.errors
+    if not errors:
+        return
+    lines = [f.message if f.check == "schema" else f"{f.message} ({', '.join(f.where[:3])})" for f in errors[:10]]
+    more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
+    raise AfinarError(
+        f"the data has {len(errors)} error(s); training refused:\n  "
+        + "\n  ".join(lines)
+        + more
+        + "\n'afinar data check' prints the whole report; --allow-data-errors trains on the rows that parse anyway"
+    )
+
+
+def data_key(paths: list[Path]) -> bytes:
+    """HMAC-SHA256 under a fixed label over the files' bytes: a key only the data's holder has."""
+    mac = hmac.new(_KEY_LABEL, digestmod=hashlib.sha256)
+    for path in paths:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                mac.update(chunk)
+    return mac.digest()
+
+
+def _masker(policy: MaskPolicy, files: list[Path]) -> Masker:
+    if os.environ.get(KEY_ENV):
+        return Masker(policy)
+    masker = Masker(policy, key=data_key(files))
+    masker.key_source = f"derived from the data files (set {KEY_ENV} to share pseudonyms across datasets)"
+    return masker
+
+
+def masker_for(recipe: Recipe) -> Masker:
+    """The masker a recipe's ``pii`` section describes, keyed as the module docstring says."""
+    p = recipe.pii
+    policy = MaskPolicy(default=p.default, secrets=p.secrets, operators=dict(p.operators))
+    return _masker(policy, [f for f in (recipe.data.train, recipe.data.eval) if f is not None])
+
+
+def masker_for_file(path: Path, policy: str | None) -> Masker:
+    """The masker for ``afinar data mask``: ``policy`` is an operator name or a policy YAML file."""
+    from afinar.data.mask import load_policy
+
+    if not Path(path).is_file():
+        raise AfinarError(f"{path}: dataset file not found")
+    return _masker(load_policy(policy), [Path(path)])
+
+
+def apply_pii(recipe: Recipe, data: RecipeData, report: DataReport) -> dict:
+    """Apply ``recipe.pii.policy`` to the rows in place; returns the pii_report.json content.
+
+    Raises:
+        AfinarError: the policy is ``block`` and the report found personal data or secrets.
+    """
+    found = report.stats.get("pii", {})
+    locations = next((f.where for f in report.findings if f.check == "pii"), [])
+    out = {"policy": recipe.pii.policy, "found": found, "where": locations}
+    if recipe.pii.policy == "block" and found:
+        summary = ", ".join(f"{k} {v}" for k, v in found.items())
+        raise AfinarError(
+            f"pii.policy is 'block' and the data holds personal data or secrets ({summary}) at "
+            f"{', '.join(locations[:5])}{' ...' if len(locations) > 5 else ''}; mask it ('afinar data mask') "
+            "or set pii.policy to 'mask'"
+        )
+    if recipe.pii.policy == "off":
+        out["note"] = "pii.policy is 'off': training used the text unmasked"
+        return out
+    if recipe.pii.policy == "mask" and found:
+        masker = masker_for(recipe)
+        mask_examples(data.train, masker)
+        mask_examples(data.held, masker)
+        out["operators"] = {k: masker.policy.operator(k) for k in found}
+        out["replaced"] = dict(sorted(masker.counts.items()))
+        out["key"] = masker.key_source
+    return out
+
+
+def check_data(
+    path: Path | None, recipe_file: Path | None = None, eval_file: Path | None = None
+) -> tuple[DataReport, Recipe]:
+    """``afinar data check``: lint ``path`` (or a recipe's own files) and return the report.
+
+    With a recipe, its format, system prompt, max_seq_len, base model tokenizer and eval file
+    (for leakage) apply, and ``path`` replaces its train file. Without one, the defaults apply.
+    """
+    from afinar.config import load_recipe, recipe_from_dict
+    from afinar.model.load import load_tokenizer
+
+    if recipe_file is not None:
+        recipe = load_recipe(recipe_file)
+    elif path is not None:
+        recipe = recipe_from_dict({"name": "check", "data": {"train": str(path), "eval_fraction": 0.0}})
+    else:
+        raise AfinarError("give a dataset file, or --recipe RECIPE")
+    if path is not None:
+        recipe.data.train = Path(path)
+    if eval_file is not None:
+        recipe.data.eval = Path(eval_file)
+    data = read_recipe_data(recipe)
+    return check_recipe_data(recipe, data, load_tokenizer(recipe.base_model)), recipe

@@ -1,0 +1,211 @@
+"""Replace the entities that :mod:`afinar.data.pii` finds, one operator per entity type.
+
+Operators:
+
+- ``redact``: ``[EMAIL]``, ``[IBAN]``...
+- ``mask``: every letter and digit but the last four becomes ``*`` (``************1111``).
+- ``hash``: ``[EMAIL:7c1f0a9d52e3]``, the first 12 hex digits of HMAC-SHA256(key, type + value).
+  Keyed, not salted per call: the same value gets the same pseudonym across the whole dataset
+  (and across datasets masked with the same key), so joins and repeated mentions survive, while
+  nobody without the key can test a guess.
+- ``surrogate``: a realistic fake of the same format, checksum-valid where the type has one
+  (Luhn, mod-97, DNI letter), chosen by the same HMAC so a value always maps to the same fake.
+  Training text stays natural. See :mod:`afinar.data.surrogate`.
+
+The key comes from ``$AFINAR_PII_KEY``; without it a random key is made per process, so
+pseudonyms are consistent within one run only (the report says which).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from afinar.data.pii import SECRET_TYPES, TYPES, Span, detect
+from afinar.data.read import Example, read_rows
+from afinar.errors import AfinarError
+
+__all__ = ["KEY_ENV", "OPERATORS", "MaskPolicy", "Masker", "load_policy", "mask_examples", "mask_file"]
+
+OPERATORS = ("redact", "mask", "hash", "surrogate")
+KEY_ENV = "AFINAR_PII_KEY"
+
+
+@dataclass
+class MaskPolicy:
+    """Which operator each entity type gets. Secrets are redacted by default: a fake key that
+    looks real teaches nothing useful and may trip secret scanners downstream."""
+
+    default: str = "surrogate"
+    secrets: str = "redact"
+    operators: dict[str, str] = field(default_factory=dict)
+
+    def operator(self, kind: str) -> str:
+        if kind in self.operators:
+            return self.operators[kind]
+        return self.secrets if kind in SECRET_TYPES else self.default
+
+
+def _check_operator(op: object, at: str) -> str:
+    if op not in OPERATORS:
+        raise AfinarError(f"{at}: operator {op!r} is not one of {', '.join(OPERATORS)}")
+    return op
+
+
+def load_policy(spec: str | Path | None) -> MaskPolicy:
+    """A policy from an operator name (for every type) or a YAML file.
+
+    The YAML file has ``default`` (operator for PII types), ``secrets`` (operator for secret
+    types) and ``operators`` (type -> operator); every key is optional.
+
+    Raises:
+        AfinarError: unknown operator or type, or a file that is not such a mapping.
+    """
+    if spec is None:
+        return MaskPolicy()
+    if str(spec) in OPERATORS:
+        return MaskPolicy(default=str(spec), secrets=str(spec))
+    path = Path(spec)
+    if not path.is_file():
+        raise AfinarError(f"--policy {spec}: neither an operator ({', '.join(OPERATORS)}) nor a policy file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise AfinarError(f"{path}: not a YAML policy file ({err})") from None
+    if not isinstance(raw, dict) or set(raw) - {"default", "secrets", "operators"}:
+        raise AfinarError(f"{path}: a policy is a mapping with keys default, secrets, operators")
+    ops = raw.get("operators") or {}
+    if not isinstance(ops, dict):
+        raise AfinarError(f"{path}: field 'operators' must map entity types to operators")
+    for kind, op in ops.items():
+        if kind not in TYPES:
+            raise AfinarError(f"{path}: field 'operators.{kind}' is not an entity type; accepted: {', '.join(TYPES)}")
+        _check_operator(op, f"{path}: field 'operators.{kind}'")
+    return MaskPolicy(
+        default=_check_operator(raw.get("default", "surrogate"), f"{path}: field 'default'"),
+        secrets=_check_operator(raw.get("secrets", "redact"), f"{path}: field 'secrets'"),
+        operators=dict(ops),
+    )
+
+
+def _normal(kind: str, value: str) -> str:
+    """The form under which two writings of one value are the same value (for hash/surrogate)."""
+    if kind in ("EMAIL", "PERSON"):
+        return " ".join(value.lower().split())
+    if kind in ("PHONE", "CREDIT_CARD", "IBAN", "ES_NIF", "ES_NIE", "ES_CIF", "US_SSN"):
+        return re.sub(r"[^0-9A-Za-z]", "", value).upper()
+    return value
+
+
+class Masker:
+    """Apply a :class:`MaskPolicy` to text; counts what it replaced, by type."""
+
+    def __init__(self, policy: MaskPolicy | None = None, key: bytes | None = None):
+        from afinar.data.surrogate import surrogate
+
+        self.policy = policy or MaskPolicy()
+        env = os.environ.get(KEY_ENV)
+        self.key_source = "argument" if key else (KEY_ENV if env else "random, this run only")
+        self.key = key or (env.encode() if env else secrets.token_bytes(32))
+        self.counts: Counter[str] = Counter()
+        self._surrogate = surrogate
+        self._memo: dict[tuple[str, str], str] = {}
+
+    def digest(self, kind: str, value: str) -> bytes:
+        return hmac.new(self.key, f"{kind}\x00{_normal(kind, value)}".encode(), hashlib.sha256).digest()
+
+    def replacement(self, kind: str, value: str) -> str:
+        op = self.policy.operator(kind)
+        if op == "redact":
+            return f"[{kind}]"
+        if op == "mask":
+            keep = len(value) - 4
+            return "".join("*" if i < keep and c.isalnum() else c for i, c in enumerate(value))
+        memo = (kind, value)
+        if memo not in self._memo:
+            d = self.digest(kind, value)
+            self._memo[memo] = f"[{kind}:{d.hex()[:12]}]" if op == "hash" else self._surrogate(kind, value, d)
+        return self._memo[memo]
+
+    def mask(self, text: str, spans: list[Span] | None = None) -> str:
+        """``text`` with every entity (found now, or given as ``spans``) replaced."""
+        spans = detect(text) if spans is None else spans
+        if not spans:
+            return text
+        out, pos = [], 0
+        for s in spans:
+            out += [text[pos : s.start], self.replacement(s.type, text[s.start : s.end])]
+            self.counts[s.type] += 1
+            pos = s.end
+        out.append(text[pos:])
+        return "".join(out)
+
+
+def mask_examples(examples: list[Example], masker: Masker) -> None:
+    """Mask every turn of ``examples`` in place (training reads the masked text)."""
+    for ex in examples:
+        ex.messages = [{**m, "content": masker.mask(m["content"])} for m in ex.messages]
+
+
+def _mask_value(value, masker: Masker):
+    if isinstance(value, str):
+        return masker.mask(value)
+    if isinstance(value, list):
+        return [_mask_value(v, masker) for v in value]
+    if isinstance(value, dict):
+        return {k: _mask_value(v, masker) for k, v in value.items()}
+    return value
+
+
+def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
+    """Write ``src`` (.jsonl or .csv) to ``dst`` with every string field masked; returns rows written.
+
+    Every row keeps its keys and its line order; only the text inside changes. The output is
+    written to a temporary file next to ``dst`` and renamed at the end, so a failure (a bad row,
+    Ctrl-C) leaves no partial ``dst``.
+
+    Raises:
+        AfinarError: unreadable input (named with its line), ``dst`` is ``src``, or a type mismatch.
+    """
+    src, dst = Path(src), Path(dst)
+    if dst.suffix != src.suffix:
+        raise AfinarError(f"{dst}: the output must have the input's type ({src.suffix})")
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise AfinarError(f"{dst}: refusing to overwrite the input; write the masked copy elsewhere")
+    header = None
+    if src.suffix == ".csv":
+        with src.open(encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f), None)
+    rows = 0
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=header) if header is not None else None
+            if writer:
+                writer.writeheader()
+            for _, row in read_rows(src):
+                if isinstance(row, AfinarError):
+                    raise row
+                masked = _mask_value(row, masker)
+                if writer:
+                    writer.writerow(masked)
+                else:
+                    out.write(json.dumps(masked, ensure_ascii=False) + "\n")
+                rows += 1
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return rows
