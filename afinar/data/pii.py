@@ -163,14 +163,14 @@ _E = r"(?![\w@-]|\.\w)"  # right boundary
 _SEP = r"[ .-]?"
 
 _PHONE_CUE = re.compile(
-    r"(?i)\b(tel[ée]?f?o?n?o?s?|tlf|tfno|m[óo]vil(es)?|celular|llam(ar|e|a|ad)|contacto|whats\s?app|phones?|"
-    r"call|cell|mobile|fax|sms|text\s+me)\b"
+    r"(?i)\b(tel[ée]?f?o?n?o?s?|tlf|tfno|m[óo]vil(es)?|celular|llam(ar|e|a|ad|adme)|contact[oa]r?|whats\s?app|"
+    r"marca[rd]?|phones?|call|cell|mobile|fax|sms|text\s+me|reach|ring|dial|contact)\b"
 )
 _BIRTH_CUE = re.compile(
     r"(?i)(born|birth\s?day|date\s+of\s+birth|d\.?o\.?b\.?|birthdate|naci(do|da|ó|miento)|"
     r"f\.?\s?nac\.?|cumpleaños|cumple)"
 )
-_VERSION_CUE = re.compile(r"(?i)(\bv|version|versi[óo]n|build|release|firmware|\bver\.?)\s*$")
+_VERSION_CUE = re.compile(r"(?i)(\bv|version|versi[óo]n|build|release|firmware|\bver\.?)(\s+[a-z]+)?\s*$")
 
 _MONTHS = {
     m: i + 1
@@ -196,7 +196,8 @@ _PATTERNS: dict[str, re.Pattern] = {
     "URL_CREDENTIALS": re.compile(r"\b[a-z][a-z0-9+.-]*://([^\s:/@]+:[^\s/@]+)@[\w.-]+"),
     "SECRET": re.compile(
         r"(?i)\b(?:[\w-]*(?:passw(?:or)?d|pwd|contrase[ñn]a|clave|secret|secreto|token|api[_-]?key|"
-        r"access[_-]?key|auth[_-]?key|private[_-]?key|credential)s?)[\"']?\s*(?:[:=]|is|es|:=|=>)\s*[\"']?"
+        r"access[_-]?key|auth[_-]?key|private[_-]?key|credential)s?)(?:[ _-](?:api|de api|de acceso|secreta|privada|key))?"
+        r"[\"']?\s*(?:[:=]|is|es|:=|=>)\s*[\"']?"
         r"([^\s\"',;<>]{6,})"
     ),
     "EMAIL": re.compile(r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}\b"),
@@ -215,7 +216,7 @@ _PATTERNS: dict[str, re.Pattern] = {
         rf"(\d{{1,2}})(?:\s+de)?\s+({_MONTH})\.?(?:\s+de|,)?\s+(\d{{4}})|({_MONTH})\.?\s+(\d{{1,2}}),?\s+(\d{{4}}))\b"
     ),
     "PHONE": re.compile(
-        r"(?<![\w+/.-])(?:(?:\+|00)(\d{1,3})[ .-]?)?(\(?\d{2,4}\)?(?:[ .-]?\d{2,4}){1,4})(?![\w/-]|\.\d)"
+        r"(?<![\w+/.-])(?:(?:\+|00)(\d{1,3})[ .-]?)?((?:\(0\) ?)?\(?\d{2,4}\)?(?:[ .-]?\d{2,4}){1,4})(?![\w/-]|\.\d)"
     ),
 }
 
@@ -225,9 +226,9 @@ _FULL_NAME = rf"{_NAME_WORD}(?:\s+(?:{_PARTICLE}\s+)?{_NAME_WORD}){{0,3}}"
 _PERSON_CUE = re.compile(
     r"(?:\b(?:Mr|Mrs|Ms|Miss|Dr|Dra|Sr|Sra|Srta|Prof|D|Dña)\.?|\b(?:Mister|Don|Doña|Señor|Señora|Señorita)|"
     r"(?i:\b(?:my name is|name is|named|called|me llamo|mi nombre es|se llama|soy|i am|i'm|dear|estimad[oa]|"
-    r"hola|hello|hi|cliente|customer|client|paciente|patient|empleado|empleada|employee|contacto|contact|"
+    r"hola|hello|hi|this is|speaking|cliente|customer|client|paciente|patient|empleado|empleada|employee|contacto|contact|"
     r"atendido por|atendida por|handled by|signed|firmado|attn|att|usuario|user|titular|holder|"
-    r"by|por|con|with|from|de parte de|on behalf of|para|to)\b:?))"
+    r"by|por|con|with|from|de parte de|on behalf of|para|to|for)\b:?))"
     rf"[ \t]+({_FULL_NAME})"
 )
 _NAME_FIELD = re.compile(
@@ -310,7 +311,7 @@ def _ssn(text: str, m: re.Match) -> Span | None:
 
 def _ip(text: str, m: re.Match) -> Span | None:
     value = m.group(0)
-    if _VERSION_CUE.search(text[max(0, m.start() - 12) : m.start()]):
+    if _VERSION_CUE.search(text[max(0, m.start() - 24) : m.start()]):
         return None
     try:
         addr = ipaddress.ip_address(value)
@@ -318,8 +319,8 @@ def _ip(text: str, m: re.Match) -> Span | None:
         return None
     if addr.version == 4 and any(len(p) > 1 and p[0] == "0" for p in value.split(".")):
         return None
-    if addr.version == 6 and value.count(":") < 2:
-        return None
+    if (addr.version == 6 and value.count(":") < 2) or addr.is_loopback or addr.is_unspecified:
+        return None  # ::1, 127.0.0.1, 0.0.0.0 name no one
     return Span(m.start(), m.end(), "IP_ADDRESS")
 
 
@@ -368,6 +369,8 @@ def _phone(text: str, m: re.Match) -> Span | None:
         )
     elif len(d) == 10 and d[0] not in "01" and (d[3] not in "01" or body.startswith("(")):  # US (NANP)
         ok = cue or bool(re.fullmatch(r"\(\d{3}\) ?\d{3}-\d{4}|\d{3}([.-])\d{3}\1\d{4}", body))
+    elif d[0] == "0" and len(d) in (10, 11):  # UK and other national trunk formats: 020 7946 0958
+        ok = cue or formatted
     else:
         ok = cue and 7 <= len(d) <= 12 and formatted
     return Span(m.start(), m.end(), "PHONE") if ok else None
@@ -379,12 +382,13 @@ def _secret(text: str, m: re.Match) -> Span | None:
         return None
     cue = m.group(0)[: m.start(1) - m.start()].lower()
     is_password = any(w in cue for w in ("pass", "pwd", "contrase", "clave"))
-    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
+    alnum_classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d"))
+    classes = alnum_classes + bool(re.search(r"[^A-Za-z0-9]", value))
     if is_password:
         if classes < 2 and len(value) < 10:
             return None  # "password is ready", "clave: pedido"
-    elif len(value) < 12 or _entropy(value) < 3.0 or classes < 2:
-        return None  # "token: expired", "secret: the-recipe"
+    elif len(value) < 12 or _entropy(value) < 3.0 or alnum_classes < 2:
+        return None  # "token: expired", "secret: the-recipe-is-sugar"
     return Span(m.start(1), m.start(1) + len(value), "SECRET")
 
 
@@ -441,7 +445,7 @@ def _persons(text: str) -> list[Span]:
         if name and name.split()[0].lower() not in _NOT_NAMES:
             # a lone word after a weak cue (con, de, with, by...) is too often a place or a thing
             cue = m.group(0)[: m.start(1) - m.start()].strip().lower().rstrip(":")
-            if " " in name or cue not in ("by", "por", "con", "with", "from", "para", "to", "soy", "i am", "i'm"):
+            if " " in name or cue not in ("by", "por", "con", "with", "from", "para", "to", "for", "soy", "i am", "i'm"):
                 out.append(Span(m.start(1), m.start(1) + len(name), "PERSON"))
     for m in _NAME_FIELD.finditer(text):
         value = m.group(1).strip()

@@ -24,7 +24,8 @@ LAST = (
     "García Fernández González Rodríguez López Martínez Sánchez Pérez Gómez Ruiz Navarro Molina Ortega "
     "Delgado Castro Smith Johnson Brown Taylor Wilson Evans Walker Wright Hughes Clarke Turner Parker"
 ).split()
-DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com", "correo.example.es")
+DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com", "correo.example")
+"""Reserved for documentation by RFC 2606: no real mailbox receives these."""
 
 
 def _shape(rng: random.Random, value: str, keep: int = 0) -> str:
