@@ -1,4 +1,6 @@
-"""Build the labeled PII corpus that bench/pii_quality.py scores: bench/data/pii_corpus.jsonl.
+"""Build the labeled PII corpora that bench/pii_quality.py scores: bench/data/pii_corpus.jsonl
+(development: the detector was tuned while it was written) and bench/data/pii_holdout.jsonl
+(held out: templates and cases written after the detector was frozen, never tuned on).
 
     .venv-bench/bin/python bench/pii_corpus.py      # (make bench-pii runs it; the output is committed)
 
@@ -33,6 +35,8 @@ from stdnum.us import ssn as std_ssn
 HERE = Path(__file__).parent
 OUT = HERE / "data" / "pii_corpus.jsonl"
 HARD = HERE / "data" / "pii_hard_cases.txt"
+HOLDOUT = HERE / "data" / "pii_holdout.jsonl"
+HOLDOUT_HARD = HERE / "data" / "pii_holdout_cases.txt"
 SEED = 20261127
 MARK = re.compile(r"\[\[([A-Z_]+):(.+?)\]\]", re.DOTALL)
 
@@ -170,6 +174,29 @@ TEMPLATES_EN = [
 ]
 
 
+# Held-out templates: written after the detector was frozen; their scores are reported, never tuned on.
+HOLDOUT_ES = [
+    "Buenos días, le atiende {PERSON}. Le confirmo que su número de contacto es {PHONE_ES}.",
+    "Remitente: {EMAIL}\nAsunto: devolución del pedido {~order}\nImporte: {~price} EUR",
+    "Adjunto los datos bancarios (IBAN {IBAN}) y el NIF {ES_NIF} para el abono.",
+    "El proveedor con CIF {ES_CIF} ha enviado la factura {~invoice}.",
+    "Acceso denegado para la dirección {IP4} a las {~time}; revisad la regla del cortafuegos.",
+    "La tarjeta {CREDIT_CARD} de la señora {PERSON} ha sido rechazada dos veces.",
+    "Documento del trabajador: {ES_NIE}. Fecha de nacimiento {DOB}.",
+    "No pegues secretos aquí: alguien puso api_key={SECRET} en el canal.",
+]
+HOLDOUT_EN = [
+    "Thanks for calling, this is {PERSON}. I have your callback number as {PHONE_US}.",
+    "From: {EMAIL}\nSubject: return for order {~order}\nAmount: {~price} USD",
+    "Attached are the bank details (IBAN {IBAN}) for the supplier payment.",
+    "Blocked {IP4} at {~time} after repeated failed logins; firmware {~version}.",
+    "Mr. {PERSON}'s card {CREDIT_CARD} was declined twice.",
+    "Applicant SSN {US_SSN}, date of birth {DOB}.",
+    "Someone pasted token={SECRET} into the ticket {~ticket}.",
+    "Escalated by {PERSON} via {EMAIL}; customer phone {PHONE_GB}.",
+]
+
+
 def filler(rng: random.Random, name: str) -> str:
     """Hard negatives: strings shaped like PII that are not."""
     if name == "order":
@@ -198,6 +225,8 @@ def filler(rng: random.Random, name: str) -> str:
         return f"{rng.randrange(10, 5000)}.{rng.randrange(100):02d}"
     if name == "date":
         return f"{rng.randrange(1, 29):02d}/{rng.randrange(1, 13):02d}/{rng.randrange(2020, 2027)}"
+    if name == "time":
+        return f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
     if name == "month":
         return f"{rng.randrange(2020, 2027)}-{rng.randrange(1, 13):02d}"
     raise KeyError(name)
@@ -206,15 +235,15 @@ def filler(rng: random.Random, name: str) -> str:
 LABEL = {"PHONE_ES": "PHONE", "PHONE_US": "PHONE", "PHONE_GB": "PHONE", "IP4": "IP_ADDRESS", "IP6": "IP_ADDRESS", "DOB": "DATE_OF_BIRTH", "SECRET_URL": "URL_CREDENTIALS"}  # fmt: skip
 
 
-def generated(n: int) -> list[dict]:
-    rng = random.Random(SEED)
+def generated(n: int, templates: tuple[list[str], list[str]], seed: int) -> list[dict]:
+    rng = random.Random(seed)
     es, us, gb, de = Faker("es_ES"), Faker("en_US"), Faker("en_GB"), Faker("de_DE")
     for i, f in enumerate((es, us, gb, de)):
-        f.seed_instance(SEED + i)
+        f.seed_instance(seed + i)
     rows = []
     for k in range(n):
         lang = "es" if k % 2 == 0 else "en"
-        template = rng.choice(TEMPLATES_ES if lang == "es" else TEMPLATES_EN)
+        template = rng.choice(templates[0] if lang == "es" else templates[1])
         v = {**values(rng, es, us, gb, de), **secrets_of(rng, rng.choice([es, us]))}
         v["DOB"] = dob_text(rng, v["DOB"], lang)
 
@@ -250,25 +279,27 @@ CHECKSUMS = {
 }
 
 
-def hand_written() -> list[dict]:
+def hand_written(path: Path) -> list[dict]:
     rows = []
-    for n, line in enumerate(HARD.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         lang, _, marked = line.partition("\t")
         text, spans = unmark(marked.replace("\\n", "\n"))
         for start, end, kind in spans:  # a hand-written label must pass the independent checksum
             if kind in CHECKSUMS and not CHECKSUMS[kind](text[start:end]):
-                raise SystemExit(f"{HARD}:{n}: {kind} {text[start:end]!r} fails its checksum")
+                raise SystemExit(f"{path}:{n}: {kind} {text[start:end]!r} fails its checksum")
         rows.append({"text": text, "spans": spans, "lang": lang, "source": "hand"})
     return rows
 
 
 def main() -> None:
-    rows = generated(340) + hand_written()
-    OUT.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    n_spans = sum(len(r["spans"]) for r in rows)
-    print(f"wrote {OUT}: {len(rows)} texts, {n_spans} labeled spans")
+    for out, rows in (
+        (OUT, generated(340, (TEMPLATES_ES, TEMPLATES_EN), SEED) + hand_written(HARD)),
+        (HOLDOUT, generated(200, (HOLDOUT_ES, HOLDOUT_EN), SEED + 1000) + hand_written(HOLDOUT_HARD)),
+    ):
+        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        print(f"wrote {out}: {len(rows)} texts, {sum(len(r['spans']) for r in rows)} labeled spans")
 
 
 if __name__ == "__main__":

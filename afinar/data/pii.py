@@ -20,6 +20,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from afinar.data.names import FIRST_NAMES
+
 __all__ = ["SECRET_TYPES", "TYPES", "Span", "cif_valid", "detect", "iban_valid", "luhn_valid", "nie_valid", "nif_valid"]
 
 # Most specific first: when two candidates overlap, the one whose type comes first wins.
@@ -164,7 +166,7 @@ _SEP = r"[ .-]?"
 
 _PHONE_CUE = re.compile(
     r"(?i)\b(tel[ée]?f?o?n?o?s?|tlf|tfno|m[óo]vil(es)?|celular|llam(ar|e|a|ad|adme)|contact[oa]r?|whats\s?app|"
-    r"marca[rd]?|phones?|call|cell|mobile|fax|sms|text\s+me|reach|ring|dial|contact)\b"
+    r"marca[rd]?|phones?|call|callback|call back|cell|mobile|fax|sms|text\s+me|reach|ring|dial|contact|rellamada)\b"
 )
 _BIRTH_CUE = re.compile(
     r"(?i)(born|birth\s?day|date\s+of\s+birth|d\.?o\.?b\.?|birthdate|naci(do|da|ó|miento)|"
@@ -196,7 +198,8 @@ _PATTERNS: dict[str, re.Pattern] = {
     "URL_CREDENTIALS": re.compile(r"\b[a-z][a-z0-9+.-]*://([^\s:/@]+:[^\s/@]+)@[\w.-]+"),
     "SECRET": re.compile(
         r"(?i)\b(?:[\w-]*(?:passw(?:or)?d|pwd|contrase[ñn]a|clave|secret|secreto|token|api[_-]?key|"
-        r"access[_-]?key|auth[_-]?key|private[_-]?key|credential)s?)(?:[ _-](?:api|de api|de acceso|secreta|privada|key))?"
+        r"access[_-]?key|auth[_-]?key|private[_-]?key|credential)s?)"
+        r"(?:[ _-](?:api|de api|de acceso|secreta|privada|key))?"
         r"[\"']?\s*(?:[:=]|is|es|:=|=>)\s*[\"']?"
         r"([^\s\"',;<>]{6,})"
     ),
@@ -224,13 +227,17 @@ _NAME_WORD = r"[A-ZÁÉÍÓÚÑÜ][a-záéíóúñüç'’]+(?:-[A-ZÁÉÍÓÚÑ
 _PARTICLE = r"(?:de(?:l| la| los)?|la|y|van|von|da|di|du|le)"
 _FULL_NAME = rf"{_NAME_WORD}(?:\s+(?:{_PARTICLE}\s+)?{_NAME_WORD}){{0,3}}"
 _PERSON_CUE = re.compile(
-    r"(?:\b(?:Mr|Mrs|Ms|Miss|Dr|Dra|Sr|Sra|Srta|Prof|D|Dña)\.?|\b(?:Mister|Don|Doña|Señor|Señora|Señorita)|"
+    r"(?:\b(?:Mr|Mrs|Ms|Miss|Dr|Dra|Prof|D|Dña)\.?|(?i:\b(?:sr|sra|srta)\.?|\b(?:mister|don|doña|señor|señora|señorita))|"
     r"(?i:\b(?:my name is|name is|named|called|me llamo|mi nombre es|se llama|soy|i am|i'm|dear|estimad[oa]|"
-    r"hola|hello|hi|this is|speaking|cliente|customer|client|paciente|patient|empleado|empleada|employee|contacto|contact|"
-    r"atendido por|atendida por|handled by|signed|firmado|attn|att|usuario|user|titular|holder|"
+    r"hola|hello|hi|this is|speaking|cliente|customer|client|paciente|patient|empleado|empleada|employee|"
+    r"contacto|contact|"
+    r"atendido por|atendida por|handled by|signed|firmado|firma|attn|att|usuario|user|titular|holder|"
+    r"(?:le )?atiende|(?:le )?escribe|compañer[oa]|colleague|beneficiar(?:y|io|ia)|responsable|encargad[oa]|"
+    r"agente|agent|asesor[a]?|advisor|gerente|manager|supervisor[a]?|técnic[oa]|technician|comercial|"
     r"by|por|con|with|from|de parte de|on behalf of|para|to|for)\b:?))"
     rf"[ \t]+({_FULL_NAME})"
 )
+_GIVEN_NAME_PAIR = re.compile(rf"\b({_NAME_WORD})[ \t]+({_FULL_NAME})")
 _NAME_FIELD = re.compile(
     r"(?i)[\"']?\b(?:full_?name|first_?name|last_?name|name|nombre(?:_completo)?|apellidos?|customer(?:_name)?|"
     r"cliente|client_name|patient(?:_name)?|paciente|contact_name|holder|titular|employee(?:_name)?|empleado)"
@@ -250,7 +257,7 @@ _NOT_NAMES = {
         "Hello Hola Hi Thanks Gracias Please Por Favor Order Pedido Invoice Factura Account Cuenta Product "
         "Producto Ticket Issue Error Report Informe Data Datos Name Nombre Email Phone Teléfono Spain España "
         "Madrid Barcelona Sevilla Valencia Mexico London Paris Amazon Google Microsoft Visa Mastercard "
-        "Python Java Linux Windows Excel API JSON SQL"
+        "Python Java Linux Windows Excel API JSON SQL Sr Sra Srta Mr Mrs Ms Miss Dr Dra Prof Don Doña Dña"
     ).split()
 }
 _PLACEHOLDER = re.compile(
@@ -387,7 +394,11 @@ def _secret(text: str, m: re.Match) -> Span | None:
     if is_password:
         if classes < 2 and len(value) < 10:
             return None  # "password is ready", "clave: pedido"
-    elif len(value) < 12 or _entropy(value) < 3.0 or alnum_classes < 2:
+    elif (
+        (len(value) < 12 and not (len(value) >= 8 and classes == 4))
+        or _entropy(value) < min(3.0, 0.8 * math.log2(len(value)))
+        or alnum_classes < 2
+    ):
         return None  # "token: expired", "secret: the-recipe-is-sugar"
     return Span(m.start(1), m.start(1) + len(value), "SECRET")
 
@@ -438,19 +449,35 @@ def _trim_name(name: str) -> str:
     return " ".join(words)
 
 
+def _name_ok(name: str) -> bool:
+    """Not a capitalized common word; a month or a word like "Grace" passes when a surname follows."""
+    words = name.split()
+    first = words[0].lower()
+    return first not in _NOT_NAMES or (first in FIRST_NAMES and len(words) > 1)
+
+
+_WEAK_CUES = ("by", "por", "con", "with", "from", "para", "to", "for", "soy", "i am", "i'm")
+
+
 def _persons(text: str) -> list[Span]:
     out = []
-    for m in _PERSON_CUE.finditer(text):
+    pos = 0
+    while m := _PERSON_CUE.search(text, pos):
+        pos = m.start(1)  # the "name" may itself be the next cue: "Cliente: Sra. Lucía Romero"
         name = _trim_name(m.group(1))
-        if name and name.split()[0].lower() not in _NOT_NAMES:
+        if name and _name_ok(name):
             # a lone word after a weak cue (con, de, with, by...) is too often a place or a thing
             cue = m.group(0)[: m.start(1) - m.start()].strip().lower().rstrip(":")
-            if " " in name or cue not in ("by", "por", "con", "with", "from", "para", "to", "for", "soy", "i am", "i'm"):
+            if " " in name or cue not in _WEAK_CUES:
                 out.append(Span(m.start(1), m.start(1) + len(name), "PERSON"))
+    for m in _GIVEN_NAME_PAIR.finditer(text):  # "Lucía Romero" with no cue: a known given name + surname
+        name = _trim_name(m.group(0))
+        if m.group(1).lower() in FIRST_NAMES and " " in name and name.split()[1].lower() not in _NOT_NAMES:
+            out.append(Span(m.start(), m.start() + len(name), "PERSON"))
     for m in _NAME_FIELD.finditer(text):
         value = m.group(1).strip()
         lead = len(m.group(1)) - len(m.group(1).lstrip())
-        if re.fullmatch(_FULL_NAME, value) and value.split()[0].lower() not in _NOT_NAMES:
+        if re.fullmatch(_FULL_NAME, value) and _name_ok(value):
             out.append(Span(m.start(1) + lead, m.start(1) + lead + len(value), "PERSON"))
     return out
 
