@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean bench-pii
 
 setup: $(VENV)/.installed
 
@@ -22,9 +22,20 @@ demo: setup
 test: setup
 	$(BIN)/pytest -q
 
+# The PII benchmark compares with Presidio, which lives in its own venv (spaCy and its model are
+# not afinar dependencies). Prints per-type precision / recall / F2 and the masking time.
+BENCH = .venv-bench
+$(BENCH)/.installed: bench/requirements-pii.txt
+	$(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/pip install --quiet -r bench/requirements-pii.txt
+	touch $@
+
+bench-pii: $(BENCH)/.installed
+	$(BENCH)/bin/python bench/pii_quality.py
+
 lint: setup
-	$(BIN)/ruff check afinar tests examples
-	$(BIN)/ruff format --check afinar tests examples
+	$(BIN)/ruff check afinar tests examples bench
+	$(BIN)/ruff format --check afinar tests examples bench
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(BENCH) runs
