@@ -34,7 +34,11 @@ CORPORA = {
     / "bench"
     / "data"
     / "pii_holdout.jsonl",
-    "held out v2 (written after those fixes; never tuned on)": REPO / "bench" / "data" / "pii_holdout2.jsonl",
+    "held out v2 (first scored frozen; a second round of fixes followed)": REPO
+    / "bench"
+    / "data"
+    / "pii_holdout2.jsonl",
+    "held out v3 (written after the second round; never tuned on)": REPO / "bench" / "data" / "pii_holdout3.jsonl",
 }
 PRESIDIO_TYPES = {
     "EMAIL_ADDRESS": "EMAIL",
