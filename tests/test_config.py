@@ -72,5 +72,8 @@ def test_defaults_documented_in_readme_match_the_schema():
         ("micro_batch_size", r.train.micro_batch_size),
         ("warmup_steps", r.optim.warmup_steps),
         ("dropout", r.adapter.dropout),
+        ("policy", r.pii.policy),
+        ("default", r.pii.default),
+        ("secrets", r.pii.secrets),
     ]:
         assert f"| `{key}` | `{value}` |" in readme, f"README's recipe table disagrees on {key}={value}"

@@ -42,6 +42,8 @@ def test_short_real_run_writes_a_complete_run_directory(tmp_path, bundled_dir):
     for name in [
         "recipe.yaml",
         "lineage.json",
+        "data_report.json",
+        "pii_report.json",
         "metrics.jsonl",
         "loss.png",
         "summary.json",
