@@ -21,6 +21,9 @@ from afinar.data.read import Example
 from afinar.data.render import Rendered, RenderStats, render_all
 from afinar.errors import AfinarError
 from afinar.lineage import lineage, sha256_file
+from afinar.security.access import authorize, digests, record
+from afinar.security.audit import audit_log
+from afinar.security.crypto import is_afe
 
 __all__ = ["Prepared", "evaluate_run", "load_run", "load_tuned", "prepare", "run", "train_recipe"]
 
@@ -153,16 +156,26 @@ def train_recipe(
     else:
         recipe_file = Path(recipe_file)
         recipe = load_recipe(recipe_file)
+    data_files = [p for p in (recipe.data.train, recipe.data.eval) if p is not None]
+    actor = authorize("train", "train", data_files)
     prep = prepare(recipe, allow_data_errors)
     if not resume:
         run_dir = _new_run_dir(recipe, Path(run_dir) if run_dir else None)
         (run_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
-        data_files = [p for p in (recipe.data.train, recipe.data.eval) if p is not None]
         info = lineage(recipe_file, data_files, recipe.base_model, prep.base.weights_file)
         (run_dir / "lineage.json").write_text(json.dumps(info, indent=2) + "\n")
         (run_dir / "data_report.json").write_text(json.dumps(prep.data_report, indent=2) + "\n")
         (run_dir / "pii_report.json").write_text(json.dumps(prep.pii_report, indent=2) + "\n")
     run_dir = Path(run_dir)
+    record(
+        "train.start",
+        str(run_dir),
+        actor,
+        digests=digests([*data_files, run_dir / RECIPE_FILE]),
+        details={"resume": resume, "base_model": recipe.base_model, "pii_policy": recipe.pii.policy},
+    )
+    if recipe.pii.policy == "off":
+        record("pii.off", str(run_dir), actor, details={"found": prep.pii_report["found"]})
     model, result = train(
         prep.model,
         prep.tokenizer,
@@ -181,6 +194,9 @@ def train_recipe(
         "train": {**asdict(result), "tokens_per_s": result.tokens_per_s},
     }
     _write_summary(run_dir, summary)
+    details = {"steps": result.steps, "interrupted_at": result.interrupted_at, "train_loss": result.train_loss}
+    record("train.end", str(run_dir), actor, digests=digests(sorted((run_dir / "adapter").glob("*"))), details=details)
+    audit_log().checkpoint()  # a signed head after every training: deleting its records shows
     return run_dir, prep, model, summary
 
 
@@ -199,7 +215,10 @@ def evaluate_run(
 
     run_dir = Path(run_dir)
     if model is None:
+        recipe = load_run(run_dir)
+        actor = authorize("eval", "dataset:read", [p for p in (recipe.data.train, recipe.data.eval) if p])
         model, tokenizer, recipe = load_tuned(run_dir)
+        record("eval", str(run_dir), actor, digests=digests([recipe.data.train, recipe.data.eval]))
     else:
         recipe = load_run(run_dir)
     if examples is None:
@@ -213,7 +232,10 @@ def evaluate_run(
 
         model, autocast = model.to(torch.bfloat16), None
     start = time.perf_counter()
-    results = evaluate_examples(model, tokenizer, examples, recipe.eval, run_dir / "eval", autocast, show_progress)
+    encrypted = any(is_afe(p) for p in (recipe.data.train, recipe.data.eval) if p is not None)
+    results = evaluate_examples(
+        model, tokenizer, examples, recipe.eval, run_dir / "eval", autocast, show_progress, encrypt=encrypted
+    )
     _write_summary(run_dir, {"eval": results, "eval_seconds": time.perf_counter() - start})
     return results
 

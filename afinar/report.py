@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-__all__ = ["data_report_tables", "mask_table", "plot_loss", "summary_table"]
+__all__ = ["audit_table", "data_report_tables", "mask_table", "plot_loss", "rows_table", "summary_table"]
 
 
 def plot_loss(metrics: Path, out: Path) -> None:
@@ -136,4 +136,23 @@ def mask_table(counts: dict[str, int], operators: dict[str, str], rows: int, out
         t.add_row(kind, str(n), operators[kind])
     if not counts:
         t.add_row("(none found)", "0", "-")
+    return t
+
+
+def rows_table(title: str, rows: list[dict]) -> Table:
+    """A table with one column per key of the first row."""
+    t = Table(title=title, title_justify="left")
+    for col in rows[0] if rows else ["(none)"]:
+        t.add_column(str(col), overflow="fold")
+    for r in rows:
+        t.add_row(*(", ".join(v) if isinstance(v, list) else str(v) for v in r.values()))
+    return t
+
+
+def audit_table(records: list[dict]) -> Table:
+    t = Table(title=f"audit log: newest {len(records)} record(s)", title_justify="left")
+    for col in ("seq", "time (UTC)", "actor", "action", "resource", "decision"):
+        t.add_column(col, overflow="fold")
+    for r in records:
+        t.add_row(str(r["seq"]), r["time"][:19], r["actor"], r["action"], r["resource"], r["decision"])
     return t

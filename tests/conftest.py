@@ -12,6 +12,19 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def afinar_home(tmp_path_factory) -> Path:
+    """Keys, the audit log and any registry of the test run live in a temporary AFINAR_HOME."""
+    import os
+
+    home = tmp_path_factory.mktemp("afinar-home")
+    os.environ["AFINAR_HOME"] = str(home)
+    os.environ.pop("AFINAR_REGISTRY", None)
+    os.environ.pop("AFINAR_KEK", None)
+    os.environ.pop("AFINAR_API_KEY", None)
+    return home
+
+
 @pytest.fixture(scope="session")
 def bundled_dir() -> Path:
     """The bundled SmolLM2 as a cached safetensors folder (converted from the GGUF once)."""

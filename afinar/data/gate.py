@@ -23,8 +23,9 @@ from pathlib import Path
 from afinar.config import Recipe
 from afinar.data.lint import DataReport, lint
 from afinar.data.mask import KEY_ENV, Masker, MaskPolicy, mask_examples
-from afinar.data.read import Example, scan_dataset, split_eval
+from afinar.data.read import Example, open_dataset, scan_dataset, split_eval
 from afinar.errors import AfinarError
+from afinar.security.access import authorize, digests, record
 
 __all__ = [
     "RecipeData",
@@ -32,6 +33,7 @@ __all__ = [
     "check_data",
     "check_recipe_data",
     "data_key",
+    "mask_dataset",
     "masker_for",
     "masker_for_file",
     "read_recipe_data",
@@ -96,7 +98,7 @@ def data_key(paths: list[Path]) -> bytes:
     """HMAC-SHA256 under a fixed label over the files' bytes: a key only the data's holder has."""
     mac = hmac.new(_KEY_LABEL, digestmod=hashlib.sha256)
     for path in paths:
-        with open(path, "rb") as f:
+        with open_dataset(Path(path)) as f:  # the plaintext of an .afe file: its ciphertext is less secret
             while chunk := f.read(1 << 20):
                 mac.update(chunk)
     return mac.digest()
@@ -176,5 +178,23 @@ def check_data(
         recipe.data.train = Path(path)
     if eval_file is not None:
         recipe.data.eval = Path(eval_file)
+    files = [f for f in (recipe.data.train, recipe.data.eval) if f is not None]
+    actor = authorize("data.check", "dataset:read", files)
     data = read_recipe_data(recipe)
-    return check_recipe_data(recipe, data, load_tokenizer(recipe.base_model)), recipe
+    report = check_recipe_data(recipe, data, load_tokenizer(recipe.base_model))
+    summary = report.to_json()["summary"]
+    record("data.check", str(recipe.data.train), actor, digests=digests(files), details=summary)
+    return report, recipe
+
+
+def mask_dataset(src: Path, dst: Path, policy: str | None) -> tuple[Masker, int]:
+    """``afinar data mask``: check access, mask ``src`` into ``dst``, audit it; returns the masker
+    (its ``counts`` say what was replaced) and the rows written."""
+    from afinar.data.mask import mask_file
+
+    actor = authorize("data.mask", "dataset:read", [src])
+    masker = masker_for_file(src, policy)
+    rows = mask_file(src, dst, masker)
+    details = {"rows": rows, "replaced": dict(sorted(masker.counts.items())), "to": str(dst)}
+    record("data.mask", str(src), actor, digests=digests([src, dst]), details=details)
+    return masker, rows

@@ -21,19 +21,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import io
 import json
 import os
 import re
 import secrets
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from afinar.atomic import atomic_write
 from afinar.data.pii import SECRET_TYPES, TYPES, Span, detect
-from afinar.data.read import Example, read_rows
+from afinar.data.read import Example, dataset_kind, open_dataset, read_rows
 from afinar.errors import AfinarError
 
 __all__ = ["KEY_ENV", "OPERATORS", "MaskPolicy", "Masker", "load_policy", "mask_examples", "mask_file"]
@@ -169,43 +170,48 @@ def _mask_value(value, masker: Masker):
 
 
 def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
-    """Write ``src`` (.jsonl or .csv) to ``dst`` with every string field masked; returns rows written.
+    """Write ``src`` (.jsonl, .csv, or either encrypted as .afe) to ``dst`` with every string field
+    masked; returns the rows written.
 
-    Every row keeps its keys and its line order; only the text inside changes. The output is
-    written to a temporary file next to ``dst`` and renamed at the end, so a failure (a bad row,
-    Ctrl-C) leaves no partial ``dst``.
+    Every row keeps its keys and its line order; only the text inside changes. The masked text is
+    built in memory and written atomically (a bad row or Ctrl-C leaves no ``dst``); an encrypted
+    input must have an encrypted output, so its plaintext never reaches the disk.
 
     Raises:
         AfinarError: unreadable input (named with its line), ``dst`` is ``src``, or a type mismatch.
     """
     src, dst = Path(src), Path(dst)
-    if dst.suffix != src.suffix:
-        raise AfinarError(f"{dst}: the output must have the input's type ({src.suffix})")
+    if dataset_kind(dst) != dataset_kind(src):
+        raise AfinarError(f"{dst}: the output must have the input's type ({dataset_kind(src)})")
+    if src.suffix == ".afe" and dst.suffix != ".afe":
+        raise AfinarError(f"{dst}: {src} is encrypted, so its masked copy must be too (name it {dst.name}.afe)")
     if dst.exists() and dst.resolve() == src.resolve():
         raise AfinarError(f"{dst}: refusing to overwrite the input; write the masked copy elsewhere")
+    out = io.StringIO(newline="")
     header = None
-    if src.suffix == ".csv":
-        with src.open(encoding="utf-8-sig", newline="") as f:
+    if dataset_kind(src) == ".csv":
+        with io.TextIOWrapper(open_dataset(src), encoding="utf-8-sig", newline="") as f:
             header = next(csv.reader(f), None)
+    writer = csv.DictWriter(out, fieldnames=header) if header is not None else None
+    if writer:
+        writer.writeheader()
     rows = 0
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            writer = csv.DictWriter(out, fieldnames=header) if header is not None else None
-            if writer:
-                writer.writeheader()
-            for _, row in read_rows(src):
-                if isinstance(row, AfinarError):
-                    raise row
-                masked = _mask_value(row, masker)
-                if writer:
-                    writer.writerow(masked)
-                else:
-                    out.write(json.dumps(masked, ensure_ascii=False) + "\n")
-                rows += 1
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    for _, row in read_rows(src):
+        if isinstance(row, AfinarError):
+            raise row
+        masked = _mask_value(row, masker)
+        if writer:
+            writer.writerow(masked)
+        else:
+            out.write(json.dumps(masked, ensure_ascii=False) + "\n")
+        rows += 1
+    data = out.getvalue().encode("utf-8")
+    with atomic_write(dst) as f:
+        if dst.suffix == ".afe":
+            from afinar.security.crypto import encrypt_stream
+            from afinar.security.keys import default_provider
+
+            encrypt_stream(io.BytesIO(data), f, default_provider())
+        else:
+            f.write(data)
     return rows

@@ -7,6 +7,9 @@ Accepted row forms (one JSON object per JSONL line, or one CSV row with these co
   an optional system turn first, then user and assistant alternating, at least one assistant
 - completion: ``prompt`` (str), ``completion`` (str)
 
+Files may be encrypted (``train.jsonl.afe``, see :mod:`afinar.security.crypto`): they are
+decrypted in memory as they are read; no plaintext byte reaches the disk.
+
 Every form may carry ``scenario`` (``normal`` | ``exception`` | ``user_error``). Every problem is
 reported with the file, the line and the field, before any output is written.
 """
@@ -14,11 +17,12 @@ reported with the file, the line and the field, before any output is written.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from afinar.errors import AfinarError, where
 
@@ -26,6 +30,8 @@ __all__ = [
     "FORMATS",
     "SCENARIOS",
     "Example",
+    "dataset_kind",
+    "open_dataset",
     "read_dataset",
     "read_rows",
     "scan_dataset",
@@ -143,16 +149,31 @@ MAX_LINE_BYTES = 32 * 2**20
 """A longer line is not a training row (a 2 GB line would otherwise be read whole into memory)."""
 
 
+def dataset_kind(path: Path) -> str:
+    """The row format of ``path``: its suffix, or the one before ``.afe`` for encrypted files."""
+    return Path(path.stem).suffix if path.suffix == ".afe" else path.suffix
+
+
+def open_dataset(path: Path) -> BinaryIO:
+    """The file's bytes; an encrypted ``.afe`` file is decrypted in memory, never to disk."""
+    if path.suffix == ".afe":
+        from afinar.security.crypto import open_decrypted
+
+        return open_decrypted(path)
+    return path.open("rb")
+
+
 def _check_text(path: Path) -> None:
     """Refuse binary files (a NUL byte in the first 64 KiB) before parsing anything."""
-    with path.open("rb") as f:
+    with open_dataset(path) as f:
         head = f.read(65536)
     if b"\0" in head:
-        raise AfinarError(f"{path}: a binary file (NUL bytes), not {path.suffix} text; accepted: UTF-8 .jsonl or .csv")
+        kind = dataset_kind(path)
+        raise AfinarError(f"{path}: a binary file (NUL bytes), not {kind} text; accepted: UTF-8 .jsonl or .csv")
 
 
 def _jsonl_rows(path: Path):
-    with path.open("rb") as f:
+    with open_dataset(path) as f:
         n = 0
         while line := f.readline(MAX_LINE_BYTES + 1):
             n += 1
@@ -181,7 +202,7 @@ def _jsonl_rows(path: Path):
 
 def _csv_rows(path: Path):
     csv.field_size_limit(MAX_LINE_BYTES)
-    with path.open(encoding="utf-8-sig", newline="") as f:
+    with io.TextIOWrapper(open_dataset(path), encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         try:
             for row in reader:
@@ -205,10 +226,13 @@ def read_rows(path: Path):
     path = Path(path)
     if not path.is_file():
         raise AfinarError(f"{path}: dataset file not found")
-    if path.suffix not in (".jsonl", ".csv"):
-        raise AfinarError(f"{path}: unsupported dataset type '{path.suffix}'; accepted: .jsonl, .csv")
+    if dataset_kind(path) not in (".jsonl", ".csv"):
+        raise AfinarError(
+            f"{path}: unsupported dataset type '{path.suffix}'; "
+            "accepted: .jsonl, .csv (encrypted: .jsonl.afe, .csv.afe)"
+        )
     _check_text(path)
-    yield from (_jsonl_rows(path) if path.suffix == ".jsonl" else _csv_rows(path))
+    yield from (_jsonl_rows(path) if dataset_kind(path) == ".jsonl" else _csv_rows(path))
 
 
 def scan_dataset(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 from contextlib import nullcontext
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from afinar.atomic import atomic_write
 from afinar.config import EvalConfig
 from afinar.data.read import Example
 from afinar.errors import AfinarError
@@ -65,12 +67,21 @@ def _by_scenario(examples: list[Example], rows: list[dict]) -> dict:
 
 
 def evaluate_examples(
-    model, tokenizer, examples: list[Example], cfg: EvalConfig, out_dir: Path, autocast=None, show_progress: bool = True
+    model,
+    tokenizer,
+    examples: list[Example],
+    cfg: EvalConfig,
+    out_dir: Path,
+    autocast=None,
+    show_progress: bool = True,
+    encrypt: bool = False,
 ) -> dict:
     """Generate answers for ``examples`` with the tuned model and (optionally) the base.
 
     Writes ``out_dir/domain.json`` (rates per model and per scenario) and
-    ``out_dir/predictions.jsonl`` (every answer next to its reference). Returns the rates.
+    ``out_dir/predictions.jsonl`` (every answer next to its reference), or, with ``encrypt``
+    (the data was encrypted), ``predictions.jsonl.afe``: references are the data's plaintext.
+    Returns the rates.
     """
     if cfg.metric == "none" or not examples:
         return {}
@@ -107,11 +118,20 @@ def evaluate_examples(
         results[name] = m
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "domain.json").write_text(json.dumps(results, indent=2) + "\n")
-    with (out_dir / "predictions.jsonl").open("w") as f:
-        for i, ex in enumerate(examples):
-            row = {"source": ex.source, "scenario": ex.scenario, "reference": refs[i]}
-            for name in models:
-                row[name] = answers[name][i]
-                row[f"{name}_score"] = per_row[name][i]
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    lines = []
+    for i, ex in enumerate(examples):
+        row = {"source": ex.source, "scenario": ex.scenario, "reference": refs[i]}
+        for name in models:
+            row[name] = answers[name][i]
+            row[f"{name}_score"] = per_row[name][i]
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+    data = "".join(lines).encode()
+    if encrypt:
+        from afinar.security.crypto import encrypt_stream
+        from afinar.security.keys import default_provider
+
+        with atomic_write(out_dir / "predictions.jsonl.afe") as f:
+            encrypt_stream(io.BytesIO(data), f, default_provider())
+    else:
+        (out_dir / "predictions.jsonl").write_bytes(data)
     return results

@@ -126,3 +126,10 @@ def test_block_policy_refuses_and_mask_policy_trains_on_masked_text(tmp_path, ti
     written = _files_text(tmp_path / "run")
     for raw in RAW:
         assert raw not in written
+
+
+def test_mask_on_the_broken_fixture_names_the_bad_line_and_writes_nothing(tmp_path):
+    result = cli("data", "mask", BROKEN / "train.jsonl", "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 2
+    assert "train.jsonl:17: not valid JSON" in " ".join(result.output.split())
+    assert list(tmp_path.iterdir()) == []

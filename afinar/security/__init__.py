@@ -1,0 +1,1 @@
+"""Security: envelope encryption of datasets, role-based access, the tamper-evident audit log."""
