@@ -78,7 +78,9 @@ def _unwrap(kek: bytes, blob: bytes, aad: bytes, kek_id: str) -> bytes:
     try:
         return AESGCM(kek).decrypt(blob[:12], blob[12:], aad)
     except InvalidTag:
-        raise WrongKey(f"key-encryption key '{kek_id}' does not open this file's data key") from None
+        raise WrongKey(
+            f"key-encryption key '{kek_id}' does not open this file's data key (a wrong key, or a modified header)"
+        ) from None
 
 
 def _decode_key(text: str, source: str) -> bytes:
