@@ -35,8 +35,8 @@ def _current():
     url = registry_url()
     if url is None:
         if not _noticed:
-            print("afinar: single-user local mode (no registry; 'afinar users init' turns on access control)",
-                  file=sys.stderr)  # fmt: skip
+            notice = "afinar: single-user local mode (no registry; 'afinar users init' turns on access control)"
+            print(notice, file=sys.stderr)
             _noticed = True
         return Actor(local_actor(), None), None
     registry = Registry(url)
