@@ -35,6 +35,7 @@ import yaml
 from afinar.atomic import atomic_write
 from afinar.data.pii import SECRET_TYPES, TYPES, Span, detect
 from afinar.data.read import Example, dataset_kind, open_dataset, read_rows
+from afinar.data.surrogate import surrogate
 from afinar.errors import AfinarError
 
 __all__ = ["KEY_ENV", "OPERATORS", "MaskPolicy", "Masker", "load_policy", "mask_examples", "mask_file"]
@@ -113,14 +114,11 @@ class Masker:
     """Apply a :class:`MaskPolicy` to text; counts what it replaced, by type."""
 
     def __init__(self, policy: MaskPolicy | None = None, key: bytes | None = None):
-        from afinar.data.surrogate import surrogate
-
         self.policy = policy or MaskPolicy()
         env = os.environ.get(KEY_ENV)
         self.key_source = "argument" if key else (KEY_ENV if env else "random, this run only")
         self.key = key or (env.encode() if env else secrets.token_bytes(32))
         self.counts: Counter[str] = Counter()
-        self._surrogate = surrogate
         self._memo: dict[tuple[str, str], str] = {}
 
     def digest(self, kind: str, value: str) -> bytes:
@@ -136,7 +134,7 @@ class Masker:
         memo = (kind, value)
         if memo not in self._memo:
             d = self.digest(kind, value)
-            self._memo[memo] = f"[{kind}:{d.hex()[:12]}]" if op == "hash" else self._surrogate(kind, value, d)
+            self._memo[memo] = f"[{kind}:{d.hex()[:12]}]" if op == "hash" else surrogate(kind, value, d)
         return self._memo[memo]
 
     def mask(self, text: str, spans: list[Span] | None = None) -> str:
