@@ -238,6 +238,14 @@ _PERSON_CUE = re.compile(
     rf"[ \t]+({_FULL_NAME})"
 )
 _GIVEN_NAME_PAIR = re.compile(rf"\b({_NAME_WORD})[ \t]+({_FULL_NAME})")
+# A person is the subject of what people do in records: "Oriana Matas left a voicemail",
+# "Luis Gil llamó ayer". Two or three capitalized words right before such a verb.
+_NAME_THEN_VERB = re.compile(
+    rf"({_FULL_NAME})[ \t]+(?:has |had |was |will |ha |había |)(?:called|rang|phoned|wrote|emailed|e-mailed|said|"
+    r"asked|left|requested|complained|reported|approved|signed|confirmed|paid|visited|returned|ordered|bought|"
+    r"sent|replied|answered|cancell?ed|llamó|escribió|dijo|pidió|dejó|solicitó|reclamó|confirmó|aprobó|firmó|"
+    r"pagó|compró|devolvió|visitó|preguntó|envió|respondió|contestó|canceló)\b"
+)
 _NAME_FIELD = re.compile(
     r"(?i)[\"']?\b(?:full_?name|first_?name|last_?name|name|nombre(?:_completo)?|apellidos?|customer(?:_name)?|"
     r"cliente|client_name|patient(?:_name)?|paciente|contact_name|holder|titular|employee(?:_name)?|empleado)"
@@ -474,6 +482,14 @@ def _persons(text: str) -> list[Span]:
         name = _trim_name(m.group(0))
         if m.group(1).lower() in FIRST_NAMES and " " in name and name.split()[1].lower() not in _NOT_NAMES:
             out.append(Span(m.start(), m.start() + len(name), "PERSON"))
+    for m in _NAME_THEN_VERB.finditer(text):
+        words = _trim_name(m.group(1)).split()[-3:]
+        if len(words) == 3 and words[0].lower() not in FIRST_NAMES and words[1].lower() in FIRST_NAMES:
+            words = words[1:]  # "Ayer Luis Gil llamó": a capitalized first word of the sentence
+        if len(words) >= 2 and all(w.lower() not in _NOT_NAMES for w in words):
+            name = " ".join(words)
+            start = m.start(1) + m.group(1).rindex(name)
+            out.append(Span(start, start + len(name), "PERSON"))
     for m in _NAME_FIELD.finditer(text):
         value = m.group(1).strip()
         lead = len(m.group(1)) - len(m.group(1).lstrip())
