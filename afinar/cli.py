@@ -150,6 +150,32 @@ def chat_cmd(run_dir: RunDir, max_new_tokens: Annotated[int, typer.Option()] = 2
     chat(run_dir, ask, say, max_new_tokens)
 
 
+@app.command("export")
+@_user_errors
+def export_cmd(
+    run_dir: RunDir,
+    fmt: Annotated[str, typer.Option("--format", help="hf (merged safetensors) or gguf (llama.cpp).")] = "gguf",
+    quant: Annotated[str, typer.Option(help="GGUF type: f32, f16 or q8_0.")] = "f16",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Default: RUN_DIR/export/...")] = None,
+    verify: Annotated[bool, typer.Option(help="Reload the export and compare greedy tokens.")] = True,
+    prompts: Annotated[int, typer.Option(help="Prompts in the parity check (from the eval split).")] = 20,
+) -> None:
+    """Merge the adapter and export HF or GGUF; verify the export answers like the trained model."""
+    from afinar.export.run import export_run
+
+    info = export_run(run_dir, fmt, quant, out, verify, prompts)
+    for path, digest in info["files"].items():
+        console.print(f"wrote {path} (sha256 {digest[:16]}...)", highlight=False)
+    console.print(f"merge: max logit difference {info['merge_max_logit_diff']:.2e}", highlight=False)
+    if "verify" in info:
+        v = info["verify"]
+        console.print(
+            f"verify ({v['engine']}): {v['identical']}/{v['prompts']} prompts generate identical tokens "
+            f"({100 * v['agreement']:.0f}%)",
+            highlight=False,
+        )
+
+
 @data_app.command("check")
 @_user_errors
 def data_check_cmd(

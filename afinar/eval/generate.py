@@ -9,11 +9,11 @@ import torch
 
 from afinar.data.render import prompt_ids
 
-__all__ = ["generate"]
+__all__ = ["generate", "generate_ids"]
 
 
 @torch.no_grad()
-def generate(
+def generate_ids(
     model,
     tokenizer,
     conversations: list[list[dict[str, str]]],
@@ -22,15 +22,15 @@ def generate(
     autocast=None,
     on_batch: Callable[[int], None] | None = None,
 ) -> list[str]:
-    """Greedy answers to ``conversations`` (each a message list ending before the answer).
+    """Greedy answer token ids for ``conversations`` (each a message list ending before the answer).
 
     Prompts are sorted by length and left-padded in batches; outputs come back in input order,
-    decoded without special tokens and cut at the first EOS.
+    cut before the first EOS.
     """
     device = next(model.parameters()).device
     prompts = [prompt_ids(tokenizer, c) for c in conversations]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    out: list[str] = [""] * len(prompts)
+    out: list[list[int]] = [[] for _ in prompts]
     pad = tokenizer.pad_token_id
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
@@ -53,7 +53,21 @@ def generate(
             new = gen[row, width:].tolist()
             if tokenizer.eos_token_id in new:
                 new = new[: new.index(tokenizer.eos_token_id)]
-            out[i] = tokenizer.decode(new, skip_special_tokens=True)
+            out[i] = new
         if on_batch:
             on_batch(len(idx))
     return out
+
+
+def generate(
+    model,
+    tokenizer,
+    conversations: list[list[dict[str, str]]],
+    max_new_tokens: int = 256,
+    batch_size: int = 16,
+    autocast=None,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Greedy answers to ``conversations``, decoded without special tokens (see :func:`generate_ids`)."""
+    ids = generate_ids(model, tokenizer, conversations, max_new_tokens, batch_size, autocast, on_batch)
+    return [tokenizer.decode(x, skip_special_tokens=True) for x in ids]

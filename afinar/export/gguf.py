@@ -1,0 +1,147 @@
+"""Write a merged Llama model as a GGUF file for llama.cpp, with the ``gguf`` package.
+
+What llama.cpp needs, and where each piece comes from:
+
+- hyper-parameters (``llama.*``): the model's config (context length, widths, heads, RoPE base,
+  RMS-norm epsilon);
+- tensors, renamed to llama.cpp's names (``blk.N.attn_q.weight``...). ``q_proj`` and ``k_proj``
+  are permuted back to llama.cpp's interleaved RoPE layout: Hugging Face stores them in the
+  "rotate half" layout, and transformers undid exactly this permutation when it read the GGUF;
+- the tokenizer (``tokenizer.ggml.*``: vocab, merges, token types, special ids, pre-tokenizer
+  name) and the chat template: copied from the GGUF the base model came from, so llama.cpp
+  tokenizes exactly as it did for the base.
+
+Norms and other 1-D tensors stay f32 in every file type (as llama.cpp's own converter does);
+matrices are f32, f16 or q8_0 (blocks of 32 with one f16 scale, quantized by ``gguf.quants``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gguf
+import numpy as np
+import torch
+
+from afinar.errors import AfinarError
+
+__all__ = ["QUANTS", "write_gguf"]
+
+QUANTS = {
+    "f32": (gguf.GGMLQuantizationType.F32, gguf.LlamaFileType.ALL_F32),
+    "f16": (gguf.GGMLQuantizationType.F16, gguf.LlamaFileType.MOSTLY_F16),
+    "q8_0": (gguf.GGMLQuantizationType.Q8_0, gguf.LlamaFileType.MOSTLY_Q8_0),
+}
+_NAMES = {
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+    "input_layernorm": "attn_norm",
+    "post_attention_layernorm": "ffn_norm",
+}
+
+
+def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
+    """HF rotate-half row order -> llama.cpp's interleaved pairs (rows grouped per head)."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _gguf_name(hf_name: str) -> str:
+    if hf_name == "model.embed_tokens.weight":
+        return "token_embd.weight"
+    if hf_name == "model.norm.weight":
+        return "output_norm.weight"
+    if hf_name == "lm_head.weight":
+        return "output.weight"
+    parts = hf_name.split(".")  # model.layers.N.<module>.<sub>.weight
+    if parts[:2] == ["model", "layers"] and ".".join(parts[3:-1]) in _NAMES:
+        return f"blk.{parts[2]}.{_NAMES['.'.join(parts[3:-1])]}.{parts[-1]}"
+    raise AfinarError(f"cannot export tensor '{hf_name}' to GGUF: not a Llama tensor afinar knows")
+
+
+def _tokenizer_fields(source: Path) -> list:
+    reader = gguf.GGUFReader(source)
+    return [f for name, f in reader.fields.items() if name.startswith("tokenizer.")]
+
+
+def _copy_field(writer: gguf.GGUFWriter, field) -> None:
+    kind = field.types[0]
+    if kind == gguf.GGUFValueType.ARRAY:
+        sub = field.types[-1]
+        if sub == gguf.GGUFValueType.STRING:
+            values = [bytes(field.parts[i]).decode("utf-8", "surrogateescape") for i in field.data]
+        else:
+            values = [field.parts[i].tolist()[0] for i in field.data]
+        writer.add_key_value(field.name, values, kind, sub_type=sub)
+    elif kind == gguf.GGUFValueType.STRING:
+        writer.add_key_value(field.name, bytes(field.parts[field.data[0]]).decode("utf-8"), kind)
+    else:
+        writer.add_key_value(field.name, field.parts[field.data[0]].tolist()[0], kind)
+
+
+def write_gguf(model, out: Path, quant: str, tokenizer_gguf: Path, name: str) -> None:
+    """Write ``model`` (a merged ``LlamaForCausalLM``) to ``out`` as GGUF ``quant``.
+
+    Raises:
+        AfinarError: an unknown quant type, a non-Llama model, or no GGUF to take the tokenizer from.
+    """
+    if quant not in QUANTS:
+        raise AfinarError(f"--quant {quant}: accepted: {', '.join(QUANTS)}")
+    cfg = model.config
+    if cfg.model_type != "llama":
+        raise AfinarError(f"GGUF export supports Llama-architecture models; this one is '{cfg.model_type}'")
+    if tokenizer_gguf is None or not Path(tokenizer_gguf).is_file():
+        raise AfinarError(
+            "GGUF export copies the tokenizer from the base model's GGUF file; this base was not loaded from "
+            "one (export --format hf works for any base)"
+        )
+    qtype, file_type = QUANTS[quant]
+    n_head, n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_head
+    rope = (getattr(cfg, "rope_parameters", None) or {}).get("rope_theta") or getattr(cfg, "rope_theta", 10000.0)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        w = gguf.GGUFWriter(str(tmp), arch="llama")
+        w.add_name(name)
+        w.add_context_length(cfg.max_position_embeddings)
+        w.add_embedding_length(cfg.hidden_size)
+        w.add_block_count(cfg.num_hidden_layers)
+        w.add_feed_forward_length(cfg.intermediate_size)
+        w.add_head_count(n_head)
+        w.add_head_count_kv(n_kv)
+        w.add_rope_freq_base(float(rope))
+        w.add_layer_norm_rms_eps(float(cfg.rms_norm_eps))
+        w.add_rope_dimension_count(head_dim)
+        w.add_vocab_size(cfg.vocab_size)
+        w.add_file_type(file_type)
+        for field in _tokenizer_fields(Path(tokenizer_gguf)):
+            _copy_field(w, field)
+        for hf_name, tensor in model.state_dict().items():
+            if hf_name == "lm_head.weight" and cfg.tie_word_embeddings:
+                continue  # llama.cpp reuses token_embd when output.weight is absent
+            data = tensor.detach().to(torch.float32).cpu().numpy()
+            if hf_name.endswith("q_proj.weight"):
+                data = _permute(data, n_head)
+            elif hf_name.endswith("k_proj.weight"):
+                data = _permute(data, n_kv)
+            if data.ndim == 1 or qtype == gguf.GGMLQuantizationType.F32:
+                w.add_tensor(_gguf_name(hf_name), data)
+            elif qtype == gguf.GGMLQuantizationType.F16:
+                w.add_tensor(_gguf_name(hf_name), data.astype(np.float16))
+            else:
+                w.add_tensor(_gguf_name(hf_name), gguf.quants.quantize(data, qtype), raw_dtype=qtype)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        os.replace(tmp, out)  # the file appears complete or not at all
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,51 @@
+"""Run a GGUF file in llama.cpp itself (the prebuilt ``xllamacpp`` wheel embeds it).
+
+Prompts go in as token ids, so the comparison with PyTorch tests the model, not two tokenizers;
+decoding is greedy (top-k 1) and the generated ids are read from the per-token log-probs.
+llama.cpp gets as many threads as this process may use: oversubscribed, it stalls.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from afinar.errors import AfinarError
+
+__all__ = ["LlamaCpp"]
+
+
+class LlamaCpp:
+    def __init__(self, gguf: Path, n_ctx: int = 2048):
+        try:
+            import xllamacpp
+        except ImportError:
+            raise AfinarError(
+                "verifying a GGUF needs llama.cpp: pip install xllamacpp==2026.10.11549 (or pass --no-verify)"
+            ) from None
+        params = xllamacpp.CommonParams()
+        params.model.path = str(gguf)
+        params.n_ctx = n_ctx
+        params.n_parallel = 1
+        threads = len(os.sched_getaffinity(0))
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.warmup = False
+        params.verbosity = -1
+        self.server = xllamacpp.Server(params)
+
+    def greedy(self, prompt_ids: list[int], max_new_tokens: int) -> tuple[list[int], list[float]]:
+        """Generated token ids (stopping at end-of-generation) and their log-probabilities."""
+        request = {
+            "prompt": prompt_ids,
+            "n_predict": max_new_tokens,
+            "temperature": 0.0,
+            "top_k": 1,
+            "n_probs": 1,
+            "cache_prompt": False,
+        }
+        result = self.server.handle_completions(request)
+        if "choices" not in result:
+            raise AfinarError(f"llama.cpp refused the request: {result}")
+        steps = (result["choices"][0].get("logprobs") or {}).get("content") or []
+        return [s["id"] for s in steps], [s["logprob"] for s in steps]

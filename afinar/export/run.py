@@ -1,0 +1,180 @@
+"""``afinar export``: merge a run's adapter into its base, write HF or GGUF, and prove parity.
+
+Steps, in order:
+
+1. load the run's base + adapter (the model that was evaluated) and generate greedy reference
+   answers to a fixed prompt set: the first ``n_prompts`` eval prompts of the run's own data
+   (masked as in training), as token ids;
+2. merge the adapter into the base weights; the merged model's logits must equal the adapter
+   model's within 1e-4 per unit of the largest logit on those prompts (fp32: a 30-layer model
+   sums in another order after merging, ~1e-4 absolute on logits of ~20), or the export stops;
+3. write ``--format hf`` (safetensors, config, tokenizer, chat template, generation config with
+   the EOS id) or ``--format gguf`` (see :mod:`afinar.export.gguf`);
+4. verify: a GGUF is loaded in llama.cpp and must generate the same tokens as the reference on
+   every prompt for f32/f16; for q8_0 the agreement rate and the first differing step are
+   reported (llama.cpp also quantizes activations there). An HF export is reloaded with
+   transformers and must generate the same tokens.
+
+``OUT/export.json`` records the run, the files' sha256 and the verification; the audit log gets
+an ``export`` record. Nothing here writes prompt text.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from afinar.errors import AfinarError
+from afinar.lineage import sha256_file
+from afinar.security.access import authorize, digests, record
+
+__all__ = ["export_run"]
+
+LOGIT_TOLERANCE = 1e-4
+
+
+def _prompts(recipe, tokenizer, n: int) -> list[list[dict[str, str]]]:
+    from afinar.pipeline import _gated_data
+
+    data = _gated_data(recipe, tokenizer, allow_data_errors=True)[0]
+    rows = (data.held or data.train)[:n]
+    out = []
+    for ex in rows:
+        last = max(i for i, m in enumerate(ex.messages) if m["role"] == "assistant")
+        out.append(ex.messages[:last])
+    return out
+
+
+@torch.no_grad()
+def _max_logit_diff(a, b, prompt_ids: list[list[int]]) -> tuple[float, float]:
+    """Largest |logit difference| between models ``a`` and ``b``, and the largest |logit| of ``b``."""
+    worst, scale = 0.0, 0.0
+    for ids in prompt_ids:
+        x = torch.tensor([ids])
+        lb = b(input_ids=x).logits
+        worst = max(worst, (a(input_ids=x).logits - lb).abs().max().item())
+        scale = max(scale, lb.abs().max().item())
+    return worst, scale
+
+
+def _tokenizer_gguf(base) -> Path | None:
+    """The GGUF whose tokenizer metadata matches this base's tokenizer (see export/gguf.py)."""
+    from transformers import AutoTokenizer
+
+    from afinar.model.load import _default_gguf, resolve_base
+
+    if base.weights_file is not None and Path(base.weights_file).suffix == ".gguf":
+        return Path(base.weights_file)
+    # a HF folder whose tokenizer is the bundled model's (e.g. a model trained from it)
+    mine = AutoTokenizer.from_pretrained(base.path).get_vocab()
+    bundled = AutoTokenizer.from_pretrained(resolve_base("default").path).get_vocab()
+    return _default_gguf() if mine == bundled else None
+
+
+def _compare(reference: list[list[int]], got: list[list[int]]) -> dict:
+    same = [r == g for r, g in zip(reference, got, strict=True)]
+    first_diff = []
+    for r, g in zip(reference, got, strict=True):
+        k = next((i for i, (x, y) in enumerate(zip(r, g, strict=False)) if x != y), min(len(r), len(g)))
+        first_diff.append(None if r == g else k)
+    return {"prompts": len(same), "identical": sum(same), "agreement": sum(same) / len(same), "first_diff": first_diff}
+
+
+def export_run(
+    run_dir: Path,
+    fmt: str,
+    quant: str = "f16",
+    out: Path | None = None,
+    verify: bool = True,
+    n_prompts: int = 20,
+    max_new_tokens: int = 32,
+) -> dict:
+    """Export ``run_dir``'s tuned model; returns what ``export.json`` holds.
+
+    Raises:
+        AfinarError: bad arguments, a merge that changes the logits, or (f32/f16) a GGUF whose
+        llama.cpp output differs from PyTorch's.
+    """
+    from afinar.data.render import prompt_ids
+    from afinar.eval.generate import generate_ids
+    from afinar.export.gguf import QUANTS, write_gguf
+    from afinar.model.load import resolve_base
+    from afinar.pipeline import load_run, load_tuned
+
+    if fmt not in ("hf", "gguf"):
+        raise AfinarError(f"--format {fmt}: accepted: hf, gguf")
+    if fmt == "gguf" and quant not in QUANTS:
+        raise AfinarError(f"--quant {quant}: accepted: {', '.join(QUANTS)}")
+    run_dir = Path(run_dir)
+    recipe = load_run(run_dir)
+    actor = authorize("export", "export", [p for p in (recipe.data.train, recipe.data.eval) if p])
+    out = Path(out) if out else run_dir / "export" / (f"gguf-{quant}" if fmt == "gguf" else "hf")
+    start = time.perf_counter()
+
+    model, tokenizer, recipe = load_tuned(run_dir)
+    conversations = _prompts(recipe, tokenizer, n_prompts)
+    ids = [prompt_ids(tokenizer, c) for c in conversations]
+    reference = generate_ids(model, tokenizer, conversations, max_new_tokens, batch_size=len(conversations) or 1)
+    merged = model.merge_and_unload()
+    # merge_and_unload folds the adapter in place; reload the adapter model to compare against
+    adapter_model, _, _ = load_tuned(run_dir)
+    diff, scale = _max_logit_diff(merged, adapter_model, ids[:4])
+    del adapter_model
+    # fp32 sums over 30 layers in a different order: allow 1e-4 per unit of logit magnitude
+    if diff > LOGIT_TOLERANCE * max(1.0, scale):
+        raise AfinarError(
+            f"merging changed the logits by {diff:.2e} (largest logit {scale:.1f}; allowed "
+            f"{LOGIT_TOLERANCE:g} x that); export stopped"
+        )
+    info: dict = {
+        "run_dir": str(run_dir),
+        "format": fmt,
+        "merge_max_logit_diff": diff,
+        "max_abs_logit": scale,
+        "prompts": len(ids),
+    }
+
+    if fmt == "hf":
+        out.mkdir(parents=True, exist_ok=True)
+        merged.generation_config.eos_token_id = tokenizer.eos_token_id
+        merged.generation_config.pad_token_id = tokenizer.pad_token_id
+        merged.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+        files = sorted(p for p in out.iterdir() if p.is_file() and p.name != "export.json")
+        if verify:
+            from transformers import AutoModelForCausalLM
+
+            reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+            got = generate_ids(reloaded, tokenizer, conversations, max_new_tokens, batch_size=len(ids) or 1)
+            info["verify"] = {"engine": "transformers", **_compare(reference, got)}
+        meta = out / "export.json"
+    else:
+        base = resolve_base(recipe.base_model)
+        out = out if out.suffix == ".gguf" else out / f"{recipe.name}-{quant}.gguf"
+        write_gguf(merged, out, quant, _tokenizer_gguf(base), recipe.name)
+        files = [out]
+        info["quant"] = quant
+        if verify:
+            from afinar.export.llamacpp import LlamaCpp
+
+            engine = LlamaCpp(out)
+            eos = tokenizer.eos_token_id
+            # llama.cpp reports the end-of-generation token it stopped on; the reference is cut before it
+            got = [(g[: g.index(eos)] if eos in g else g) for g in (engine.greedy(p, max_new_tokens)[0] for p in ids)]
+            info["verify"] = {"engine": "llama.cpp", **_compare(reference, got)}
+        meta = out.with_suffix(".export.json")
+    info["files"] = {str(p): sha256_file(p) for p in files}
+    info["seconds"] = round(time.perf_counter() - start, 1)
+    meta.write_text(json.dumps(info, indent=2) + "\n")
+    record("export", str(run_dir), actor, digests=digests(files), details={k: info[k] for k in ("format", "prompts")})
+    v = info.get("verify")
+    exact = fmt == "hf" or quant in ("f32", "f16")
+    if v and exact and v["identical"] != v["prompts"]:
+        raise AfinarError(
+            f"{out}: exported model disagrees with the trained one on {v['prompts'] - v['identical']} of "
+            f"{v['prompts']} prompts ({v['engine']}, greedy, {max_new_tokens} tokens); details in {meta}"
+        )
+    return info
