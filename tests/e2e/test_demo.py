@@ -21,3 +21,8 @@ def test_demo_meets_its_bar(tmp_path):
     assert ev["tuned"]["schema_valid_rate"] >= 0.90
     assert ev["tuned"]["field_accuracy"] - ev["base"]["field_accuracy"] >= 0.40
     assert json.loads((run_dir / "summary.json").read_text())["wall_seconds"] <= 15 * 60
+
+    # the tuned retail model, exported to f16 GGUF, answers in llama.cpp exactly as in PyTorch
+    exported = CliRunner().invoke(app, ["export", str(run_dir), "--format", "gguf", "--quant", "f16"])
+    assert exported.exit_code == 0, exported.output
+    assert "verify (llama.cpp): 20/20 prompts generate identical tokens (100%)" in exported.output
