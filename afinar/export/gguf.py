@@ -8,8 +8,9 @@ What llama.cpp needs, and where each piece comes from:
   are permuted back to llama.cpp's interleaved RoPE layout: Hugging Face stores them in the
   "rotate half" layout, and transformers undid exactly this permutation when it read the GGUF;
 - the tokenizer (``tokenizer.ggml.*``: vocab, merges, token types, special ids, pre-tokenizer
-  name) and the chat template: copied from the GGUF the base model came from, so llama.cpp
-  tokenizes exactly as it did for the base.
+  name) and the chat template: copied from the GGUF the base model came from (so llama.cpp
+  tokenizes exactly as it did for the base), or built from the Hugging Face tokenizer for a
+  folder base (byte-level BPE: GPT-2, SmolLM and Llama 3 pre-tokenizers).
 
 Norms and other 1-D tensors stay f32 in every file type (as llama.cpp's own converter does);
 matrices are f32, f16 or q8_0 (blocks of 32 with one f16 scale, quantized by ``gguf.quants``).
@@ -26,7 +27,7 @@ import torch
 
 from afinar.errors import AfinarError
 
-__all__ = ["QUANTS", "write_gguf"]
+__all__ = ["QUANTS", "tokenizer_metadata", "write_gguf"]
 
 QUANTS = {
     "f32": (gguf.GGMLQuantizationType.F32, gguf.LlamaFileType.ALL_F32),
@@ -64,6 +65,78 @@ def _gguf_name(hf_name: str) -> str:
     raise AfinarError(f"cannot export tensor '{hf_name}' to GGUF: not a Llama tensor afinar knows")
 
 
+_LLAMA3_SPLIT = (  # the Split regex of Llama 3's tokenizer.json
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+def _pre_tokenizer_name(pre: dict) -> str:
+    """llama.cpp's name for a tokenizer.json pre-tokenizer (it picks its split regex by name)."""
+    steps = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
+    kinds = [p.get("type") for p in steps]
+    if kinds == ["ByteLevel"] and steps[0].get("use_regex", True):
+        return "gpt-2"
+    if kinds == ["Digits", "ByteLevel"] and steps[0].get("individual_digits"):
+        return "smollm"
+    if kinds[:1] == ["Split"] and steps[0].get("pattern", {}).get("Regex") == _LLAMA3_SPLIT:
+        return "llama-bpe"
+    raise AfinarError(
+        f"GGUF export does not know this pre-tokenizer ({kinds}); known: GPT-2 byte-level, SmolLM, "
+        "Llama 3. Export --format hf instead"
+    )
+
+
+def tokenizer_metadata(tokenizer) -> dict[str, object]:
+    """``tokenizer.ggml.*`` and the chat template, built from a Hugging Face byte-level BPE tokenizer.
+
+    Token types follow llama.cpp: 3 (control) for special added tokens, 4 (user-defined) for other
+    added tokens, 1 (normal) for the rest.
+    """
+    import json
+
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    if spec["model"].get("type") != "BPE":
+        raise AfinarError("GGUF export builds byte-level BPE tokenizers only; export --format hf instead")
+    added = {t["id"]: t["special"] for t in spec.get("added_tokens", [])}
+    n = len(tokenizer)
+    tokens = tokenizer.convert_ids_to_tokens(list(range(n)))
+    merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+    meta: dict[str, object] = {
+        "tokenizer.ggml.model": "gpt2",
+        "tokenizer.ggml.pre": _pre_tokenizer_name(spec.get("pre_tokenizer") or {}),
+        "tokenizer.ggml.tokens": tokens,
+        "tokenizer.ggml.token_type": [(3 if added[i] else 4) if i in added else 1 for i in range(n)],
+        "tokenizer.ggml.merges": merges,
+        "tokenizer.ggml.add_bos_token": bool(getattr(tokenizer, "add_bos_token", False)),
+    }
+    for key, value in (
+        ("bos", tokenizer.bos_token_id),
+        ("eos", tokenizer.eos_token_id),
+        ("unknown", tokenizer.unk_token_id),
+        ("padding", tokenizer.pad_token_id),
+    ):
+        if value is not None:
+            meta[f"tokenizer.ggml.{key}_token_id"] = int(value)
+    if tokenizer.chat_template:
+        meta["tokenizer.chat_template"] = tokenizer.chat_template
+    return meta
+
+
+def _add_metadata(writer: gguf.GGUFWriter, meta: dict[str, object]) -> None:
+    for key, value in meta.items():
+        if isinstance(value, bool):
+            writer.add_bool(key, value)
+        elif isinstance(value, int):
+            writer.add_uint32(key, value)
+        elif isinstance(value, str):
+            writer.add_string(key, value)
+        elif value and isinstance(value[0], str):
+            writer.add_array(key, value)
+        else:
+            writer.add_key_value(key, value, gguf.GGUFValueType.ARRAY, sub_type=gguf.GGUFValueType.INT32)
+
+
 def _tokenizer_fields(source: Path) -> list:
     reader = gguf.GGUFReader(source)
     return [f for name, f in reader.fields.items() if name.startswith("tokenizer.")]
@@ -84,22 +157,21 @@ def _copy_field(writer: gguf.GGUFWriter, field) -> None:
         writer.add_key_value(field.name, field.parts[field.data[0]].tolist()[0], kind)
 
 
-def write_gguf(model, out: Path, quant: str, tokenizer_gguf: Path, name: str) -> None:
+def write_gguf(model, out: Path, quant: str, tokenizer, name: str, tokenizer_gguf: Path | None = None) -> None:
     """Write ``model`` (a merged ``LlamaForCausalLM``) to ``out`` as GGUF ``quant``.
 
+    The tokenizer metadata is copied from ``tokenizer_gguf`` when the base came from a GGUF file
+    (exactly what llama.cpp read before), else built from ``tokenizer``.
+
     Raises:
-        AfinarError: an unknown quant type, a non-Llama model, or no GGUF to take the tokenizer from.
+        AfinarError: an unknown quant type, a non-Llama model, or a tokenizer GGUF cannot express.
     """
     if quant not in QUANTS:
         raise AfinarError(f"--quant {quant}: accepted: {', '.join(QUANTS)}")
     cfg = model.config
     if cfg.model_type != "llama":
         raise AfinarError(f"GGUF export supports Llama-architecture models; this one is '{cfg.model_type}'")
-    if tokenizer_gguf is None or not Path(tokenizer_gguf).is_file():
-        raise AfinarError(
-            "GGUF export copies the tokenizer from the base model's GGUF file; this base was not loaded from "
-            "one (export --format hf works for any base)"
-        )
+    tokenizer_meta = None if tokenizer_gguf else tokenizer_metadata(tokenizer)
     qtype, file_type = QUANTS[quant]
     n_head, n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_head
@@ -121,8 +193,11 @@ def write_gguf(model, out: Path, quant: str, tokenizer_gguf: Path, name: str) ->
         w.add_rope_dimension_count(head_dim)
         w.add_vocab_size(cfg.vocab_size)
         w.add_file_type(file_type)
-        for field in _tokenizer_fields(Path(tokenizer_gguf)):
-            _copy_field(w, field)
+        if tokenizer_meta is None:
+            for field in _tokenizer_fields(Path(tokenizer_gguf)):
+                _copy_field(w, field)
+        else:
+            _add_metadata(w, tokenizer_meta)
         for hf_name, tensor in model.state_dict().items():
             if hf_name == "lm_head.weight" and cfg.tie_word_embeddings:
                 continue  # llama.cpp reuses token_embd when output.weight is absent

@@ -61,17 +61,9 @@ def _max_logit_diff(a, b, prompt_ids: list[list[int]]) -> tuple[float, float]:
 
 
 def _tokenizer_gguf(base) -> Path | None:
-    """The GGUF whose tokenizer metadata matches this base's tokenizer (see export/gguf.py)."""
-    from transformers import AutoTokenizer
-
-    from afinar.model.load import _default_gguf, resolve_base
-
-    if base.weights_file is not None and Path(base.weights_file).suffix == ".gguf":
-        return Path(base.weights_file)
-    # a HF folder whose tokenizer is the bundled model's (e.g. a model trained from it)
-    mine = AutoTokenizer.from_pretrained(base.path).get_vocab()
-    bundled = AutoTokenizer.from_pretrained(resolve_base("default").path).get_vocab()
-    return _default_gguf() if mine == bundled else None
+    """The base's own GGUF file, whose tokenizer metadata the export copies (None: build it)."""
+    weights = base.weights_file
+    return Path(weights) if weights is not None and Path(weights).suffix == ".gguf" else None
 
 
 def _compare(reference: list[list[int]], got: list[list[int]]) -> dict:
@@ -154,7 +146,7 @@ def export_run(
     else:
         base = resolve_base(recipe.base_model)
         out = out if out.suffix == ".gguf" else out / f"{recipe.name}-{quant}.gguf"
-        write_gguf(merged, out, quant, _tokenizer_gguf(base), recipe.name)
+        write_gguf(merged, out, quant, tokenizer, recipe.name, _tokenizer_gguf(base))
         files = [out]
         info["quant"] = quant
         if verify:
