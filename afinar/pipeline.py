@@ -25,7 +25,7 @@ from afinar.security.access import authorize, digests, record
 from afinar.security.audit import audit_log
 from afinar.security.crypto import is_afe
 
-__all__ = ["Prepared", "evaluate_run", "load_run", "load_tuned", "prepare", "run", "train_recipe"]
+__all__ = ["Prepared", "evaluate_run", "gated_data", "load_run", "load_tuned", "prepare", "run", "train_recipe"]
 
 RECIPE_FILE = "recipe.yaml"
 
@@ -48,7 +48,7 @@ class Prepared:
     pii_report: dict
 
 
-def _gated_data(recipe: Recipe, tokenizer, allow_data_errors: bool) -> tuple[RecipeData, DataReport, dict]:
+def gated_data(recipe: Recipe, tokenizer, allow_data_errors: bool) -> tuple[RecipeData, DataReport, dict]:
     """Read, lint and mask the recipe's data: the same rows for training and for a later eval."""
     data = read_recipe_data(recipe)
     report = check_recipe_data(recipe, data, tokenizer)
@@ -70,7 +70,7 @@ def prepare(recipe: Recipe, allow_data_errors: bool = False) -> Prepared:
 
     load_schema(recipe.eval.json_schema)
     model, tokenizer, base = load_base(recipe.base_model)
-    data, report, pii = _gated_data(recipe, tokenizer, allow_data_errors)
+    data, report, pii = gated_data(recipe, tokenizer, allow_data_errors)
     check_references(data.held, recipe.eval)
     d = recipe.data
     if not data.train:
@@ -222,7 +222,7 @@ def evaluate_run(
     else:
         recipe = load_run(run_dir)
     if examples is None:
-        examples = _gated_data(recipe, tokenizer, allow_data_errors=True)[0].held
+        examples = gated_data(recipe, tokenizer, allow_data_errors=True)[0].held
     device = next(model.parameters()).device
     precision, autocast = autocast_for(recipe.train.precision, device)
     if precision == "bf16":

@@ -37,9 +37,9 @@ LOGIT_TOLERANCE = 1e-4
 
 
 def _prompts(recipe, tokenizer, n: int) -> list[list[dict[str, str]]]:
-    from afinar.pipeline import _gated_data
+    from afinar.pipeline import gated_data
 
-    data = _gated_data(recipe, tokenizer, allow_data_errors=True)[0]
+    data = gated_data(recipe, tokenizer, allow_data_errors=True)[0]
     rows = (data.held or data.train)[:n]
     out = []
     for ex in rows:
@@ -73,6 +73,39 @@ def _compare(reference: list[list[int]], got: list[list[int]]) -> dict:
         k = next((i for i, (x, y) in enumerate(zip(r, g, strict=False)) if x != y), min(len(r), len(g)))
         first_diff.append(None if r == g else k)
     return {"prompts": len(same), "identical": sum(same), "agreement": sum(same) / len(same), "first_diff": first_diff}
+
+
+def _write_hf(merged, tokenizer, out: Path, info: dict, reference, conversations, verify: bool, max_new_tokens: int):
+    """Save the merged model as a HF folder; with ``verify``, reload it and compare tokens."""
+    from transformers import AutoModelForCausalLM
+
+    from afinar.eval.generate import generate_ids
+
+    out.mkdir(parents=True, exist_ok=True)
+    merged.generation_config.eos_token_id = tokenizer.eos_token_id
+    merged.generation_config.pad_token_id = tokenizer.pad_token_id
+    merged.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    files = sorted(p for p in out.iterdir() if p.is_file() and p.name != "export.json")
+    if verify:
+        reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+        got = generate_ids(reloaded, tokenizer, conversations, max_new_tokens, batch_size=len(conversations))
+        info["verify"] = {"engine": "transformers", **_compare(reference, got)}
+    return files, out / "export.json"
+
+
+def _verify_gguf(path: Path, tokenizer, ids: list[list[int]], reference, max_new_tokens: int) -> dict:
+    """Greedy tokens from llama.cpp on the same prompt ids, compared with the reference."""
+    from afinar.export.llamacpp import LlamaCpp
+
+    engine = LlamaCpp(path)
+    eos = tokenizer.eos_token_id
+    got = []
+    for prompt in ids:
+        tokens = engine.greedy(prompt, max_new_tokens)[0]
+        # llama.cpp reports the end-of-generation token it stopped on; the reference is cut before it
+        got.append(tokens[: tokens.index(eos)] if eos in tokens else tokens)
+    return {"engine": "llama.cpp", **_compare(reference, got)}
 
 
 def export_run(
@@ -109,7 +142,9 @@ def export_run(
     model, tokenizer, recipe = load_tuned(run_dir)
     conversations = _prompts(recipe, tokenizer, n_prompts)
     ids = [prompt_ids(tokenizer, c) for c in conversations]
-    reference = generate_ids(model, tokenizer, conversations, max_new_tokens, batch_size=len(conversations) or 1)
+    if not conversations:
+        raise AfinarError(f"{run_dir}: the run's data has no rows to verify the export with")
+    reference = generate_ids(model, tokenizer, conversations, max_new_tokens, batch_size=len(conversations))
     merged = model.merge_and_unload()
     # merge_and_unload folds the adapter in place; reload the adapter model to compare against
     adapter_model, _, _ = load_tuned(run_dir)
@@ -130,34 +165,15 @@ def export_run(
     }
 
     if fmt == "hf":
-        out.mkdir(parents=True, exist_ok=True)
-        merged.generation_config.eos_token_id = tokenizer.eos_token_id
-        merged.generation_config.pad_token_id = tokenizer.pad_token_id
-        merged.save_pretrained(out, safe_serialization=True)
-        tokenizer.save_pretrained(out)
-        files = sorted(p for p in out.iterdir() if p.is_file() and p.name != "export.json")
-        if verify:
-            from transformers import AutoModelForCausalLM
-
-            reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
-            got = generate_ids(reloaded, tokenizer, conversations, max_new_tokens, batch_size=len(ids) or 1)
-            info["verify"] = {"engine": "transformers", **_compare(reference, got)}
-        meta = out / "export.json"
+        files, meta = _write_hf(merged, tokenizer, out, info, reference, conversations, verify, max_new_tokens)
     else:
-        base = resolve_base(recipe.base_model)
         out = out if out.suffix == ".gguf" else out / f"{recipe.name}-{quant}.gguf"
-        write_gguf(merged, out, quant, tokenizer, recipe.name, _tokenizer_gguf(base))
-        files = [out]
+        tokenizer_gguf = _tokenizer_gguf(resolve_base(recipe.base_model))
+        write_gguf(merged, out, quant, tokenizer, recipe.name, tokenizer_gguf)
+        files, meta = [out], out.with_suffix(".export.json")
         info["quant"] = quant
         if verify:
-            from afinar.export.llamacpp import LlamaCpp
-
-            engine = LlamaCpp(out)
-            eos = tokenizer.eos_token_id
-            # llama.cpp reports the end-of-generation token it stopped on; the reference is cut before it
-            got = [(g[: g.index(eos)] if eos in g else g) for g in (engine.greedy(p, max_new_tokens)[0] for p in ids)]
-            info["verify"] = {"engine": "llama.cpp", **_compare(reference, got)}
-        meta = out.with_suffix(".export.json")
+            info["verify"] = _verify_gguf(out, tokenizer, ids, reference, max_new_tokens)
     info["files"] = {str(p): sha256_file(p) for p in files}
     info["seconds"] = round(time.perf_counter() - start, 1)
     meta.write_text(json.dumps(info, indent=2) + "\n")
