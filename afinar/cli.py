@@ -103,14 +103,28 @@ def train_cmd(
 
 @app.command("eval")
 @_user_errors
-def eval_cmd(run_dir: RunDir, quiet: Quiet = False) -> None:
-    """Domain eval of a run: base vs tuned on the eval split (writes RUN_DIR/eval/)."""
+def eval_cmd(
+    target: Annotated[Path, typer.Argument(help="A run directory, or a base model (default, a folder, a .gguf).")],
+    suite: Annotated[str, typer.Option(help="Comma-separated: domain, mmlu.")] = "domain",
+    shots: Annotated[int, typer.Option(help="MMLU few-shot examples (0 or 5).")] = 0,
+    limit_per_subject: Annotated[int | None, typer.Option(help="MMLU: first K questions per subject.")] = None,
+    mmlu_data: Annotated[Path | None, typer.Option(help="mmlu_redux.jsonl (default: ../shared/data).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Evaluate a run (base vs tuned): domain metrics on its eval split and/or MMLU-Redux."""
     import json
 
-    from afinar.pipeline import evaluate_run
+    from afinar.pipeline import evaluate_mmlu, evaluate_run
+    from afinar.report import mmlu_table
 
-    evaluate_run(run_dir, show_progress=not quiet)
-    _print_summary(json.loads((run_dir / "summary.json").read_text()))
+    suites = {s.strip() for s in suite.split(",") if s.strip()}
+    if not suites <= {"domain", "mmlu"}:
+        raise AfinarError(f"--suite {suite}: accepted: domain, mmlu (comma-separated)")
+    if "domain" in suites:
+        evaluate_run(target, show_progress=not quiet)
+        _print_summary(json.loads((target / "summary.json").read_text()))
+    if "mmlu" in suites:
+        console.print(mmlu_table(evaluate_mmlu(target, mmlu_data, limit_per_subject, shots, not quiet)))
 
 
 Gguf = Annotated[Path | None, typer.Option(help="Answer with this exported GGUF in llama.cpp instead.")]

@@ -25,7 +25,17 @@ from afinar.security.access import authorize, digests, record
 from afinar.security.audit import audit_log
 from afinar.security.crypto import is_afe
 
-__all__ = ["Prepared", "evaluate_run", "gated_data", "load_run", "load_tuned", "prepare", "run", "train_recipe"]
+__all__ = [
+    "Prepared",
+    "evaluate_mmlu",
+    "evaluate_run",
+    "gated_data",
+    "load_run",
+    "load_tuned",
+    "prepare",
+    "run",
+    "train_recipe",
+]
 
 RECIPE_FILE = "recipe.yaml"
 
@@ -237,6 +247,42 @@ def evaluate_run(
         model, tokenizer, examples, recipe.eval, run_dir / "eval", autocast, show_progress, encrypt=encrypted
     )
     _write_summary(run_dir, {"eval": results, "eval_seconds": time.perf_counter() - start})
+    return results
+
+
+def evaluate_mmlu(
+    target: str | Path,
+    data: Path | None = None,
+    limit_per_subject: int | None = None,
+    shots: int = 0,
+    show_progress: bool = True,
+) -> dict:
+    """MMLU-Redux for a run (base vs tuned; written to ``eval/mmlu.json`` and the summary) or for a
+    base model spec alone (``default``, a folder, a .gguf)."""
+    import torch
+
+    from afinar.eval.mmlu import compare_models, load_questions
+    from afinar.model.load import load_base
+    from afinar.train.loop import autocast_for
+
+    questions = load_questions(data, limit_per_subject=limit_per_subject)
+    run_dir = Path(target)
+    is_run = (run_dir / RECIPE_FILE).is_file()
+    if is_run:
+        model, tokenizer, recipe = load_tuned(run_dir)
+        precision = recipe.train.precision
+    else:
+        model, tokenizer, _ = load_base(str(target))
+        precision = "auto"
+    _, autocast = autocast_for(precision, torch.device("cpu"))
+    start = time.perf_counter()
+    results = compare_models(model, tokenizer, questions, shots, autocast, show_progress)
+    results["seconds"] = round(time.perf_counter() - start, 1)
+    results["subset"] = "error_type == ok" + (f", first {limit_per_subject} per subject" if limit_per_subject else "")
+    if is_run:
+        (run_dir / "eval").mkdir(exist_ok=True)
+        (run_dir / "eval" / "mmlu.json").write_text(json.dumps(results, indent=2) + "\n")
+        _write_summary(run_dir, {"mmlu": {k: v for k, v in results.items() if k not in ("base", "tuned")}})
     return results
 
 

@@ -7,7 +7,15 @@ from pathlib import Path
 
 from rich.table import Table
 
-__all__ = ["audit_table", "data_report_tables", "mask_table", "plot_loss", "rows_table", "summary_table"]
+__all__ = [
+    "audit_table",
+    "data_report_tables",
+    "mask_table",
+    "mmlu_table",
+    "plot_loss",
+    "rows_table",
+    "summary_table",
+]
 
 
 def plot_loss(metrics: Path, out: Path) -> None:
@@ -155,4 +163,20 @@ def audit_table(records: list[dict]) -> Table:
         t.add_column(col, overflow="fold")
     for r in records:
         t.add_row(str(r["seq"]), r["time"][:19], r["actor"], r["action"], r["resource"], r["decision"])
+    return t
+
+
+def mmlu_table(results: dict) -> Table:
+    """MMLU micro/macro accuracy with a 95% interval, base (and tuned, with the delta)."""
+    names = [n for n in ("base", "tuned") if n in results]
+    first = results[names[0]]
+    t = Table(title=f"MMLU-Redux ({results['subset']}), {first['n']} questions, {first['shots']}-shot")
+    t.add_column("model")
+    for col in ("micro", "95% interval", "macro"):
+        t.add_column(col, justify="right")
+    for n in names:
+        r = results[n]
+        t.add_row(n, _pct(r["micro"]), f"{_pct(r['ci95'][0])}-{_pct(r['ci95'][1])}", _pct(r["macro"]))
+    if "delta_points" in results:
+        t.add_row("change", f"{results['delta_points']:+.1f} pts", "", "")
     return t

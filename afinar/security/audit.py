@@ -186,7 +186,7 @@ class AuditLog:
     def records(self) -> list[dict]:
         if not self.path.exists():
             return []
-        return [json.loads(x) for x in self.path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        return [json.loads(x) for x in self.path.read_text(encoding="utf-8").split("\n") if x.strip()]
 
     def verify(self) -> Verification:
         """Replay the chain and every checkpoint; name the first bad record and what is wrong."""
@@ -195,7 +195,7 @@ class AuditLog:
         if not self.key_path.exists():
             return Verification(False, 0, 0, [f"{self.key_path}: the audit key is missing"])
         key = self.key_path.read_bytes()
-        lines = self.path.read_text(encoding="utf-8").splitlines()
+        lines = [x for x in self.path.read_text(encoding="utf-8").split("\n") if x]
         found: list[tuple[int, str]] = []  # (line, problem) for every bad line
         macs: list[str] = []
         good_macs = 0
