@@ -15,7 +15,7 @@ import torch
 
 from afinar.data.render import IGNORE, Rendered
 
-__all__ = ["collate", "epoch_order"]
+__all__ = ["collate", "epoch_order", "left_padded_batches"]
 
 
 def epoch_order(lengths: list[int], micro_batch_size: int, seed: int, epoch: int, group: int = 16) -> list[list[int]]:
@@ -48,3 +48,18 @@ def collate(rows: list[Rendered], pad_id: int) -> dict[str, torch.Tensor]:
         labels[i, :n] = torch.tensor(r.labels)
         mask[i, :n] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def left_padded_batches(prompts: list[list[int]], batch_size: int, pad_id: int):
+    """Yield ``(indices, input_ids, attention_mask)`` over ``prompts`` sorted by length, each batch
+    left-padded so every prompt ends in the last column (where generation and scoring read)."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        width = max(len(prompts[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, i in enumerate(idx):
+            ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+            mask[row, width - len(prompts[i]) :] = 1
+        yield idx, ids, mask

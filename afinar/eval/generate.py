@@ -7,6 +7,7 @@ from contextlib import nullcontext
 
 import torch
 
+from afinar.data.batch import left_padded_batches
 from afinar.data.render import prompt_ids
 
 __all__ = ["generate", "generate_ids"]
@@ -21,7 +22,7 @@ def generate_ids(
     batch_size: int = 16,
     autocast=None,
     on_batch: Callable[[int], None] | None = None,
-) -> list[str]:
+) -> list[list[int]]:
     """Greedy answer token ids for ``conversations`` (each a message list ending before the answer).
 
     Prompts are sorted by length and left-padded in batches; outputs come back in input order,
@@ -29,17 +30,10 @@ def generate_ids(
     """
     device = next(model.parameters()).device
     prompts = [prompt_ids(tokenizer, c) for c in conversations]
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[list[int]] = [[] for _ in prompts]
     pad = tokenizer.pad_token_id
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        width = max(len(prompts[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, i in enumerate(idx):
-            ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
-            mask[row, width - len(prompts[i]) :] = 1
+    for idx, ids, mask in left_padded_batches(prompts, batch_size, pad):
+        width = ids.shape[1]
         with (autocast or nullcontext)():
             gen = model.generate(
                 input_ids=ids.to(device),

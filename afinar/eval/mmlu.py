@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from afinar.data.batch import left_padded_batches
 from afinar.errors import AfinarError
 
 __all__ = ["DEFAULT_DATA", "Question", "compare_models", "load_questions", "mmlu_prompt", "score_mmlu"]
@@ -122,17 +123,8 @@ def letter_logprobs(model, tokenizer, prompts: list[str], batch_size: int = 16, 
     """log-softmax over the four letter tokens at each prompt's next position: a (N, 4) tensor."""
     letters = _letter_ids(tokenizer)
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     out = torch.empty(len(encoded), 4)
-    pad = tokenizer.pad_token_id
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        width = max(len(encoded[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, i in enumerate(idx):  # left padding: every prompt ends at the last column
-            ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-            mask[row, width - len(encoded[i]) :] = 1
+    for idx, ids, mask in left_padded_batches(encoded, batch_size, tokenizer.pad_token_id):
         with (autocast or nullcontext)():
             logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :]
         out[idx] = torch.log_softmax(logits.float()[:, letters], dim=-1)
