@@ -48,6 +48,11 @@ class DataConfig(_Strict):
     overlong: Literal["truncate", "drop"] = "truncate"
     """What to do with a row longer than max_seq_len; either way it is counted in the summary."""
 
+    @property
+    def files(self) -> list[Path]:
+        """The data files this recipe reads: train, and eval when given."""
+        return [p for p in (self.train, self.eval) if p is not None]
+
 
 class AdapterConfig(_Strict):
     method: Literal["lora"] = "lora"

@@ -166,7 +166,7 @@ def train_recipe(
     else:
         recipe_file = Path(recipe_file)
         recipe = load_recipe(recipe_file)
-    data_files = [p for p in (recipe.data.train, recipe.data.eval) if p is not None]
+    data_files = recipe.data.files
     actor = authorize("train", "train", data_files)
     prep = prepare(recipe, allow_data_errors)
     if not resume:
@@ -226,9 +226,9 @@ def evaluate_run(
     run_dir = Path(run_dir)
     if model is None:
         recipe = load_run(run_dir)
-        actor = authorize("eval", "dataset:read", [p for p in (recipe.data.train, recipe.data.eval) if p])
+        actor = authorize("eval", "dataset:read", recipe.data.files)
         model, tokenizer, recipe = load_tuned(run_dir)
-        record("eval", str(run_dir), actor, digests=digests([recipe.data.train, recipe.data.eval]))
+        record("eval", str(run_dir), actor, digests=digests(recipe.data.files))
     else:
         recipe = load_run(run_dir)
     if examples is None:
@@ -242,7 +242,7 @@ def evaluate_run(
 
         model, autocast = model.to(torch.bfloat16), None
     start = time.perf_counter()
-    encrypted = any(is_afe(p) for p in (recipe.data.train, recipe.data.eval) if p is not None)
+    encrypted = any(is_afe(p) for p in recipe.data.files)
     results = evaluate_examples(
         model, tokenizer, examples, recipe.eval, run_dir / "eval", autocast, show_progress, encrypt=encrypted
     )

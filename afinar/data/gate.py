@@ -116,7 +116,7 @@ def masker_for(recipe: Recipe) -> Masker:
     """The masker a recipe's ``pii`` section describes, keyed as the module docstring says."""
     p = recipe.pii
     policy = MaskPolicy(default=p.default, secrets=p.secrets, operators=dict(p.operators))
-    return _masker(policy, [f for f in (recipe.data.train, recipe.data.eval) if f is not None])
+    return _masker(policy, recipe.data.files)
 
 
 def masker_for_file(path: Path, policy: str | None) -> Masker:
@@ -178,7 +178,7 @@ def check_data(
         recipe.data.train = Path(path)
     if eval_file is not None:
         recipe.data.eval = Path(eval_file)
-    files = [f for f in (recipe.data.train, recipe.data.eval) if f is not None]
+    files = recipe.data.files
     actor = authorize("data.check", "dataset:read", files)
     data = read_recipe_data(recipe)
     report = check_recipe_data(recipe, data, load_tokenizer(recipe.base_model))

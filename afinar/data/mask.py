@@ -32,7 +32,6 @@ from pathlib import Path
 
 import yaml
 
-from afinar.atomic import atomic_write
 from afinar.data.pii import SECRET_TYPES, TYPES, Span, detect
 from afinar.data.read import Example, dataset_kind, open_dataset, read_rows
 from afinar.data.surrogate import surrogate
@@ -203,13 +202,7 @@ def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
         else:
             out.write(json.dumps(masked, ensure_ascii=False) + "\n")
         rows += 1
-    data = out.getvalue().encode("utf-8")
-    with atomic_write(dst) as f:
-        if dst.suffix == ".afe":
-            from afinar.security.crypto import encrypt_stream
-            from afinar.security.keys import default_provider
+    from afinar.security.crypto import write_data
 
-            encrypt_stream(io.BytesIO(data), f, default_provider())
-        else:
-            f.write(data)
+    write_data(dst, out.getvalue().encode("utf-8"))
     return rows

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 from contextlib import nullcontext
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from afinar.atomic import atomic_write
 from afinar.config import EvalConfig
 from afinar.data.read import Example
 from afinar.errors import AfinarError
@@ -125,13 +123,8 @@ def evaluate_examples(
             row[name] = answers[name][i]
             row[f"{name}_score"] = per_row[name][i]
         lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-    data = "".join(lines).encode()
-    if encrypt:
-        from afinar.security.crypto import encrypt_stream
-        from afinar.security.keys import default_provider
+    from afinar.security.crypto import write_data
 
-        with atomic_write(out_dir / "predictions.jsonl.afe") as f:
-            encrypt_stream(io.BytesIO(data), f, default_provider())
-    else:
-        (out_dir / "predictions.jsonl").write_bytes(data)
+    name = "predictions.jsonl.afe" if encrypt else "predictions.jsonl"
+    write_data(out_dir / name, "".join(lines).encode())
     return results

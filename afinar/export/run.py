@@ -135,7 +135,7 @@ def export_run(
         raise AfinarError(f"--quant {quant}: accepted: {', '.join(QUANTS)}")
     run_dir = Path(run_dir)
     recipe = load_run(run_dir)
-    actor = authorize("export", "export", [p for p in (recipe.data.train, recipe.data.eval) if p])
+    actor = authorize("export", "export", recipe.data.files)
     out = Path(out) if out else run_dir / "export" / (f"gguf-{quant}" if fmt == "gguf" else "hf")
     start = time.perf_counter()
 

@@ -54,6 +54,7 @@ __all__ = [
     "read_header",
     "rotate",
     "shred",
+    "write_data",
 ]
 
 MAGIC = b"AFE\x01"
@@ -228,6 +229,15 @@ def decrypt_chunks(path: Path, provider: KeyProvider | None = None) -> Iterator[
             if final:
                 return
             block, index = following, index + 1
+
+
+def write_data(dst: Path, data: bytes, provider: KeyProvider | None = None) -> None:
+    """Write ``data`` to ``dst`` atomically, encrypted when ``dst`` ends in ``.afe``."""
+    with atomic_write(Path(dst)) as out:
+        if Path(dst).suffix == ".afe":
+            encrypt_stream(io.BytesIO(data), out, provider or default_provider())
+        else:
+            out.write(data)
 
 
 def encrypt_file(src: Path, dst: Path, provider: KeyProvider | None = None, chunk_size: int = CHUNK) -> int:

@@ -137,20 +137,11 @@ class KeyringProvider:
             raise AfinarError(f"{path}: a keyring exists already; 'afinar keys rotate' adds a new key to it")
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         kek_id = _new_id()
-        data = {"version": 1, "current": kek_id, "keys": {kek_id: _entry()}}
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
+        _write_private(path, {"version": 1, "current": kek_id, "keys": {kek_id: _entry()}})
         return cls(path)
 
     def _save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.data, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        _write_private(self.path, self.data)
         self._keys = {k: base64.b64decode(v["key"]) for k, v in self.data["keys"].items()}
 
     def ids(self) -> list[str]:
@@ -187,6 +178,17 @@ class KeyringProvider:
                 f"(retired, or another keyring); keys here: {', '.join(self.ids())}"
             )
         return _unwrap(self._keys[kek_id], blob, aad, kek_id)
+
+
+def _write_private(path: Path, data: dict) -> None:
+    """Write JSON to ``path`` with mode 0600 from the first byte, replacing it atomically."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _new_id() -> str:
