@@ -15,7 +15,14 @@ from pathlib import Path
 import yaml
 
 from afinar.config import Recipe, load_recipe
-from afinar.data.gate import RecipeData, apply_pii, check_recipe_data, read_recipe_data, refuse_on_errors
+from afinar.data.gate import (
+    RecipeData,
+    apply_pii,
+    check_recipe_data,
+    read_recipe_data,
+    refuse_on_errors,
+    rows_as_trained,
+)
 from afinar.data.lint import DataReport
 from afinar.data.read import Example
 from afinar.data.render import Rendered, RenderStats, render_all
@@ -29,7 +36,6 @@ __all__ = [
     "Prepared",
     "evaluate_mmlu",
     "evaluate_run",
-    "gated_data",
     "load_run",
     "load_tuned",
     "prepare",
@@ -58,7 +64,7 @@ class Prepared:
     pii_report: dict
 
 
-def gated_data(recipe: Recipe, tokenizer, allow_data_errors: bool) -> tuple[RecipeData, DataReport, dict]:
+def _gated_data(recipe: Recipe, tokenizer, allow_data_errors: bool) -> tuple[RecipeData, DataReport, dict]:
     """Read, lint and mask the recipe's data: the same rows for training and for a later eval."""
     data = read_recipe_data(recipe)
     report = check_recipe_data(recipe, data, tokenizer)
@@ -80,7 +86,7 @@ def prepare(recipe: Recipe, allow_data_errors: bool = False) -> Prepared:
 
     load_schema(recipe.eval.json_schema)
     model, tokenizer, base = load_base(recipe.base_model)
-    data, report, pii = gated_data(recipe, tokenizer, allow_data_errors)
+    data, report, pii = _gated_data(recipe, tokenizer, allow_data_errors)
     check_references(data.held, recipe.eval)
     d = recipe.data
     if not data.train:
@@ -232,7 +238,7 @@ def evaluate_run(
     else:
         recipe = load_run(run_dir)
     if examples is None:
-        examples = gated_data(recipe, tokenizer, allow_data_errors=True)[0].held
+        examples = rows_as_trained(recipe).held
     device = next(model.parameters()).device
     precision, autocast = autocast_for(recipe.train.precision, device)
     if precision == "bf16":

@@ -38,6 +38,7 @@ __all__ = [
     "masker_for_file",
     "read_recipe_data",
     "refuse_on_errors",
+    "rows_as_trained",
 ]
 
 _KEY_LABEL = b"afinar pii key v1"
@@ -155,6 +156,21 @@ def apply_pii(recipe: Recipe, data: RecipeData, report: DataReport) -> dict:
         out["replaced"] = dict(sorted(masker.counts.items()))
         out["key"] = masker.key_source
     return out
+
+
+def rows_as_trained(recipe: Recipe) -> RecipeData:
+    """The recipe's readable rows, masked exactly as training masked them, without the lint
+    (for ``afinar eval`` and ``afinar export``, which need the rows, not a second report).
+
+    The masker is keyed and deterministic, so masking every turn here gives the text training
+    saw: a row with nothing to find comes back unchanged, as it did then.
+    """
+    data = read_recipe_data(recipe)
+    if recipe.pii.policy == "mask":
+        masker = masker_for(recipe)
+        mask_examples(data.train, masker)
+        mask_examples(data.held, masker)
+    return data
 
 
 def check_data(

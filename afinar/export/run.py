@@ -36,10 +36,10 @@ __all__ = ["export_run"]
 LOGIT_TOLERANCE = 1e-4
 
 
-def _prompts(recipe, tokenizer, n: int) -> list[list[dict[str, str]]]:
-    from afinar.pipeline import gated_data
+def _prompts(recipe, n: int) -> list[list[dict[str, str]]]:
+    from afinar.data.gate import rows_as_trained
 
-    data = gated_data(recipe, tokenizer, allow_data_errors=True)[0]
+    data = rows_as_trained(recipe)
     rows = (data.held or data.train)[:n]
     out = []
     for ex in rows:
@@ -140,7 +140,7 @@ def export_run(
     start = time.perf_counter()
 
     model, tokenizer, recipe = load_tuned(run_dir)
-    conversations = _prompts(recipe, tokenizer, n_prompts)
+    conversations = _prompts(recipe, n_prompts)
     ids = [prompt_ids(tokenizer, c) for c in conversations]
     if not conversations:
         raise AfinarError(f"{run_dir}: the run's data has no rows to verify the export with")

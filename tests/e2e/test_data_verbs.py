@@ -133,3 +133,18 @@ def test_mask_on_the_broken_fixture_names_the_bad_line_and_writes_nothing(tmp_pa
     assert result.exit_code == 2
     assert "train.jsonl:17: not valid JSON" in " ".join(result.output.split())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_eval_and_export_see_the_rows_training_saw(tmp_path, tiny_model_dir, tokenizer):
+    from afinar.config import load_recipe
+    from afinar.data.gate import rows_as_trained
+    from afinar.pipeline import _gated_data
+
+    recipe = tiny_recipe(tmp_path, tiny_model_dir)
+    write_jsonl(tmp_path / "eval.jsonl", [PII_ROW, *alpaca_rows(2, start=70)])
+    r = load_recipe(recipe)
+    trained = _gated_data(r, tokenizer, allow_data_errors=False)[0]
+    later = rows_as_trained(r)
+    assert [e.messages for e in later.held] == [e.messages for e in trained.held]
+    assert [e.messages for e in later.train] == [e.messages for e in trained.train]
+    assert RAW[0] not in later.held[0].messages[0]["content"]
