@@ -37,7 +37,7 @@ def responder(run_dir: Path, max_new_tokens: int, gguf: Path | None = None) -> C
 
     def answer(messages: list[dict]) -> str:
         ids = prompt_ids(tokenizer, with_system_prompt(messages, recipe.data.system_prompt))
-        return tokenizer.decode(engine.greedy(ids, max_new_tokens)[0], skip_special_tokens=True)
+        return tokenizer.decode(engine.greedy(ids, max_new_tokens, tokenizer.eos_token_id), skip_special_tokens=True)
 
     return answer
 

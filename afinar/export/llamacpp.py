@@ -34,8 +34,9 @@ class LlamaCpp:
         params.verbosity = -1
         self.server = xllamacpp.Server(params)
 
-    def greedy(self, prompt_ids: list[int], max_new_tokens: int) -> tuple[list[int], list[float]]:
-        """Generated token ids (stopping at end-of-generation) and their log-probabilities."""
+    def greedy(self, prompt_ids: list[int], max_new_tokens: int, eos_id: int | None = None) -> list[int]:
+        """Generated token ids, cut before ``eos_id`` (llama.cpp reports the end-of-generation
+        token it stopped on; PyTorch-side answers are cut before it)."""
         request = {
             "prompt": prompt_ids,
             "n_predict": max_new_tokens,
@@ -48,4 +49,5 @@ class LlamaCpp:
         if "choices" not in result:
             raise AfinarError(f"llama.cpp refused the request: {result}")
         steps = (result["choices"][0].get("logprobs") or {}).get("content") or []
-        return [s["id"] for s in steps], [s["logprob"] for s in steps]
+        ids = [s["id"] for s in steps]
+        return ids[: ids.index(eos_id)] if eos_id in ids else ids

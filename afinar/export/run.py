@@ -99,12 +99,7 @@ def _verify_gguf(path: Path, tokenizer, ids: list[list[int]], reference, max_new
     from afinar.export.llamacpp import LlamaCpp
 
     engine = LlamaCpp(path)
-    eos = tokenizer.eos_token_id
-    got = []
-    for prompt in ids:
-        tokens = engine.greedy(prompt, max_new_tokens)[0]
-        # llama.cpp reports the end-of-generation token it stopped on; the reference is cut before it
-        got.append(tokens[: tokens.index(eos)] if eos in tokens else tokens)
+    got = [engine.greedy(prompt, max_new_tokens, tokenizer.eos_token_id) for prompt in ids]
     return {"engine": "llama.cpp", **_compare(reference, got)}
 
 
