@@ -36,14 +36,14 @@ def attach_adapter(model, cfg: AdapterConfig):
     return get_peft_model(model, lora)
 
 
-def load_adapter(model, path: str | Path):
-    """Load a PEFT adapter folder onto ``model`` for inference."""
+def load_adapter(model, path: str | Path, name: str = "default"):
+    """Load a PEFT adapter folder onto ``model`` for inference, under ``name``."""
     from peft import PeftModel
 
     path = Path(path)
     if not (path / "adapter_config.json").is_file():
         raise AfinarError(f"{path}: no PEFT adapter here (adapter_config.json is missing)")
-    return PeftModel.from_pretrained(model, str(path))
+    return PeftModel.from_pretrained(model, str(path), adapter_name=name)
 
 
 def trainable_parameters(model) -> dict[str, object]:

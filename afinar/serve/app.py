@@ -1,0 +1,251 @@
+"""The FastAPI app: a deployment (engine, guard, sanitizer, gatekeeper) behind OpenAI's routes.
+
+Every ``/v1`` request passes one ASGI layer, :class:`Exchange`, that bounds the body size (413),
+times the request, and when the last byte of the answer has gone (or the client has gone) writes
+exactly one audit record and the Prometheus metrics. Route handlers fill in what the record
+says: the caller, the model and adapter, token counts, guard decisions, masked text and digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import anyio
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.exceptions import HTTPException
+
+from afinar.security.audit import AuditLog
+from afinar.serve.auth import ApiError, Gatekeeper
+from afinar.serve.guard import Guard, Sanitizer
+
+__all__ = ["Deployment", "Exchange", "create_app"]
+
+
+@dataclass
+class Deployment:
+    """Everything one running server serves with; built by :func:`afinar.serve.server.build`."""
+
+    engine: object
+    tokenizer: object
+    models: dict[str, str]
+    """Served model id -> adapter name (``engine.BASE`` for the base model)."""
+    guard: Guard
+    sanitizer: Sanitizer
+    gate: Gatekeeper
+    audit: AuditLog
+    system_prompt: str | None = None
+    """Added to chats that bring no system turn (the run's, as in training); never revealed."""
+    max_body_bytes: int = 1 << 20
+    max_prompt_tokens: int = 2048
+    max_tokens: int = 512
+    """Cap on (and default for) ``max_tokens``."""
+    context: int = 2048
+    started: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass
+class Record:
+    """What one request's audit record will say; routes fill it in."""
+
+    actor: str = "unknown"
+    model: str = ""
+    decision: str | None = None
+    details: dict = field(default_factory=dict)
+    digests: dict = field(default_factory=dict)
+
+    def texts(self, prompt: str, response: str | None = None) -> None:
+        self.digests["prompt"] = hashlib.sha256(prompt.encode()).hexdigest()
+        if response is not None:
+            self.digests["response"] = hashlib.sha256(response.encode()).hexdigest()
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("afinar_requests", "API requests", ["route", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "afinar_request_latency_seconds",
+            "Time from request to last byte of the answer",
+            ["route"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=self.registry,
+        )
+        self.tokens = Counter("afinar_tokens", "Tokens processed", ["kind"], registry=self.registry)
+        self.blocked = Counter("afinar_blocked_requests", "Requests refused", ["reason"], registry=self.registry)
+
+
+def _decision(status: int, code: str | None) -> str:
+    if status < 400:
+        return "allow"
+    if code in ("prompt_injection", "pii_in_prompt"):
+        return "block"
+    return {401: "deny", 403: "deny", 429: "throttle"}.get(status, "error" if status >= 500 else "reject")
+
+
+class Exchange:
+    """ASGI layer around ``/v1``: body limit, timing, one audit record and metrics per request."""
+
+    def __init__(self, app, deployment: Deployment, metrics: Metrics):
+        self.app, self.dep, self.metrics = app, deployment, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/v1"):
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        record = Record()
+        scope.setdefault("state", {})["record"] = record
+        status = {"code": 499}
+        finished = False
+
+        async def finish() -> None:
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            await self._close(scope, record, status["code"], time.perf_counter() - started)
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                await finish()
+
+        try:
+            body = await self._body(receive)
+        except ApiError as err:
+            record.details["error"] = err.code
+            response = JSONResponse(err.body(), status_code=err.status)
+            await response(scope, receive, sending)
+            return
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        try:
+            await self.app(scope, replay, sending)
+        except Exception:
+            status["code"], record.details["error"] = 500, "internal_error"
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await finish()
+
+    async def _body(self, receive) -> bytes:
+        """The whole request body, refused with 413 past ``max_body_bytes``."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.dep.max_body_bytes:
+                raise ApiError(
+                    413,
+                    "request_too_large",
+                    f"request body over {self.dep.max_body_bytes} bytes",
+                    "invalid_request_error",
+                )
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    async def _close(self, scope, record: Record, status: int, seconds: float) -> None:
+        route = scope["path"]
+        self.metrics.requests.labels(route, str(status)).inc()
+        self.metrics.latency.labels(route).observe(seconds)
+        details = {"status": status, "path": route, "latency_ms": round(seconds * 1000, 1), **record.details}
+        if status >= 400 and status not in (404, 405):
+            self.metrics.blocked.labels(details.get("error", str(status))).inc()
+        action = "serve" + route.removeprefix("/v1").replace("/", ".")
+        decision = record.decision or _decision(status, details.get("error"))
+        await anyio.to_thread.run_sync(
+            lambda: self.dep.audit.append(
+                action, record.model or route, decision, actor=record.actor, digests=record.digests, details=details
+            )
+        )
+
+
+# ---------------------------------------------------------------- dependencies
+
+
+def _deployment(request: Request) -> Deployment:
+    return request.app.state.deployment
+
+
+def _record(request: Request) -> Record:
+    return request.scope["state"]["record"]
+
+
+DeploymentDep = Annotated[Deployment, Depends(_deployment)]
+RecordDep = Annotated[Record, Depends(_record)]
+
+
+async def _caller(dep: DeploymentDep, record: RecordDep, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The authenticated caller, after spending one request from their rate bucket."""
+    try:
+        name = await anyio.to_thread.run_sync(dep.gate.caller, authorization)
+    except ApiError as err:
+        record.actor = err.actor or "unknown"
+        raise
+    record.actor = name
+    dep.gate.take(name)
+    return name
+
+
+CallerDep = Annotated[str, Depends(_caller)]
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _error_response(request: Request, err: ApiError) -> JSONResponse:
+    record = request.scope.get("state", {}).get("record")
+    if record is not None:
+        record.details["error"] = err.code
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+
+
+def _validation_message(err: RequestValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or "body"
+    return f"field '{where}': {first.get('msg', 'invalid')}"
+
+
+def create_app(deployment: Deployment) -> FastAPI:
+    from afinar.serve.routes import chat, completions, models, ops
+
+    app = FastAPI(title="afinar", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.deployment = deployment
+    app.state.metrics = Metrics()
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, err: ApiError):
+        return _error_response(request, err)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError):
+        return _error_response(request, ApiError(400, "invalid_request", _validation_message(err)))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
+        return _error_response(request, ApiError(err.status_code, code, str(err.detail)))
+
+    for router in (chat.router, completions.router, models.router, ops.router):
+        app.include_router(router)
+    app.add_middleware(Exchange, deployment=deployment, metrics=app.state.metrics)
+    return app

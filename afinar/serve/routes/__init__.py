@@ -1,0 +1,1 @@
+"""One router per OpenAI resource, plus the operational endpoints (``/healthz``, ``/metrics``)."""

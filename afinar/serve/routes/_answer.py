@@ -1,0 +1,131 @@
+"""What the chat and completion routes share: model lookup, the guard, limits, and the answer as
+one JSON body or as server-sent events in OpenAI's chunk format."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+
+import anyio
+from fastapi import Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from afinar.serve.app import Deployment, Record
+from afinar.serve.auth import ApiError
+from afinar.serve.engine import Sampling
+from afinar.serve.generation import Generation
+from afinar.serve.guard import GuardResult
+from afinar.serve.schemas import _Sampling
+
+__all__ = ["adapter_for", "guarded", "respond", "sampling"]
+
+
+def adapter_for(dep: Deployment, model: str, record: Record) -> str:
+    record.model = model
+    if model not in dep.models:
+        served = ", ".join(sorted(dep.models))
+        raise ApiError(404, "model_not_found", f"model '{model}' is not served here; served: {served}")
+    record.details["adapter"] = dep.models[model]
+    return dep.models[model]
+
+
+async def guarded(dep: Deployment, record: Record, untrusted: list[str], texts: list[str]) -> GuardResult:
+    """Run the guard; record its decisions; refuse with 400 when it blocks."""
+    result = await anyio.to_thread.run_sync(dep.guard.check, untrusted, texts)
+    record.details["guard"] = {
+        "findings": result.findings,
+        "injection_score": round(result.injection_score, 4),
+        "pii": result.pii,
+    }
+    if result.blocked == "prompt_injection":
+        raise ApiError(400, "prompt_injection", "the request was refused by the prompt-injection guard")
+    if result.blocked == "pii_in_prompt":
+        kinds = ", ".join(sorted(result.pii))
+        raise ApiError(400, "pii_in_prompt", f"the prompt contains personal data ({kinds}); this deployment refuses it")
+    return result
+
+
+def sampling(dep: Deployment, body: _Sampling, prompt_tokens: int, max_tokens: int | None) -> Sampling:
+    """The engine's settings for ``body``, after the prompt and context limits."""
+    wanted = max_tokens or dep.max_tokens
+    if wanted > dep.max_tokens:
+        raise ApiError(400, "max_tokens_too_large", f"max_tokens {wanted} is over this deployment's {dep.max_tokens}")
+    if prompt_tokens > dep.max_prompt_tokens:
+        raise ApiError(
+            400,
+            "prompt_too_long",
+            f"the prompt is {prompt_tokens} tokens; this deployment takes {dep.max_prompt_tokens}",
+        )
+    if prompt_tokens + wanted > dep.context:
+        raise ApiError(
+            400,
+            "context_length_exceeded",
+            f"prompt ({prompt_tokens}) + max_tokens ({wanted}) is over the model's context of {dep.context} tokens",
+        )
+    return Sampling(wanted, body.temperature, body.top_p, body.seed)
+
+
+def _finish(dep: Deployment, request: Request, record: Record, gen: Generation, prompt_text: str) -> dict:
+    """Fill in the audit record and metrics once the answer is done; returns OpenAI's usage."""
+    usage = {
+        "prompt_tokens": len(gen.prompt_ids),
+        "completion_tokens": gen.tokens,
+        "total_tokens": len(gen.prompt_ids) + gen.tokens,
+    }
+    record.texts(prompt_text, gen.text)
+    record.details.update(
+        usage | {"finish_reason": gen.finish, "output_redactions": gen.redacted, "system_prompt_leak": gen.leaked}
+    )
+    record.details["response"] = gen.text  # already sanitized: PII redacted
+    metrics = request.app.state.metrics
+    metrics.tokens.labels("prompt").inc(usage["prompt_tokens"])
+    metrics.tokens.labels("completion").inc(usage["completion_tokens"])
+    if gen.leaked:
+        metrics.blocked.labels("system_prompt_leak").inc()
+    return usage
+
+
+async def respond(
+    request: Request,
+    dep: Deployment,
+    record: Record,
+    gen: Generation,
+    body: _Sampling,
+    prompt_text: str,
+    whole: Callable[[str, str, str | None, dict], dict],
+    chunk: Callable[[str, str | None, str | None], dict | None],
+):
+    """The answer: ``whole(id, text, finish, usage)`` as JSON, or SSE of ``chunk(id, delta, finish)``
+    (``delta`` None asks for the opening chunk, which may be None)."""
+    rid = f"{'chatcmpl' if 'messages' in type(body).model_fields else 'cmpl'}-{secrets.token_hex(12)}"
+    record.details["stream"] = body.stream
+    if not body.stream:
+        await gen.complete()
+        usage = _finish(dep, request, record, gen, prompt_text)
+        return JSONResponse(whole(rid, gen.text, gen.finish, usage))
+
+    async def events() -> AsyncIterator[str]:
+        first = chunk(rid, None, None)
+        if first:
+            yield f"data: {json.dumps(first)}\n\n"
+        try:
+            async for delta in gen.deltas():
+                yield f"data: {json.dumps(chunk(rid, delta, None))}\n\n"
+        except ApiError as err:
+            record.decision, record.details["error"] = "error", err.code
+            _finish(dep, request, record, gen, prompt_text)
+            yield f"data: {json.dumps(err.body())}\n\n"
+            return
+        usage = _finish(dep, request, record, gen, prompt_text)
+        yield f"data: {json.dumps(chunk(rid, '', gen.finish))}\n\n"
+        if body.stream_options and body.stream_options.include_usage:
+            yield f"data: {json.dumps({**chunk(rid, '', None), 'choices': [], 'usage': usage})}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def created() -> int:
+    return int(time.time())

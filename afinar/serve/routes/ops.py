@@ -1,0 +1,24 @@
+"""``GET /healthz`` (is the model worker up) and ``GET /metrics`` (Prometheus text format).
+
+Neither needs a key nor is audited: they carry no prompts, only counts; put them behind the
+network policy that guards your other scrape targets.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from afinar.serve.app import DeploymentDep
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz(dep: DeploymentDep) -> dict:
+    return {"status": "ok", "models": list(dep.models)}
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

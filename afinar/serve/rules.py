@@ -1,0 +1,142 @@
+"""Rules for the known families of prompt injection and jailbreak, in English and Spanish.
+
+Each rule is a regular expression over a normalized copy of the text (NFKC, lowercase,
+invisible characters removed, whitespace collapsed), so ``Ign\u200bore previous instructions``
+and ``IGNORE  PREVIOUS\\nINSTRUCTIONS`` read the same. Families:
+
+- ``override``: ignore / disregard / forget the previous instructions, "new instructions".
+- ``roleplay``: DAN ("do anything now"), developer mode, an AI "without restrictions".
+- ``extraction``: asking for the system prompt, hidden or initial instructions.
+- ``smuggling``: chat-template delimiters (``<|im_start|>``, ``[INST]``, ``<<SYS>>``, fake
+  ``system:`` headers), invisible Unicode (zero-width, bidi overrides, tag characters), and any
+  base64 blob whose decoded text trips another rule.
+
+The findings name the family and the rule, never the matched text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import unicodedata
+
+__all__ = ["FAMILIES", "injection_findings", "normalize"]
+
+# Zero-width and joiner characters, bidi embeddings/overrides/isolates, word joiner and
+# invisible operators, the BOM, and Unicode tag characters (used to hide ASCII in plain sight).
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]")
+
+_PRIOR = r"(?:previous|prior|above|earlier|preceding|former|original|initial|all|any|your|the|these|those)"
+_ORDERS = r"(?:instructions?|rules|prompts?|directions|directives|guidelines|guardrails|orders|programming)"
+_ORDERS_ES = r"(?:instrucciones|reglas|indicaciones|directrices|normas|[oó]rdenes|restricciones)"
+_AI = r"(?:ai|a\.i\.|assistant|model|chatbot|bot|persona|character|version of (?:you|yourself))"
+_LIMITS = r"(?:restrictions|filters|censorship|ethics|ethical guidelines|morals|content polic(?:y|ies)|guardrails)"
+
+_RULES: dict[str, list[tuple[str, str]]] = {
+    "override": [
+        (
+            "ignore-previous",
+            rf"\b(?:ignore|disregard|forget|override|bypass|abandon|set aside|pay no attention to)\b"
+            rf"(?:\W+\w+){{0,3}}?\W+{_PRIOR}\W+(?:\w+\W+){{0,2}}{_ORDERS}\b",
+        ),
+        (
+            "ignorar-anteriores",
+            rf"\b(?:ignora\w*|olvida\w*|omite|haz caso omiso|no hagas caso|descarta\w*)\b"
+            rf"(?:\W+\w+){{0,4}}?\W+{_ORDERS_ES}\b",
+        ),
+        ("new-instructions", r"\byour (?:new|updated|real|true) instructions (?:are|follow)\b"),
+        ("nuevas-instrucciones", r"\btus (?:nuevas|verdaderas) instrucciones son\b"),
+        ("no-longer-apply", r"\b(?:rules|guidelines|restrictions|instructions) (?:no longer|do not|don't) apply\b"),
+    ],
+    "roleplay": [
+        ("dan", r"\bdo anything now\b|\byou are (?:now )?(?:dan|stan|dude)\b"),
+        ("developer-mode", r"\b(?:developer|god|jailbreak|unrestricted|sudo) mode\b|\bmodo (?:desarrollador|dios)\b"),
+        (
+            "no-restrictions",
+            rf"\b{_AI}\b.{{0,40}}\b(?:without|no|free (?:of|from)|with no)\b (?:any )?{_LIMITS}\b|"
+            rf"\byou (?:are|have) (?:now )?(?:no|free (?:of|from)|without) (?:any )?{_LIMITS}\b",
+        ),
+        (
+            "sin-restricciones",
+            r"\b(?:ia|asistente|modelo|bot|eres|act[uú]a)\b.{0,40}\bsin (?:ning[uú]n tipo de |ningun[ao]? )?"
+            r"(?:restricciones|filtros|censura|reglas|l[ií]mites [ée]ticos)\b",
+        ),
+        (
+            "never-refuse",
+            r"\b(?:you|assistant|it|ai) (?:will )?(?:never|won't|will not|cannot|can't) (?:refuse|decline)\b",
+        ),
+        ("jailbreak", r"\bjailbr(?:eak|oken)\b(?![- ]?(?:proof|detection|attempts?|protection|prevention))"),
+    ],
+    "extraction": [
+        (
+            "system-prompt",
+            r"\b(?:reveal|show|print|repeat|tell|give|output|share|display|leak|dump|translate|write out|"
+            r"what(?:'s| is| was| are| were))\b.{0,40}\b(?:(?:system|hidden|secret|internal|developer) "
+            r"(?:prompt|message|instructions?)|your (?:initial|original|first) (?:prompt|instructions))\b",
+        ),
+        (
+            "prompt-del-sistema",
+            r"\b(?:muestra|dime|revela|repite|imprime|escribe|cu[aá]l es|cu[aá]les son)\b.{0,40}"
+            r"\b(?:prompt|mensaje|instrucciones) (?:del|de) sistema\b|\binstrucciones (?:ocultas|iniciales)\b",
+        ),
+        (
+            "repeat-above",
+            r"\b(?:repeat|print|output|reveal|show|display|recite|echo)\b.{0,30}\b(?:text|words|everything|"
+            r"all) (?:above|before|preceding)\b(?!\s*[\d$€£])",
+        ),
+        (
+            "your-instructions",
+            r"\b(?:what|which) (?:are|were) (?:your|the) (?:instructions|rules|guidelines)\b|"
+            r"\b(?:reveal|show|print|tell me) (?:me )?your (?:instructions|rules|prompt|configuration)\b",
+        ),
+    ],
+    "smuggling": [
+        ("chat-delimiter", r"<\|[a-z_]+\|>|\[/?inst\]|<</?sys>>|<\|endoftext\|>"),
+        (
+            "fake-role-header",
+            r"(?:^|\n)\s*(?:#{1,4}\s*)?(?:system|sistema)\s*(?:prompt|message)?\s*:\s*"
+            r"(?:you|your|from now|new|ignore|the assistant|eres|a partir)",
+        ),
+        ("role-tag", r"</?(?:system|sistema)>"),
+    ],
+}
+
+FAMILIES = tuple(_RULES)
+_COMPILED = [(family, name, re.compile(rx, re.S)) for family, rules in _RULES.items() for name, rx in rules]
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
+
+
+def normalize(text: str) -> str:
+    """NFKC, invisible characters removed, lowercase, runs of spaces collapsed (newlines kept)."""
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).lower()
+    return re.sub(r"[ \t\r\f\v]+", " ", text)
+
+
+def _decoded_blobs(text: str) -> list[str]:
+    """Text hidden in base64 blobs (only blobs that decode to printable UTF-8)."""
+    out = []
+    for m in _BASE64.finditer(text):
+        blob = m.group()
+        try:
+            raw = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            continue
+        if raw.isprintable() or all(c.isprintable() or c.isspace() for c in raw):
+            out.append(raw)
+    return out
+
+
+def injection_findings(text: str, _depth: int = 0) -> list[str]:
+    """``family:rule`` for every rule ``text`` trips (each once), in rule order."""
+    found = []
+    if _INVISIBLE.search(text):
+        found.append("smuggling:invisible-unicode")
+    norm = normalize(text)
+    found += [f"{family}:{name}" for family, name, rx in _COMPILED if rx.search(norm)]
+    if _depth == 0:
+        for raw in _decoded_blobs(text):
+            if injection_findings(raw, 1):
+                found.append("smuggling:base64")
+                break
+    return found

@@ -1,0 +1,192 @@
+"""``afinar serve``: build a deployment from a run, a base model and adapters, or an exported
+GGUF, check its settings, and run it under uvicorn (TLS 1.3 only, when TLS is on)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from afinar.errors import AfinarError
+
+__all__ = ["ServeOptions", "bind", "build", "check_exposure", "serve", "tls13_context", "uvicorn_server"]
+
+
+@dataclass
+class ServeOptions:
+    run: Path | None = None
+    model: str | None = None
+    """A base model spec (default, a HF folder, a .gguf to dequantize) when there is no run."""
+    adapters: dict[str, Path] = field(default_factory=dict)
+    gguf: Path | None = None
+    """Serve this exported GGUF with llama.cpp instead of PyTorch."""
+    system_prompt: str | None = None
+    injection: str = "block"
+    pii: str = "mask"
+    json_schema: Path | None = None
+    rate_per_minute: int = 600
+    max_body_bytes: int = 1 << 20
+    max_prompt_tokens: int = 2048
+    max_tokens: int = 512
+    max_batch: int = 8
+
+
+def _choice(value: str, allowed: tuple[str, ...], flag: str) -> None:
+    if value not in allowed:
+        raise AfinarError(f"{flag} {value}: accepted: {', '.join(allowed)}")
+
+
+def _torch_engine(spec: str, adapters: dict[str, Path], max_batch: int):
+    from afinar.model.adapters import load_adapter
+    from afinar.model.load import load_base
+    from afinar.serve.engine import TorchEngine
+
+    model, tokenizer, _ = load_base(spec)
+    first = True
+    for name, path in adapters.items():
+        if first:
+            model = load_adapter(model, path, name)
+            first = False
+        else:
+            model.load_adapter(str(path), adapter_name=name)
+    model.eval()
+    return TorchEngine(model, tokenizer, max_batch=max_batch), tokenizer
+
+
+def build(opts: ServeOptions):
+    """The :class:`~afinar.serve.app.Deployment` for ``opts`` (loads the model).
+
+    Raises:
+        AfinarError: a missing run/model/adapter/schema, or settings out of range.
+    """
+    from afinar.model.load import load_tokenizer
+    from afinar.registry import registry_url
+    from afinar.security.audit import audit_log
+    from afinar.serve.app import Deployment
+    from afinar.serve.auth import Gatekeeper
+    from afinar.serve.engine import BASE, LlamaCppEngine
+    from afinar.serve.guard import Guard, Sanitizer
+
+    _choice(opts.injection, ("block", "flag", "off"), "--injection")
+    _choice(opts.pii, ("mask", "reject", "off"), "--pii")
+    if opts.run is None and opts.model is None:
+        raise AfinarError("give --run RUN_DIR, or --model BASE (with --adapter NAME=PATH or --gguf FILE)")
+    adapters = dict(opts.adapters)
+    system_prompt, spec, name = opts.system_prompt, opts.model, None
+    if opts.run is not None:
+        from afinar.pipeline import load_run
+
+        recipe = load_run(opts.run)
+        spec, name = spec or recipe.base_model, recipe.name
+        adapters = {name: Path(opts.run) / "adapter", **adapters}
+        system_prompt = system_prompt or recipe.data.system_prompt
+    for adapter_name, path in adapters.items():
+        if not (Path(path) / "adapter_config.json").is_file():
+            raise AfinarError(
+                f"--adapter {adapter_name}={path}: no PEFT adapter there (adapter_config.json is missing)"
+            )
+    schema = None
+    if opts.json_schema is not None:
+        try:
+            schema = json.loads(Path(opts.json_schema).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise AfinarError(f"--json-schema {opts.json_schema}: not a readable JSON schema ({err})") from None
+    url = registry_url()
+    gate = Gatekeeper(url, opts.rate_per_minute)
+    if gate.registry is not None and not gate.registry.has_users():
+        raise AfinarError(f"the registry at {url} has no users: add one with 'afinar users add' before serving")
+    if opts.gguf is not None:
+        tokenizer = load_tokenizer(spec)
+        engine = LlamaCppEngine(Path(opts.gguf), context=opts.max_prompt_tokens + opts.max_tokens)
+        models = {name or Path(opts.gguf).stem: BASE}
+        context = engine.context
+    else:
+        engine, tokenizer = _torch_engine(spec, adapters, opts.max_batch)
+        models = {"base": BASE, **{a: a for a in adapters}}
+        context = engine.context
+    return Deployment(
+        engine=engine,
+        tokenizer=tokenizer,
+        models=models,
+        guard=Guard(opts.injection, opts.pii),
+        sanitizer=Sanitizer(secrets=[system_prompt] if system_prompt else [], schema=schema),
+        gate=gate,
+        audit=audit_log(),
+        system_prompt=system_prompt,
+        max_body_bytes=opts.max_body_bytes,
+        max_prompt_tokens=opts.max_prompt_tokens,
+        max_tokens=opts.max_tokens,
+        context=context,
+    )
+
+
+def tls13_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server context that speaks TLS 1.3 and nothing older."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    try:
+        ctx.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as err:
+        raise AfinarError(f"--tls-cert {cert} / --tls-key {key}: cannot load the certificate and key ({err})") from None
+    return ctx
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def check_exposure(host: str, has_registry: bool, tls: bool) -> str | None:
+    """Refuse serving without access control beyond loopback; a warning for plain HTTP beyond it."""
+    if _loopback(host):
+        return None
+    if not has_registry:
+        raise AfinarError(
+            f"--host {host}: without a registry anyone who reaches this address could use the model; "
+            "run 'afinar users init' (API keys) or serve on 127.0.0.1"
+        )
+    if not tls:
+        return f"warning: serving on {host} without TLS; API keys and prompts cross the network in clear text"
+    return None
+
+
+def uvicorn_server(deployment, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None):
+    """A configured ``uvicorn.Server`` for ``deployment`` (not started)."""
+    import uvicorn
+
+    from afinar.serve.app import create_app
+
+    if (tls_cert is None) != (tls_key is None):
+        raise AfinarError("give both --tls-cert and --tls-key, or neither")
+    context = tls13_context(tls_cert, tls_key) if tls_cert else None
+    config = uvicorn.Config(
+        create_app(deployment),
+        host=host,
+        port=port,
+        log_level="warning",
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+        ssl_context_factory=(lambda _config, _default: context) if context else None,
+        timeout_graceful_shutdown=10,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(deployment, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
+    """Run until Ctrl-C or SIGTERM."""
+    uvicorn_server(deployment, host, port, tls_cert, tls_key).run()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 picks a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
