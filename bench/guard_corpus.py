@@ -3,10 +3,13 @@
 
 Two disjoint template sets: TRAIN_* templates make ``data/guard_train.jsonl`` (the classifier
 fits on it and sets its threshold on a slice of it), HELD_* templates, phrased differently on
-purpose, make ``data/guard_holdout.jsonl``, which nothing is tuned on. Benign prompts include
+purpose, make ``data/guard_holdout.jsonl``, which the classifier never trains on (its
+threshold is set there, and the rules were revised once after reading its false positives). Benign prompts include
 hard negatives: requests that say "ignore", "instructions", "system", "pretend", "base64" for
 ordinary reasons, and real questions from MMLU-Redux (CC BY 4.0; subjects split between the two
-files), read from ``../shared/data/mmlu-redux`` when the files are regenerated. Run ``python bench/guard_corpus.py`` to regenerate both files (seeded).
+files), read from ``../shared/data/mmlu-redux`` when the files are regenerated. A second hold-out,
+``data/guard_holdout2.jsonl`` (HELD2_*), was written after all tuning. Run
+``python bench/guard_corpus.py`` to regenerate the three files (seeded).
 """
 
 from __future__ import annotations

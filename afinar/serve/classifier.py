@@ -11,6 +11,7 @@ millisecond per kilobyte; no network, no GPU, no extra dependency.
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ _WORD = re.compile(r"\w+|[^\w\s]")
 def features(text: str) -> tuple[np.ndarray, np.ndarray]:
     """``(indices, values)`` of the hashed feature vector of ``text`` (unit L2 norm)."""
     words = _WORD.findall(normalize(text))
-    grams = [f"w:{w}" for w in words] + [f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    grams = [f"w:{w}" for w in words] + [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
     for w in words:
         padded = f" {w} "
         grams += [f"c:{padded[i : i + n]}" for n in (3, 4, 5) for i in range(len(padded) - n + 1)]
