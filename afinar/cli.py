@@ -189,6 +189,48 @@ def export_cmd(
         )
 
 
+@app.command("serve")
+@_user_errors
+def serve_cmd(
+    run: Annotated[Path | None, typer.Option(help="Serve this run: its base model, adapter and system prompt.")] = None,
+    model: Annotated[str | None, typer.Option(help="Base model (default, a HF folder, a .gguf) without a run.")] = None,
+    adapter: Annotated[list[str], typer.Option(help="NAME=PATH of a PEFT adapter; repeatable.")] = [],  # noqa: B006
+    gguf: Annotated[Path | None, typer.Option(help="Serve this exported GGUF with llama.cpp instead.")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate (chain): serve HTTPS, TLS 1.3 only.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    system_prompt: Annotated[str | None, typer.Option(help="System prompt for chats without one.")] = None,
+    injection: Annotated[str, typer.Option(help="Prompt-injection guard: block, flag or off.")] = "block",
+    pii: Annotated[str, typer.Option(help="PII in prompts: mask, reject or off.")] = "mask",
+    json_schema: Annotated[Path | None, typer.Option(help="Every answer must be JSON valid against this.")] = None,
+    rate_limit: Annotated[int, typer.Option(help="Requests per minute per API key.")] = 600,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1 << 20,
+    max_prompt_tokens: Annotated[int, typer.Option(help="Longest prompt, in tokens.")] = 2048,
+    max_tokens: Annotated[int, typer.Option(help="Cap on (and default for) max_tokens.")] = 512,
+    max_batch: Annotated[int, typer.Option(help="Most requests decoded together (PyTorch engine).")] = 8,
+) -> None:
+    """OpenAI-compatible API: API keys -> guard -> model -> sanitizer -> audit log."""
+    from afinar.serve.server import ServeOptions, parse_adapters, run_server
+
+    opts = ServeOptions(
+        run=run,
+        model=model,
+        adapters=parse_adapters(adapter),
+        gguf=gguf,
+        system_prompt=system_prompt,
+        injection=injection,
+        pii=pii,
+        json_schema=json_schema,
+        rate_per_minute=rate_limit,
+        max_body_bytes=max_body_bytes,
+        max_prompt_tokens=max_prompt_tokens,
+        max_tokens=max_tokens,
+        max_batch=max_batch,
+    )
+    run_server(opts, host, port, tls_cert, tls_key, lambda line: err_console.print(line, highlight=False))
+
+
 @data_app.command("check")
 @_user_errors
 def data_check_cmd(

@@ -59,7 +59,8 @@ class Record:
     details: dict = field(default_factory=dict)
     digests: dict = field(default_factory=dict)
 
-    def texts(self, prompt: str, response: str | None = None) -> None:
+    def digest(self, prompt: str, response: str | None = None) -> None:
+        """sha256 of the raw prompt and answer: the audit log can match a text without holding it."""
         self.digests["prompt"] = hashlib.sha256(prompt.encode()).hexdigest()
         if response is not None:
             self.digests["response"] = hashlib.sha256(response.encode()).hexdigest()
@@ -108,7 +109,10 @@ class Exchange:
             if finished:
                 return
             finished = True
-            await self._close(scope, record, status["code"], time.perf_counter() - started)
+            # Shielded: a client that hangs up right after the last byte cancels the response
+            # task, and the record must still be written.
+            with anyio.CancelScope(shield=True):
+                await self._close(scope, record, status["code"], time.perf_counter() - started)
 
         async def sending(message):
             if message["type"] == "http.response.start":
@@ -139,8 +143,7 @@ class Exchange:
             status["code"], record.details["error"] = 500, "internal_error"
             raise
         finally:
-            with anyio.CancelScope(shield=True):
-                await finish()
+            await finish()
 
     async def _body(self, receive) -> bytes:
         """The whole request body, refused with 413 past ``max_body_bytes``."""

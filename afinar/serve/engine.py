@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,7 +146,9 @@ class TorchEngine:
                     j.emit(Event("", "error", error=f"{type(err).__name__}: {err}"))
 
     def _forward(self, ids, mask, positions, cache, adapters):
-        extra = {"adapter_names": adapters} if self.peft else {}
+        extra = {}
+        if self.peft and len(set(adapters)) > 1:
+            extra["adapter_names"] = adapters  # PEFT's mixed-adapter forward: each row its own LoRA
         out = self.model(
             input_ids=ids,
             attention_mask=mask,
@@ -156,6 +159,16 @@ class TorchEngine:
             **extra,
         )
         return out.logits[:, -1]
+
+    def _one_adapter(self, adapters: list[str]):
+        """For a batch on a single adapter (or none), the faster plain forward with it active:
+        PEFT's per-row routing costs ~25% more per token (measured on SmolLM2, batch 1)."""
+        if not self.peft or len(set(adapters)) > 1:
+            return nullcontext()
+        if adapters[0] == BASE:
+            return self.model.disable_adapter()
+        self.model.set_adapter(adapters[0])
+        return nullcontext()
 
     @torch.inference_mode()
     def _run(self, batch: list[Job]) -> None:
@@ -169,11 +182,15 @@ class TorchEngine:
             mask[r, width - len(j.prompt_ids) :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         adapters = [j.adapter for j in batch]
+        cache = DynamicCache()
+        ids, mask, positions = ids.to(self.device), mask.to(self.device), positions.to(self.device)
+        with self._one_adapter(adapters):
+            self._decode(batch, ids, mask, positions, cache, adapters)
+
+    def _decode(self, batch: list[Job], ids, mask, positions, cache, adapters) -> None:
         gens = [torch.Generator().manual_seed(j.sampling.seed) if j.sampling.seed is not None else None for j in batch]
         texts = [_Detokenizer(self.tokenizer) for _ in batch]
         live = [True] * len(batch)
-        cache = DynamicCache()
-        ids, mask, positions = ids.to(self.device), mask.to(self.device), positions.to(self.device)
         logits = self._forward(ids, mask, positions, cache, adapters)
         for _ in range(max(j.sampling.max_tokens for j in batch)):
             step = torch.full((len(batch), 1), self.pad, dtype=torch.long)

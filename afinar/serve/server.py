@@ -12,7 +12,17 @@ from pathlib import Path
 
 from afinar.errors import AfinarError
 
-__all__ = ["ServeOptions", "bind", "build", "check_exposure", "serve", "tls13_context", "uvicorn_server"]
+__all__ = [
+    "ServeOptions",
+    "bind",
+    "build",
+    "check_exposure",
+    "parse_adapters",
+    "run_server",
+    "serve",
+    "tls13_context",
+    "uvicorn_server",
+]
 
 
 @dataclass
@@ -190,3 +200,44 @@ def bind(host: str, port: int) -> socket.socket:
     sock.bind((host, port))
     sock.listen(128)
     return sock
+
+
+def parse_adapters(specs: list[str]) -> dict[str, Path]:
+    """``["name=path", ...]`` -> ``{name: path}``.
+
+    Raises:
+        AfinarError: a spec without ``=``, or a name given twice.
+    """
+    out: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise AfinarError(f"--adapter {spec}: expected NAME=PATH (e.g. --adapter sales=runs/x/adapter)")
+        if name in out or name == "base":
+            raise AfinarError(f"--adapter {spec}: the name '{name}' is taken")
+        out[name] = Path(path)
+    return out
+
+
+def run_server(opts: ServeOptions, host: str, port: int, tls_cert: Path | None, tls_key: Path | None, say) -> None:
+    """``afinar serve``: check who starts it and where, load the model, serve until stopped."""
+    from afinar.registry import registry_url
+    from afinar.security.access import authorize, record
+
+    actor = authorize("serve.start", "serve")
+    if (warning := check_exposure(host, registry_url() is not None, tls_cert is not None)) is not None:
+        say(warning)
+    if (tls_cert is None) != (tls_key is None):
+        raise AfinarError("give both --tls-cert and --tls-key, or neither")
+    if tls_cert is not None:
+        tls13_context(tls_cert, tls_key)  # fail now, before minutes of model loading
+    deployment = build(opts)
+    scheme = "https" if tls_cert else "http"
+    details = {"host": host, "port": port, "tls": tls_cert is not None, "models": deployment.models}
+    record("serve.start", str(opts.run or opts.gguf or opts.model), actor, details=details)
+    mode = "API keys from the registry" if deployment.gate.registry is not None else "local mode, no API keys"
+    say(f"serving {', '.join(deployment.models)} on {scheme}://{host}:{port}/v1 ({mode}); Ctrl-C stops")
+    try:
+        serve(deployment, host, port, tls_cert, tls_key)
+    finally:
+        deployment.engine.close()

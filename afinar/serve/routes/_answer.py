@@ -32,8 +32,11 @@ def adapter_for(dep: Deployment, model: str, record: Record) -> str:
 
 
 async def guarded(dep: Deployment, record: Record, untrusted: list[str], texts: list[str]) -> GuardResult:
-    """Run the guard; record its decisions; refuse with 400 when it blocks."""
+    """Run the guard; record its decisions and the prompt (PII redacted); refuse with 400 when it blocks."""
     result = await anyio.to_thread.run_sync(dep.guard.check, untrusted, texts)
+    shown = [dep.sanitizer.clean(t)[0] for t in result.texts]
+    record.details["prompt"] = shown[0] if len(shown) == 1 else shown
+    record.digest("\n".join(texts))
     record.details["guard"] = {
         "findings": result.findings,
         "injection_score": round(result.injection_score, 4),
@@ -74,7 +77,7 @@ def _finish(dep: Deployment, request: Request, record: Record, gen: Generation, 
         "completion_tokens": gen.tokens,
         "total_tokens": len(gen.prompt_ids) + gen.tokens,
     }
-    record.texts(prompt_text, gen.text)
+    record.digest(prompt_text, gen.text)  # digests of what was asked and what was answered
     record.details.update(
         usage | {"finish_reason": gen.finish, "output_redactions": gen.redacted, "system_prompt_leak": gen.leaked}
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request
 
 from afinar.data.read import with_system_prompt
@@ -24,7 +22,6 @@ async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentD
     untrusted = [t for r, t in zip(roles, texts, strict=True) if r == "user"]
     result = await guarded(dep, record, untrusted, texts)
     messages = [{"role": r, "content": t} for r, t in zip(roles, result.texts, strict=True)]
-    record.details["prompt"] = json.dumps([{**m, "content": dep.sanitizer.clean(m["content"])[0]} for m in messages])
     messages = with_system_prompt(messages, dep.system_prompt)
     ids = prompt_ids(dep.tokenizer, messages)
     settings = sampling(dep, body, len(ids), body.max_completion_tokens or body.max_tokens)
@@ -55,4 +52,4 @@ async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentD
             "choices": [choice],
         }
 
-    return await respond(request, dep, record, gen, body, json.dumps(texts), whole, chunk)
+    return await respond(request, dep, record, gen, body, "\n".join(texts), whole, chunk)

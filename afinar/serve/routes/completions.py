@@ -20,7 +20,6 @@ async def completions(body: CompletionRequest, request: Request, dep: Deployment
         raise ApiError(400, "invalid_request", "field 'prompt': one prompt per request (a string, or a list of one)")
     text = body.text()
     result = await guarded(dep, record, [text], [text])
-    record.details["prompt"] = dep.sanitizer.clean(result.texts[0])[0]
     ids = dep.tokenizer(result.texts[0])["input_ids"]
     settings = sampling(dep, body, len(ids), body.max_tokens)
     secrets = [dep.system_prompt] if dep.system_prompt else []
