@@ -17,7 +17,7 @@ import anyio
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from starlette.exceptions import HTTPException
 
 from afinar.security.audit import AuditLog
@@ -68,6 +68,7 @@ class Record:
 
 class Metrics:
     def __init__(self):
+        disable_created_metrics()  # the *_created gauges only add noise to a scrape
         self.registry = CollectorRegistry()
         self.requests = Counter("afinar_requests", "API requests", ["route", "status"], registry=self.registry)
         self.latency = Histogram(

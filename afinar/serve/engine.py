@@ -118,6 +118,9 @@ class TorchEngine:
     def submit(self, job: Job) -> None:
         self._queue.put(job)
 
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
@@ -250,6 +253,9 @@ class LlamaCppEngine:
 
     def submit(self, job: Job) -> None:
         self._pool.submit(self._run, job)
+
+    def alive(self) -> bool:
+        return True  # llama.cpp runs inside this process; if it died, so did we
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -7,6 +7,7 @@ network policy that guards your other scrape targets.
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from afinar.serve.app import DeploymentDep
@@ -15,7 +16,9 @@ router = APIRouter()
 
 
 @router.get("/healthz")
-async def healthz(dep: DeploymentDep) -> dict:
+async def healthz(dep: DeploymentDep):
+    if not dep.engine.alive():
+        return JSONResponse({"status": "model worker stopped", "models": list(dep.models)}, status_code=503)
     return {"status": "ok", "models": list(dep.models)}
 
 
