@@ -208,7 +208,7 @@ def serve_cmd(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body.")] = 1 << 20,
     max_prompt_tokens: Annotated[int, typer.Option(help="Longest prompt, in tokens.")] = 2048,
     max_tokens: Annotated[int, typer.Option(help="Cap on (and default for) max_tokens.")] = 512,
-    max_batch: Annotated[int, typer.Option(help="Most requests decoded together (PyTorch engine).")] = 8,
+    max_batch: Annotated[int, typer.Option(help="Most requests decoded together (llama.cpp: parallel slots).")] = 8,
 ) -> None:
     """OpenAI-compatible API: API keys -> guard -> model -> sanitizer -> audit log."""
     from afinar.serve.server import ServeOptions, parse_adapters, run_server

@@ -110,7 +110,7 @@ def build(opts: ServeOptions):
         raise AfinarError(f"the registry at {url} has no users: add one with 'afinar users add' before serving")
     if opts.gguf is not None:
         tokenizer = load_tokenizer(spec)
-        engine = LlamaCppEngine(Path(opts.gguf), context=opts.max_prompt_tokens + opts.max_tokens)
+        engine = LlamaCppEngine(Path(opts.gguf), opts.max_prompt_tokens + opts.max_tokens, opts.max_batch)
         models = {name or Path(opts.gguf).stem: BASE}
         context = engine.context
     else:
