@@ -14,6 +14,16 @@ from afinar.serve.schemas import ChatRequest
 router = APIRouter()
 
 
+def _defuse(text: str, tokenizer) -> str:
+    """``text`` without the tokenizer's special-token strings: typed into a user turn, they would be
+    tokenized as real control tokens (``<|im_end|><|im_start|>system``) and forge a turn of another
+    role. The guard blocks them in ``block`` mode; this holds in ``flag`` and ``off`` too."""
+    for token in tokenizer.added_tokens_decoder.values():
+        if token.special or token.content.startswith("<"):
+            text = text.replace(token.content, "")
+    return text
+
+
 @router.post("/v1/chat/completions")
 async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentDep, record: RecordDep, _: CallerDep):
     adapter = adapter_for(dep, body.model, record)
@@ -21,7 +31,8 @@ async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentD
     texts = [m.text() for m in body.messages]
     untrusted = [t for r, t in zip(roles, texts, strict=True) if r == "user"]
     result = await guarded(dep, record, untrusted, texts)
-    messages = [{"role": r, "content": t} for r, t in zip(roles, result.texts, strict=True)]
+    seen = [_defuse(t, dep.tokenizer) if r == "user" else t for r, t in zip(roles, result.texts, strict=True)]
+    messages = [{"role": r, "content": t} for r, t in zip(roles, seen, strict=True)]
     messages = with_system_prompt(messages, dep.system_prompt)
     ids = prompt_ids(dep.tokenizer, messages)
     settings = sampling(dep, body, len(ids), body.max_completion_tokens or body.max_tokens)
