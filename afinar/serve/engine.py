@@ -17,6 +17,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -110,8 +111,8 @@ class TorchEngine:
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.device = next(model.parameters()).device
         self._queue: queue.Queue[Job | None] = queue.Queue()
-        self.batches: list[int] = []
-        """Size of every batch run (the load test reads it to see batching happen)."""
+        self.batches: deque[int] = deque(maxlen=10_000)
+        """Sizes of the latest batches (the tests read them to see batching happen)."""
         self._thread = threading.Thread(target=self._work, name="afinar-model", daemon=True)
         self._thread.start()
 
@@ -248,7 +249,7 @@ class LlamaCppEngine:
         self.server = xllamacpp.Server(params)
         self.context = context
         self.adapters: list[str] = []
-        self.batches: list[int] = []
+        self.batches: deque[int] = deque(maxlen=10_000)
         self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="afinar-llamacpp")
 
     def submit(self, job: Job) -> None:

@@ -109,7 +109,7 @@ def test_concurrent_requests_are_batched_and_answer_as_alone(client, deployment)
             )
         )
     assert [r.choices[0].message.content for r in together] == [alone[m].content for m in models]
-    assert max(deployment.engine.batches[before:]) > 1
+    assert max(list(deployment.engine.batches)[before:]) > 1
 
 
 def test_openai_shaped_errors(client):

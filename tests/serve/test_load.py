@@ -40,4 +40,4 @@ def test_sixteen_clients_ten_requests_each(deployment):
     assert all(r["action"] == "serve.chat.completions" and r["decision"] == "allow" for r in new)
     check = log.verify()
     assert check.ok, check.problems
-    assert max(deployment.engine.batches[-CLIENTS * REQUESTS :]) > 1
+    assert max(list(deployment.engine.batches)[-CLIENTS * REQUESTS :]) > 1

@@ -105,7 +105,11 @@ async def respond(
     rid = f"{'chatcmpl' if 'messages' in type(body).model_fields else 'cmpl'}-{secrets.token_hex(12)}"
     record.details["stream"] = body.stream
     if not body.stream:
-        await gen.complete()
+        try:
+            await gen.complete()
+        except ApiError:
+            _finish(dep, request, record, gen, prompt_text)  # the audit record still gets the counts
+            raise
         usage = _finish(dep, request, record, gen, prompt_text)
         return JSONResponse(whole(rid, gen.text, gen.finish, usage))
 
