@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperGroup
 
 from afinar.errors import AfinarError
 
@@ -21,10 +22,27 @@ console = Console()
 err_console = Console(stderr=True)
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Fine-tune Llama-family models, governed.")
 
+
+class _EvalGroup(TyperGroup):
+    """``afinar eval RUN_DIR ...`` means ``afinar eval run RUN_DIR ...``; ``history`` and
+    ``compare`` are the other subcommands."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+eval_app = typer.Typer(
+    cls=_EvalGroup,
+    no_args_is_help=True,
+    help="Evaluate a run (domain, MMLU, gate); its history; two runs side by side.",
+)
 data_app = typer.Typer(no_args_is_help=True, help="Check, mask, encrypt and register datasets.")
 keys_app = typer.Typer(no_args_is_help=True, help="Key-encryption keys for encrypted (.afe) datasets.")
 users_app = typer.Typer(no_args_is_help=True, help="Users, roles and API keys (the registry).")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
+app.add_typer(eval_app, name="eval")
 app.add_typer(data_app, name="data")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
@@ -101,7 +119,7 @@ def train_cmd(
         raise typer.Exit(130)  # stopped by a signal: say so to the shell or scheduler
 
 
-@app.command("eval")
+@eval_app.command("run")
 @_user_errors
 def eval_cmd(
     target: Annotated[Path, typer.Argument(help="A run directory, or a base model (default, a folder, a .gguf).")],
@@ -111,10 +129,11 @@ def eval_cmd(
     mmlu_data: Annotated[Path | None, typer.Option(help="mmlu_redux.jsonl (default: ../shared/data).")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Evaluate a run (base vs tuned): domain metrics on its eval split and/or MMLU-Redux."""
+    """Evaluate a run (base vs tuned; then its promotion gate) or a base model: domain metrics
+    on the eval split and/or MMLU-Redux."""
     import json
 
-    from afinar.pipeline import evaluate_mmlu, evaluate_run
+    from afinar.pipeline import RECIPE_FILE, evaluate_mmlu, evaluate_run, gate_run
     from afinar.report import mmlu_table
 
     suites = {s.strip() for s in suite.split(",") if s.strip()}
@@ -122,11 +141,45 @@ def eval_cmd(
         raise AfinarError(f"--suite {suite}: accepted: domain, mmlu (comma-separated)")
     if "domain" in suites:
         evaluate_run(target, show_progress=not quiet)
-        _print_summary(json.loads((target / "summary.json").read_text()))
     if "mmlu" in suites:
         console.print(mmlu_table(evaluate_mmlu(target, mmlu_data, limit_per_subject, shots, not quiet)))
+    if (target / RECIPE_FILE).is_file() and (target / "summary.json").is_file():
+        gate_run(target)
+        _print_summary(json.loads((target / "summary.json").read_text()))
 
 
+@eval_app.command("history")
+@_user_errors
+def eval_history_cmd(
+    name: Annotated[str | None, typer.Option(help="Recipe name (default: every recipe).")] = None,
+    metric: Annotated[str, typer.Option(help="score, field_accuracy, schema_valid_rate, mmlu, ...")] = "score",
+    tolerance: Annotated[
+        float, typer.Option(help="Points below the best earlier value that count as a regression.")
+    ] = 2.0,
+) -> None:
+    """A metric of the tuned model across evaluated runs, oldest first; regressions flagged."""
+    from afinar.eval.history import history
+    from afinar.report import history_table
+
+    rows = history(name, metric, tolerance)
+    console.print(history_table(rows, metric))
+    if any(r["regression"] for r in rows):
+        raise typer.Exit(1)
+
+
+@eval_app.command("compare")
+@_user_errors
+def eval_compare_cmd(
+    a: Annotated[Path, typer.Argument(help="Run A.")], b: Annotated[Path, typer.Argument(help="Run B.")]
+) -> None:
+    """Two evaluated runs side by side: every metric both have, with B - A."""
+    from afinar.eval.history import compare
+    from afinar.report import compare_table
+
+    console.print(compare_table(compare(a, b), a, b))
+
+
+Force = Annotated[bool, typer.Option("--force", help="Use a run the promotion gate rejected (audited).")]
 Gguf = Annotated[Path | None, typer.Option(help="Answer with this exported GGUF in llama.cpp instead.")]
 
 
@@ -172,11 +225,12 @@ def export_cmd(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Default: RUN_DIR/export/...")] = None,
     verify: Annotated[bool, typer.Option(help="Reload the export and compare greedy tokens.")] = True,
     prompts: Annotated[int, typer.Option(help="Prompts in the parity check (from the eval split).")] = 20,
+    force: Force = False,
 ) -> None:
     """Merge the adapter and export HF or GGUF; verify the export answers like the trained model."""
     from afinar.export.run import export_run
 
-    info = export_run(run_dir, fmt, quant, out, verify, prompts)
+    info = export_run(run_dir, fmt, quant, out, verify, prompts, force=force)
     for path, digest in info["files"].items():
         console.print(f"wrote {path} (sha256 {digest[:16]}...)", highlight=False)
     console.print(f"merge: max logit difference {info['merge_max_logit_diff']:.2e}", highlight=False)
@@ -209,6 +263,7 @@ def serve_cmd(
     max_prompt_tokens: Annotated[int, typer.Option(help="Longest prompt, in tokens.")] = 2048,
     max_tokens: Annotated[int, typer.Option(help="Cap on (and default for) max_tokens.")] = 512,
     max_batch: Annotated[int, typer.Option(help="Most requests decoded together (llama.cpp: parallel slots).")] = 8,
+    force: Force = False,
 ) -> None:
     """OpenAI-compatible API: API keys -> guard -> model -> sanitizer -> audit log."""
     from afinar.serve.server import ServeOptions, parse_adapters, run_server
@@ -227,6 +282,7 @@ def serve_cmd(
         max_prompt_tokens=max_prompt_tokens,
         max_tokens=max_tokens,
         max_batch=max_batch,
+        force=force,
     )
     run_server(opts, host, port, tls_cert, tls_key, lambda line: err_console.print(line, highlight=False))
 

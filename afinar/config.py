@@ -96,10 +96,54 @@ class TrainConfig(_Strict):
         return self
 
 
+GATE_METRICS = (
+    "score",
+    "json_parse_rate",
+    "schema_valid_rate",
+    "field_accuracy",
+    "exact_match",
+    "rouge_l",
+    "sql_accuracy",
+    "shell_ok",
+)
+
+
+class MmluConfig(_Strict):
+    """MMLU-Redux next to the domain eval in ``afinar run`` (base vs tuned, same questions)."""
+
+    enabled: bool = False
+    data: Path | None = None
+    """mmlu_redux.jsonl; default ../shared/data/mmlu-redux/ beside the repository."""
+    limit_per_subject: int | None = Field(None, ge=1)
+    shots: Literal[0, 5] = 0
+
+
+class GateConfig(_Strict):
+    """The promotion gate: a run is promoted when every check holds, else rejected; ``afinar
+    export`` and ``afinar serve`` refuse a rejected run unless forced (the override is audited)."""
+
+    min: dict[str, float] = Field(default_factory=dict)
+    """Lowest accepted value of a tuned-model domain metric (rates in [0, 1]), e.g. field_accuracy: 0.6."""
+    max_mmlu_drop: float = Field(2.0, ge=0)
+    """Most MMLU accuracy the tuned model may lose against its base, in points (when MMLU ran)."""
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> GateConfig:
+        unknown = sorted(set(self.min) - set(GATE_METRICS))
+        if unknown:
+            raise ValueError(f"unknown metric(s) {unknown}; accepted: {', '.join(GATE_METRICS)}")
+        return self
+
+
 class EvalConfig(_Strict):
-    metric: Literal["json", "none"] = "json"
+    metric: Literal["json", "exact", "rouge_l", "sql", "shell", "none"] = "json"
+    """The default metric of an eval row; a row's own ``metric`` field overrides it."""
     json_schema: Path | None = None
     """JSON Schema that each generated answer must satisfy (schema-valid rate)."""
+    sql_database: Path | None = None
+    """Fixture database for ``sql`` rows: a .sql script or a .db file (answers run read-only)."""
+    mmlu: MmluConfig = Field(default_factory=MmluConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
     ignore_fields: list[str] = Field(default_factory=list)
     """Dotted paths left out of field accuracy (free text such as error messages)."""
     max_new_tokens: int = Field(256, ge=1)
@@ -155,6 +199,8 @@ class Recipe(_Strict):
         r.data.train = fix(r.data.train)
         r.data.eval = fix(r.data.eval)
         r.eval.json_schema = fix(r.eval.json_schema)
+        r.eval.sql_database = fix(r.eval.sql_database)
+        r.eval.mmlu.data = fix(r.eval.mmlu.data)
         r.output_dir = fix(r.output_dir)
         local = base / r.base_model
         if r.base_model != "default" and not Path(r.base_model).is_absolute() and local.exists():

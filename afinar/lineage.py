@@ -8,7 +8,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-__all__ = ["lineage", "sha256_file"]
+__all__ = ["lineage", "model_hash", "sha256_file"]
 
 PACKAGES = ("afinar", "torch", "transformers", "peft", "safetensors", "tokenizers", "pydantic", "numpy")
 
@@ -41,3 +41,18 @@ def lineage(recipe_file: Path, data_files: list[Path], base_spec: str, base_weig
         "platform": platform.platform(),
         "packages": {name: _version(name) for name in PACKAGES},
     }
+
+
+def model_hash(run_dir: Path) -> str:
+    """One sha256 naming a tuned model: its lineage (recipe, data, base weights) and adapter weights."""
+    import json
+
+    run_dir = Path(run_dir)
+    record = json.loads((run_dir / "lineage.json").read_text())
+    parts = {
+        "recipe": record["recipe"]["sha256"],
+        "data": sorted(d["sha256"] for d in record["data"]),
+        "base": record["base_model"]["sha256"] or record["base_model"]["spec"],
+        "adapter": {p.name: sha256_file(p) for p in sorted((run_dir / "adapter").glob("*.safetensors"))},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

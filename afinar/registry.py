@@ -40,7 +40,9 @@ __all__ = [
     "CLASSIFICATIONS",
     "PERMISSIONS",
     "ROLES",
+    "EvalResult",
     "Registry",
+    "access_registry",
     "registry_url",
 ]
 
@@ -90,6 +92,23 @@ class Grant(_Base):
     permission: Mapped[str] = mapped_column(String(16))
 
 
+class EvalResult(_Base):
+    """One metric of one evaluated model: the history ``afinar eval history`` reads."""
+
+    __tablename__ = "eval_results"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    time: Mapped[str] = mapped_column(String(40))
+    run_dir: Mapped[str] = mapped_column(String(1024))
+    name: Mapped[str] = mapped_column(String(128))
+    """The recipe's name: runs of one recipe form one history."""
+    lineage: Mapped[str] = mapped_column(String(64))
+    """sha256 over the run's lineage (recipe, data, base weights) and its adapter weights."""
+    model: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float]
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
 @dataclass(frozen=True)
 class Caller:
     name: str
@@ -104,6 +123,16 @@ def registry_url() -> str | None:
         return env if "://" in env else f"sqlite:///{Path(env).resolve()}"
     default = afinar_home() / "registry.db"
     return f"sqlite:///{default}" if default.exists() else None
+
+
+def access_registry() -> Registry | None:
+    """The registry that turns access control on: one that has users. None means single-user
+    local mode (a registry file may still exist, holding only the evaluation history)."""
+    url = registry_url()
+    if url is None:
+        return None
+    registry = Registry(url)
+    return registry if registry.has_users() else None
 
 
 def _now() -> str:

@@ -82,16 +82,37 @@ def summary_table(summary: dict) -> list[Table]:
             m.add_column(n, justify="right")
         if len(names) == 2:
             m.add_column("change", justify="right")
-        for key, label in (
+        labels = (
             ("json_parse_rate", "JSON parse rate"),
             ("schema_valid_rate", "schema-valid rate"),
             ("field_accuracy", "field accuracy"),
-        ):
+            ("exact_match", "exact match"),
+            ("rouge_l", "ROUGE-L F1"),
+            ("sql_accuracy", "SQL result match"),
+            ("shell_ok", "shell: bash -n + shellcheck"),
+        )
+        present = [(k, label) for k, label in labels if k in ev["tuned"]]
+        if len(present) > 1 and len(ev["tuned"].get("by_metric", {})) > 1:
+            present.append(("score", "mean score, all rows"))
+        mmlu = summary.get("mmlu") or {}
+        for key, label in present:
             row = [label] + [_pct(ev[n][key]) for n in names]
             if len(names) == 2:
                 row.append(f"{100 * (ev['tuned'][key] - ev['base'][key]):+.1f} pts")
             m.add_row(*row)
+        if "base_accuracy" in mmlu and len(names) == 2:
+            a, b = mmlu["base_accuracy"], mmlu["tuned_accuracy"]
+            m.add_row(f"MMLU-Redux ({mmlu['questions']} q)", _pct(a), _pct(b), f"{100 * (b - a):+.1f} pts")
         tables.append(m)
+    gate = summary.get("gate")
+    if gate:
+        g = Table(title=f"promotion gate: {gate['decision'].upper()}", title_justify="left")
+        for col in ("check", "value", "limit", "result"):
+            g.add_column(col)
+        for c in gate["checks"]:
+            colour = {"pass": "green", "fail": "bold red"}.get(c["result"], "yellow")
+            g.add_row(c["check"], c["value"], c["limit"], f"[{colour}]{c['result']}")
+        tables.append(g)
     return tables
 
 
@@ -179,4 +200,30 @@ def mmlu_table(results: dict) -> Table:
         t.add_row(n, _pct(r["micro"]), f"{_pct(r['ci95'][0])}-{_pct(r['ci95'][1])}", _pct(r["macro"]))
     if "delta_points" in results:
         t.add_row("change", f"{results['delta_points']:+.1f} pts", "", "")
+    return t
+
+
+def history_table(rows: list[dict], metric: str) -> Table:
+    """``afinar eval history``: one line per evaluation, regressions in red."""
+    t = Table(title=f"eval history: tuned {metric}", title_justify="left")
+    for col in ("time (UTC)", "recipe", "run", "lineage", metric, "vs best before", "gate"):
+        t.add_column(col, overflow="fold", no_wrap=col in ("time (UTC)", "vs best before"))
+    for r in rows:
+        change = "" if r["change_points"] is None else f"{r['change_points']:+.1f} pts"
+        if r["regression"]:
+            change = f"[bold red]{change} REGRESSION"
+        when = r["time"][5:16].replace("T", " ")
+        t.add_row(
+            when, r["name"], Path(r["run_dir"]).name, r["lineage"][:8], _pct(r["value"]), change, r["decision"] or ""
+        )
+    return t
+
+
+def compare_table(rows: list[dict], a: Path, b: Path) -> Table:
+    """``afinar eval compare A B``: shared metrics with B - A."""
+    t = Table(title=f"A = {a}\nB = {b}", title_justify="left")
+    for col in ("model", "metric", "A", "B", "B - A"):
+        t.add_column(col, justify="right" if col in ("A", "B", "B - A") else "left")
+    for r in rows:
+        t.add_row(r["model"], r["metric"], _pct(r["a"]), _pct(r["b"]), f"{r['delta_points']:+.1f} pts")
     return t

@@ -28,6 +28,7 @@ from afinar.errors import AfinarError, where
 
 __all__ = [
     "FORMATS",
+    "METRICS",
     "SCENARIOS",
     "Example",
     "dataset_kind",
@@ -47,7 +48,9 @@ _KEYS = {
     "chat": ({"messages"}, set()),
     "completion": ({"prompt", "completion"}, set()),
 }
-_COMMON = {"scenario", "id"}
+_COMMON = {"scenario", "id", "metric"}
+METRICS = ("json", "exact", "rouge_l", "sql", "shell")
+"""What a row's optional ``metric`` field may name (how its answer is scored; see afinar/eval)."""
 
 
 @dataclass
@@ -142,6 +145,10 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
     if scenario is not None and scenario not in SCENARIOS:
         raise AfinarError(f"{at}: field 'scenario' is {scenario!r}; accepted: {', '.join(SCENARIOS)}")
     meta = {"id": row["id"]} if "id" in row else {}
+    if "metric" in row:
+        if row["metric"] not in METRICS:
+            raise AfinarError(f"{at}: field 'metric' is {row['metric']!r}; accepted: {', '.join(METRICS)}")
+        meta["metric"] = row["metric"]
     return Example(messages=messages, source=at, scenario=scenario, meta=meta)
 
 

@@ -33,34 +33,97 @@ def _split(ex: Example) -> tuple[list[dict[str, str]], str]:
     return ex.messages[:last], ex.messages[last]["content"]
 
 
+RATES = {"exact": "exact_match", "rouge_l": "rouge_l", "sql": "sql_accuracy", "shell": "shell_ok"}
+"""The summary key of each non-JSON metric's rate (JSON rows give parse, schema and field rates)."""
+
+
+def _metric(ex: Example, cfg: EvalConfig) -> str:
+    return ex.meta.get("metric") or cfg.metric
+
+
 def check_references(examples: list[Example], cfg: EvalConfig) -> None:
-    """Before any training: with ``metric: json`` every eval answer must itself be JSON.
+    """Before any training: every ``json`` row's reference must be JSON and every ``sql`` row's
+    reference must run on the fixture database.
 
     Raises:
-        AfinarError: naming the first row whose reference answer does not parse.
+        AfinarError: naming the first row whose reference cannot be scored against.
     """
-    if cfg.metric != "json":
-        return
+    from afinar.eval.metrics import SqlFixture, strip_fence
+
+    fixture = None
     for ex in examples[: cfg.limit]:
-        try:
-            json.loads(_split(ex)[1])
-        except json.JSONDecodeError as err:
-            raise AfinarError(
-                f"{ex.source}: the reference answer is not JSON ({err.msg}), but eval.metric is 'json'; "
-                "fix the row or set eval.metric: none"
-            ) from None
+        metric, reference = _metric(ex, cfg), _split(ex)[1]
+        if metric == "json":
+            try:
+                json.loads(reference)
+            except json.JSONDecodeError as err:
+                raise AfinarError(
+                    f"{ex.source}: the reference answer is not JSON ({err.msg}), but the row's metric is 'json'; "
+                    "fix the row, give it another 'metric', or set eval.metric"
+                ) from None
+        elif metric == "sql":
+            if cfg.sql_database is None:
+                raise AfinarError(f"{ex.source}: an 'sql' row needs eval.sql_database (a .sql script or .db file)")
+            fixture = fixture or SqlFixture(cfg.sql_database)
+            try:
+                fixture.run(strip_fence(reference))
+            except Exception as err:
+                raise AfinarError(f"{ex.source}: the reference SQL fails on {cfg.sql_database}: {err}") from None
+
+
+def score_answers(examples: list[Example], answers: list[str], refs: list[str], cfg: EvalConfig, schema) -> dict:
+    """Score each answer by its row's metric; returns the rates, ``by_metric``, ``by_scenario``
+    and per-row details under ``rows`` (each with ``metric`` and ``score``)."""
+    from afinar.eval.metrics import SqlFixture, exact_match, rouge_l, shell_check, sql_match
+
+    metrics = [_metric(ex, cfg) for ex in examples]
+    rows: list[dict] = [{} for _ in examples]
+    result: dict = {}
+    json_rows = [i for i, m in enumerate(metrics) if m == "json"]
+    if json_rows:
+        m = json_metrics([answers[i] for i in json_rows], [refs[i] for i in json_rows], schema, cfg.ignore_fields)
+        for i, row in zip(json_rows, m.pop("rows"), strict=True):
+            rows[i] = {**row, "score": row["field_accuracy"]}
+        result.update(m)
+    fixture = SqlFixture(cfg.sql_database) if "sql" in metrics else None
+    scorers = {
+        "exact": exact_match,
+        "rouge_l": rouge_l,
+        "sql": lambda a, r: sql_match(a, r, fixture),
+        "shell": lambda a, _r: shell_check(a),
+    }
+    for i, metric in enumerate(metrics):
+        if metric != "json":
+            rows[i] = scorers[metric](answers[i], refs[i])
+        rows[i]["metric"] = metric
+    by_metric: dict[str, dict] = {}
+    for row in rows:
+        entry = by_metric.setdefault(row["metric"], {"n": 0, "rate": 0.0})
+        entry["n"] += 1
+        entry["rate"] += row["score"]
+    for metric, entry in by_metric.items():
+        entry["rate"] /= entry["n"]
+        if metric in RATES:
+            result[RATES[metric]] = entry["rate"]
+    result.update(n=len(rows), score=sum(r["score"] for r in rows) / max(len(rows), 1), by_metric=by_metric)
+    result["by_scenario"] = _by_scenario(examples, rows)
+    result["rows"] = rows
+    return result
 
 
 def _by_scenario(examples: list[Example], rows: list[dict]) -> dict:
-    out: dict[str, dict] = {}
+    """Mean score per scenario, with the schema-valid rate and field accuracy of its JSON rows."""
+    groups: dict[str, list[dict]] = {}
     for ex, row in zip(examples, rows, strict=True):
-        s = out.setdefault(ex.scenario or "untagged", {"n": 0, "schema_valid_rate": 0.0, "field_accuracy": 0.0})
-        s["n"] += 1
-        s["schema_valid_rate"] += row["schema_valid"]
-        s["field_accuracy"] += row["field_accuracy"]
-    for s in out.values():
-        s["schema_valid_rate"] /= s["n"]
-        s["field_accuracy"] /= s["n"]
+        groups.setdefault(ex.scenario or "untagged", []).append(row)
+    out = {}
+    for name, group in groups.items():
+        s = {"n": len(group), "score": sum(r["score"] for r in group) / len(group)}
+        js = [r for r in group if r["metric"] == "json"]
+        if js:
+            s["schema_valid_rate"] = sum(r["schema_valid"] for r in js) / len(js)
+            s["field_accuracy"] = sum(r["field_accuracy"] for r in js) / len(js)
+        out[name] = s
     return out
 
 
@@ -81,9 +144,9 @@ def evaluate_examples(
     (the data was encrypted), ``predictions.jsonl.afe``: references are the data's plaintext.
     Returns the rates.
     """
-    if cfg.metric == "none" or not examples:
+    examples = [ex for ex in examples[: cfg.limit] if _metric(ex, cfg) != "none"]
+    if not examples:
         return {}
-    examples = examples[: cfg.limit]
     schema = load_schema(cfg.json_schema)
     prompts, refs = zip(*(_split(ex) for ex in examples), strict=True)
     models = ["base", "tuned"] if cfg.compare_base else ["tuned"]
@@ -110,9 +173,8 @@ def evaluate_examples(
                 )
     results, per_row = {}, {}
     for name in models:
-        m = json_metrics(answers[name], list(refs), schema, cfg.ignore_fields)
+        m = score_answers(examples, answers[name], list(refs), cfg, schema)
         per_row[name] = m.pop("rows")
-        m["by_scenario"] = _by_scenario(examples, per_row[name])
         results[name] = m
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "domain.json").write_text(json.dumps(results, indent=2) + "\n")

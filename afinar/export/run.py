@@ -111,6 +111,7 @@ def export_run(
     verify: bool = True,
     n_prompts: int = 20,
     max_new_tokens: int = 32,
+    force: bool = False,
 ) -> dict:
     """Export ``run_dir``'s tuned model; returns what ``export.json`` holds.
 
@@ -119,6 +120,7 @@ def export_run(
         llama.cpp output differs from PyTorch's.
     """
     from afinar.data.render import prompt_ids
+    from afinar.eval.gate import require_promoted
     from afinar.eval.generate import generate_ids
     from afinar.export.gguf import QUANTS, write_gguf
     from afinar.model.load import resolve_base
@@ -131,6 +133,7 @@ def export_run(
     run_dir = Path(run_dir)
     recipe = load_run(run_dir)
     actor = authorize("export", "export", recipe.data.files)
+    require_promoted(run_dir, "export", force)
     out = Path(out) if out else run_dir / "export" / (f"gguf-{quant}" if fmt == "gguf" else "hf")
     start = time.perf_counter()
 

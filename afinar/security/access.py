@@ -29,23 +29,22 @@ class Actor:
 
 
 def _current():
-    from afinar.registry import Registry, registry_url
+    from afinar.registry import access_registry
 
     global _noticed
-    url = registry_url()
-    if url is None:
+    registry = access_registry()
+    if registry is None:
         if not _noticed:
             notice = "afinar: single-user local mode (no registry; 'afinar users init' turns on access control)"
             print(notice, file=sys.stderr)
             _noticed = True
         return Actor(local_actor(), None), None
-    registry = Registry(url)
     try:
         caller = registry.authenticate(os.environ.get("AFINAR_API_KEY"))
     except AfinarError as err:
-        audit_log().append("login", url, "deny", actor="unknown", details={"reason": str(err)})
+        audit_log().append("login", registry.url, "deny", actor="unknown", details={"reason": str(err)})
         raise
-    audit_log().append("login", url, "allow", actor=caller.name, details={"role": caller.role})
+    audit_log().append("login", registry.url, "allow", actor=caller.name, details={"role": caller.role})
     return Actor(caller.name, caller.role), registry
 
 

@@ -133,13 +133,13 @@ def users_init(admin: str) -> str:
 
 
 def _registry_for(action: str, permission: str, paths=()):
-    from afinar.registry import Registry, registry_url
+    from afinar.registry import access_registry
 
-    url = registry_url()
-    if url is None:
+    registry = access_registry()
+    if registry is None:
         raise AfinarError("no registry: create one with 'afinar users init --admin NAME'")
     actor = authorize(action, permission, paths)
-    return Registry(url), actor
+    return registry, actor
 
 
 def users_add(name: str, role: str) -> str:

@@ -42,6 +42,8 @@ class ServeOptions:
     max_prompt_tokens: int = 2048
     max_tokens: int = 512
     max_batch: int = 8
+    force: bool = False
+    """Serve a run that the promotion gate rejected (the override is audited)."""
 
 
 def _choice(value: str, allowed: tuple[str, ...], flag: str) -> None:
@@ -73,7 +75,7 @@ def build(opts: ServeOptions):
         AfinarError: a missing run/model/adapter/schema, or settings out of range.
     """
     from afinar.model.load import load_tokenizer
-    from afinar.registry import registry_url
+    from afinar.registry import access_registry
     from afinar.security.audit import audit_log
     from afinar.serve.app import Deployment
     from afinar.serve.auth import Gatekeeper
@@ -87,9 +89,11 @@ def build(opts: ServeOptions):
     adapters = dict(opts.adapters)
     system_prompt, spec, name = opts.system_prompt, opts.model, None
     if opts.run is not None:
+        from afinar.eval.gate import require_promoted
         from afinar.pipeline import load_run
 
         recipe = load_run(opts.run)
+        require_promoted(opts.run, "serve", opts.force)
         spec, name = spec or recipe.base_model, recipe.name
         adapters = {name: Path(opts.run) / "adapter", **adapters}
         system_prompt = system_prompt or recipe.data.system_prompt
@@ -104,10 +108,8 @@ def build(opts: ServeOptions):
             schema = json.loads(Path(opts.json_schema).read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise AfinarError(f"--json-schema {opts.json_schema}: not a readable JSON schema ({err})") from None
-    url = registry_url()
-    gate = Gatekeeper(url, opts.rate_per_minute)
-    if gate.registry is not None and not gate.registry.has_users():
-        raise AfinarError(f"the registry at {url} has no users: add one with 'afinar users add' before serving")
+    registry = access_registry()
+    gate = Gatekeeper(registry.url if registry else None, opts.rate_per_minute)
     if opts.gguf is not None:
         tokenizer = load_tokenizer(spec)
         engine = LlamaCppEngine(Path(opts.gguf), opts.max_prompt_tokens + opts.max_tokens, opts.max_batch)
@@ -221,11 +223,11 @@ def parse_adapters(specs: list[str]) -> dict[str, Path]:
 
 def run_server(opts: ServeOptions, host: str, port: int, tls_cert: Path | None, tls_key: Path | None, say) -> None:
     """``afinar serve``: check who starts it and where, load the model, serve until stopped."""
-    from afinar.registry import registry_url
+    from afinar.registry import access_registry
     from afinar.security.access import authorize, record
 
     actor = authorize("serve.start", "serve")
-    if (warning := check_exposure(host, registry_url() is not None, tls_cert is not None)) is not None:
+    if (warning := check_exposure(host, access_registry() is not None, tls_cert is not None)) is not None:
         say(warning)
     if (tls_cert is None) != (tls_key is None):
         raise AfinarError("give both --tls-cert and --tls-key, or neither")

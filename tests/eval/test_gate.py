@@ -1,0 +1,118 @@
+"""The promotion gate, end to end on a tiny run through the real CLI: mixed per-row metrics, a
+rejected run that export and serve refuse, an audited --force, the history and compare verbs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from afinar.cli import app
+from afinar.config import GateConfig
+from afinar.errors import AfinarError
+from afinar.eval.gate import decide
+from afinar.security.audit import audit_log
+from tests.conftest import alpaca_rows, write_jsonl, write_recipe
+
+SHOP = "CREATE TABLE sales (store TEXT, units INTEGER); INSERT INTO sales VALUES ('Madrid', 10), ('Boston', 7);"
+
+
+def test_decide_by_hand():
+    summary = {"eval": {"tuned": {"score": 0.7, "field_accuracy": 0.4}}, "mmlu": {"delta_points": -2.5}}
+    gate = decide(GateConfig(min={"score": 0.6, "field_accuracy": 0.5}, max_mmlu_drop=3.0), summary)
+    assert [(c["check"], c["result"]) for c in gate["checks"]] == [
+        ("field_accuracy", "fail"),
+        ("score", "pass"),
+        ("mmlu change vs base", "pass"),
+    ]
+    assert gate["decision"] == "rejected"
+    assert decide(GateConfig(max_mmlu_drop=2.0), summary)["decision"] == "rejected"  # -2.5 pts > 2
+    assert decide(GateConfig(), {"eval": {}})["checks"][0]["result"] == "not measured"
+    assert decide(GateConfig(min={"rouge_l": 0.1}), {"eval": {"tuned": {}}})["decision"] == "rejected"
+
+
+def test_unknown_gate_metric_is_a_recipe_error(tmp_path):
+    from afinar.config import load_recipe
+
+    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(4))
+    path = write_recipe(tmp_path / "r.yaml", eval={"gate": {"min": {"acuracy": 0.5}}})
+    with pytest.raises(AfinarError, match=r"unknown metric.*acuracy.*accepted: score"):
+        load_recipe(path)
+
+
+@pytest.fixture(scope="module")
+def rejected_run(tmp_path_factory, tiny_model_dir):
+    tmp = tmp_path_factory.mktemp("gate")
+    (tmp / "shop.sql").write_text(SHOP)
+    write_jsonl(tmp / "train.jsonl", alpaca_rows(16))
+    evals = [
+        {"instruction": "Total units?", "output": "SELECT SUM(units) FROM sales", "metric": "sql"},
+        {"instruction": "Summarize: the store sold ten shirts", "output": "ten shirts sold", "metric": "rouge_l"},
+        {"instruction": "Say OK", "output": "OK"},
+    ]
+    write_jsonl(tmp / "eval.jsonl", evals)
+    recipe = write_recipe(
+        tmp / "r.yaml",
+        name="gated",
+        base_model=str(tiny_model_dir),
+        eval={"metric": "exact", "sql_database": "shop.sql", "max_new_tokens": 6, "gate": {"min": {"score": 0.5}}},
+    )
+    result = CliRunner().invoke(app, ["run", "--quiet", str(recipe), "--run-dir", str(tmp / "run")])
+    assert result.exit_code == 0, result.output
+    return tmp / "run", result.output
+
+
+def test_run_scores_each_row_by_its_metric_and_gates(rejected_run):
+    run_dir, output = rejected_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    tuned = summary["eval"]["tuned"]
+    assert {k: v["n"] for k, v in tuned["by_metric"].items()} == {"sql": 1, "rouge_l": 1, "exact": 1}
+    rows = [json.loads(x) for x in (run_dir / "eval" / "predictions.jsonl").read_text().splitlines()]
+    scores = [r["tuned_score"]["score"] for r in rows]
+    assert tuned["score"] == pytest.approx(sum(scores) / 3)
+    assert summary["gate"]["decision"] == "rejected" and "promotion gate: REJECTED" in output
+    assert json.loads((run_dir / "gate.json").read_text()) == summary["gate"]
+    gate_records = [r for r in audit_log().records() if r["action"] == "gate" and r["resource"] == str(run_dir)]
+    assert gate_records[-1]["decision"] == "rejected"
+
+
+def test_export_and_serve_refuse_a_rejected_run_unless_forced(rejected_run, tmp_path):
+    from afinar.serve.server import ServeOptions, build
+
+    run_dir, _ = rejected_run
+    refused = CliRunner().invoke(app, ["export", str(run_dir), "--format", "hf", "-o", str(tmp_path / "hf")])
+    assert refused.exit_code == 2 and "rejected by the promotion gate: score" in refused.output
+    assert not (tmp_path / "hf").exists()
+    with pytest.raises(AfinarError, match="'serve' refuses a rejected run"):
+        build(ServeOptions(run=run_dir))
+    forced = CliRunner().invoke(
+        app, ["export", str(run_dir), "--format", "hf", "-o", str(tmp_path / "hf"), "--prompts", "2", "--force"]
+    )
+    assert forced.exit_code == 0, forced.output
+    override = [r for r in audit_log().records() if r["action"] == "gate.override"][-1]
+    assert override["resource"] == str(run_dir) and override["details"]["action"] == "export"
+
+
+def test_history_flags_a_regression_and_compare_shows_deltas(rejected_run, tmp_path):
+    from afinar.eval.history import store
+
+    run_dir, _ = rejected_run
+    store(run_dir, {"eval": {"tuned": {"field_accuracy": 0.70}}})
+    store(run_dir, {"eval": {"tuned": {"field_accuracy": 0.72}}})
+    store(run_dir, {"eval": {"tuned": {"field_accuracy": 0.69}}})  # 3 points under the best before it
+    out = CliRunner().invoke(app, ["eval", "history", "--name", "gated", "--metric", "field_accuracy"])
+    assert out.exit_code == 1 and isinstance(out.exception, SystemExit), out.output  # exit 1: a regression
+    lines = [line for line in out.output.splitlines() if "gated" in line]
+    assert len(lines) == 3 and "REGRESSION" in lines[2] and "REGRESSION" not in lines[1]
+    assert "-3.0 pts" in lines[2] and "+2.0 pts" in lines[1]
+
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other, ignore=shutil.ignore_patterns("checkpoints", "export"))
+    summary = json.loads((other / "summary.json").read_text())
+    summary["eval"]["tuned"]["score"] += 0.25
+    (other / "summary.json").write_text(json.dumps(summary))
+    out = CliRunner().invoke(app, ["eval", "compare", str(run_dir), str(other)])
+    assert out.exit_code == 0, out.output
+    assert any("score" in line and "+25.0 pts" in line for line in out.output.splitlines())
