@@ -1,4 +1,4 @@
-"""The full demo and its acceptance bar (slow: ~14 minutes on 2 cores; run with pytest -m slow)."""
+"""The full demo and its acceptance bar (slow: ~16 minutes on 2 cores; run with pytest -m slow)."""
 
 import json
 
@@ -20,7 +20,10 @@ def test_demo_meets_its_bar(tmp_path):
     assert ev["tuned"]["n"] == 150
     assert ev["tuned"]["schema_valid_rate"] >= 0.90
     assert ev["tuned"]["field_accuracy"] - ev["base"]["field_accuracy"] >= 0.40
-    assert json.loads((run_dir / "summary.json").read_text())["wall_seconds"] <= 15 * 60
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["gate"]["decision"] == "promoted"
+    # the 15-minute budget is for fine-tuning and the domain eval; MMLU (when its data is there) adds ~2 min
+    assert summary["wall_seconds"] - summary["mmlu"].get("seconds", 0) <= 15 * 60
 
     # the tuned retail model, exported to f16 GGUF, answers in llama.cpp exactly as in PyTorch
     exported = CliRunner().invoke(app, ["export", str(run_dir), "--format", "gguf", "--quant", "f16"])
