@@ -205,17 +205,19 @@ def mmlu_table(results: dict) -> Table:
 
 def history_table(rows: list[dict], metric: str) -> Table:
     """``afinar eval history``: one line per evaluation, regressions in red."""
-    t = Table(title=f"eval history: tuned {metric}", title_justify="left")
-    for col in ("time (UTC)", "recipe", "run", "lineage", metric, "vs best before", "gate"):
-        t.add_column(col, overflow="fold", no_wrap=col in ("time (UTC)", "vs best before"))
+    names = sorted({r["name"] for r in rows})
+    title = f"eval history: tuned {metric}" + (f" of {names[0]}" if len(names) == 1 else "")
+    t = Table(title=title, title_justify="left")
+    cols = ["when (UTC)", *(["recipe"] if len(names) > 1 else []), "run", "lineage", "value", "vs best before", "gate"]
+    for col in cols:
+        t.add_column(col, no_wrap=col != "run", overflow="fold", min_width=12 if col == "run" else None)
     for r in rows:
         change = "" if r["change_points"] is None else f"{r['change_points']:+.1f} pts"
         if r["regression"]:
             change = f"[bold red]{change} REGRESSION"
-        when = r["time"][5:16].replace("T", " ")
-        t.add_row(
-            when, r["name"], Path(r["run_dir"]).name, r["lineage"][:8], _pct(r["value"]), change, r["decision"] or ""
-        )
+        cells = [r["time"][5:16].replace("T", " "), *([r["name"]] if len(names) > 1 else [])]
+        cells += [Path(r["run_dir"]).name, r["lineage"][:8], _pct(r["value"]), change, r["decision"] or ""]
+        t.add_row(*cells)
     return t
 
 

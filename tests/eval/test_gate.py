@@ -104,7 +104,7 @@ def test_history_flags_a_regression_and_compare_shows_deltas(rejected_run, tmp_p
     store(run_dir, {"eval": {"tuned": {"field_accuracy": 0.69}}})  # 3 points under the best before it
     out = CliRunner().invoke(app, ["eval", "history", "--name", "gated", "--metric", "field_accuracy"])
     assert out.exit_code == 1 and isinstance(out.exception, SystemExit), out.output  # exit 1: a regression
-    lines = [line for line in out.output.splitlines() if "gated" in line]
+    lines = [line for line in out.output.splitlines() if line.startswith("│")]
     assert len(lines) == 3 and "REGRESSION" in lines[2] and "REGRESSION" not in lines[1]
     assert "-3.0 pts" in lines[2] and "+2.0 pts" in lines[1]
 
