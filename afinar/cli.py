@@ -123,7 +123,14 @@ def train_cmd(
 @_user_errors
 def eval_cmd(
     target: Annotated[Path, typer.Argument(help="A run directory, or a base model (default, a folder, a .gguf).")],
-    suite: Annotated[str, typer.Option(help="Comma-separated: domain, mmlu.")] = "domain",
+    suite: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: domain, mmlu (MMLU-Redux), and benchmarks: hellaswag, piqa, arc_easy, "
+            "arc_challenge, winogrande, mmlu_full."
+        ),
+    ] = "domain",
+    limit: Annotated[int | None, typer.Option(help="Benchmarks: first N items of each.")] = None,
     shots: Annotated[int, typer.Option(help="MMLU few-shot examples (0 or 5).")] = 0,
     limit_per_subject: Annotated[int | None, typer.Option(help="MMLU: first K questions per subject.")] = None,
     mmlu_data: Annotated[Path | None, typer.Option(help="mmlu_redux.jsonl (default: ../shared/data).")] = None,
@@ -133,16 +140,22 @@ def eval_cmd(
     on the eval split and/or MMLU-Redux."""
     import json
 
-    from afinar.pipeline import RECIPE_FILE, evaluate_mmlu, evaluate_run, gate_run
-    from afinar.report import mmlu_table
+    from afinar.eval.benchmarks import BENCHMARKS
+    from afinar.pipeline import RECIPE_FILE, evaluate_benchmarks, evaluate_mmlu, evaluate_run, gate_run
+    from afinar.report import benchmarks_table, mmlu_table
 
-    suites = {s.strip() for s in suite.split(",") if s.strip()}
-    if not suites <= {"domain", "mmlu"}:
-        raise AfinarError(f"--suite {suite}: accepted: domain, mmlu (comma-separated)")
+    suites = [s.strip() for s in suite.split(",") if s.strip()]
+    benchmarks = [("mmlu" if s == "mmlu_full" else s) for s in suites if s not in ("domain", "mmlu")]
+    unknown = [s for s in benchmarks if s not in BENCHMARKS]
+    if unknown:
+        accepted = "domain, mmlu, " + ", ".join(b if b != "mmlu" else "mmlu_full" for b in BENCHMARKS)
+        raise AfinarError(f"--suite {suite}: unknown {', '.join(unknown)}; accepted: {accepted}")
     if "domain" in suites:
         evaluate_run(target, show_progress=not quiet)
     if "mmlu" in suites:
         console.print(mmlu_table(evaluate_mmlu(target, mmlu_data, limit_per_subject, shots, not quiet)))
+    if benchmarks:
+        console.print(benchmarks_table(evaluate_benchmarks(target, benchmarks, limit, shots, not quiet)))
     if (target / RECIPE_FILE).is_file() and (target / "summary.json").is_file():
         gate_run(target)
         _print_summary(json.loads((target / "summary.json").read_text()))

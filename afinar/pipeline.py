@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -299,6 +300,60 @@ def evaluate_mmlu(
     return results
 
 
+def evaluate_benchmarks(
+    target: str | Path,
+    names: list[str],
+    limit: int | None = None,
+    shots: int = 0,
+    show_progress: bool = True,
+) -> dict:
+    """General-ability benchmarks (see :mod:`afinar.eval.benchmarks`) for a run, base (adapter
+    disabled) vs tuned on the same items, written to ``eval/benchmarks.json`` and the summary;
+    or for a base model spec alone."""
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from afinar.eval.benchmarks import PRIMARY, load_items, score_items
+    from afinar.model.load import load_base
+    from afinar.train.loop import autocast_for
+
+    run_dir = Path(target)
+    is_run = (run_dir / RECIPE_FILE).is_file()
+    if is_run:
+        model, tokenizer, recipe = load_tuned(run_dir)
+        precision = recipe.train.precision
+    else:
+        model, tokenizer, _ = load_base(str(target))
+        precision = "auto"
+    _, autocast = autocast_for(precision, torch.device("cpu"))
+    models = ["base", "tuned"] if is_run else ["base"]
+    results: dict[str, dict] = {}
+    start = time.perf_counter()
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not show_progress) as progress:
+        for name in names:
+            items = load_items(name, limit, shots)
+            entry = {"n": len(items), "metric": PRIMARY.get(name, "acc"), "limit": limit}
+            for m in models:
+                task = progress.add_task(f"{name} {m}", total=sum(len(i.continuations) for i in items))
+                ctx = model.disable_adapter() if m == "base" and is_run else nullcontext()
+                with ctx:
+                    entry[m] = score_items(
+                        model, tokenizer, items, autocast=autocast, on_batch=lambda k, t=task: progress.advance(t, k)
+                    )
+            entry["chance"] = entry["base"]["chance"]
+            if is_run:
+                key = entry["metric"]
+                entry["delta_points"] = 100 * (entry["tuned"][key] - entry["base"][key])
+            results[name] = entry
+    results = {"benchmarks": results, "seconds": round(time.perf_counter() - start, 1)}
+    if is_run:
+        (run_dir / "eval").mkdir(exist_ok=True)
+        (run_dir / "eval" / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
+        _write_summary(run_dir, {"benchmarks": results})
+    return results
+
+
 def gate_run(run_dir: Path) -> dict:
     """Apply the recipe's promotion gate to the run's latest evaluation; write ``gate.json``,
     the summary, an audit record and the eval history. Returns the gate."""
@@ -341,6 +396,13 @@ def run(
         except AfinarError as err:  # the data is not shipped with afinar; the gate says "not measured"
             print(f"afinar: MMLU skipped: {err}", flush=True)
             _write_summary(run_dir, {"mmlu": {"skipped": str(err)}})
+    bench = prep.recipe.eval.benchmarks
+    if bench.enabled:
+        try:
+            evaluate_benchmarks(run_dir, list(bench.names), bench.limit, bench.shots, show_progress)
+        except AfinarError as err:  # the data package is optional; the gate says "not measured"
+            print(f"afinar: benchmarks skipped: {err}", flush=True)
+            _write_summary(run_dir, {"benchmarks": {"skipped": str(err)}})
     gate_run(run_dir)
     _write_summary(run_dir, {"wall_seconds": time.perf_counter() - start})
     return json.loads((run_dir / "summary.json").read_text())

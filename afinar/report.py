@@ -106,7 +106,8 @@ def summary_table(summary: dict) -> list[Table]:
         tables.append(m)
     gate = summary.get("gate")
     if gate:
-        g = Table(title=f"promotion gate: {gate['decision'].upper()}", title_justify="left")
+        notes = "\n".join(f"{c['check']}: {c['note']}" for c in gate["checks"] if c.get("note"))
+        g = Table(title=f"promotion gate: {gate['decision'].upper()}", title_justify="left", caption=notes or None)
         for col in ("check", "value", "limit", "result"):
             g.add_column(col)
         for c in gate["checks"]:
@@ -200,6 +201,28 @@ def mmlu_table(results: dict) -> Table:
         t.add_row(n, _pct(r["micro"]), f"{_pct(r['ci95'][0])}-{_pct(r['ci95'][1])}", _pct(r["macro"]))
     if "delta_points" in results:
         t.add_row("change", f"{results['delta_points']:+.1f} pts", "", "")
+    return t
+
+
+def benchmarks_table(results: dict) -> Table:
+    """Benchmarks: each with its metric and 95% interval, base (and tuned, with the change)."""
+    bench = results["benchmarks"]
+    two = any("tuned" in e for e in bench.values())
+    t = Table(title=f"benchmarks ({results['seconds']:.0f} s)", title_justify="left")
+    cols = ["benchmark", "n", "metric", "chance", "base", "base 95%"] + (
+        ["tuned", "tuned 95%", "change"] if two else []
+    )
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("benchmark", "metric") else "right")
+    for name, e in bench.items():
+        key = e["metric"]
+        row = [name, str(e["n"]), key, _pct(e["chance"])]
+        for m in ["base", "tuned"] if two else ["base"]:
+            low, high = e[m][f"{key}_ci95"]
+            row += [_pct(e[m][key]), f"{_pct(low)}-{_pct(high)}"]
+        if two:
+            row.append(f"{e['delta_points']:+.1f} pts")
+        t.add_row(*row)
     return t
 
 

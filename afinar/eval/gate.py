@@ -2,8 +2,10 @@
 
 A run is **promoted** when every check of its recipe's ``eval.gate`` holds and **rejected**
 otherwise. Checks: each ``min`` threshold on a tuned-model domain metric (a threshold on a metric
-the eval did not measure fails), and the MMLU drop against the base (``max_mmlu_drop`` points;
-reported as "not measured" when MMLU did not run, which does not reject). The decision goes to
+the eval did not measure fails), and for each general benchmark that ran (MMLU-Redux,
+HellaSwag, PIQA, ARC, ...) the drop against the base (``max_drop`` points). A benchmark on
+which the base model is within its own 95% interval of chance cannot detect forgetting: its
+check says so ("unusable") and names a usable one instead, without rejecting. The decision goes to
 ``gate.json`` in the run directory, the summary, the audit log and the eval history.
 
 ``afinar export`` and ``afinar serve --run`` call :func:`require_promoted`: a rejected run is
@@ -27,8 +29,33 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _measured(summary: dict) -> dict[str, dict]:
+    """Every benchmark of the summary as ``{base, tuned, low, high, chance, n}`` (rates), keyed by
+    its gate name: ``mmlu_redux`` for the MMLU-Redux suite, else the benchmark's own name."""
+    from afinar.eval.benchmarks import wilson
+
+    out = {}
+    mmlu = summary.get("mmlu") or {}
+    if "tuned_accuracy" in mmlu:
+        n = mmlu["questions"]
+        low, high = wilson(round(mmlu["base_accuracy"] * n), n)
+        out["mmlu_redux"] = {"base": mmlu["base_accuracy"], "tuned": mmlu["tuned_accuracy"], "low": low,
+                             "high": high, "chance": 0.25, "n": n}  # fmt: skip
+    for name, e in ((summary.get("benchmarks") or {}).get("benchmarks") or {}).items():
+        if "tuned" in e:
+            key = e["metric"]
+            low, high = e["base"][f"{key}_ci95"]
+            out[name] = {"base": e["base"][key], "tuned": e["tuned"][key], "low": low, "high": high,
+                         "chance": e["chance"], "n": e["n"]}  # fmt: skip
+    return out
+
+
 def decide(gate: GateConfig, summary: dict) -> dict:
-    """``{"decision": "promoted" | "rejected", "checks": [{check, value, limit, result}]}``."""
+    """``{"decision": "promoted" | "rejected", "checks": [{check, value, limit, result, note?}]}``.
+
+    A benchmark on which the base model's 95% interval contains chance cannot show forgetting:
+    its check is ``unusable`` (it neither passes nor rejects) and says what to use instead.
+    """
     tuned = (summary.get("eval") or {}).get("tuned", {})
     checks = []
     for metric, minimum in sorted(gate.min.items()):
@@ -38,21 +65,24 @@ def decide(gate: GateConfig, summary: dict) -> dict:
         checks.append(
             {"check": metric, "value": shown, "limit": f">= {_pct(minimum)}", "result": "pass" if ok else "fail"}
         )
-    mmlu = summary.get("mmlu") or {}
-    limit = f">= -{gate.max_mmlu_drop:.1f} pts"
-    if "delta_points" in mmlu:
-        delta = mmlu["delta_points"]
-        ok = -delta <= gate.max_mmlu_drop
-        checks.append(
-            {
-                "check": "mmlu change vs base",
-                "value": f"{delta:+.1f} pts",
-                "limit": limit,
-                "result": "pass" if ok else "fail",
-            }
-        )
-    else:
-        checks.append({"check": "mmlu change vs base", "value": "-", "limit": limit, "result": "not measured"})
+    measured = _measured(summary)
+    usable = [n for n, m in measured.items() if not m["low"] <= m["chance"] <= m["high"]]
+    for name, m in measured.items():
+        drop = gate.drop_for(name)
+        delta = 100 * (m["tuned"] - m["base"])
+        check = {"check": f"{name} change vs base", "value": f"{delta:+.1f} pts", "limit": f">= -{drop:.1f} pts"}
+        if m["low"] <= m["chance"] <= m["high"]:
+            instead = ", ".join(usable) if usable else "hellaswag, piqa or arc_easy (eval.benchmarks)"
+            check["result"] = "unusable"
+            check["note"] = (
+                f"base {_pct(m['base'])} (95% {_pct(m['low'])}-{_pct(m['high'])}, n={m['n']}) includes chance "
+                f"{_pct(m['chance'])}: {name} cannot show forgetting for this base; use {instead}"
+            )
+        else:
+            check["result"] = "pass" if -delta <= drop + 1e-9 else "fail"
+        checks.append(check)
+    if not measured:
+        checks.append({"check": "general ability vs base", "value": "-", "limit": "-", "result": "not measured"})
     decision = "rejected" if any(c["result"] == "fail" for c in checks) else "promoted"
     return {"decision": decision, "checks": checks}
 

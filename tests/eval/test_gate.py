@@ -19,16 +19,30 @@ from tests.conftest import alpaca_rows, write_jsonl, write_recipe
 SHOP = "CREATE TABLE sales (store TEXT, units INTEGER); INSERT INTO sales VALUES ('Madrid', 10), ('Boston', 7);"
 
 
+def _bench(base: float, tuned: float, low: float, high: float, chance: float) -> dict:
+    return {"metric": "acc", "n": 200, "chance": chance, "base": {"acc": base, "acc_ci95": [low, high]},
+            "tuned": {"acc": tuned}}  # fmt: skip
+
+
 def test_decide_by_hand():
-    summary = {"eval": {"tuned": {"score": 0.7, "field_accuracy": 0.4}}, "mmlu": {"delta_points": -2.5}}
-    gate = decide(GateConfig(min={"score": 0.6, "field_accuracy": 0.5}, max_mmlu_drop=3.0), summary)
+    summary = {
+        "eval": {"tuned": {"score": 0.7, "field_accuracy": 0.4}},
+        # 22% of 570 has a 95% interval of about 18.8-25.7%: chance (25%) is inside it
+        "mmlu": {"base_accuracy": 0.22, "tuned_accuracy": 0.12, "questions": 570},
+        "benchmarks": {"benchmarks": {"piqa": _bench(0.66, 0.63, 0.59, 0.72, 0.5)}},
+    }
+    gate = decide(GateConfig(min={"score": 0.6, "field_accuracy": 0.5}, max_drop=3.0), summary)
     assert [(c["check"], c["result"]) for c in gate["checks"]] == [
         ("field_accuracy", "fail"),
         ("score", "pass"),
-        ("mmlu change vs base", "pass"),
+        ("mmlu_redux change vs base", "unusable"),
+        ("piqa change vs base", "pass"),
     ]
-    assert gate["decision"] == "rejected"
-    assert decide(GateConfig(max_mmlu_drop=2.0), summary)["decision"] == "rejected"  # -2.5 pts > 2
+    assert "includes chance 25.0%" in gate["checks"][2]["note"] and "use piqa" in gate["checks"][2]["note"]
+    assert gate["decision"] == "rejected"  # field_accuracy; the 10-point MMLU drop does not count
+    piqa_only = {"benchmarks": summary["benchmarks"]}
+    assert decide(GateConfig(max_drop={"piqa": 2.0}), piqa_only)["decision"] == "rejected"  # -3.0 pts
+    assert decide(GateConfig(max_drop={"piqa": 3.5}), piqa_only)["decision"] == "promoted"
     assert decide(GateConfig(), {"eval": {}})["checks"][0]["result"] == "not measured"
     assert decide(GateConfig(min={"rouge_l": 0.1}), {"eval": {"tuned": {}}})["decision"] == "rejected"
 

