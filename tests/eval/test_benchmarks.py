@@ -38,6 +38,11 @@ def test_items_follow_the_harness_prompts():
     assert arc.gold == 0
     assert len(load_items("hellaswag")) == 10042 and len(load_items("piqa")) == 1838
     assert chance_level(load_items("piqa", 10)) == 0.5
+    mmlu = load_items("mmlu", None, shots=5)
+    assert len(mmlu) == 14042 and mmlu[0].continuations == (" A", " B", " C", " D")
+    prompt = mmlu[0].contexts[0]
+    assert prompt.count("\nAnswer:") == 6 and prompt.endswith("D. 6\nAnswer:")  # 5 dev examples + the question
+    assert "Find the degree for the given field extension" not in prompt.split("\n\n", 1)[1].rsplit("\n\n", 1)[0]
 
 
 def test_batched_loglikelihoods_equal_one_sequence_at_a_time(tiny_model_dir, tokenizer):
