@@ -263,11 +263,9 @@ def evaluate_mmlu(
     limit_per_subject: int | None = None,
     shots: int = 0,
     show_progress: bool = True,
-    model=None,
-    tokenizer=None,
 ) -> dict:
     """MMLU-Redux for a run (base vs tuned; written to ``eval/mmlu.json`` and the summary) or for a
-    base model spec alone (``default``, a folder, a .gguf). ``model`` skips loading the run's."""
+    base model spec alone (``default``, a folder, a .gguf)."""
     import torch
 
     from afinar.eval.mmlu import compare_models, load_questions
@@ -278,9 +276,8 @@ def evaluate_mmlu(
     run_dir = Path(target)
     is_run = (run_dir / RECIPE_FILE).is_file()
     if is_run:
-        if model is None:
-            model, tokenizer, _ = load_tuned(run_dir)
-        precision = load_run(run_dir).train.precision
+        model, tokenizer, recipe = load_tuned(run_dir)
+        precision = recipe.train.precision
     else:
         model, tokenizer, _ = load_base(str(target))
         precision = "auto"
@@ -388,9 +385,8 @@ def run(
     evaluate_run(run_dir, model, prep.tokenizer, prep.eval, show_progress)
     mmlu = prep.recipe.eval.mmlu
     if mmlu.enabled:
-        # Reloaded rather than reused: the domain eval left the weights in bf16, and MMLU here must
-        # equal what 'afinar eval --suite mmlu' reports for the same run.
-        del model
+        # The model is loaded again, not reused: the domain eval left its weights in bf16, and the
+        # scores here must equal what 'afinar eval --suite ...' reports for the same run.
         try:
             evaluate_mmlu(run_dir, mmlu.data, mmlu.limit_per_subject, mmlu.shots, show_progress)
         except AfinarError as err:  # the data is not shipped with afinar; the gate says "not measured"
