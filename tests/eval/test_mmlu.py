@@ -74,5 +74,6 @@ def test_cli_scores_a_base_model(tmp_path):
     result = CliRunner().invoke(app, ["eval", "default", "--suite", "mmlu", "--limit-per-subject", "1", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "57 questions, 0-shot" in " ".join(result.output.split())
-    bad = CliRunner().invoke(app, ["eval", "default", "--suite", "hellaswag"])
-    assert bad.exit_code == 2 and "accepted: domain, mmlu" in bad.output
+    bad = CliRunner().invoke(app, ["eval", "default", "--suite", "mmlu,trivia"])
+    assert bad.exit_code == 2, bad.output
+    assert "unknown trivia; accepted: domain, mmlu, hellaswag" in " ".join(bad.output.split())
