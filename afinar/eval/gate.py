@@ -32,7 +32,7 @@ def _pct(x: float) -> str:
 def _measured(summary: dict) -> dict[str, dict]:
     """Every benchmark of the summary as ``{base, tuned, low, high, chance, n}`` (rates), keyed by
     its gate name: ``mmlu_redux`` for the MMLU-Redux suite, else the benchmark's own name."""
-    from afinar.eval.benchmarks import wilson
+    from afinar.eval.mmlu import wilson
 
     out = {}
     mmlu = summary.get("mmlu") or {}

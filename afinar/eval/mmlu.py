@@ -36,7 +36,7 @@ import torch
 from afinar.data.batch import left_padded_batches
 from afinar.errors import AfinarError
 
-__all__ = ["DEFAULT_DATA", "Question", "compare_models", "load_questions", "mmlu_prompt", "score_mmlu"]
+__all__ = ["DEFAULT_DATA", "Question", "compare_models", "load_questions", "mmlu_prompt", "score_mmlu", "wilson"]
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mmlu-redux" / "mmlu_redux.jsonl"
 LETTERS = "ABCD"
@@ -109,7 +109,8 @@ def _letter_ids(tokenizer) -> list[int]:
     return [i[0] for i in ids]
 
 
-def _wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (default z)."""
     if n == 0:
         return 0.0, 0.0
     p = correct / n
@@ -154,7 +155,7 @@ def score_mmlu(
         per[q.subject][0] += p == q.answer
         per[q.subject][1] += 1
     correct = sum(c for c, _ in per.values())
-    low, high = _wilson(correct, len(questions))
+    low, high = wilson(correct, len(questions))
     return {
         "n": len(questions),
         "shots": shots,

@@ -12,27 +12,31 @@ from pathlib import Path
 
 from afinar.errors import AfinarError
 
-__all__ = ["LlamaCpp"]
+__all__ = ["LlamaCpp", "llamacpp_server"]
+
+
+def llamacpp_server(gguf: Path, n_ctx: int, parallel: int = 1, why: str = "this needs llama.cpp"):
+    """An in-process llama.cpp server on ``gguf`` with ``parallel`` slots sharing ``n_ctx``
+    tokens, given as many threads as this process may use."""
+    try:
+        import xllamacpp
+    except ImportError:
+        raise AfinarError(f"{why}: pip install xllamacpp==2026.10.11549") from None
+    params = xllamacpp.CommonParams()
+    params.model.path = str(gguf)
+    params.n_ctx = n_ctx
+    params.n_parallel = parallel
+    threads = len(os.sched_getaffinity(0))
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.warmup = False
+    params.verbosity = -1
+    return xllamacpp.Server(params)
 
 
 class LlamaCpp:
     def __init__(self, gguf: Path, n_ctx: int = 2048):
-        try:
-            import xllamacpp
-        except ImportError:
-            raise AfinarError(
-                "verifying a GGUF needs llama.cpp: pip install xllamacpp==2026.10.11549 (or pass --no-verify)"
-            ) from None
-        params = xllamacpp.CommonParams()
-        params.model.path = str(gguf)
-        params.n_ctx = n_ctx
-        params.n_parallel = 1
-        threads = len(os.sched_getaffinity(0))
-        params.cpuparams.n_threads = threads
-        params.cpuparams_batch.n_threads = threads
-        params.warmup = False
-        params.verbosity = -1
-        self.server = xllamacpp.Server(params)
+        self.server = llamacpp_server(gguf, n_ctx, why="verifying a GGUF needs llama.cpp (or pass --no-verify)")
 
     def greedy(self, prompt_ids: list[int], max_new_tokens: int, eos_id: int | None = None) -> list[int]:
         """Generated token ids, cut before ``eos_id`` (llama.cpp reports the end-of-generation

@@ -118,9 +118,11 @@ class Exchange:
         async def sending(message):
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-            await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Recorded before the last byte leaves: a client that has its answer finds
+                # the request in the audit log.
                 await finish()
+            await send(message)
 
         try:
             body = await self._body(receive)

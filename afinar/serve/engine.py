@@ -13,7 +13,6 @@ counts tokens the same way for either.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -230,23 +229,12 @@ class LlamaCppEngine:
 
     def __init__(self, gguf: Path, context: int = 4096, parallel: int = 4):
         from afinar.errors import AfinarError
+        from afinar.export.llamacpp import llamacpp_server
 
-        try:
-            import xllamacpp
-        except ImportError:
-            raise AfinarError("--gguf needs llama.cpp: pip install xllamacpp==2026.10.11549") from None
         if not Path(gguf).is_file():
             raise AfinarError(f"{gguf}: GGUF file not found")
-        params = xllamacpp.CommonParams()
-        params.model.path = str(gguf)
-        params.n_ctx = context * parallel  # llama.cpp splits n_ctx across its slots
-        params.n_parallel = parallel
-        threads = len(os.sched_getaffinity(0))
-        params.cpuparams.n_threads = threads
-        params.cpuparams_batch.n_threads = threads
-        params.warmup = False
-        params.verbosity = -1
-        self.server = xllamacpp.Server(params)
+        # llama.cpp splits n_ctx across its slots
+        self.server = llamacpp_server(gguf, context * parallel, parallel, why="--gguf needs llama.cpp")
         self.context = context
         self.adapters: list[str] = []
         self.batches: deque[int] = deque(maxlen=10_000)

@@ -8,7 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from afinar.cli import app
-from afinar.eval.mmlu import DEFAULT_DATA, _shots, _wilson, letter_logprobs, load_questions, score_mmlu
+from afinar.eval.mmlu import DEFAULT_DATA, _shots, letter_logprobs, load_questions, score_mmlu, wilson
 
 pytestmark = pytest.mark.skipif(not DEFAULT_DATA.is_file(), reason=f"MMLU-Redux data not found at {DEFAULT_DATA}")
 
@@ -66,7 +66,7 @@ def test_few_shot_examples_share_the_subject_and_never_the_question():
 
 
 def test_wilson_interval_matches_the_textbook_value():
-    low, high = _wilson(50, 100)  # p = 0.5, n = 100: 0.5 -/+ 0.0962
+    low, high = wilson(50, 100)  # p = 0.5, n = 100: 0.5 -/+ 0.0962
     assert (round(low, 4), round(high, 4)) == (0.4038, 0.5962)
 
 
