@@ -8,8 +8,11 @@ accumulates and divides by the total number of target tokens in them, so every t
 weighs the same whether it sits in a long or a short micro-batch (the mean of per-micro-batch
 means would over-weight tokens of short batches).
 
-Logits are computed only at target positions: the LM head (576 x 49152 for SmolLM2) is the
-largest single matmul, and most positions of a chat row are prompt.
+Logits are computed only at target positions, a chunk at a time: the LM head (576 x 49152 for
+SmolLM2) is the largest single matmul, and most positions of a chat row are prompt. With
+``train.packing`` a step's rows are packed into rows of ``max_seq_len`` tokens (documents isolated,
+:mod:`afinar.data.pack`): the same examples and target tokens, so the same gradient, with less
+padding. See :mod:`afinar.train.speed` for the rest of what makes a step fast.
 """
 
 from __future__ import annotations
@@ -28,12 +31,20 @@ import torch.nn.functional as F
 
 from afinar.config import Recipe
 from afinar.data.batch import collate, epoch_order
+from afinar.data.pack import collate_packed, pack
 from afinar.data.render import IGNORE, Rendered
 from afinar.errors import AfinarError
 from afinar.model.adapters import attach_adapter, trainable_parameters
 from afinar.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
 from afinar.train.interrupt import graceful_stop
 from afinar.train.progress import TrainProgress
+from afinar.train.speed import (
+    chunked_cross_entropy,
+    matmul_peak,
+    peak_memory_gb,
+    step_flops,
+    store_frozen_in_bf16,
+)
 
 __all__ = ["TrainResult", "accumulate_step", "autocast_for", "eval_loss", "target_loss_sum", "train"]
 
@@ -81,13 +92,22 @@ def autocast_for(precision: str, device: torch.device) -> tuple[str, object]:
 def target_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
     """Summed next-token cross-entropy over target positions, and how many there are.
 
-    ``batch`` tensors are (B, T); position t predicts the label at t + 1.
+    ``batch`` tensors are (B, T); position t predicts the label at t + 1. A packed batch
+    (:mod:`afinar.data.pack`) has ``position_ids`` and no ``attention_mask``.
     """
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = causal_lm.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    hidden = causal_lm.model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch.get("attention_mask"),
+        position_ids=batch.get("position_ids"),
+        use_cache=False,  # with a cache, transformers would not read packed documents' boundaries
+    ).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE  # (B, T-1)
-    logits = causal_lm.lm_head(hidden[:, :-1][keep])  # (N, vocab), N = target tokens
+    head = causal_lm.lm_head
+    if type(head) is torch.nn.Linear and head.bias is None:
+        return chunked_cross_entropy(hidden[:, :-1][keep], head.weight, targets[keep]), int(keep.sum())
+    logits = head(hidden[:, :-1][keep])  # (N, vocab), N = target tokens
     return F.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.sum())
 
 
@@ -148,11 +168,11 @@ def _seed_everything(seed: int) -> None:
 class _Stream:
     """Endless micro-batches over epochs; position ``(epoch, index)`` is all resume needs."""
 
-    def __init__(self, rows: list[Rendered], batch_size: int, seed: int, epoch: int = 0, index: int = 0):
-        self.rows, self.batch_size, self.seed = rows, batch_size, seed
+    def __init__(self, rows: list[Rendered], batch_size: int, seed: int, epoch=0, index=0, group: int = 16):
+        self.rows, self.batch_size, self.seed, self.group = rows, batch_size, seed, group
         self.lengths = [len(r.input_ids) for r in rows]
         self.epoch, self.index = epoch, index
-        self._order = epoch_order(self.lengths, batch_size, seed, epoch)
+        self._order = epoch_order(self.lengths, batch_size, seed, epoch, group)
 
     @property
     def per_epoch(self) -> int:
@@ -161,7 +181,7 @@ class _Stream:
     def take(self) -> list[Rendered]:
         if self.index >= len(self._order):
             self.epoch, self.index = self.epoch + 1, 0
-            self._order = epoch_order(self.lengths, self.batch_size, self.seed, self.epoch)
+            self._order = epoch_order(self.lengths, self.batch_size, self.seed, self.epoch, self.group)
         batch = [self.rows[i] for i in self._order[self.index]]
         self.index += 1
         return batch
@@ -169,6 +189,23 @@ class _Stream:
     @property
     def epochs_done(self) -> float:
         return self.epoch + self.index / len(self._order)
+
+
+def step_batches(rows: list[list[Rendered]], pad_id: int, packing: bool, capacity: int, micro_batch_size: int):
+    """The micro-batches of one optimizer step's rows: as drawn (padded), or packed into rows of
+    ``capacity`` tokens, ``micro_batch_size`` packed rows per micro-batch. Either way the step
+    sees the same examples and the same target tokens, so the same gradient."""
+    if not packing:
+        return [collate(mb, pad_id) for mb in rows]
+    flat = [r for mb in rows for r in mb]
+    groups = [[flat[i] for i in b] for b in pack([len(r.input_ids) for r in flat], capacity)]
+    return [collate_packed(groups[j : j + micro_batch_size], pad_id) for j in range(0, len(groups), micro_batch_size)]
+
+
+def _context(rows: list[Rendered]) -> float:
+    """Mean number of tokens each token attends to (its document's earlier tokens and itself)."""
+    n = [len(r.input_ids) for r in rows]
+    return sum(k * (k + 1) / 2 for k in n) / max(sum(n), 1)
 
 
 def _append_metrics(path: Path, record: dict) -> None:
@@ -216,11 +253,17 @@ def train(
     # --- setup: seed, adapter, optimizer, schedule
     _seed_everything(t.seed)
     model = attach_adapter(model, recipe.adapter).to(device)
+    if precision == "bf16":
+        store_frozen_in_bf16(model)
     params = trainable_parameters(model)
+    config = (model.get_base_model() if hasattr(model, "get_base_model") else model).config
+    peak = matmul_peak(device=device)
     optimizer = torch.optim.AdamW(
         params.values(), lr=recipe.optim.lr, betas=recipe.optim.betas, weight_decay=recipe.optim.weight_decay
     )
-    stream = _Stream(train_rows, t.micro_batch_size, t.seed)
+    # Packing draws micro-batches without length grouping: short and long rows then share bins.
+    group = 1 if t.packing else 16
+    stream = _Stream(train_rows, t.micro_batch_size, t.seed, group=group)
     total_steps = t.max_steps or max(1, math.ceil(t.epochs * stream.per_epoch / t.grad_accum))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(recipe, total_steps))
     state = {"step": 0, "best_eval": None, "bad_evals": 0, "tokens": 0, "seconds": 0.0, "last_loss": float("nan")}
@@ -236,7 +279,7 @@ def train(
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         state = ckpt["state"]
-        stream = _Stream(train_rows, t.micro_batch_size, t.seed, ckpt["epoch"], ckpt["index"])
+        stream = _Stream(train_rows, t.micro_batch_size, t.seed, ckpt["epoch"], ckpt["index"], group)
         set_rng_state(ckpt["rng"])
         _truncate_metrics(metrics_path, state["step"])
     elif metrics_path.exists():
@@ -274,7 +317,8 @@ def train(
     with TrainProgress(total_steps, state["step"], enabled=show_progress) as progress, graceful_stop() as stop:
         while state["step"] < total_steps:
             start = time.perf_counter()
-            micro = [collate(stream.take(), pad_id) for _ in range(t.grad_accum)]
+            drawn = [stream.take() for _ in range(t.grad_accum)]
+            micro = step_batches(drawn, pad_id, t.packing, recipe.data.max_seq_len, t.micro_batch_size)
             micro = [{k: v.to(device) for k, v in mb.items()} for mb in micro]
             loss, n_targets = accumulate_step(model, micro, autocast)
             grad_norm = (
@@ -286,8 +330,10 @@ def train(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
 
-            tokens = sum(int(mb["attention_mask"].sum()) for mb in micro)
+            rows = [r for mb in drawn for r in mb]
+            tokens = sum(len(r.input_ids) for r in rows)
             elapsed = time.perf_counter() - start
+            mfu = step_flops(config, tokens, n_targets, _context(rows)) / elapsed / peak
             state["step"] += 1
             state["tokens"] += tokens
             state["seconds"] += elapsed
@@ -303,9 +349,13 @@ def train(
                     "target_tokens": n_targets,
                     "tokens": tokens,
                     "tokens_per_s": tokens / elapsed,
+                    "examples": len(rows),
+                    "rows": sum(len(mb["input_ids"]) for mb in micro),
+                    "mfu": mfu,
+                    "peak_mem_gb": round(peak_memory_gb(device), 3),
                 },
             )
-            progress.update(state["step"], loss, state["tokens"] / state["seconds"])
+            progress.update(state["step"], loss, state["tokens"] / state["seconds"], mfu)
 
             if t.eval_interval and state["step"] % t.eval_interval == 0 and state["step"] < total_steps:
                 progress.note_eval(evaluate())

@@ -1,4 +1,4 @@
-"""A rich progress bar for training: step, loss, eval loss, tokens/s and ETA."""
+"""A rich progress bar for training: step, loss, eval loss, tokens/s, MFU and ETA."""
 
 from __future__ import annotations
 
@@ -20,20 +20,23 @@ class TrainProgress:
                 TextColumn("[bold]train"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}  eval {task.fields[eval]}  {task.fields[tps]} tok/s"),
+                TextColumn("loss {task.fields[loss]}  eval {task.fields[eval]}"),
+                TextColumn("{task.fields[tps]} tok/s  MFU {task.fields[mfu]}"),
                 TimeElapsedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
             )
             self._progress.__enter__()
             self._task = self._progress.add_task(
-                "train", total=self.total, completed=self.done, loss="-", eval="-", tps="-"
+                "train", total=self.total, completed=self.done, loss="-", eval="-", tps="-", mfu="-"
             )
         return self
 
-    def update(self, step: int, loss: float, tokens_per_s: float) -> None:
+    def update(self, step: int, loss: float, tokens_per_s: float, mfu: float) -> None:
         if self.enabled:
-            self._progress.update(self._task, completed=step, loss=f"{loss:.4f}", tps=f"{tokens_per_s:.0f}")
+            self._progress.update(
+                self._task, completed=step, loss=f"{loss:.4f}", tps=f"{tokens_per_s:.0f}", mfu=f"{mfu:.0%}"
+            )
 
     def note_eval(self, loss: float | None) -> None:
         if self.enabled and loss is not None:
