@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo test lint clean bench-pii
+.PHONY: setup demo test lint clean bench-pii bench-train
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,12 @@ $(BENCH)/.installed: bench/requirements-pii.txt
 
 bench-pii: $(BENCH)/.installed
 	$(BENCH)/bin/python bench/pii_quality.py
+
+# Training speed against TRL's SFTTrainer + PEFT (docs/performance.md). TRL goes into afinar's
+# venv, pinned so that it keeps the same torch, transformers and peft.
+bench-train: setup
+	$(BIN)/pip install --quiet -r bench/requirements-train.txt
+	$(BIN)/python bench/train_throughput.py
 
 lint: setup
 	$(BIN)/ruff check afinar tests examples bench

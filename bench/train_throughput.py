@@ -1,0 +1,238 @@
+"""Training speed: afinar against TRL's SFTTrainer + PEFT LoRA, same machine, same rows, one run.
+
+    python bench/train_throughput.py [--steps 12] [--rounds 2] [--batch 8]
+
+Needs TRL (``pip install -r bench/requirements-train.txt``). Contenders, alternated round by
+round, each in a fresh process (so peak RSS is its own):
+
+1. ``afinar``: the training loop as ``afinar train`` runs it (bf16, packing on).
+2. ``afinar-nopack``: the same with ``train.packing: false`` (length-grouped padded batches).
+3. ``trl``: SFTTrainer with its defaults plus ``bf16=True`` (the best precision on this CPU).
+4. ``trl-packed``: the same plus ``packing=True`` (best-fit decreasing, padding-free).
+
+All share the base (the bundled SmolLM2-135M-Instruct, the HF folder afinar converts it to),
+the retail example's training rows (loss on the answer only), LoRA r=16, alpha=32, dropout 0 on
+all seven linear projections, max_seq_len 384, AdamW at a constant 3e-4, and ``--batch``
+examples per optimizer step (for trl-packed, a step is ``--batch`` packed rows; its example count
+is the mean number of examples per packed row times the rows it trained on).
+
+Reported per contender (median over rounds): examples/s over the whole training call, real
+(non-pad) tokens/s, peak RSS of the process, last training loss, and the eval loss of the
+trained adapter on the retail eval split, computed by one function for all. afinar's MFU is its
+model FLOPs (6 x decoder matmul parameters per token plus attention, LM head on targets) per
+second over the bf16 matmul peak measured by this script on the spot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
+CONTENDERS = ("afinar", "afinar-nopack", "trl", "trl-packed")
+LORA = {"r": 16, "alpha": 32, "dropout": 0.0}
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def _recipe(steps: int, batch: int, packing: bool):
+    from afinar.config import load_recipe
+
+    r = load_recipe(RECIPE)
+    return r.model_copy(
+        update={
+            "adapter": r.adapter.model_copy(update={**LORA, "target_modules": TARGETS}),
+            "optim": r.optim.model_copy(update={"lr": 3e-4, "warmup_steps": 0, "schedule": "constant"}),
+            "train": r.train.model_copy(
+                update={
+                    "micro_batch_size": batch,
+                    "grad_accum": 1,
+                    "max_steps": steps,
+                    "eval_interval": None,
+                    "checkpoint_interval": None,
+                    "precision": "bf16",
+                    "packing": packing,
+                }
+            ),
+        }
+    )
+
+
+def _eval_loss(model, prep) -> float:
+    import torch
+
+    from afinar.train.loop import autocast_for, eval_loss
+
+    _, autocast = autocast_for("bf16", torch.device("cpu"))
+    return eval_loss(model, prep.eval_rows, 16, prep.tokenizer.pad_token_id, torch.device("cpu"), autocast)
+
+
+def _run_afinar(steps: int, batch: int, packing: bool) -> dict:
+    from afinar.pipeline import prepare
+    from afinar.train.loop import train
+    from afinar.train.speed import matmul_peak
+
+    recipe = _recipe(steps, batch, packing)
+    prep = prepare(recipe)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        model, result = train(prep.model, prep.tokenizer, prep.train_rows, [], recipe, Path(tmp), show_progress=False)
+        wall = time.perf_counter() - start
+        metrics = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
+    examples = sum(m["examples"] for m in metrics)
+    flops = sum(m["mfu"] * m["tokens"] / m["tokens_per_s"] for m in metrics) * matmul_peak()
+    return {
+        "examples": examples,
+        "tokens": result.tokens,
+        "seconds": wall,
+        "train_loss": result.train_loss,
+        "eval_loss": _eval_loss(model, prep),
+        "model_flops": flops,
+        "config": model.get_base_model().config.to_dict(),
+    }
+
+
+def _run_trl(steps: int, batch: int, packing: bool) -> dict:
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from afinar.model.load import resolve_base
+    from afinar.pipeline import prepare
+
+    prep = prepare(_recipe(steps, batch, packing))  # the same masked rows afinar trains on
+    rows = [{"prompt": ex.messages[:-1], "completion": ex.messages[-1:]} for ex in prep.train]
+    model = AutoModelForCausalLM.from_pretrained(resolve_base("default").path, dtype=torch.float32)
+    lora = LoraConfig(
+        r=LORA["r"],
+        lora_alpha=LORA["alpha"],
+        lora_dropout=LORA["dropout"],
+        target_modules=TARGETS,
+        task_type="CAUSAL_LM",
+    )
+
+    class Losses(TrainerCallback):
+        last = float("nan")
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                Losses.last = logs["loss"]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        args = SFTConfig(
+            output_dir=tmp,
+            bf16=True,
+            use_cpu=True,
+            per_device_train_batch_size=batch,
+            gradient_accumulation_steps=1,
+            max_steps=steps,
+            max_length=384,
+            packing=packing,
+            learning_rate=3e-4,
+            lr_scheduler_type="constant",
+            warmup_steps=0,
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
+            dataloader_num_workers=0,
+            seed=42,
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=prep.tokenizer,
+            peft_config=lora,
+            callbacks=[Losses()],
+        )
+        data = trainer.train_dataset
+        if packing:  # a packed row's documents restart their position ids at 0
+            per_row = statistics.mean(len(s) for s in data["seq_lengths"])
+            tokens_per_row = statistics.mean(sum(s) for s in data["seq_lengths"])
+        else:
+            per_row, tokens_per_row = 1.0, statistics.mean(len(x) for x in data["input_ids"])
+        start = time.perf_counter()
+        trainer.train()
+        wall = time.perf_counter() - start
+    rows_seen = steps * batch
+    return {
+        "examples": rows_seen * per_row,
+        "tokens": rows_seen * tokens_per_row,
+        "seconds": wall,
+        "train_loss": Losses.last,
+        "eval_loss": _eval_loss(trainer.model, prep),
+    }
+
+
+def worker(name: str, steps: int, batch: int) -> None:
+    packing = name in ("afinar", "trl-packed")
+    run = _run_afinar if name.startswith("afinar") else _run_trl
+    result = run(steps, batch, packing)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result))
+
+
+def _spawn(name: str, steps: int, batch: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", name, "--steps", str(steps), "--batch", str(batch)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        sys.exit(f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated contenders")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        return worker(a.worker, a.steps, a.batch)
+
+    from afinar.train.speed import matmul_peak
+
+    names = a.only.split(",")
+    peak = matmul_peak(seconds=3.0)
+    print(f"bf16 matmul peak measured here: {peak / 1e9:.0f} GFLOP/s; {a.steps} steps x {a.batch} examples")
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    for r in range(a.rounds):
+        for n in names:
+            runs[n].append(_spawn(n, a.steps, a.batch))
+            print(f"  round {r + 1} {n}: {runs[n][-1]['examples'] / runs[n][-1]['seconds']:.2f} examples/s", flush=True)
+
+    def med(n: str, key) -> float:
+        return statistics.median(key(x) for x in runs[n])
+
+    header = f"{'contender':<14}{'examples/s':>11}{'tokens/s':>10}{'peak RSS':>10}{'train loss':>11}{'eval loss':>10}"
+    print("\n" + header + f"{'MFU':>7}")
+    for n in names:
+        eps = med(n, lambda x: x["examples"] / x["seconds"])
+        tps = med(n, lambda x: x["tokens"] / x["seconds"])
+        mfu = f"{med(n, lambda x: x['model_flops'] / x['seconds']) / peak:>7.0%}" if "model_flops" in runs[n][0] else ""
+        print(
+            f"{n:<14}{eps:>11.2f}{tps:>10.0f}{med(n, lambda x: x['peak_rss_mib']):>8.0f}Mi"
+            f"{med(n, lambda x: x['train_loss']):>11.4f}{med(n, lambda x: x['eval_loss']):>10.4f}{mfu}"
+        )
+    if "afinar" in names:
+        ours = med("afinar", lambda x: x["examples"] / x["seconds"])
+        for n in names:
+            if n.startswith("trl"):
+                ratio = ours / med(n, lambda x: x["examples"] / x["seconds"])
+                loss = med("afinar", lambda x: x["eval_loss"]) / med(n, lambda x: x["eval_loss"]) - 1
+                print(f"afinar / {n}: {ratio:.2f}x examples/s; eval loss {loss:+.1%}")
+
+
+if __name__ == "__main__":
+    main()
