@@ -119,6 +119,33 @@ def train_cmd(
         raise typer.Exit(130)  # stopped by a signal: say so to the shell or scheduler
 
 
+@app.command("plan")
+@_user_errors
+def plan_cmd(
+    model: Annotated[
+        str, typer.Option(help="llama-3-8b, llama-3-70b, llama-3.2-1b, llama-3.2-3b, default, or a config.json.")
+    ] = "default",
+    method: Annotated[str, typer.Option(help="lora, qlora or full.")] = "lora",
+    seq: Annotated[int, typer.Option(help="Tokens per row (max_seq_len; packed rows are full).")] = 2048,
+    micro_batch: Annotated[int, typer.Option(help="Rows per forward/backward.")] = 1,
+    gpus: Annotated[
+        str, typer.Option(help="NxNAME (e.g. 1xA100-80GB, 8xH100-80GB, 2xANY-48GB) or cpu:GiB.")
+    ] = "1xA100-80GB",
+    fsdp: Annotated[bool, typer.Option(help="Shard weights and state over the devices (FSDP2).")] = False,
+    checkpointing: Annotated[bool, typer.Option(help="Gradient checkpointing per decoder layer.")] = False,
+    quant: Annotated[str, typer.Option(help="QLoRA base: nf4 or int8.")] = "nf4",
+    r: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+) -> None:
+    """Estimate peak training memory per device before renting one; exit 1 if it does not fit."""
+    from afinar.report import plan_table
+    from afinar.train.memory import plan, shape_from
+
+    p = plan(shape_from(model), method, seq, micro_batch, gpus, fsdp, checkpointing, quant, r)
+    console.print(plan_table(p, seq, micro_batch, gpus, checkpointing))
+    if not p.fits:
+        raise typer.Exit(1)
+
+
 @eval_app.command("run")
 @_user_errors
 def eval_cmd(

@@ -252,3 +252,22 @@ def compare_table(rows: list[dict], a: Path, b: Path) -> Table:
     for r in rows:
         t.add_row(r["model"], r["metric"], _pct(r["a"]), _pct(r["b"]), f"{r['delta_points']:+.1f} pts")
     return t
+
+
+def plan_table(plan, seq: int, micro_batch: int, devices: str, checkpointing: bool) -> Table:
+    """``afinar plan``: memory per device by component, the verdict, the largest micro-batch."""
+    gib = 2**30
+    s = plan.shape
+    title = f"{s.name} ({s.params / 1e9:.2f}B), {plan.method}, {micro_batch} x {seq} tokens, {devices}" + (
+        ", checkpointing" if checkpointing else ""
+    )
+    table = Table(title=title)
+    table.add_column("per device")
+    table.add_column("GiB", justify="right")
+    for name, value in plan.parts.items():
+        table.add_row(name, f"{value / gib:.2f}")
+    verdict = "fits" if plan.fits else "does NOT fit"
+    table.add_row(f"total ({verdict} in {plan.capacity / gib:.0f})", f"{plan.total / gib:.2f}", style="bold")
+    for ckpt, batch in plan.largest_batch.items():
+        table.add_row(f"largest micro-batch, checkpointing {'on' if ckpt else 'off'}", str(batch))
+    return table

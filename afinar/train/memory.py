@@ -1,0 +1,221 @@
+"""Peak training memory, estimated before anything runs (``afinar plan``).
+
+Per device, in bytes:
+
+- weights: bf16 for LoRA and full fine-tuning; a QLoRA base keeps its decoder projections in
+  NF4 (4 bits plus double-quantised block scales: 0.516 bytes per weight) or int8 (1 byte plus
+  a scale per row), embeddings and LM head in bf16. FSDP shards weights over the devices and
+  gathers one decoder layer at a time (two in flight: the next one is prefetched).
+- trainable state: fp32 weight + fp32 gradient + AdamW's two fp32 moments = 16 bytes per
+  trainable parameter (LoRA's A and B, or every weight for full fine-tuning), sharded by FSDP.
+- activations: what autograd keeps per token and decoder layer with fused (SDPA/flash)
+  attention, in bf16: the layer input and the two norm outputs, q, attention output and
+  k, v, and four MLP-wide tensors (gate, up, their SiLU product, SiLU's input): 6h + 2kv + 4I
+  values. With gradient checkpointing only each layer's input is kept, plus one layer's full
+  set while it is recomputed.
+- loss: afinar's chunked cross-entropy holds fp32 logits and their softmax for 1,024 target
+  rows at a time.
+
+The CPU plan adds the measured resident size of the Python process with torch and
+transformers imported (``CPU_RUNTIME``); the GPU plan is what the allocator hands out
+(``torch.cuda.max_memory_allocated``), not the CUDA context (~0.5 GiB more per device).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from afinar.errors import AfinarError
+
+__all__ = ["DEVICES", "SHAPES", "Plan", "Shape", "parse_devices", "plan", "shape_from"]
+
+GIB = 2**30
+CE_CHUNK = 1024
+CPU_RUNTIME = 0.55 * GIB
+"""Resident size of ``python -c "import torch, transformers, peft"`` here, before any model."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    hidden: int
+    intermediate: int
+    layers: int
+    heads: int
+    kv_heads: int
+    vocab: int
+    tied: bool
+    head_dim: int | None = None
+
+    @property
+    def hd(self) -> int:
+        return self.head_dim or self.hidden // self.heads
+
+    def projections(self) -> dict[str, tuple[int, int]]:
+        """(in, out) of each linear projection of one decoder layer."""
+        h, q, kv, i = self.hidden, self.heads * self.hd, self.kv_heads * self.hd, self.intermediate
+        return {
+            "q_proj": (h, q),
+            "k_proj": (h, kv),
+            "v_proj": (h, kv),
+            "o_proj": (q, h),
+            "gate_proj": (h, i),
+            "up_proj": (h, i),
+            "down_proj": (i, h),
+        }
+
+    @property
+    def layer_params(self) -> int:
+        return sum(a * b for a, b in self.projections().values())
+
+    @property
+    def embedding_params(self) -> int:
+        return self.vocab * self.hidden * (1 if self.tied else 2)
+
+    @property
+    def params(self) -> int:
+        return self.layers * self.layer_params + self.embedding_params
+
+
+SHAPES = {
+    "llama-3-8b": Shape("Llama 3 / 3.1 8B", 4096, 14336, 32, 32, 8, 128256, False),
+    "llama-3-70b": Shape("Llama 3 / 3.1 70B", 8192, 28672, 80, 64, 8, 128256, False),
+    "llama-3.2-1b": Shape("Llama 3.2 1B", 2048, 8192, 16, 32, 8, 128256, True, 64),
+    "llama-3.2-3b": Shape("Llama 3.2 3B", 3072, 8192, 28, 24, 8, 128256, True, 128),
+    "smollm2-135m": Shape("SmolLM2-135M (the bundled model)", 576, 1536, 30, 9, 3, 49152, True),
+}
+SHAPES["llama-3.1-8b"] = SHAPES["llama-3-8b"]
+SHAPES["llama-3.1-70b"] = SHAPES["llama-3-70b"]
+SHAPES["default"] = SHAPES["smollm2-135m"]
+
+DEVICES = {  # GiB the allocator can hand out
+    "A100-80GB": 80,
+    "A100-40GB": 40,
+    "H100-80GB": 80,
+    "H200-141GB": 141,
+    "L40S-48GB": 48,
+    "A10G-24GB": 24,
+    "L4-24GB": 24,
+    "RTX4090-24GB": 24,
+}
+
+
+def shape_from(spec: str) -> Shape:
+    """A built-in shape by name, or one read from an HF ``config.json`` (file or its folder)."""
+    if spec.lower() in SHAPES:
+        return SHAPES[spec.lower()]
+    path = Path(spec)
+    path = path / "config.json" if path.is_dir() else path
+    if not path.is_file():
+        raise AfinarError(f"--model {spec}: not a known shape ({', '.join(sorted(SHAPES))}) nor a config.json")
+    try:
+        c = json.loads(path.read_text())
+        return Shape(
+            c.get("_name_or_path") or path.parent.name,
+            c["hidden_size"],
+            c["intermediate_size"],
+            c["num_hidden_layers"],
+            c["num_attention_heads"],
+            c.get("num_key_value_heads") or c["num_attention_heads"],
+            c["vocab_size"],
+            bool(c.get("tie_word_embeddings", False)),
+            c.get("head_dim"),
+        )
+    except (ValueError, KeyError) as err:
+        raise AfinarError(f"{path}: not a Llama-style config.json ({err})") from None
+
+
+def parse_devices(spec: str) -> tuple[int, float, str]:
+    """``8xH100-80GB`` -> (8, 80 GiB, name); ``cpu:24`` -> one CPU with 24 GiB."""
+    if spec.lower().startswith("cpu"):
+        gb = float(spec.split(":", 1)[1]) if ":" in spec else 24.0
+        return 1, gb * GIB, "cpu"
+    m = re.fullmatch(r"(?:(\d+)x)?(.+)", spec)
+    name = m.group(2) if m else spec
+    custom = re.fullmatch(r".*?(\d+)GB", name)
+    if name not in DEVICES and not custom:
+        raise AfinarError(f"--gpus {spec}: accepted: NxNAME with NAME one of {', '.join(DEVICES)}, or NxANY-<n>GB")
+    return int(m.group(1) or 1), DEVICES.get(name, int(custom.group(1)) if custom else 0) * GIB, name
+
+
+@dataclass
+class Plan:
+    shape: Shape
+    method: str
+    parts: dict[str, float] = field(default_factory=dict)  # bytes per device
+    capacity: float = 0.0
+    devices: int = 1
+    largest_batch: dict[bool, int] = field(default_factory=dict)  # checkpointing -> micro-batch
+
+    @property
+    def total(self) -> float:
+        return sum(self.parts.values())
+
+    @property
+    def fits(self) -> bool:
+        return self.total <= self.capacity
+
+
+def _lora_params(shape: Shape, r: int, targets: list[str]) -> int:
+    return shape.layers * sum(r * (a + b) for name, (a, b) in shape.projections().items() if name in targets)
+
+
+def _parts(shape, method, quant, r, targets, tokens, checkpointing, devices, fsdp, cpu) -> dict[str, float]:
+    linear = shape.layers * shape.layer_params
+    per_weight = {"nf4": 0.516, "int8": 1.0 + 4 / shape.hidden, None: 2.0}[quant if method == "qlora" else None]
+    embed_bytes = 4 if cpu else 2  # afinar keeps embeddings fp32 on CPU (the residual stream too)
+    weights = linear * per_weight + shape.embedding_params * embed_bytes
+    trainable = shape.params if method == "full" else _lora_params(shape, r, targets)
+    state = 16 * trainable
+    shard = devices if fsdp else 1
+    parts = {"weights": weights / shard, "trainable state": state / shard}
+    if fsdp and shard > 1:
+        parts["gathered layers"] = 2 * shape.layer_params * per_weight
+    h, kv, i = shape.hidden, shape.kv_heads * shape.hd, shape.intermediate
+    per_layer = (6 * h + 2 * kv + 4 * i) * 2
+    if checkpointing:
+        parts["activations"] = tokens * (shape.layers * h * 2 + per_layer)
+    else:
+        parts["activations"] = tokens * shape.layers * per_layer
+    parts["loss chunk"] = min(tokens, CE_CHUNK) * shape.vocab * 4 * 2
+    if cpu:
+        parts["runtime"] = CPU_RUNTIME
+    return parts
+
+
+def plan(
+    shape: Shape,
+    method: str = "lora",
+    seq: int = 2048,
+    micro_batch: int = 1,
+    devices: str = "1xA100-80GB",
+    fsdp: bool = False,
+    checkpointing: bool = False,
+    quant: str = "nf4",
+    r: int = 16,
+    targets: list[str] | None = None,
+) -> Plan:
+    """The per-device memory of training ``shape`` with ``method`` on ``micro_batch`` rows of
+    ``seq`` tokens, and the largest micro-batch that fits with and without checkpointing."""
+    if method not in ("lora", "qlora", "full"):
+        raise AfinarError(f"--method {method}: accepted: lora, qlora, full")
+    if quant not in ("nf4", "int8"):
+        raise AfinarError(f"--quant {quant}: accepted: nf4, int8")
+    count, capacity, name = parse_devices(devices)
+    targets = targets or list(shape.projections())
+    cpu = name == "cpu"
+
+    def parts(batch: int, ckpt: bool) -> dict[str, float]:
+        return _parts(shape, method, quant, r, targets, batch * seq, ckpt, count, fsdp, cpu)
+
+    result = Plan(shape, method, parts(micro_batch, checkpointing), capacity, count)
+    for ckpt in (False, True):  # memory grows with the batch: bisect for the largest that fits
+        low, high = 0, 65536
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if sum(parts(mid, ckpt).values()) <= capacity else (low, mid - 1)
+        result.largest_batch[ckpt] = low
+    return result
