@@ -20,6 +20,7 @@ __all__ = [
     "AdapterConfig",
     "DataConfig",
     "EvalConfig",
+    "MemoryConfig",
     "OptimConfig",
     "PiiConfig",
     "Recipe",
@@ -98,6 +99,21 @@ class TrainConfig(_Strict):
         if self.early_stopping_patience is not None and self.eval_interval is None:
             raise ValueError("early_stopping_patience needs eval_interval to be set")
         return self
+
+
+class MemoryConfig(_Strict):
+    """What lets a model fit (see afinar/train/memory.py and ``afinar plan``)."""
+
+    gradient_checkpointing: bool = False
+    """Recompute each decoder layer's activations in backward instead of keeping them."""
+    quantize: Literal["none", "int8", "nf4"] = "none"
+    """QLoRA: the frozen base's decoder projections in 8 or 4 bits (bitsandbytes); the adapter
+    stays fp32. Export dequantizes, then merges."""
+    max_gb: float | None = Field(None, gt=0)
+    """On CPU, a step whose resident memory passes this many GiB counts as out of memory."""
+    oom_ladder: bool = True
+    """On out-of-memory: retry the step with half the rows per forward (same examples per step),
+    then with gradient checkpointing, then (loudly) with max_seq_len halved."""
 
 
 GATE_METRICS = (
@@ -225,6 +241,7 @@ class Recipe(_Strict):
     adapter: AdapterConfig = Field(default_factory=AdapterConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     output_dir: Path = Path("runs")

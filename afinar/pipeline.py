@@ -86,7 +86,7 @@ def prepare(recipe: Recipe, allow_data_errors: bool = False) -> Prepared:
     from afinar.model.load import load_base
 
     load_schema(recipe.eval.json_schema)
-    model, tokenizer, base = load_base(recipe.base_model)
+    model, tokenizer, base = load_base(recipe.base_model, recipe.memory.quantize)
     data, report, pii = _gated_data(recipe, tokenizer, allow_data_errors)
     check_references(data.held, recipe.eval)
     d = recipe.data
@@ -130,13 +130,18 @@ def load_run(run_dir: Path) -> Recipe:
     return load_recipe(path)
 
 
-def load_tuned(run_dir: Path):
-    """``(model, tokenizer, recipe)`` for a finished run: its base model plus its adapter."""
+def load_tuned(run_dir: Path, dequantize: bool = False):
+    """``(model, tokenizer, recipe)`` for a finished run: its base model (quantized as it was
+    trained, or with ``dequantize`` those weights back in fp32, for merging) plus its adapter."""
     from afinar.model.adapters import load_adapter
     from afinar.model.load import load_base
 
     recipe = load_run(run_dir)
-    base, tokenizer, _ = load_base(recipe.base_model)
+    base, tokenizer, _ = load_base(recipe.base_model, recipe.memory.quantize)
+    if dequantize and recipe.memory.quantize != "none":
+        import torch
+
+        base = base.dequantize(dtype=torch.float32)
     return load_adapter(base, Path(run_dir) / "adapter"), tokenizer, recipe
 
 
@@ -203,6 +208,7 @@ def train_recipe(
         resume=resume,
         stop_at_step=stop_at_step,
         show_progress=show_progress,
+        on_event=lambda action, details: record(action, str(run_dir), actor, details=details),
     )
     plot_loss(run_dir / "metrics.jsonl", run_dir / "loss.png")
     summary = {

@@ -137,7 +137,9 @@ def export_run(
     out = Path(out) if out else run_dir / "export" / (f"gguf-{quant}" if fmt == "gguf" else "hf")
     start = time.perf_counter()
 
-    model, tokenizer, recipe = load_tuned(run_dir)
+    # A QLoRA run's base is dequantized first and the adapter merged into that: the adapter
+    # learned against the quantized weights, and requantizing after the merge would lose it.
+    model, tokenizer, recipe = load_tuned(run_dir, dequantize=True)
     conversations = _prompts(recipe, n_prompts)
     ids = [prompt_ids(tokenizer, c) for c in conversations]
     if not conversations:
@@ -145,7 +147,7 @@ def export_run(
     reference = generate_ids(model, tokenizer, conversations, max_new_tokens, batch_size=len(conversations))
     merged = model.merge_and_unload()
     # merge_and_unload folds the adapter in place; reload the adapter model to compare against
-    adapter_model, _, _ = load_tuned(run_dir)
+    adapter_model, _, _ = load_tuned(run_dir, dequantize=True)
     diff, scale = _max_logit_diff(merged, adapter_model, ids[:4])
     del adapter_model
     # fp32 sums over 30 layers in a different order: allow 1e-4 per unit of logit magnitude
@@ -158,6 +160,7 @@ def export_run(
         "run_dir": str(run_dir),
         "format": fmt,
         "merge_max_logit_diff": diff,
+        "base_quantization": recipe.memory.quantize,
         "max_abs_logit": scale,
         "prompts": len(ids),
     }

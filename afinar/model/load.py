@@ -62,6 +62,7 @@ def _default_gguf() -> Path:
 
 def _quiet_transformers() -> None:
     """Our own progress bars and messages replace transformers' per-tensor ones."""
+    import logging as stdlib_logging
     import warnings
 
     from transformers.utils import logging
@@ -69,6 +70,8 @@ def _quiet_transformers() -> None:
     logging.set_verbosity_error()
     logging.disable_progress_bar()
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    # bitsandbytes' CPU backend offers to fetch a kernel from a hub at import; nothing is fetched here.
+    stdlib_logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(stdlib_logging.ERROR)
 
 
 def _convert_gguf(gguf: Path) -> Path:
@@ -141,16 +144,42 @@ def load_tokenizer(spec: str):
     return tokenizer
 
 
-def load_base(spec: str):
-    """Load ``(model, tokenizer, BaseModel)`` in fp32 on the CPU, frozen, in train mode off."""
+def load_base(spec: str, quantize: str = "none"):
+    """Load ``(model, tokenizer, BaseModel)`` on the CPU, frozen, in train mode off: fp32, or
+    with the decoder's linear projections in int8 / nf4 (bitsandbytes; embeddings, norms and
+    the LM head stay fp32)."""
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(spec)
     base = resolve_base(spec)
+    kwargs = {}
+    if quantize != "none":
+        kwargs = {"quantization_config": _bnb_config(quantize), "device_map": "cpu"}
     try:
-        model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32, **kwargs)
     except OSError as err:
         raise AfinarError(f"cannot load base_model '{spec}': {err}") from None
     model.requires_grad_(False)
     model.eval()
     return model, tokenizer, base
+
+
+def _bnb_config(quantize: str):
+    import warnings
+
+    from transformers import BitsAndBytesConfig
+
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise AfinarError(f"memory.quantize: {quantize} needs bitsandbytes: pip install bitsandbytes==0.50.2") from None
+    warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast", category=UserWarning)
+    if quantize == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=["lm_head"])
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+        llm_int8_skip_modules=["lm_head"],
+    )

@@ -35,8 +35,9 @@ from afinar.data.pack import collate_packed, pack
 from afinar.data.render import IGNORE, Rendered
 from afinar.errors import AfinarError
 from afinar.model.adapters import attach_adapter, trainable_parameters
-from afinar.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
+from afinar.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from afinar.train.interrupt import graceful_stop
+from afinar.train.memory import OOM_ERRORS, OomLadder
 from afinar.train.progress import TrainProgress
 from afinar.train.speed import (
     chunked_cross_entropy,
@@ -111,16 +112,21 @@ def target_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
     return F.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.sum())
 
 
-def accumulate_step(model, micro_batches: list[dict[str, torch.Tensor]], autocast=nullcontext) -> tuple[float, int]:
+def accumulate_step(
+    model, micro_batches: list[dict[str, torch.Tensor]], autocast=nullcontext, after_forward=None
+) -> tuple[float, int]:
     """Backpropagate one optimizer step's micro-batches; returns (mean token loss, target tokens).
 
     Each micro-batch's summed loss is divided by the target count of the whole step.
+    ``after_forward`` runs while a micro-batch's activations are alive (the memory check).
     """
     total = sum(int((mb["labels"][:, 1:] != IGNORE).sum()) for mb in micro_batches)
     loss_sum = 0.0
     for mb in micro_batches:
         with autocast():
             loss, _ = target_loss_sum(model, mb)
+        if after_forward:
+            after_forward()
         (loss / total).backward()
         loss_sum += loss.item()
     return loss_sum / total, total
@@ -191,15 +197,21 @@ class _Stream:
         return self.epoch + self.index / len(self._order)
 
 
-def step_batches(rows: list[list[Rendered]], pad_id: int, packing: bool, capacity: int, micro_batch_size: int):
-    """The micro-batches of one optimizer step's rows: as drawn (padded), or packed into rows of
-    ``capacity`` tokens, ``micro_batch_size`` packed rows per micro-batch. Either way the step
-    sees the same examples and the same target tokens, so the same gradient."""
-    if not packing:
-        return [collate(mb, pad_id) for mb in rows]
-    flat = [r for mb in rows for r in mb]
-    groups = [[flat[i] for i in b] for b in pack([len(r.input_ids) for r in flat], capacity)]
-    return [collate_packed(groups[j : j + micro_batch_size], pad_id) for j in range(0, len(groups), micro_batch_size)]
+def step_batches(rows: list[Rendered], pad_id: int, packing: bool, capacity: int, per_forward: int):
+    """The micro-batches of one optimizer step's rows, ``per_forward`` rows (or packed rows of
+    ``capacity`` tokens) each. However they are split, the step sees the same examples and the
+    same target tokens, so the same gradient."""
+    if packing:
+        rows = [[rows[i] for i in b] for b in pack([len(r.input_ids) for r in rows], capacity)]
+    chunks = [rows[j : j + per_forward] for j in range(0, len(rows), per_forward)]
+    return [collate_packed(c, pad_id) if packing else collate(c, pad_id) for c in chunks]
+
+
+def _cut(rows: list[Rendered], max_len: int) -> list[Rendered]:
+    """Rows truncated to ``max_len`` (the OOM ladder's last rung); rows left without a target go."""
+    cut = [r if len(r.input_ids) <= max_len else Rendered(r.input_ids[:max_len], r.labels[:max_len], r.source)
+           for r in rows]  # fmt: skip
+    return [r for r in cut if r.n_targets]
 
 
 def _context(rows: list[Rendered]) -> float:
@@ -234,6 +246,7 @@ def train(
     resume: bool = False,
     stop_at_step: int | None = None,
     show_progress: bool = True,
+    on_event=None,
 ):
     """Fine-tune ``model`` with a fresh adapter; write metrics, checkpoints and ``adapter/``.
 
@@ -241,6 +254,8 @@ def train(
         resume: continue from the newest checkpoint in ``run_dir`` (exactly, as if never stopped).
         stop_at_step: save a checkpoint after this optimizer step and return, as a preemption would.
             Ctrl-C or SIGTERM does the same after the step in progress.
+        on_event: called as ``on_event(action, details)`` for what the audit log must hold
+            (each rung of the OOM ladder).
 
     Returns:
         ``(peft_model, TrainResult)``; the model holds the best adapter weights (by eval loss).
@@ -285,6 +300,8 @@ def train(
     elif metrics_path.exists():
         metrics_path.unlink()
 
+    ladder = OomLadder(state, t.micro_batch_size, recipe.data.max_seq_len, recipe.memory, model)
+
     def checkpoint() -> None:
         save_checkpoint(
             run_dir,
@@ -317,10 +334,24 @@ def train(
     with TrainProgress(total_steps, state["step"], enabled=show_progress) as progress, graceful_stop() as stop:
         while state["step"] < total_steps:
             start = time.perf_counter()
-            drawn = [stream.take() for _ in range(t.grad_accum)]
-            micro = step_batches(drawn, pad_id, t.packing, recipe.data.max_seq_len, t.micro_batch_size)
-            micro = [{k: v.to(device) for k, v in mb.items()} for mb in micro]
-            loss, n_targets = accumulate_step(model, micro, autocast)
+            rows = [r for _ in range(t.grad_accum) for r in stream.take()]
+            rng = rng_state()
+            while True:  # the OOM ladder: the same step again, one rung down, until it fits
+                try:
+                    ladder.before_step(state["step"] + 1)
+                    if ladder.seq < recipe.data.max_seq_len:
+                        rows = _cut(rows, ladder.seq)
+                    micro = step_batches(rows, pad_id, t.packing, ladder.seq, ladder.rows)
+                    micro = [{k: v.to(device) for k, v in mb.items()} for mb in micro]
+                    loss, n_targets = accumulate_step(model, micro, autocast, ladder.after_forward)
+                    break
+                except OOM_ERRORS as err:
+                    optimizer.zero_grad(set_to_none=True)
+                    set_rng_state(rng)
+                    event = ladder.climb(state["step"] + 1, err)
+                    _append_metrics(metrics_path, event)
+                    if on_event:
+                        on_event("train.oom", event)
             grad_norm = (
                 torch.nn.utils.clip_grad_norm_(params.values(), recipe.optim.max_grad_norm).item()
                 if recipe.optim.max_grad_norm
@@ -330,7 +361,6 @@ def train(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
 
-            rows = [r for mb in drawn for r in mb]
             tokens = sum(len(r.input_ids) for r in rows)
             elapsed = time.perf_counter() - start
             mfu = step_flops(config, tokens, n_targets, _context(rows)) / elapsed / peak

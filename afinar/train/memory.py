@@ -1,4 +1,4 @@
-"""Peak training memory, estimated before anything runs (``afinar plan``).
+"""Memory: the peak estimated before anything runs (``afinar plan``), and the OOM ladder.
 
 Per device, in bytes:
 
@@ -23,14 +23,32 @@ transformers imported (``CPU_RUNTIME``); the GPU plan is what the allocator hand
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from afinar.errors import AfinarError
 
-__all__ = ["DEVICES", "SHAPES", "Plan", "Shape", "parse_devices", "plan", "shape_from"]
+__all__ = [
+    "DEVICES",
+    "OOM_ERRORS",
+    "SHAPES",
+    "OomLadder",
+    "OutOfBudget",
+    "Plan",
+    "Shape",
+    "enable_checkpointing",
+    "parse_devices",
+    "plan",
+    "rss_gb",
+    "shape_from",
+]
 
 GIB = 2**30
 CE_CHUNK = 1024
@@ -219,3 +237,94 @@ def plan(
             low, high = (mid, high) if sum(parts(mid, ckpt).values()) <= capacity else (low, mid - 1)
         result.largest_batch[ckpt] = low
     return result
+
+
+# ---------------------------------------------------------------- the OOM ladder
+
+
+class OutOfBudget(MemoryError):
+    """A step passed ``memory.max_gb`` of resident memory (CPU), or an injected fault."""
+
+
+def rss_gb() -> float:
+    """This process's resident memory now, in GiB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / GIB
+
+
+def _faults(spec: str | None) -> dict[int, int]:
+    """``AFINAR_FAULT_OOM="5"`` fails step 5 once; ``"5:3,9"`` fails step 5 three times and 9 once."""
+    out = {}
+    for part in filter(None, (spec or "").split(",")):
+        step, _, times = part.partition(":")
+        try:
+            out[int(step)] = int(times or 1)
+        except ValueError:
+            raise AfinarError(f"AFINAR_FAULT_OOM={spec}: accepted: STEP[:TIMES][,STEP[:TIMES]...]") from None
+    return out
+
+
+OOM_ERRORS = (MemoryError, torch.OutOfMemoryError)
+
+
+class OomLadder:
+    """Where a step stands on the ladder: rows per forward, checkpointing, max_seq_len. Kept in
+    the training state, so a resumed run keeps the rung it reached."""
+
+    def __init__(self, state: dict, micro_batch_size: int, max_seq_len: int, memory, model):
+        state.setdefault("forward_rows", micro_batch_size)
+        state.setdefault("checkpointing", memory.gradient_checkpointing)
+        state.setdefault("max_seq_len", max_seq_len)
+        self.state, self.memory, self.model = state, memory, model
+        self.faults = _faults(os.environ.get("AFINAR_FAULT_OOM"))
+        if state["checkpointing"]:
+            enable_checkpointing(model)
+
+    @property
+    def rows(self) -> int:
+        return self.state["forward_rows"]
+
+    @property
+    def seq(self) -> int:
+        return self.state["max_seq_len"]
+
+    def before_step(self, step: int) -> None:
+        """Raise the injected fault for ``step``, if one is left."""
+        if self.faults.get(step, 0) > 0:
+            self.faults[step] -= 1
+            raise OutOfBudget(f"fault injected at step {step} (AFINAR_FAULT_OOM)")
+
+    def after_forward(self) -> None:
+        if self.memory.max_gb is not None and rss_gb() > self.memory.max_gb:
+            raise OutOfBudget(f"resident memory {rss_gb():.2f} GiB > memory.max_gb {self.memory.max_gb}")
+
+    def climb(self, step: int, error: BaseException) -> dict:
+        """Free the failed step and take the next rung; the event to record. Raises AfinarError
+        when the ladder is off or has no rung left."""
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        s = self.state
+        if not self.memory.oom_ladder:
+            raise AfinarError(f"out of memory at step {step} ({error}); memory.oom_ladder is off")
+        if s["forward_rows"] > 1:
+            s["forward_rows"] = (s["forward_rows"] + 1) // 2
+            rung = f"rows per forward halved to {s['forward_rows']} (more forwards per step, same examples)"
+        elif not s["checkpointing"]:
+            s["checkpointing"] = True
+            enable_checkpointing(self.model)
+            rung = "gradient checkpointing on"
+        elif s["max_seq_len"] > 64:
+            s["max_seq_len"] //= 2
+            rung = f"max_seq_len lowered to {s['max_seq_len']}: longer rows are TRUNCATED from now on"
+            warnings.warn(f"step {step}: out of memory; {rung}", stacklevel=2)
+        else:
+            raise AfinarError(f"out of memory at step {step} ({error}) with every rung of the ladder taken")
+        return {"step": step, "oom": str(error), "rung": rung, "forward_rows": s["forward_rows"],
+                "checkpointing": s["checkpointing"], "max_seq_len": s["max_seq_len"]}  # fmt: skip
+
+
+def enable_checkpointing(model) -> None:
+    """Gradient checkpointing per decoder layer (non-reentrant: works with frozen inputs)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})

@@ -70,7 +70,9 @@ def store_frozen_in_bf16(model) -> int:
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     count = 0
     for module in model.modules():
-        if isinstance(module, torch.nn.Linear) and module is not head and not module.weight.requires_grad:
+        if not isinstance(module, torch.nn.Linear) or module is head:
+            continue
+        if not module.weight.requires_grad and module.weight.dtype == torch.float32:  # not bnb's
             module.weight.data = module.weight.data.to(torch.bfloat16)
             if module.bias is not None and not module.bias.requires_grad:
                 module.bias.data = module.bias.data.to(torch.bfloat16)

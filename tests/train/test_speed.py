@@ -55,8 +55,7 @@ def test_a_packed_step_has_the_gradient_of_the_padded_batch(tiny_model_dir, toke
     model = _lora_model(tiny_model_dir)
     rows = _rows(tokenizer)
     pad = tokenizer.pad_token_id
-    drawn = [rows[:3], rows[3:]]  # two micro-batches of three, as the stream draws them
-    packed = step_batches(drawn, pad, packing=True, capacity=128, micro_batch_size=3)
+    packed = step_batches(rows, pad, packing=True, capacity=128, per_forward=3)
     assert sum(len(mb["input_ids"]) for mb in packed) < len(rows)  # it did pack
     loss, n = accumulate_step(model, packed)
     got = _grads(model)
