@@ -11,8 +11,6 @@ from afinar.cli import app
 from afinar.pipeline import load_tuned
 from tests.conftest import tiny_recipe
 
-pytest.importorskip("bitsandbytes")
-
 
 @pytest.mark.parametrize("quantize", ["int8", "nf4"])
 def test_a_quantized_base_trains_and_dequantizes_for_merging(tmp_path, tiny_model_dir, quantize):
