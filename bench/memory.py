@@ -1,0 +1,108 @@
+"""Training memory on the bundled model: plain LoRA against gradient checkpointing and int8 /
+nf4 bases (QLoRA), each measured next to what ``afinar plan`` predicted for it.
+
+    python bench/memory.py [--steps 3] [--rows 4] [--seq 384]
+
+Each variant trains ``--steps`` optimizer steps of ``--rows`` retail rows (bf16, unpacked, rows
+of exactly ``--seq`` tokens: the retail rows are repeated and cut to length, so every variant
+sees the same activations) in a fresh process. Reported: peak RSS during training (the
+high-water mark is reset after the model is loaded: ``/proc/self/clear_refs``), the whole
+process's peak (loading included), seconds per step, and the plan's estimate with its error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
+VARIANTS = {
+    "LoRA": {},
+    "LoRA + checkpointing": {"gradient_checkpointing": True},
+    "QLoRA int8": {"quantize": "int8"},
+    "QLoRA nf4": {"quantize": "nf4"},
+    "QLoRA nf4 + checkpointing": {"quantize": "nf4", "gradient_checkpointing": True},
+}
+
+
+def _hwm_gib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def worker(name: str, steps: int, rows: int, seq: int) -> None:
+    from afinar.config import load_recipe
+    from afinar.data.render import Rendered
+    from afinar.pipeline import prepare
+    from afinar.train.loop import train
+
+    r = load_recipe(RECIPE)
+    recipe = r.model_copy(
+        update={
+            "memory": r.memory.model_copy(update=VARIANTS[name]),
+            "data": r.data.model_copy(update={"max_seq_len": seq}),
+            "train": r.train.model_copy(
+                update={"micro_batch_size": rows, "grad_accum": 1, "max_steps": steps, "packing": False,
+                        "precision": "bf16", "eval_interval": None, "checkpoint_interval": None}  # fmt: skip
+            ),
+        }
+    )
+    prep = prepare(recipe)
+    joined = [t for row in prep.train_rows for t in zip(row.input_ids, row.labels, strict=True)]
+    fixed = [Rendered([t for t, _ in joined[i * seq : (i + 1) * seq]], [x for _, x in joined[i * seq : (i + 1) * seq]],
+                      "bench") for i in range(rows * steps)]  # fmt: skip
+    load_peak = _hwm_gib()
+    Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark to the current RSS
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        train(prep.model, prep.tokenizer, fixed, [], recipe, Path(tmp), show_progress=False)
+        seconds = (time.perf_counter() - start) / steps
+    print("RESULT " + json.dumps({"train_peak": _hwm_gib(), "load_peak": load_peak, "s_per_step": seconds}))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--rows", type=int, default=4)
+    p.add_argument("--seq", type=int, default=384)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        return worker(a.worker, a.steps, a.rows, a.seq)
+
+    from afinar.train.memory import SHAPES, plan
+
+    print(f"bundled SmolLM2-135M, {a.rows} rows x {a.seq} tokens, LoRA r=16 on all 7 projections, bf16")
+    print(f"\n{'variant':<28}{'train peak':>11}{'plan':>8}{'error':>8}{'load peak':>11}{'s/step':>8}")
+    for name, memory in VARIANTS.items():
+        cmd = [sys.executable, __file__, "--worker", name, "--steps", str(a.steps), "--rows", str(a.rows),
+               "--seq", str(a.seq)]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+        if proc.returncode or not lines:
+            sys.exit(f"{name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        m = json.loads(lines[-1].removeprefix("RESULT "))
+        method = "qlora" if memory.get("quantize") else "lora"
+        est = plan(
+            SHAPES["smollm2-135m"],
+            method,
+            a.seq,
+            a.rows,
+            "cpu:24",
+            checkpointing=memory.get("gradient_checkpointing", False),
+            quant=memory.get("quantize", "nf4"),
+        ).total / 2**30
+        err = est / m["train_peak"] - 1
+        print(f"{name:<28}{m['train_peak']:>9.2f}Gi{est:>6.2f}Gi{err:>+8.0%}{m['load_peak']:>9.2f}Gi{m['s_per_step']:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
