@@ -24,9 +24,11 @@ def test_built_in_shapes_have_the_published_parameter_counts(name, published):
 @pytest.mark.parametrize(("method", "published_gib"), [("lora", 16.2), ("qlora", 7.4)])
 def test_torchtune_llama_3_1_8b_on_one_rtx_4090(method, published_gib):
     # torchtune's README: Llama-3.1-8B, batch 2 packed to 2048 tokens, activation checkpointing
-    # (its single-device configs' default), LoRA rank 8 on q, v, output projections and the MLP.
+    # (its single-device configs' default), LoRA rank 8 on q, v, output projections and the MLP;
+    # torchtune trains in pure bf16, hence autocast=False.
     targets = ["q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    p = plan(SHAPES["llama-3.1-8b"], method, 2048, 2, "1xRTX4090-24GB", checkpointing=True, r=8, targets=targets)
+    p = plan(SHAPES["llama-3.1-8b"], method, 2048, 2, "1xRTX4090-24GB", checkpointing=True, r=8, targets=targets,
+             autocast=False)  # fmt: skip
     assert abs(p.total / GIB / published_gib - 1) <= 0.20
     assert p.fits
 

@@ -21,7 +21,8 @@ def test_a_quantized_base_trains_and_dequantizes_for_merging(tmp_path, tiny_mode
     )
     result = CliRunner().invoke(app, ["train", "-q", str(recipe), "--run-dir", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
-    losses = [json.loads(x)["loss"] for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
+    lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+    losses = [json.loads(x)["loss"] for x in lines if '"loss"' in x]
     assert losses[-1] < losses[0]
 
     quantized, tokenizer, _ = load_tuned(tmp_path / "r")
