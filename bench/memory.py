@@ -50,8 +50,15 @@ def worker(name: str, steps: int, rows: int, seq: int) -> None:
             "memory": r.memory.model_copy(update=VARIANTS[name]),
             "data": r.data.model_copy(update={"max_seq_len": seq}),
             "train": r.train.model_copy(
-                update={"micro_batch_size": rows, "grad_accum": 1, "max_steps": steps, "packing": False,
-                        "precision": "bf16", "eval_interval": None, "checkpoint_interval": None}  # fmt: skip
+                update={
+                    "micro_batch_size": rows,
+                    "grad_accum": 1,
+                    "max_steps": steps,
+                    "packing": False,
+                    "precision": "bf16",
+                    "eval_interval": None,
+                    "checkpoint_interval": None,
+                }
             ),
         }
     )
@@ -91,17 +98,22 @@ def main() -> None:
             sys.exit(f"{name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
         m = json.loads(lines[-1].removeprefix("RESULT "))
         method = "qlora" if memory.get("quantize") else "lora"
-        est = plan(
-            SHAPES["smollm2-135m"],
-            method,
-            a.seq,
-            a.rows,
-            "cpu:24",
-            checkpointing=memory.get("gradient_checkpointing", False),
-            quant=memory.get("quantize", "nf4"),
-        ).total / 2**30
+        est = (
+            plan(
+                SHAPES["smollm2-135m"],
+                method,
+                a.seq,
+                a.rows,
+                "cpu:24",
+                checkpointing=memory.get("gradient_checkpointing", False),
+                quant=memory.get("quantize", "nf4"),
+            ).total
+            / 2**30
+        )
         err = est / m["train_peak"] - 1
-        print(f"{name:<28}{m['train_peak']:>9.2f}Gi{est:>6.2f}Gi{err:>+8.0%}{m['load_peak']:>9.2f}Gi{m['s_per_step']:>8.1f}")
+        print(
+            f"{name:<28}{m['train_peak']:>9.2f}Gi{est:>6.2f}Gi{err:>+8.0%}{m['load_peak']:>9.2f}Gi{m['s_per_step']:>8.1f}"
+        )
 
 
 if __name__ == "__main__":
