@@ -90,9 +90,11 @@ class TrainConfig(_Strict):
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     """auto: bf16 autocast where the CPU/GPU has native bf16, else fp32. Under bf16 the frozen
     base's linear weights are stored in bf16; adapter weights and optimizer state stay fp32."""
-    packing: bool = True
+    packing: bool = False
     """Pack each step's rows into rows of data.max_seq_len tokens, documents isolated; the
-    step's examples and gradient are the same as unpacked, with less padding."""
+    step's examples and gradient are the same as unpacked, with less padding. Off by default:
+    on this CPU the block-diagonal attention mask costs more than the padding it saves
+    (docs/performance.md)."""
 
     @model_validator(mode="after")
     def _patience_needs_interval(self) -> TrainConfig:

@@ -5,8 +5,9 @@
 Needs TRL (``pip install -r bench/requirements-train.txt``). Contenders, alternated round by
 round, each in a fresh process (so peak RSS is its own):
 
-1. ``afinar``: the training loop as ``afinar train`` runs it (bf16, packing on).
-2. ``afinar-nopack``: the same with ``train.packing: false`` (length-grouped padded batches).
+1. ``afinar``: the training loop with ``train.packing: true``.
+2. ``afinar-nopack``: the same with ``train.packing: false`` (length-grouped padded batches,
+   the default).
 3. ``trl``: SFTTrainer with its defaults plus ``bf16=True`` (the best precision on this CPU).
 4. ``trl-packed``: the same plus ``packing=True`` (best-fit decreasing, padding-free).
 
