@@ -31,6 +31,12 @@ class Rendered:
     def n_targets(self) -> int:
         return sum(1 for x in self.labels if x != IGNORE)
 
+    def truncated(self, max_len: int) -> Rendered:
+        """This row cut to its first ``max_len`` tokens (itself when it is not longer)."""
+        if len(self.input_ids) <= max_len:
+            return self
+        return Rendered(self.input_ids[:max_len], self.labels[:max_len], self.source)
+
 
 @dataclass
 class RenderStats:
@@ -104,7 +110,7 @@ def render_all(
             if overlong == "drop":
                 stats.dropped += 1
                 continue
-            r = Rendered(r.input_ids[:max_seq_len], r.labels[:max_seq_len], r.source)
+            r = r.truncated(max_seq_len)
             if r.n_targets == 0:
                 stats.dropped += 1
                 continue

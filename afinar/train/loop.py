@@ -209,9 +209,7 @@ def step_batches(rows: list[Rendered], pad_id: int, packing: bool, capacity: int
 
 def _cut(rows: list[Rendered], max_len: int) -> list[Rendered]:
     """Rows truncated to ``max_len`` (the OOM ladder's last rung); rows left without a target go."""
-    cut = [r if len(r.input_ids) <= max_len else Rendered(r.input_ids[:max_len], r.labels[:max_len], r.source)
-           for r in rows]  # fmt: skip
-    return [r for r in cut if r.n_targets]
+    return [c for c in (r.truncated(max_len) for r in rows) if c.n_targets]
 
 
 def _context(rows: list[Rendered]) -> float:

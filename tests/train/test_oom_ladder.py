@@ -52,3 +52,13 @@ def test_a_memory_budget_is_enforced_and_the_ladder_can_be_off(tmp_path, tiny_mo
     result = CliRunner().invoke(app, ["train", "-q", str(recipe), "--run-dir", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "out of memory at step 1" in result.output and "memory.max_gb 0.01" in result.output
+
+
+def test_the_last_rung_halves_max_seq_len_loudly(tmp_path, tiny_model_dir, monkeypatch):
+    recipe = tiny_recipe(tmp_path, tiny_model_dir, train={"micro_batch_size": 2, "grad_accum": 1, "max_steps": 2})
+    monkeypatch.setenv("AFINAR_FAULT_OOM", "1:3")  # rows 2 -> 1, checkpointing, then max_seq_len 128 -> 64
+    with pytest.warns(UserWarning, match="max_seq_len lowered to 64"):
+        _train(recipe, tmp_path / "r")
+    lines = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["max_seq_len"] for x in lines if "rung" in x] == [128, 128, 64]
+    assert [x["step"] for x in lines if "loss" in x] == [1, 2]
