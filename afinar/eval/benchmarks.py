@@ -32,6 +32,7 @@ import torch
 
 from afinar.errors import AfinarError
 from afinar.eval.mmlu import wilson
+from afinar.model.adapters import causal_lm_of
 
 __all__ = ["BENCHMARKS", "Item", "chance_level", "data_root", "load_items", "score_items"]
 
@@ -177,7 +178,7 @@ def loglikelihoods(model, tokenizer, pairs: list[tuple[str, str]], batch_size: i
     Sequences are sorted by length and left-padded; only the continuation positions go through
     the LM head (a full-vocabulary head over every position would not fit a large batch).
     """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = causal_lm_of(model)
     encoded = [_encode_pair(tokenizer, c, x) for c, x in pairs]
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
     out = [0.0] * len(encoded)

@@ -11,7 +11,7 @@ from pathlib import Path
 from afinar.config import AdapterConfig
 from afinar.errors import AfinarError
 
-__all__ = ["attach_adapter", "load_adapter", "trainable_parameters"]
+__all__ = ["attach_adapter", "causal_lm_of", "load_adapter", "trainable_parameters"]
 
 
 def attach_adapter(model, cfg: AdapterConfig):
@@ -49,3 +49,8 @@ def load_adapter(model, path: str | Path, name: str = "default"):
 def trainable_parameters(model) -> dict[str, object]:
     """Name -> parameter for every parameter that trains, in a stable order."""
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def causal_lm_of(model):
+    """The transformers causal LM inside ``model`` (itself when no adapter wraps it)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -34,7 +34,7 @@ from afinar.data.batch import collate, epoch_order
 from afinar.data.pack import collate_packed, pack
 from afinar.data.render import IGNORE, Rendered
 from afinar.errors import AfinarError
-from afinar.model.adapters import attach_adapter, trainable_parameters
+from afinar.model.adapters import attach_adapter, causal_lm_of, trainable_parameters
 from afinar.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from afinar.train.interrupt import graceful_stop
 from afinar.train.memory import OOM_ERRORS, OomLadder
@@ -96,7 +96,7 @@ def target_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
     ``batch`` tensors are (B, T); position t predicts the label at t + 1. A packed batch
     (:mod:`afinar.data.pack`) has ``position_ids`` and no ``attention_mask``.
     """
-    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    causal_lm = causal_lm_of(model)
     hidden = causal_lm.model(
         input_ids=batch["input_ids"],
         attention_mask=batch.get("attention_mask"),
@@ -269,7 +269,7 @@ def train(
     if precision == "bf16":
         store_frozen_in_bf16(model)
     params = trainable_parameters(model)
-    config = (model.get_base_model() if hasattr(model, "get_base_model") else model).config
+    config = causal_lm_of(model).config
     peak = matmul_peak(device=device)
     optimizer = torch.optim.AdamW(
         params.values(), lr=recipe.optim.lr, betas=recipe.optim.betas, weight_decay=recipe.optim.weight_decay

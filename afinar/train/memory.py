@@ -147,15 +147,18 @@ def shape_from(spec: str) -> Shape:
 
 def parse_devices(spec: str) -> tuple[int, float, str]:
     """``8xH100-80GB`` -> (8, 80 GiB, name); ``cpu:24`` -> one CPU with 24 GiB."""
+    accepted = f"accepted: NxNAME with NAME one of {', '.join(DEVICES)}, or NxANY-<n>GB, or cpu:GiB"
     if spec.lower().startswith("cpu"):
-        gb = float(spec.split(":", 1)[1]) if ":" in spec else 24.0
-        return 1, gb * GIB, "cpu"
-    m = re.fullmatch(r"(?:(\d+)x)?(.+)", spec)
-    name = m.group(2) if m else spec
+        try:
+            return 1, float(spec.split(":", 1)[1] if ":" in spec else 24) * GIB, "cpu"
+        except ValueError:
+            raise AfinarError(f"--gpus {spec}: {accepted}") from None
+    count, name = re.fullmatch(r"(?:(\d+)x)?(.+)", spec).groups()
     custom = re.fullmatch(r".*?(\d+)GB", name)
     if name not in DEVICES and not custom:
-        raise AfinarError(f"--gpus {spec}: accepted: NxNAME with NAME one of {', '.join(DEVICES)}, or NxANY-<n>GB")
-    return int(m.group(1) or 1), DEVICES.get(name, int(custom.group(1)) if custom else 0) * GIB, name
+        raise AfinarError(f"--gpus {spec}: {accepted}")
+    gib = DEVICES[name] if name in DEVICES else int(custom.group(1))
+    return int(count or 1), gib * GIB, name
 
 
 @dataclass
@@ -164,7 +167,6 @@ class Plan:
     method: str
     parts: dict[str, float] = field(default_factory=dict)  # bytes per device
     capacity: float = 0.0
-    devices: int = 1
     largest_batch: dict[bool, int] = field(default_factory=dict)  # checkpointing -> micro-batch
 
     @property
@@ -243,7 +245,7 @@ def plan(
     def parts(batch: int, ckpt: bool) -> dict[str, float]:
         return _parts(shape, method, quant, r, targets, batch * seq, ckpt, count, fsdp, cpu, autocast)
 
-    result = Plan(shape, method, parts(micro_batch, checkpointing), capacity, count)
+    result = Plan(shape, method, parts(micro_batch, checkpointing), capacity)
     for ckpt in (False, True):  # memory grows with the batch: bisect for the largest that fits
         low, high = 0, 65536
         while low < high:
@@ -340,5 +342,7 @@ class OomLadder:
 
 def enable_checkpointing(model) -> None:
     """Gradient checkpointing per decoder layer (non-reentrant: works with frozen inputs)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    from afinar.model.adapters import causal_lm_of
+
+    base = causal_lm_of(model)
     base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
