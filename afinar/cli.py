@@ -100,12 +100,27 @@ def train_cmd(
     stop_at_step: Annotated[int | None, typer.Option(help="Checkpoint and stop after this step.")] = None,
     allow_data_errors: AllowDataErrors = False,
     quiet: Quiet = False,
+    nproc: Annotated[int | None, typer.Option(help="Processes per node: torchrun + FSDP2 (one per GPU).")] = None,
+    nnodes: Annotated[int, typer.Option(help="Nodes in the job (with --nproc).")] = 1,
+    node_rank: Annotated[int, typer.Option(help="This node's rank, 0..nnodes-1.")] = 0,
+    rdzv_endpoint: Annotated[str | None, typer.Option(help="HOST:PORT where the nodes meet.")] = None,
 ) -> None:
-    """Fine-tune only (no domain eval); resumable with --resume RUN_DIR."""
+    """Fine-tune only (no domain eval); resumable with --resume RUN_DIR; --nproc N trains on N processes."""
     from afinar.pipeline import train_recipe
 
     if recipe is None and resume is None:
         raise AfinarError("give a recipe file, or --resume RUN_DIR")
+    if nproc is not None:
+        from afinar.train.distributed import launch
+
+        given = {"--run-dir": run_dir, "--resume": resume, "--stop-at-step": stop_at_step}
+        args = [str(recipe)] if recipe else []
+        args += [str(x) for k, v in given.items() if v is not None for x in (k, v)]
+        args += [flag for flag, on in (("--allow-data-errors", allow_data_errors), ("--quiet", quiet)) if on]
+        code = launch(nproc, args, nnodes, node_rank, rdzv_endpoint)
+        if code:
+            err_console.print(f"error: the distributed job failed (exit {code}); the failing rank's message is above")
+        raise typer.Exit(code)
     _, _, _, summary = train_recipe(
         recipe,
         resume or run_dir,
@@ -114,6 +129,8 @@ def train_cmd(
         show_progress=not quiet,
         allow_data_errors=allow_data_errors,
     )
+    if summary is None:  # another rank of a distributed job: rank 0 reports
+        return
     _print_summary(summary)
     if summary["train"]["interrupted_at"] is not None and stop_at_step is None:
         raise typer.Exit(130)  # stopped by a signal: say so to the shell or scheduler

@@ -165,10 +165,15 @@ def train_recipe(
     """Prepare inputs, create (or reopen) the run directory and train.
 
     With ``resume``, ``recipe_file`` is ignored in favour of the run directory's own recipe.
-    Returns ``(run_dir, prepared, tuned_model, summary)``.
+    Under torchrun every rank calls this; rank 0 alone writes the run directory's files and the
+    audit records. Returns ``(run_dir, prepared, tuned_model, summary)``; ``summary`` is None on
+    the other ranks.
     """
     from afinar.report import plot_loss
+    from afinar.train.distributed import world
     from afinar.train.loop import train
+
+    w = world()
 
     if resume:
         if run_dir is None:
@@ -180,24 +185,31 @@ def train_recipe(
         recipe = load_recipe(recipe_file)
     data_files = recipe.data.files
     actor = authorize("train", "train", data_files)
-    prep = prepare(recipe, allow_data_errors)
-    if not resume:
+    with w.rank_zero_first():  # rank 0 fills the model cache the others then read
+        prep = prepare(recipe, allow_data_errors)
+    if not resume and w.main:
         run_dir = _new_run_dir(recipe, Path(run_dir) if run_dir else None)
         (run_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
         info = lineage(recipe_file, data_files, recipe.base_model, prep.base.weights_file)
         (run_dir / "lineage.json").write_text(json.dumps(info, indent=2) + "\n")
         (run_dir / "data_report.json").write_text(json.dumps(prep.data_report, indent=2) + "\n")
         (run_dir / "pii_report.json").write_text(json.dumps(prep.pii_report, indent=2) + "\n")
-    run_dir = Path(run_dir)
-    record(
-        "train.start",
-        str(run_dir),
-        actor,
-        digests=digests([*data_files, run_dir / RECIPE_FILE]),
-        details={"resume": resume, "base_model": recipe.base_model, "pii_policy": recipe.pii.policy},
-    )
-    if recipe.pii.policy == "off":
-        record("pii.off", str(run_dir), actor, details={"found": prep.pii_report["found"]})
+    run_dir = Path(w.broadcast(str(run_dir)))
+    if w.main:
+        record(
+            "train.start",
+            str(run_dir),
+            actor,
+            digests=digests([*data_files, run_dir / RECIPE_FILE]),
+            details={
+                "resume": resume,
+                "base_model": recipe.base_model,
+                "pii_policy": recipe.pii.policy,
+                "world_size": w.size,
+            },
+        )
+        if recipe.pii.policy == "off":
+            record("pii.off", str(run_dir), actor, details={"found": prep.pii_report["found"]})
     model, result = train(
         prep.model,
         prep.tokenizer,
@@ -210,6 +222,8 @@ def train_recipe(
         show_progress=show_progress,
         on_event=lambda action, details: record(action, str(run_dir), actor, details=details),
     )
+    if not w.main:
+        return run_dir, prep, model, None
     plot_loss(run_dir / "metrics.jsonl", run_dir / "loss.png")
     summary = {
         "run_dir": str(run_dir),

@@ -13,6 +13,10 @@ SmolLM2) is the largest single matmul, and most positions of a chat row are prom
 ``train.packing`` a step's rows are packed into rows of ``max_seq_len`` tokens (documents isolated,
 :mod:`afinar.data.pack`): the same examples and target tokens, so the same gradient, with less
 padding. See :mod:`afinar.train.speed` for the rest of what makes a step fast.
+
+Under torchrun the same loop runs on every rank with the model sharded by FSDP2; each rank trains
+its share of a step and the update is the one a single process makes with the same global batch
+(:mod:`afinar.train.distributed` says how).
 """
 
 from __future__ import annotations
@@ -35,7 +39,15 @@ from afinar.data.pack import collate_packed, pack
 from afinar.data.render import IGNORE, Rendered
 from afinar.errors import AfinarError
 from afinar.model.adapters import attach_adapter, causal_lm_of, trainable_parameters
-from afinar.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from afinar.train import distributed
+from afinar.train.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    read_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from afinar.train.interrupt import graceful_stop
 from afinar.train.memory import OOM_ERRORS, OomLadder
 from afinar.train.progress import TrainProgress
@@ -47,7 +59,7 @@ from afinar.train.speed import (
     store_frozen_in_bf16,
 )
 
-__all__ = ["TrainResult", "accumulate_step", "autocast_for", "eval_loss", "target_loss_sum", "train"]
+__all__ = ["TargetLoss", "TrainResult", "accumulate_step", "autocast_for", "eval_loss", "target_loss_sum", "train"]
 
 
 @dataclass
@@ -112,38 +124,77 @@ def target_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
     return F.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.sum())
 
 
+class TargetLoss(torch.nn.Module):
+    """``target_loss_sum`` as a module: the root that FSDP shards (its hooks gather the
+    embeddings and LM head around each call), and the one path every step and eval takes."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        return target_loss_sum(self.model, batch)
+
+
+def _loss(model, batch):
+    return model(batch) if isinstance(model, TargetLoss) else target_loss_sum(model, batch)
+
+
+def _n_targets(batch: dict[str, torch.Tensor]) -> int:
+    return int((batch["labels"][:, 1:] != IGNORE).sum())
+
+
 def accumulate_step(
-    model, micro_batches: list[dict[str, torch.Tensor]], autocast=nullcontext, after_forward=None
+    model,
+    micro_batches: list[dict[str, torch.Tensor]],
+    autocast=nullcontext,
+    after_forward=None,
+    total: int | None = None,
+    scale: float = 1.0,
 ) -> tuple[float, int]:
     """Backpropagate one optimizer step's micro-batches; returns (mean token loss, target tokens).
 
-    Each micro-batch's summed loss is divided by the target count of the whole step.
+    Each micro-batch's summed loss is divided by ``total``, the target count of the whole step
+    (default: of these micro-batches; a rank of a distributed job passes the global count), and
+    multiplied by ``scale`` (the world size, undoing FSDP's gradient averaging).
     ``after_forward`` runs while a micro-batch's activations are alive (the memory check).
     """
-    total = sum(int((mb["labels"][:, 1:] != IGNORE).sum()) for mb in micro_batches)
+    total = total or sum(_n_targets(mb) for mb in micro_batches)
     loss_sum = 0.0
     for mb in micro_batches:
         with autocast():
-            loss, _ = target_loss_sum(model, mb)
+            loss, _ = _loss(model, mb)
         if after_forward:
             after_forward()
-        (loss / total).backward()
+        (loss * (scale / total)).backward()
         loss_sum += loss.item()
-    return loss_sum / total, total
+    return loss_sum / total, total  # a rank's share: the ranks' values sum to the step's mean
+
+
+def _without_targets(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``batch`` with no target: a rank's filler pass, so all ranks run as many passes."""
+    return {**batch, "labels": torch.full_like(batch["labels"], IGNORE)}
 
 
 @torch.no_grad()
-def eval_loss(model, rows: list[Rendered], batch_size: int, pad_id: int, device, autocast=nullcontext) -> float:
-    """Mean token cross-entropy of ``rows`` (eval mode, no dropout)."""
+def eval_loss(
+    model, rows: list[Rendered], batch_size: int, pad_id: int, device, autocast=nullcontext, world=None
+) -> float:
+    """Mean token cross-entropy of ``rows`` (eval mode, no dropout); a distributed ``world``
+    splits the batches over the ranks."""
+    world = world or distributed.World()
     was_training = model.training
     model.eval()
     order = sorted(range(len(rows)), key=lambda i: len(rows[i].input_ids))
+    batches = [collate([rows[i] for i in order[s : s + batch_size]], pad_id) for s in range(0, len(order), batch_size)]
+    mine = batches[world.rank :: world.size]
+    mine += [_without_targets(batches[0])] * (math.ceil(len(batches) / world.size) - len(mine))
     loss, count = 0.0, 0
-    for start in range(0, len(order), batch_size):
-        batch = collate([rows[i] for i in order[start : start + batch_size]], pad_id)
+    for batch in mine:
         with autocast():
-            s, n = target_loss_sum(model, {k: v.to(device) for k, v in batch.items()})
+            s, n = _loss(model, {k: v.to(device) for k, v in batch.items()})
         loss, count = loss + s.item(), count + n
+    loss, count = world.sum(loss, count)
     model.train(was_training)
     return loss / max(count, 1)
 
@@ -163,6 +214,18 @@ def _lr_lambda(recipe: Recipe, total_steps: int):
         return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
     return factor
+
+
+def _grad_accum(accum: int, saved_world: int, world_size: int) -> int:
+    """Micro-batches per rank and step that keep the global batch of a run saved on
+    ``saved_world`` processes with ``accum`` (a run saved on 2 resumes on 1 with twice the accum)."""
+    micro_batches = accum * saved_world
+    if micro_batches % world_size:
+        raise AfinarError(
+            f"this run takes {micro_batches} micro-batches per step ({saved_world} processes x grad_accum {accum}),"
+            f" which {world_size} processes cannot share evenly; resume on a world size that divides {micro_batches}"
+        )
+    return micro_batches // world_size
 
 
 def _seed_everything(seed: int) -> None:
@@ -207,6 +270,19 @@ def step_batches(rows: list[Rendered], pad_id: int, packing: bool, capacity: int
     return [collate_packed(c, pad_id) if packing else collate(c, pad_id) for c in chunks]
 
 
+def rank_batches(shares: list[list[Rendered]], rank: int, batches) -> tuple[list[dict], int, int]:
+    """This rank's micro-batches of a step whose rows are split in ``shares`` (one per rank),
+    topped up with target-free copies to the largest rank's count; how many rows (packed rows
+    when packing) all ranks forward; and the step's target tokens (the loss's denominator).
+    ``batches(rows)`` is :func:`step_batches` with the step's settings."""
+    every = [batches(share) if share else [] for share in shares]
+    mine = every[rank]
+    filler = _without_targets(next(b for bs in every for b in bs))
+    n_rows = sum(len(b["input_ids"]) for bs in every for b in bs)
+    n_targets = sum(_n_targets(b) for bs in every for b in bs)
+    return mine + [filler] * (max(map(len, every)) - len(mine)), n_rows, n_targets
+
+
 def _cut(rows: list[Rendered], max_len: int) -> list[Rendered]:
     """Rows truncated to ``max_len`` (the OOM ladder's last rung); rows left without a target go."""
     return [c for c in (r.truncated(max_len) for r in rows) if c.n_targets]
@@ -216,6 +292,14 @@ def _context(rows: list[Rendered]) -> float:
     """Mean number of tokens each token attends to (its document's earlier tokens and itself)."""
     n = [len(r.input_ids) for r in rows]
     return sum(k * (k + 1) / 2 for k in n) / max(sum(n), 1)
+
+
+def _clip(params: dict[str, torch.Tensor], max_norm: float | None) -> float | None:
+    """Clip the gradients' global norm (over all ranks' shards); returns the norm before."""
+    if not max_norm:
+        return None
+    norm = torch.nn.utils.clip_grad_norm_(list(params.values()), max_norm)
+    return (norm.full_tensor() if hasattr(norm, "full_tensor") else norm).item()
 
 
 def _append_metrics(path: Path, record: dict) -> None:
@@ -256,72 +340,84 @@ def train(
             (each rung of the OOM ladder).
 
     Returns:
-        ``(peft_model, TrainResult)``; the model holds the best adapter weights (by eval loss).
+        ``(peft_model, TrainResult)``; the model holds the best adapter weights (by eval loss),
+        except in a distributed run, whose sharded model keeps its last weights (the best are
+        in ``adapter/``).
     """
     t = recipe.train
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    world = distributed.world()
+    device = world.device
     precision, autocast = autocast_for(t.precision, device)
     pad_id = tokenizer.pad_token_id
 
-    # --- setup: seed, adapter, optimizer, schedule
+    if world.active and recipe.memory.quantize != "none":
+        raise AfinarError(
+            f"memory.quantize: {recipe.memory.quantize} is not supported with --nproc yet (FSDP2 cannot shard"
+            " bitsandbytes weights); train it on one process, or shard a bf16 base instead"
+        )
+
+    # --- setup: seed, adapter (sharded over the ranks), optimizer, schedule
     _seed_everything(t.seed)
     model = attach_adapter(model, recipe.adapter).to(device)
-    if precision == "bf16":
+    step_loss = TargetLoss(model)
+    if world.active:
+        distributed.shard(step_loss, causal_lm_of(model).model.layers, bf16=precision == "bf16")
+    elif precision == "bf16":
         store_frozen_in_bf16(model)
     params = trainable_parameters(model)
     config = causal_lm_of(model).config
-    peak = matmul_peak(device=device)
+    peak = matmul_peak(device=device) * world.size
     optimizer = torch.optim.AdamW(
         params.values(), lr=recipe.optim.lr, betas=recipe.optim.betas, weight_decay=recipe.optim.weight_decay
     )
     # Packing draws micro-batches without length grouping: short and long rows then share bins.
     group = 1 if t.packing else 16
     stream = _Stream(train_rows, t.micro_batch_size, t.seed, group=group)
-    total_steps = t.max_steps or max(1, math.ceil(t.epochs * stream.per_epoch / t.grad_accum))
+    ckpt_path = latest_checkpoint(run_dir) if resume else None
+    if resume and ckpt_path is None:
+        raise AfinarError(f"{run_dir}: no checkpoint to resume from (set train.checkpoint_interval)")
+    saved_world = read_state(ckpt_path).get("world_size", 1) if ckpt_path else world.size
+    accum = _grad_accum(t.grad_accum, saved_world, world.size)
+    total_steps = t.max_steps or max(1, math.ceil(t.epochs * stream.per_epoch / (accum * world.size)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(recipe, total_steps))
     state = {"step": 0, "best_eval": None, "bad_evals": 0, "tokens": 0, "seconds": 0.0, "last_loss": float("nan")}
     metrics_path = run_dir / "metrics.jsonl"
 
+    def log(record: dict) -> None:
+        if world.main:
+            _append_metrics(metrics_path, record)
+
     if resume:
-        ckpt_path = latest_checkpoint(run_dir)
-        if ckpt_path is None:
-            raise AfinarError(f"{run_dir}: no checkpoint to resume from (set train.checkpoint_interval)")
-        ckpt = load_checkpoint(ckpt_path)
-        for name, value in ckpt["adapter"].items():
-            params[name].data.copy_(value)
-        optimizer.load_state_dict(ckpt["optimizer"])
+        ckpt = load_checkpoint(ckpt_path, step_loss, optimizer, world)
         scheduler.load_state_dict(ckpt["scheduler"])
         state = ckpt["state"]
         stream = _Stream(train_rows, t.micro_batch_size, t.seed, ckpt["epoch"], ckpt["index"], group)
         set_rng_state(ckpt["rng"])
-        _truncate_metrics(metrics_path, state["step"])
-    elif metrics_path.exists():
+        if world.main:
+            _truncate_metrics(metrics_path, state["step"])
+    elif world.main and metrics_path.exists():
         metrics_path.unlink()
 
     ladder = OomLadder(state, t.micro_batch_size, recipe.data.max_seq_len, recipe.memory, model)
 
     def checkpoint() -> None:
-        save_checkpoint(
-            run_dir,
-            state["step"],
-            {
-                "adapter": {n: p.detach().clone() for n, p in params.items()},
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "state": dict(state),
-                "epoch": stream.epoch,
-                "index": stream.index,
-            },
-        )
+        position = {"epoch": stream.epoch, "index": stream.index}
+        extra = {"scheduler": scheduler.state_dict(), "state": dict(state), "world_size": world.size, **position}
+        save_checkpoint(run_dir, state["step"], step_loss, optimizer, extra, world)
+
+    def save_adapter() -> None:
+        weights = distributed.full_tensors(params)  # every rank takes part in the gather
+        if world.main:
+            model.save_pretrained(run_dir / "adapter", state_dict=weights)
 
     def evaluate() -> float | None:
         if not eval_rows:
             return None
-        loss = eval_loss(model, eval_rows, t.micro_batch_size * 2, pad_id, device, autocast)
-        _append_metrics(metrics_path, {"step": state["step"], "eval_loss": loss})
+        loss = eval_loss(step_loss, eval_rows, t.micro_batch_size * 2, pad_id, device, autocast, world)
+        log({"step": state["step"], "eval_loss": loss})
         if state["best_eval"] is None or loss < state["best_eval"]:
             state["best_eval"], state["bad_evals"] = loss, 0
-            model.save_pretrained(run_dir / "adapter")
+            save_adapter()
         else:
             state["bad_evals"] += 1
         return loss
@@ -329,32 +425,37 @@ def train(
     # --- the loop
     model.train()
     stopped_early, interrupted_at = False, None
-    with TrainProgress(total_steps, state["step"], enabled=show_progress) as progress, graceful_stop() as stop:
+    progress_on = show_progress and world.main
+    with TrainProgress(total_steps, state["step"], enabled=progress_on) as progress, graceful_stop() as stop:
         while state["step"] < total_steps:
             start = time.perf_counter()
-            rows = [r for _ in range(t.grad_accum) for r in stream.take()]
+            # The global step: accum micro-batches per rank; this rank trains its share.
+            shares = [[r for _ in range(accum) for r in stream.take()] for _ in range(world.size)]
             rng = rng_state()
             while True:  # the OOM ladder: the same step again, one rung down, until it fits
                 try:
                     ladder.before_step(state["step"] + 1)
+                    distributed.fault_check(world, state["step"] + 1)
                     if ladder.seq < recipe.data.max_seq_len:
-                        rows = _cut(rows, ladder.seq)
-                    micro = step_batches(rows, pad_id, t.packing, ladder.seq, ladder.rows)
+                        shares = [_cut(rows, ladder.seq) for rows in shares]
+                    rows = [r for share in shares for r in share]
+                    micro, n_rows, n_targets = rank_batches(
+                        shares, world.rank, lambda rs: step_batches(rs, pad_id, t.packing, ladder.seq, ladder.rows)
+                    )
                     micro = [{k: v.to(device) for k, v in mb.items()} for mb in micro]
-                    loss, n_targets = accumulate_step(model, micro, autocast, ladder.after_forward)
+                    loss, _ = accumulate_step(
+                        step_loss, micro, autocast, ladder.after_forward, total=n_targets, scale=world.size
+                    )
                     break
                 except OOM_ERRORS as err:
                     optimizer.zero_grad(set_to_none=True)
                     set_rng_state(rng)
                     event = ladder.climb(state["step"] + 1, err)
-                    _append_metrics(metrics_path, event)
-                    if on_event:
+                    log(event)
+                    if on_event and world.main:
                         on_event("train.oom", event)
-            grad_norm = (
-                torch.nn.utils.clip_grad_norm_(params.values(), recipe.optim.max_grad_norm).item()
-                if recipe.optim.max_grad_norm
-                else None
-            )
+            (loss,) = world.sum(loss)
+            grad_norm = _clip(params, recipe.optim.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -366,8 +467,7 @@ def train(
             state["tokens"] += tokens
             state["seconds"] += elapsed
             state["last_loss"] = loss
-            _append_metrics(
-                metrics_path,
+            log(
                 {
                     "step": state["step"],
                     "epoch": round(stream.epochs_done, 4),
@@ -378,7 +478,7 @@ def train(
                     "tokens": tokens,
                     "tokens_per_s": tokens / elapsed,
                     "examples": len(rows),
-                    "rows": sum(len(mb["input_ids"]) for mb in micro),
+                    "rows": n_rows,
                     "mfu": mfu,
                     "peak_mem_gb": round(peak_memory_gb(device), 3),
                 },
@@ -392,7 +492,7 @@ def train(
                     break
             if t.checkpoint_interval and state["step"] % t.checkpoint_interval == 0:
                 checkpoint()
-            if stop() or (stop_at_step is not None and state["step"] >= stop_at_step):
+            if world.any(stop()) or (stop_at_step is not None and state["step"] >= stop_at_step):
                 checkpoint()
                 interrupted_at = state["step"]
                 break
@@ -403,8 +503,8 @@ def train(
         final_eval = evaluate() if not stopped_early else None
         best = run_dir / "adapter"
         if not eval_rows:
-            model.save_pretrained(best)
-        else:
+            save_adapter()
+        elif not world.active:  # a sharded model keeps its last weights; the best are on disk
             from peft import set_peft_model_state_dict
             from safetensors.torch import load_file
 

@@ -1,0 +1,7 @@
+"""``torchrun ... -m afinar.train RECIPE [options]``: the ``afinar train`` verb on every rank."""
+
+import sys
+
+from afinar.cli import app
+
+app(["train", *sys.argv[1:]], prog_name="afinar train")
