@@ -5,11 +5,16 @@
 Needs TRL (``pip install -r bench/requirements-train.txt``). Contenders, alternated round by
 round, each in a fresh process (so peak RSS is its own):
 
-1. ``afinar``: the training loop with ``train.packing: true``.
-2. ``afinar-nopack``: the same with ``train.packing: false`` (length-grouped padded batches,
-   the default).
-3. ``trl``: SFTTrainer with its defaults plus ``bf16=True`` (the best precision on this CPU).
-4. ``trl-packed``: the same plus ``packing=True`` (best-fit decreasing, padding-free).
+1. ``afinar``: the training loop as a recipe gets it by default (``train.packing: false``:
+   length-grouped padded batches; no gradient checkpointing).
+2. ``afinar-ckpt``: the same with ``memory.gradient_checkpointing: true`` (TRL's memory regime).
+3. ``afinar-packed``: the default with ``train.packing: true``.
+4. ``trl``: SFTTrainer with its defaults (bf16 autocast and gradient checkpointing are TRL's
+   defaults), fed the very examples afinar trains on, batch by batch in afinar's order (a
+   sequential sampler over them), so the eval losses compare the same training.
+5. ``trl-nockpt``: the same with ``gradient_checkpointing=False`` (its fastest unpacked setting).
+6. ``trl-packed``: the defaults plus ``packing=True`` (best-fit decreasing, padding-free), over the
+   whole training split in its own order (packing changes what a step holds anyway).
 
 All share the base (the bundled SmolLM2-135M-Instruct, the HF folder afinar converts it to),
 the retail example's training rows (loss on the answer only), LoRA r=16, alpha=32, dropout 0 on
@@ -38,12 +43,20 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
-CONTENDERS = ("afinar", "afinar-nopack", "trl", "trl-packed")
+# name -> (packing, gradient checkpointing)
+CONTENDERS = {
+    "afinar": (False, False),
+    "afinar-ckpt": (False, True),
+    "afinar-packed": (True, False),
+    "trl": (False, True),
+    "trl-nockpt": (False, False),
+    "trl-packed": (True, True),
+}
 LORA = {"r": 16, "alpha": 32, "dropout": 0.0}
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def _recipe(steps: int, batch: int, packing: bool):
+def _recipe(steps: int, batch: int, packing: bool, ckpt: bool = False):
     from afinar.config import load_recipe
 
     r = load_recipe(RECIPE)
@@ -62,6 +75,7 @@ def _recipe(steps: int, batch: int, packing: bool):
                     "packing": packing,
                 }
             ),
+            "memory": r.memory.model_copy(update={"gradient_checkpointing": ckpt}),
         }
     )
 
@@ -75,12 +89,12 @@ def _eval_loss(model, prep) -> float:
     return eval_loss(model, prep.eval_rows, 16, prep.tokenizer.pad_token_id, torch.device("cpu"), autocast)
 
 
-def _run_afinar(steps: int, batch: int, packing: bool) -> dict:
+def _run_afinar(steps: int, batch: int, packing: bool, ckpt: bool) -> dict:
     from afinar.pipeline import prepare
     from afinar.train.loop import train
     from afinar.train.speed import matmul_peak
 
-    recipe = _recipe(steps, batch, packing)
+    recipe = _recipe(steps, batch, packing, ckpt)
     prep = prepare(recipe)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -100,18 +114,26 @@ def _run_afinar(steps: int, batch: int, packing: bool) -> dict:
     }
 
 
-def _run_trl(steps: int, batch: int, packing: bool) -> dict:
+def _run_trl(steps: int, batch: int, packing: bool, ckpt: bool) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
+    from afinar.data.batch import epoch_order
     from afinar.model.load import resolve_base
     from afinar.pipeline import prepare
 
-    prep = prepare(_recipe(steps, batch, packing))  # the same masked rows afinar trains on
-    rows = [{"prompt": ex.messages[:-1], "completion": ex.messages[-1:]} for ex in prep.train]
+    recipe = _recipe(steps, batch, packing)
+    prep = prepare(recipe)  # the same masked rows afinar trains on
+    examples = prep.train
+    if not packing:  # afinar's first `steps` micro-batches, in its order (its stream, epoch 0)
+        assert len(prep.train_rows) == len(prep.train), "a dropped row would shift the indices"
+        lengths = [len(r.input_ids) for r in prep.train_rows]
+        order = epoch_order(lengths, batch, recipe.train.seed, 0)[:steps]
+        examples = [prep.train[i] for b in order for i in b]
+    rows = [{"prompt": ex.messages[:-1], "completion": ex.messages[-1:]} for ex in examples]
     model = AutoModelForCausalLM.from_pretrained(resolve_base("default").path, dtype=torch.float32)
     lora = LoraConfig(
         r=LORA["r"],
@@ -138,6 +160,7 @@ def _run_trl(steps: int, batch: int, packing: bool) -> dict:
             max_steps=steps,
             max_length=384,
             packing=packing,
+            gradient_checkpointing=ckpt,
             learning_rate=3e-4,
             lr_scheduler_type="constant",
             warmup_steps=0,
@@ -147,7 +170,12 @@ def _run_trl(steps: int, batch: int, packing: bool) -> dict:
             dataloader_num_workers=0,
             seed=42,
         )
-        trainer = SFTTrainer(
+
+        class InOrder(SFTTrainer):
+            def _get_train_sampler(self, train_dataset=None):
+                return torch.utils.data.SequentialSampler(train_dataset or self.train_dataset)
+
+        trainer = (InOrder if not packing else SFTTrainer)(
             model=model,
             args=args,
             train_dataset=Dataset.from_list(rows),
@@ -175,9 +203,8 @@ def _run_trl(steps: int, batch: int, packing: bool) -> dict:
 
 
 def worker(name: str, steps: int, batch: int) -> None:
-    packing = name in ("afinar", "trl-packed")
     run = _run_afinar if name.startswith("afinar") else _run_trl
-    result = run(steps, batch, packing)
+    result = run(steps, batch, *CONTENDERS[name])
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result))
 
@@ -226,13 +253,12 @@ def main() -> None:
             f"{n:<14}{eps:>11.2f}{tps:>10.0f}{med(n, lambda x: x['peak_rss_mib']):>8.0f}Mi"
             f"{med(n, lambda x: x['train_loss']):>11.4f}{med(n, lambda x: x['eval_loss']):>10.4f}{mfu}"
         )
-    if "afinar" in names:
-        ours = med("afinar", lambda x: x["examples"] / x["seconds"])
-        for n in names:
-            if n.startswith("trl"):
-                ratio = ours / med(n, lambda x: x["examples"] / x["seconds"])
-                loss = med("afinar", lambda x: x["eval_loss"]) / med(n, lambda x: x["eval_loss"]) - 1
-                print(f"afinar / {n}: {ratio:.2f}x examples/s; eval loss {loss:+.1%}")
+    pairs = [("afinar", "trl"), ("afinar", "trl-nockpt"), ("afinar", "trl-packed"), ("afinar-ckpt", "trl")]
+    for ours, theirs in [(o, t) for o, t in pairs if o in names and t in names]:
+        speed = med(ours, lambda x: x["examples"] / x["seconds"]) / med(theirs, lambda x: x["examples"] / x["seconds"])
+        rss = med(ours, lambda x: x["peak_rss_mib"]) / med(theirs, lambda x: x["peak_rss_mib"])
+        loss = med(ours, lambda x: x["eval_loss"]) / med(theirs, lambda x: x["eval_loss"]) - 1
+        print(f"{ours} / {theirs}: {speed:.2f}x examples/s, {rss:.2f}x peak RSS, eval loss {loss:+.1%}")
 
 
 if __name__ == "__main__":
