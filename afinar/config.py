@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from afinar.errors import AfinarError, where
 
 __all__ = [
+    "MERGEABLE",
     "AdapterConfig",
     "DataConfig",
     "EvalConfig",
@@ -55,13 +56,26 @@ class DataConfig(_Strict):
         return [p for p in (self.train, self.eval) if p is not None]
 
 
+MERGEABLE = ("lora", "dora", "ia3", "full")
+"""Methods whose trained weights fold into the base (export); bottleneck adapters do not."""
+
+
 class AdapterConfig(_Strict):
-    method: Literal["lora"] = "lora"
+    """What trains (docs/methods.md compares them on the retail example)."""
+
+    method: Literal["lora", "dora", "ia3", "bottleneck", "full"] = "lora"
+    """lora | dora (LoRA plus a learned magnitude per output) | ia3 (learned scaling vectors) |
+    bottleneck (Houlsby adapters after attention and MLP) | full (every weight; lr ~1e-5..2e-5)."""
     r: int = Field(16, ge=1)
+    """LoRA/DoRA rank."""
     alpha: float = Field(32.0, gt=0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     """0 by default: on CPU the dropout mask (a Bernoulli draw per LoRA input) took ~20% of a step."""
-    target_modules: list[str] = Field(default_factory=lambda: list(ALL_LINEAR))
+    target_modules: list[str] | None = None
+    """Layers the method adapts; None: all seven linear projections for LoRA/DoRA, k_proj,
+    v_proj and down_proj for IA3 (the paper's and PEFT's choice)."""
+    bottleneck_size: int = Field(64, ge=1)
+    """Width m of a bottleneck adapter (d -> m -> d)."""
 
 
 class OptimConfig(_Strict):
@@ -73,6 +87,11 @@ class OptimConfig(_Strict):
     schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
     max_grad_norm: float | None = Field(1.0, gt=0)
+    lr_layer_decay: float | None = Field(None, gt=0, le=1)
+    """Layer-wise LR decay: decoder layer l of L trains at lr * decay^(L-1-l); embeddings at
+    decay^L; the final norm and head at lr. Lower layers (general features) move less."""
+    layerwise_adaptive: bool = False
+    """LAMB-style trust ratio on AdamW: each tensor's step is scaled by ||w|| / ||step||."""
 
 
 class TrainConfig(_Strict):
@@ -247,6 +266,12 @@ class Recipe(_Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     output_dir: Path = Path("runs")
+
+    @model_validator(mode="after")
+    def _method_fits(self) -> Recipe:
+        if self.memory.quantize != "none" and self.adapter.method == "full":
+            raise ValueError("memory.quantize needs an adapter method: full fine-tuning cannot train 8/4-bit weights")
+        return self
 
     def resolve_paths(self, base: Path) -> Recipe:
         """Return a copy whose relative paths are made absolute against ``base``."""

@@ -338,6 +338,7 @@ def evaluate_benchmarks(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from afinar.eval.benchmarks import PRIMARY, load_items, score_items
+    from afinar.model.adapters import as_base
 
     run_dir = Path(target)
     model, tokenizer, autocast, is_run = _model_for_eval(target)
@@ -351,10 +352,10 @@ def evaluate_benchmarks(
             entry = {"n": len(items), "metric": PRIMARY.get(name, "acc"), "limit": limit}
             for m in models:
                 task = progress.add_task(f"{name} {m}", total=sum(len(i.continuations) for i in items))
-                ctx = model.disable_adapter() if m == "base" and is_run else nullcontext()
-                with ctx:
+                ctx = as_base(model) if m == "base" and is_run else nullcontext(model)
+                with ctx as scored:
                     entry[m] = score_items(
-                        model, tokenizer, items, autocast=autocast, on_batch=lambda k, t=task: progress.advance(t, k)
+                        scored, tokenizer, items, autocast=autocast, on_batch=lambda k, t=task: progress.advance(t, k)
                     )
             entry["chance"] = entry["base"]["chance"]
             if is_run:

@@ -29,7 +29,7 @@ def test_misspelled_key_names_the_key_its_line_and_the_allowed_keys(tmp_path):
     msg = str(e.value)
     assert f"{p}:5: field 'adapter.rank': unknown key" in msg
     assert "did you mean 'r'" not in msg  # 'rank' is not close to 'r'; no misleading guess
-    assert "allowed here: alpha, dropout, method, r, target_modules" in msg
+    assert "allowed here: alpha, bottleneck_size, dropout, method, r, target_modules" in msg
 
 
 def test_a_near_miss_gets_a_suggestion(tmp_path):

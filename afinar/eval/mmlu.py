@@ -35,6 +35,7 @@ import torch
 
 from afinar.data.batch import left_padded_batches
 from afinar.errors import AfinarError
+from afinar.model.adapters import as_base, has_adapter
 
 __all__ = ["DEFAULT_DATA", "Question", "compare_models", "load_questions", "mmlu_prompt", "score_mmlu", "wilson"]
 
@@ -171,16 +172,16 @@ def compare_models(model, tokenizer, questions: list[Question], shots: int, auto
     """MMLU for the base (adapter disabled, when ``model`` has one) and the tuned model, with the delta."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    names = ["base", "tuned"] if hasattr(model, "disable_adapter") else ["base"]
+    names = ["base", "tuned"] if has_adapter(model) else ["base"]
     out = {}
     columns = (TextColumn("[bold]mmlu {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not show_progress) as progress:
         for name in names:
             task = progress.add_task(name, total=len(questions))
-            ctx = model.disable_adapter() if name == "base" and len(names) == 2 else nullcontext()
-            with ctx:
+            ctx = as_base(model) if name == "base" and len(names) == 2 else nullcontext(model)
+            with ctx as m:
                 result = score_mmlu(
-                    model,
+                    m,
                     tokenizer,
                     questions,
                     shots,

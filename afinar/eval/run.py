@@ -13,6 +13,7 @@ from afinar.data.read import Example
 from afinar.errors import AfinarError
 from afinar.eval.domain import json_metrics
 from afinar.eval.generate import generate
+from afinar.model.adapters import as_base
 
 __all__ = ["check_references", "evaluate_examples", "load_schema"]
 
@@ -160,10 +161,10 @@ def evaluate_examples(
     ) as progress:
         for name in models:
             task = progress.add_task(name, total=len(prompts))
-            ctx = model.disable_adapter() if name == "base" else nullcontext()
-            with ctx:
+            ctx = as_base(model) if name == "base" else nullcontext(model)
+            with ctx as m:
                 answers[name] = generate(
-                    model,
+                    m,
                     tokenizer,
                     list(prompts),
                     cfg.max_new_tokens,

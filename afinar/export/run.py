@@ -119,6 +119,7 @@ def export_run(
         AfinarError: bad arguments, a merge that changes the logits, or (f32/f16) a GGUF whose
         llama.cpp output differs from PyTorch's.
     """
+    from afinar.config import MERGEABLE
     from afinar.data.render import prompt_ids
     from afinar.eval.gate import require_promoted
     from afinar.eval.generate import generate_ids
@@ -132,6 +133,12 @@ def export_run(
         raise AfinarError(f"--quant {quant}: accepted: {', '.join(QUANTS)}")
     run_dir = Path(run_dir)
     recipe = load_run(run_dir)
+    if recipe.adapter.method not in MERGEABLE:
+        raise AfinarError(
+            f"{run_dir}: {recipe.adapter.method} adapters cannot be merged into the base weights (a nonlinearity"
+            f" sits between them), so there is no merged or GGUF export; serve the run as it is with"
+            f" 'afinar serve --run {run_dir}', or train with adapter.method: lora or dora to export"
+        )
     actor = authorize("export", "export", recipe.data.files)
     require_promoted(run_dir, "export", force)
     out = Path(out) if out else run_dir / "export" / (f"gguf-{quant}" if fmt == "gguf" else "hf")
@@ -145,7 +152,7 @@ def export_run(
     if not conversations:
         raise AfinarError(f"{run_dir}: the run's data has no rows to verify the export with")
     reference = generate_ids(model, tokenizer, conversations, max_new_tokens, batch_size=len(conversations))
-    merged = model.merge_and_unload()
+    merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model  # full: nothing to fold
     # merge_and_unload folds the adapter in place; reload the adapter model to compare against
     adapter_model, _, _ = load_tuned(run_dir, dequantize=True)
     diff, scale = _max_logit_diff(merged, adapter_model, ids[:4])

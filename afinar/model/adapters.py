@@ -1,49 +1,153 @@
-"""Attach trainable adapters to a frozen base model, and load trained ones back.
+"""Attach trainable adapters to a frozen base model, save them, and load trained ones back.
 
-Adapters are PEFT's, saved in PEFT's format, so ``peft.PeftModel.from_pretrained`` and the
-tools around it (vLLM, TGI, merging scripts) read what afinar writes.
+``adapter.method`` picks what trains:
+
+- ``lora``, ``dora``, ``ia3``: PEFT's, saved in PEFT's format, so ``peft.PeftModel.from_pretrained``
+  and the tools around it (vLLM, TGI, merging scripts) read what afinar writes;
+- ``bottleneck``: Houlsby adapters, our own module and format (:mod:`afinar.model.bottleneck`);
+- ``full``: every weight of the base trains; ``adapter/`` then holds a whole HF model folder.
 """
 
 from __future__ import annotations
 
+import weakref
+from contextlib import contextmanager
 from pathlib import Path
 
-from afinar.config import AdapterConfig
+from afinar.config import ALL_LINEAR, AdapterConfig
 from afinar.errors import AfinarError
 
-__all__ = ["attach_adapter", "causal_lm_of", "load_adapter", "trainable_parameters"]
+__all__ = [
+    "IA3_TARGETS",
+    "as_base",
+    "attach_adapter",
+    "causal_lm_of",
+    "has_adapter",
+    "is_full_model",
+    "load_adapter",
+    "load_weights",
+    "save_adapter",
+    "trainable_parameters",
+]
+
+IA3_TARGETS = ["k_proj", "v_proj", "down_proj"]
+"""IA3's Llama layers (Liu et al., 2022; PEFT's default): rescale keys, values and the MLP's input."""
+MLP = ("gate_proj", "up_proj", "down_proj")
+_BASES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+"""A full fine-tune loaded for evaluation -> its base (kept beside it, not as a submodule)."""
 
 
-def attach_adapter(model, cfg: AdapterConfig):
-    """Wrap ``model`` with a fresh LoRA adapter (seeded by the caller's torch RNG)."""
-    from peft import LoraConfig, get_peft_model
-
+def _check_targets(model, targets: list[str]) -> None:
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-    missing = sorted(set(cfg.target_modules) - names)
+    missing = sorted(set(targets) - names)
     if missing:
         raise AfinarError(
             f"adapter.target_modules: {missing} not found in the base model; "
             f"linear layers here include: {sorted(n for n in names if n.endswith('_proj'))}"
         )
-    lora = LoraConfig(
-        r=cfg.r,
-        lora_alpha=cfg.alpha,
-        lora_dropout=cfg.dropout,
-        target_modules=list(cfg.target_modules),
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, lora)
+
+
+def attach_adapter(model, cfg: AdapterConfig):
+    """``model`` made trainable the ``cfg.method`` way (fresh weights, seeded by the caller's RNG)."""
+    if cfg.method == "full":
+        return model.requires_grad_(True)
+    if cfg.method == "bottleneck":
+        from afinar.model import bottleneck
+
+        return bottleneck.attach(model, cfg.bottleneck_size)
+    from peft import IA3Config, LoraConfig, get_peft_model
+
+    if cfg.method == "ia3":
+        targets = list(cfg.target_modules or IA3_TARGETS)
+        _check_targets(model, targets)
+        config = IA3Config(
+            target_modules=targets, feedforward_modules=[t for t in targets if t in MLP], task_type="CAUSAL_LM"
+        )
+    else:
+        targets = list(cfg.target_modules or ALL_LINEAR)
+        _check_targets(model, targets)
+        config = LoraConfig(
+            r=cfg.r,
+            lora_alpha=cfg.alpha,
+            lora_dropout=cfg.dropout,
+            target_modules=targets,
+            use_dora=cfg.method == "dora",
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+    return get_peft_model(model, config)
+
+
+def is_full_model(path: str | Path) -> bool:
+    """Whether ``path`` holds a whole fine-tuned model (``method: full``) rather than an adapter."""
+    return (Path(path) / "config.json").is_file() and not (Path(path) / "adapter_config.json").is_file()
+
+
+def save_adapter(model, path: Path, weights: dict) -> None:
+    """Write the trained ``weights`` (name -> tensor, as :func:`trainable_parameters` names them)."""
+    from afinar.model import bottleneck
+
+    if getattr(model, "afinar_bottleneck", None):
+        bottleneck.save(model, path, weights)
+    else:  # PEFT keeps the adapter's tensors; a full model writes a whole HF folder
+        model.save_pretrained(path, state_dict=weights)
+
+
+def load_weights(model, path: Path) -> None:
+    """Put the weights saved in ``path`` by :func:`save_adapter` back into the same ``model``."""
+    from safetensors.torch import load_file
+
+    if hasattr(model, "peft_config"):
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_file(Path(path) / "adapter_model.safetensors"))
+        return
+    files = sorted(Path(path).glob("*.safetensors"))
+    for f in files:
+        model.load_state_dict(load_file(f), strict=False)
 
 
 def load_adapter(model, path: str | Path, name: str = "default"):
-    """Load a PEFT adapter folder onto ``model`` for inference, under ``name``."""
-    from peft import PeftModel
+    """Load a trained adapter folder onto ``model`` for inference (PEFT ones under ``name``);
+    a full model's folder is loaded instead of ``model``."""
+    from afinar.model import bottleneck
 
     path = Path(path)
+    if is_full_model(path):
+        from transformers import AutoModelForCausalLM
+
+        tuned = AutoModelForCausalLM.from_pretrained(path, dtype=next(model.parameters()).dtype)
+        _BASES[tuned] = model  # what "base" means when comparing (see as_base)
+        return tuned
+    if bottleneck.is_bottleneck(path):
+        return bottleneck.load(model, path)
     if not (path / "adapter_config.json").is_file():
         raise AfinarError(f"{path}: no PEFT adapter here (adapter_config.json is missing)")
+    from peft import PeftModel
+
     return PeftModel.from_pretrained(model, str(path), adapter_name=name)
+
+
+def has_adapter(model) -> bool:
+    """Whether ``model`` is a tuned model whose base :func:`as_base` can show."""
+    return hasattr(model, "disable_adapter") or bool(getattr(model, "afinar_bottleneck", None)) or model in _BASES
+
+
+@contextmanager
+def as_base(model):
+    """Within the block, the model that computes what ``model``'s base computes: PEFT's adapter
+    disabled, bottlenecks bypassed, or for a full fine-tune the base loaded beside it."""
+    if hasattr(model, "disable_adapter"):
+        with model.disable_adapter():
+            yield model
+    elif getattr(model, "afinar_bottleneck", None):
+        model.afinar_bottleneck_off = True
+        try:
+            yield model
+        finally:
+            model.afinar_bottleneck_off = False
+    else:
+        yield _BASES[model]
 
 
 def trainable_parameters(model) -> dict[str, object]:

@@ -74,6 +74,8 @@ def build(opts: ServeOptions):
     Raises:
         AfinarError: a missing run/model/adapter/schema, or settings out of range.
     """
+    from afinar.model.adapters import is_full_model
+    from afinar.model.bottleneck import is_bottleneck
     from afinar.model.load import load_tokenizer
     from afinar.registry import access_registry
     from afinar.security.audit import audit_log
@@ -98,10 +100,16 @@ def build(opts: ServeOptions):
         adapters = {name: Path(opts.run) / "adapter", **adapters}
         system_prompt = system_prompt or recipe.data.system_prompt
     for adapter_name, path in adapters.items():
-        if not (Path(path) / "adapter_config.json").is_file():
+        if not (Path(path) / "adapter_config.json").is_file() and not is_full_model(path):
             raise AfinarError(
                 f"--adapter {adapter_name}={path}: no PEFT adapter there (adapter_config.json is missing)"
             )
+    alone = [n for n, p in adapters.items() if is_full_model(p) or is_bottleneck(p)]
+    if alone and len(adapters) > 1:
+        raise AfinarError(
+            f"{alone[0]}: a full fine-tune or bottleneck adapter is served alone (PEFT adapters share a base);"
+            " start one server per such model"
+        )
     schema = None
     if opts.json_schema is not None:
         try:
@@ -117,7 +125,7 @@ def build(opts: ServeOptions):
         context = engine.context
     else:
         engine, tokenizer = _torch_engine(spec, adapters, opts.max_batch)
-        models = {"base": BASE, **{a: a for a in adapters}}
+        models = {"base": BASE, **{a: a for a in adapters}} if not alone else {alone[0]: BASE}
         context = engine.context
     return Deployment(
         engine=engine,

@@ -38,6 +38,7 @@ from afinar.data.batch import collate, epoch_order
 from afinar.data.pack import collate_packed, pack
 from afinar.data.render import IGNORE, Rendered
 from afinar.errors import AfinarError
+from afinar.model import adapters
 from afinar.model.adapters import attach_adapter, causal_lm_of, trainable_parameters
 from afinar.train import distributed
 from afinar.train.checkpoint import (
@@ -50,6 +51,7 @@ from afinar.train.checkpoint import (
 )
 from afinar.train.interrupt import graceful_stop
 from afinar.train.memory import OOM_ERRORS, OomLadder
+from afinar.train.optim import build_optimizer
 from afinar.train.progress import TrainProgress
 from afinar.train.speed import (
     chunked_cross_entropy,
@@ -367,9 +369,7 @@ def train(
     params = trainable_parameters(model)
     config = causal_lm_of(model).config
     peak = matmul_peak(device=device) * world.size
-    optimizer = torch.optim.AdamW(
-        params.values(), lr=recipe.optim.lr, betas=recipe.optim.betas, weight_decay=recipe.optim.weight_decay
-    )
+    optimizer = build_optimizer(params, recipe.optim, config.num_hidden_layers)
     # Packing draws micro-batches without length grouping: short and long rows then share bins.
     group = 1 if t.packing else 16
     stream = _Stream(train_rows, t.micro_batch_size, t.seed, group=group)
@@ -408,7 +408,7 @@ def train(
     def save_adapter() -> None:
         weights = distributed.full_tensors(params)  # every rank takes part in the gather
         if world.main:
-            model.save_pretrained(run_dir / "adapter", state_dict=weights)
+            adapters.save_adapter(model, run_dir / "adapter", weights)
 
     def evaluate() -> float | None:
         if not eval_rows:
@@ -505,10 +505,7 @@ def train(
         if not eval_rows:
             save_adapter()
         elif not world.active:  # a sharded model keeps its last weights; the best are on disk
-            from peft import set_peft_model_state_dict
-            from safetensors.torch import load_file
-
-            set_peft_model_state_dict(model, load_file(best / "adapter_model.safetensors"))
+            adapters.load_weights(model, best)
     model.eval()
     result = TrainResult(
         steps=state["step"],
