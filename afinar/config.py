@@ -63,8 +63,9 @@ MERGEABLE = ("lora", "dora", "ia3", "full")
 class AdapterConfig(_Strict):
     """What trains (docs/methods.md compares them on the retail example)."""
 
-    method: Literal["lora", "dora", "ia3", "bottleneck", "full"] = "lora"
+    method: Literal["lora", "dora", "ia3", "prefix", "prompt", "bottleneck", "full"] = "lora"
     """lora | dora (LoRA plus a learned magnitude per output) | ia3 (learned scaling vectors) |
+    prefix (learned keys/values before every layer's input) | prompt (learned input embeddings) |
     bottleneck (Houlsby adapters after attention and MLP) | full (every weight; lr ~1e-5..2e-5)."""
     r: int = Field(16, ge=1)
     """LoRA/DoRA rank."""
@@ -76,6 +77,8 @@ class AdapterConfig(_Strict):
     v_proj and down_proj for IA3 (the paper's and PEFT's choice)."""
     bottleneck_size: int = Field(64, ge=1)
     """Width m of a bottleneck adapter (d -> m -> d)."""
+    virtual_tokens: int = Field(20, ge=1)
+    """Learned positions that prefix and prompt tuning put before every input."""
 
 
 class OptimConfig(_Strict):
@@ -271,6 +274,8 @@ class Recipe(_Strict):
     def _method_fits(self) -> Recipe:
         if self.memory.quantize != "none" and self.adapter.method == "full":
             raise ValueError("memory.quantize needs an adapter method: full fine-tuning cannot train 8/4-bit weights")
+        if self.train.packing and self.adapter.method in ("prefix", "prompt"):
+            raise ValueError("train.packing cannot be used with prefix/prompt tuning (virtual tokens lead each row)")
         return self
 
     def resolve_paths(self, base: Path) -> Recipe:

@@ -32,7 +32,7 @@ import torch
 
 from afinar.errors import AfinarError
 from afinar.eval.mmlu import wilson
-from afinar.model.adapters import causal_lm_of
+from afinar.model.adapters import causal_lm_of, decoder_states
 
 __all__ = ["BENCHMARKS", "Item", "chance_level", "data_root", "load_items", "score_items"]
 
@@ -194,7 +194,7 @@ def loglikelihoods(model, tokenizer, pairs: list[tuple[str, str]], batch_size: i
             mask[r, width - len(s) :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with (autocast or nullcontext)():
-            hidden = base.model(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
+            hidden = decoder_states(model, ids, mask, positions)
             for r, i in enumerate(idx):
                 n = len(encoded[i][1])
                 # the logits at positions width-n-1 .. width-2 predict the n continuation tokens

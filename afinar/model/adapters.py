@@ -22,12 +22,14 @@ __all__ = [
     "as_base",
     "attach_adapter",
     "causal_lm_of",
+    "decoder_states",
     "has_adapter",
     "is_full_model",
     "load_adapter",
     "load_weights",
     "save_adapter",
     "trainable_parameters",
+    "virtual_tokens",
 ]
 
 IA3_TARGETS = ["k_proj", "v_proj", "down_proj"]
@@ -55,9 +57,13 @@ def attach_adapter(model, cfg: AdapterConfig):
         from afinar.model import bottleneck
 
         return bottleneck.attach(model, cfg.bottleneck_size)
-    from peft import IA3Config, LoraConfig, get_peft_model
+    from peft import IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig, get_peft_model
 
-    if cfg.method == "ia3":
+    if cfg.method == "prefix":
+        config = PrefixTuningConfig(num_virtual_tokens=cfg.virtual_tokens, task_type="CAUSAL_LM")
+    elif cfg.method == "prompt":
+        config = PromptTuningConfig(num_virtual_tokens=cfg.virtual_tokens, task_type="CAUSAL_LM")
+    elif cfg.method == "ia3":
         targets = list(cfg.target_modules or IA3_TARGETS)
         _check_targets(model, targets)
         config = IA3Config(
@@ -147,12 +153,54 @@ def as_base(model):
         finally:
             model.afinar_bottleneck_off = False
     else:
-        yield _BASES[model]
+        yield _BASES[model].to(next(model.parameters()).dtype)  # in the tuned model's precision
 
 
 def trainable_parameters(model) -> dict[str, object]:
     """Name -> parameter for every parameter that trains, in a stable order."""
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def virtual_tokens(model) -> tuple[int, str | None]:
+    """``(n, kind)``: the virtual tokens a prefix- (``"prefix"``) or prompt-tuned (``"prompt"``)
+    model puts before every input; ``(0, None)`` for other models or with the adapter disabled."""
+    cfg = getattr(model, "active_peft_config", None)
+    if cfg is None or not cfg.is_prompt_learning or getattr(model, "_adapters_disabled", False):
+        return 0, None
+    return cfg.num_virtual_tokens, "prefix" if cfg.peft_type.value == "PREFIX_TUNING" else "prompt"
+
+
+def decoder_states(model, input_ids, attention_mask=None, position_ids=None, **kwargs):
+    """The decoder's final hidden states (B, T, h) for ``input_ids`` (B, T), no LM head.
+
+    A prefix-tuned model's learned keys/values, or a prompt-tuned model's learned embeddings,
+    go before the input (attended by every position; positions shifted by their count) and are
+    not part of the result. ``kwargs`` go to the decoder (``use_cache``...).
+    """
+    lm = causal_lm_of(model)
+    n, kind = virtual_tokens(model)
+    if not n:
+        out = lm.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
+        return out.last_hidden_state
+    import torch
+
+    b, t = input_ids.shape
+    ones = torch.ones(b, n, dtype=torch.long, device=input_ids.device)
+    mask = torch.cat([ones, torch.ones_like(input_ids) if attention_mask is None else attention_mask], dim=1)
+    if position_ids is None:
+        position_ids = torch.arange(t, device=input_ids.device).expand(b, t)
+    if kind == "prefix":
+        cache = model.get_prompt(b, max_cache_len=n + t)
+        positions = position_ids + n
+        out = lm.model(
+            input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=cache, **kwargs
+        )
+        return out.last_hidden_state
+    embeds = lm.model.embed_tokens(input_ids)
+    embeds = torch.cat([model.get_prompt(batch_size=b).to(embeds.dtype), embeds], dim=1)
+    positions = torch.cat([torch.arange(n, device=input_ids.device).expand(b, n), position_ids + n], dim=1)
+    out = lm.model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, **kwargs)
+    return out.last_hidden_state[:, n:]
 
 
 def causal_lm_of(model):

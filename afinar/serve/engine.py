@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from afinar.model.adapters import causal_lm_of, virtual_tokens
+
 __all__ = ["BASE", "Event", "Job", "LlamaCppEngine", "Sampling", "TorchEngine"]
 
 BASE = "__base__"
@@ -148,12 +150,15 @@ class TorchEngine:
                 for j in batch:
                     j.emit(Event("", "error", error=f"{type(err).__name__}: {err}"))
 
-    def _forward(self, ids, mask, positions, cache, adapters):
-        extra = {}
+    def _forward(self, ids, mask, positions, cache, adapters, embeds=None):
+        extra, model = {}, self.model
         if self.peft and len(set(adapters)) > 1:
             extra["adapter_names"] = adapters  # PEFT's mixed-adapter forward: each row its own LoRA
-        out = self.model(
-            input_ids=ids,
+        if virtual_tokens(self.model)[0]:  # prefix/prompt tuning: the virtual tokens are in the cache
+            model = causal_lm_of(self.model)
+        out = model(
+            input_ids=None if embeds is not None else ids,
+            inputs_embeds=embeds,
             attention_mask=mask,
             position_ids=positions,
             past_key_values=cache,
@@ -162,6 +167,21 @@ class TorchEngine:
             **extra,
         )
         return out.logits[:, -1]
+
+    def _virtual(self, ids, mask, positions, cache):
+        """For a prefix- or prompt-tuned adapter: the cache, mask, positions and first-step
+        embeddings with its learned tokens placed before the prompts (none for other models)."""
+        n, kind = virtual_tokens(self.model)
+        if not n:
+            return cache, mask, positions, None
+        b = len(ids)
+        mask = torch.cat([torch.ones((b, n), dtype=mask.dtype, device=mask.device), mask], dim=1)
+        if kind == "prefix":  # learned keys/values: the cache starts with them
+            return self.model.get_prompt(b, max_cache_len=mask.shape[1]), mask, positions + n, None
+        embeds = causal_lm_of(self.model).model.embed_tokens(ids)
+        embeds = torch.cat([self.model.get_prompt(batch_size=b).to(embeds.dtype), embeds], dim=1)
+        first = torch.arange(n, device=positions.device).expand(b, n)
+        return cache, mask, torch.cat([first, positions + n], dim=1), embeds
 
     def _one_adapter(self, adapters: list[str]):
         """For a batch on a single adapter (or none), the faster plain forward with it active:
@@ -188,13 +208,14 @@ class TorchEngine:
         cache = DynamicCache()
         ids, mask, positions = ids.to(self.device), mask.to(self.device), positions.to(self.device)
         with self._one_adapter(adapters):
-            self._decode(batch, ids, mask, positions, cache, adapters)
+            cache, mask, positions, embeds = self._virtual(ids, mask, positions, cache)
+            self._decode(batch, ids, mask, positions, cache, adapters, embeds)
 
-    def _decode(self, batch: list[Job], ids, mask, positions, cache, adapters) -> None:
+    def _decode(self, batch: list[Job], ids, mask, positions, cache, adapters, embeds=None) -> None:
         gens = [torch.Generator().manual_seed(j.sampling.seed) if j.sampling.seed is not None else None for j in batch]
         texts = [_Detokenizer(self.tokenizer) for _ in batch]
         live = [True] * len(batch)
-        logits = self._forward(ids, mask, positions, cache, adapters)
+        logits = self._forward(ids, mask, positions, cache, adapters, embeds)
         for _ in range(max(j.sampling.max_tokens for j in batch)):
             step = torch.full((len(batch), 1), self.pad, dtype=torch.long)
             for r, j in enumerate(batch):

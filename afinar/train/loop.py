@@ -39,7 +39,7 @@ from afinar.data.pack import collate_packed, pack
 from afinar.data.render import IGNORE, Rendered
 from afinar.errors import AfinarError
 from afinar.model import adapters
-from afinar.model.adapters import attach_adapter, causal_lm_of, trainable_parameters
+from afinar.model.adapters import attach_adapter, causal_lm_of, decoder_states, trainable_parameters
 from afinar.train import distributed
 from afinar.train.checkpoint import (
     latest_checkpoint,
@@ -111,12 +111,13 @@ def target_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
     (:mod:`afinar.data.pack`) has ``position_ids`` and no ``attention_mask``.
     """
     causal_lm = causal_lm_of(model)
-    hidden = causal_lm.model(
-        input_ids=batch["input_ids"],
-        attention_mask=batch.get("attention_mask"),
-        position_ids=batch.get("position_ids"),
+    hidden = decoder_states(
+        model,
+        batch["input_ids"],
+        batch.get("attention_mask"),
+        batch.get("position_ids"),
         use_cache=False,  # with a cache, transformers would not read packed documents' boundaries
-    ).last_hidden_state
+    )
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE  # (B, T-1)
     head = causal_lm.lm_head

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from afinar.cli import app
 from tests.conftest import tiny_recipe
 
-METHODS = ["dora", "ia3", "bottleneck", "full"]
+METHODS = ["dora", "ia3", "prefix", "prompt", "bottleneck", "full"]
 
 
 def _cli(*args: str):
@@ -33,7 +33,7 @@ def runs(request, tmp_path_factory, tiny_model_dir):
         tiny_model_dir,
         n_eval=4,
         adapter={"method": method, "r": 4, "alpha": 8, "bottleneck_size": 8},
-        optim={"lr": 1e-3 if method == "full" else 1e-2, "warmup_steps": 0},
+        optim={"lr": {"full": 1e-3, "prefix": 1e-1, "prompt": 3e-1}.get(method, 1e-2), "warmup_steps": 0},
         train={"max_steps": 4, "eval_interval": 2, "checkpoint_interval": 1, "precision": "fp32", "seed": 3},
         eval={"metric": "exact", "max_new_tokens": 8},
     )
@@ -61,16 +61,10 @@ def test_eval_compares_base_and_tuned(runs):
     assert {"base", "tuned"} <= set(metrics)
 
 
-def test_generate_answers(runs):
-    _, full, _ = runs
-    result = _cli("generate", str(full), "Add 2 and 3.", "--max-new-tokens", "5")
-    assert result.exit_code == 0, result.output
-
-
 def test_export_merges_or_refuses(runs, tmp_path):
     method, full, _ = runs
     result = _cli("export", str(full), "--format", "hf", "-o", str(tmp_path / "hf"), "--prompts", "4")
-    if method == "bottleneck":
+    if method in ("prefix", "prompt", "bottleneck"):
         assert result.exit_code == 2
         text = " ".join(result.output.split())
         assert "cannot be merged" in text and "adapter.method: lora or dora" in text
@@ -92,8 +86,11 @@ def test_serve_answers_by_the_run_name(runs):
             # PEFT adapters share their base; a full fine-tune or bottleneck model is served alone
             assert names == (["t"] if method in ("bottleneck", "full") else ["base", "t"])
             answer = client.chat.completions.create(
-                model="t", messages=[{"role": "user", "content": "Add 2 and 3."}], max_tokens=5
+                model="t", messages=[{"role": "user", "content": "Add 2 and 3."}], max_tokens=5, temperature=0
             )
-            assert answer.usage.completion_tokens >= 1
     finally:
         dep.engine.close()
+    # the server's own decoding loop answers as transformers' generate does (afinar generate)
+    generated = _cli("generate", str(full), "Add 2 and 3.", "--max-new-tokens", "5")
+    assert generated.exit_code == 0, generated.output
+    assert answer.choices[0].message.content.strip() == generated.output.strip(), method

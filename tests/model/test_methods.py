@@ -10,14 +10,22 @@ from afinar.config import MERGEABLE, AdapterConfig, OptimConfig
 from afinar.data.batch import collate
 from afinar.data.read import Example
 from afinar.data.render import render
-from afinar.model.adapters import as_base, attach_adapter, load_adapter, save_adapter, trainable_parameters
+from afinar.model.adapters import (
+    as_base,
+    attach_adapter,
+    causal_lm_of,
+    decoder_states,
+    load_adapter,
+    save_adapter,
+    trainable_parameters,
+)
 from afinar.train.loop import target_loss_sum
 from afinar.train.optim import LayerwiseAdamW, build_optimizer, layer_scales
 
-METHODS = ["lora", "dora", "ia3", "bottleneck", "full"]
+METHODS = ["lora", "dora", "ia3", "prefix", "prompt", "bottleneck", "full"]
 
 
-def _count_by_formula(c, method: str, r: int = 16, m: int = 64) -> int:
+def _count_by_formula(c, method: str, r: int = 16, m: int = 64, v: int = 20) -> int:
     """Trainable parameters of ``method`` on a Llama of config ``c``, from the architecture alone."""
     h, i, n = c.hidden_size, c.intermediate_size, c.num_hidden_layers
     kv = c.num_key_value_heads * (c.head_dim or h // c.num_attention_heads)
@@ -28,6 +36,8 @@ def _count_by_formula(c, method: str, r: int = 16, m: int = 64) -> int:
         "lora": lora,
         "dora": lora + n * sum(b for _, b in shapes),  # one magnitude per output feature
         "ia3": n * (kv + kv + i),  # k and v outputs, down_proj's input
+        "prefix": v * n * 2 * kv,  # a key and a value per virtual token and layer (GQA width)
+        "prompt": v * h,  # one input embedding per virtual token
         "bottleneck": n * 2 * (2 * h * m + m + h),
         "full": c.vocab_size * h + n * (sum(a * b for a, b in shapes) + 2 * h) + h,
     }[method]
@@ -68,7 +78,8 @@ def test_a_few_steps_lower_the_loss(tiny_model_dir, tokenizer, method):
     model = attach_adapter(_tiny(tiny_model_dir), AdapterConfig(method=method, r=4, bottleneck_size=8))
     batch = _batch(tokenizer)
     params = trainable_parameters(model)
-    lr = {"full": 1e-3, "ia3": 1e-1}.get(method, 1e-2)  # IA3's few scaling vectors start at 1
+    # IA3's few scaling vectors start at 1; soft prompts train at high rates (Lester et al.: 0.3)
+    lr = {"full": 1e-3, "ia3": 1e-1, "prefix": 1e-1, "prompt": 3e-1}.get(method, 1e-2)
     opt = build_optimizer(params, OptimConfig(lr=lr), 2)
     before = _loss(model, batch)
     for _ in range(5):
@@ -90,8 +101,9 @@ def _perturbed(tiny_model_dir, method):
 
 
 def _logits(model, batch):
+    """Logits at the input's positions (a prefix/prompt model's virtual tokens left out)."""
     with torch.no_grad():
-        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return causal_lm_of(model).lm_head(decoder_states(model, batch["input_ids"], batch["attention_mask"]))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -178,3 +190,15 @@ def test_layerwise_adaptive_step_by_hand():
     zero.grad = torch.tensor([1.0, -1.0])
     LayerwiseAdamW([zero], lr=0.1).step()
     assert torch.allclose(zero.detach(), torch.tensor([-0.1, 0.1]), atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["prefix", "prompt"])
+def test_virtual_tokens_match_peft_forward(tiny_model_dir, tokenizer, method):
+    """Our decoder path (training loss, benchmarks) places the learned tokens as PEFT's own
+    forward does: the logits at the input's positions agree."""
+    batch = _batch(tokenizer)
+    model = _perturbed(tiny_model_dir, method)
+    with torch.no_grad():
+        theirs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    ours = _logits(model, batch)
+    assert (theirs[:, -ours.shape[1] :] - ours).abs().max().item() <= 1e-5
