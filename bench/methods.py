@@ -1,13 +1,15 @@
 """Every adapter method on the retail example, the same budget of optimizer steps each.
 
-    python bench/methods.py [--steps 60] [--batch 4] [--methods lora,dora,ia3,bottleneck,full]
+    python bench/methods.py [--steps 60] [--batch 4] [--methods lora,dora,ia3,prefix,prompt,bottleneck,full]
 
 Each method trains in a fresh process (so peak RSS is its own) from the retail recipe
 (bf16, max_seq_len 384, warm-up 5 steps then cosine), with the learning rate its literature
 uses: LoRA/DoRA 3e-4 (the recipe's), IA3 3e-3 (Liu et al. train a few scaling vectors at a
-higher rate), bottleneck 1e-3 (Houlsby et al.'s range for small adapters), full 2e-5 (full
-fine-tuning guidance, 1e-5..2e-5). Then the tuned model answers the 150 held-out rows (greedy,
-as ``afinar eval`` does) and is scored on schema-valid JSON and field accuracy.
+higher rate), prefix 1e-2 and prompt 3e-2 with 20 virtual tokens (soft prompts need high rates;
+Lester et al. used 0.3 with Adafactor), bottleneck 1e-3 (Houlsby et al.'s range for small
+adapters), full 2e-5 (full fine-tuning guidance, 1e-5..2e-5): one rate each, not a sweep.
+Then the tuned model answers the 150 held-out rows (greedy, as ``afinar eval`` does) and is
+scored on schema-valid JSON and field accuracy.
 
 Printed as one Markdown table: trainable parameters (and % of the base), peak RSS, training
 tokens/s, the best eval loss, schema-valid %, field accuracy %. docs/methods.md keeps a run.
@@ -25,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
-LR = {"lora": 3e-4, "dora": 3e-4, "ia3": 3e-3, "bottleneck": 1e-3, "full": 2e-5}
+LR = {"lora": 3e-4, "dora": 3e-4, "ia3": 3e-3, "prefix": 1e-2, "prompt": 3e-2, "bottleneck": 1e-3, "full": 2e-5}
 
 
 def worker(method: str, steps: int, batch: int) -> dict:

@@ -80,3 +80,19 @@ def test_resume_refuses_data_that_changed(tmp_path, tiny_model_dir):
     result = CliRunner().invoke(app, ["train", "--quiet", "--resume", str(part)])
     assert result.exit_code == 2
     assert "train.jsonl: changed or missing since" in " ".join(result.output.split())
+
+
+def test_resume_is_exact_with_layerwise_optimizers(tmp_path, tiny_model_dir):
+    """Layer-wise LR decay (one param group per depth) and the LAMB-style trust ratio resume too."""
+    recipe = _recipe(tmp_path, tiny_model_dir)
+    recipe.write_text(
+        recipe.read_text().replace("optim:\n", "optim:\n  lr_layer_decay: 0.5\n  layerwise_adaptive: true\n")
+    )
+    full, part = tmp_path / "full", tmp_path / "part"
+    _train(str(recipe), "--run-dir", str(full))
+    _train(str(recipe), "--run-dir", str(part), "--stop-at-step", "3")
+    _train("--resume", str(part))
+    a = load_file(full / "adapter" / "adapter_model.safetensors")
+    b = load_file(part / "adapter" / "adapter_model.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+    assert max(v.abs().max().item() for k, v in a.items() if "lora_B" in k) > 1e-4
