@@ -279,7 +279,8 @@ def evaluate_run(
 
 def _model_for_eval(target: str | Path):
     """(model, tokenizer, autocast, is_run): a run's tuned model (its adapter can be disabled for
-    the base side) in the run's precision, or a base model spec alone in the default precision."""
+    the base side) in the run's precision, or a base model spec alone in the default precision;
+    on the GPU when there is one."""
     import torch
 
     from afinar.model.load import load_base
@@ -292,8 +293,9 @@ def _model_for_eval(target: str | Path):
     else:
         model, tokenizer, _ = load_base(str(target))
         precision = "auto"
-    _, autocast = autocast_for(precision, torch.device("cpu"))
-    return model, tokenizer, autocast, is_run
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    _, autocast = autocast_for(precision, device)
+    return model.to(device), tokenizer, autocast, is_run
 
 
 def evaluate_mmlu(

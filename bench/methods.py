@@ -1,6 +1,6 @@
 """Every adapter method on the retail example, the same budget of optimizer steps each.
 
-    python bench/methods.py [--steps 60] [--batch 4] [--methods lora,dora,ia3,prefix,prompt,bottleneck,full]
+    python bench/methods.py [--steps 60] [--batch 4] [--eval-rows 150] [--methods lora,dora,...]
 
 Each method trains in a fresh process (so peak RSS is its own) from the retail recipe
 (bf16, max_seq_len 384, warm-up 5 steps then cosine), with the learning rate its literature
@@ -30,7 +30,7 @@ RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
 LR = {"lora": 3e-4, "dora": 3e-4, "ia3": 3e-3, "prefix": 1e-2, "prompt": 3e-2, "bottleneck": 1e-3, "full": 2e-5}
 
 
-def worker(method: str, steps: int, batch: int) -> dict:
+def worker(method: str, steps: int, batch: int, eval_rows: int) -> dict:
     import yaml
 
     from afinar.model.adapters import trainable_parameters
@@ -44,6 +44,7 @@ def worker(method: str, steps: int, batch: int) -> dict:
     recipe["train"].update({"max_steps": steps, "micro_batch_size": batch, "checkpoint_interval": None})
     recipe["eval"]["benchmarks"] = {"enabled": False}
     recipe["eval"]["compare_base"] = False
+    recipe["eval"]["limit"] = eval_rows
     recipe["eval"].pop("gate", None)
     with tempfile.TemporaryDirectory() as tmp:
         path = RECIPE.parent / f".bench-{method}.yaml"  # beside the recipe: its relative paths hold
@@ -72,22 +73,24 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--eval-rows", type=int, default=150, help="held-out rows answered and scored")
     p.add_argument("--methods", default=",".join(LR))
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
-        print("RESULT " + json.dumps(worker(a.worker, a.steps, a.batch)))
+        print("RESULT " + json.dumps(worker(a.worker, a.steps, a.batch, a.eval_rows)))
         return
     rows = []
     for method in a.methods.split(","):
         cmd = [sys.executable, __file__, "--worker", method, "--steps", str(a.steps), "--batch", str(a.batch)]
+        cmd += ["--eval-rows", str(a.eval_rows)]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
         found = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
         if proc.returncode or not found:
             sys.exit(f"{method} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         rows.append(json.loads(found[-1].removeprefix("RESULT ")))
         print(f"  {method}: done", flush=True)
-    print(f"\n{a.steps} steps x {a.batch} rows, retail example, bf16\n")
+    print(f"\n{a.steps} steps x {a.batch} rows, retail example, bf16, {a.eval_rows} held-out rows scored\n")
     print("| method | trainable params | % of base | peak RSS | tokens/s | eval loss | schema-valid | field acc. |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:

@@ -179,6 +179,7 @@ def loglikelihoods(model, tokenizer, pairs: list[tuple[str, str]], batch_size: i
     the LM head (a full-vocabulary head over every position would not fit a large batch).
     """
     base = causal_lm_of(model)
+    device = next(model.parameters()).device
     encoded = [_encode_pair(tokenizer, c, x) for c, x in pairs]
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i][0]) - len(encoded[i][1]))
     out = [0.0] * len(encoded)
@@ -193,6 +194,7 @@ def loglikelihoods(model, tokenizer, pairs: list[tuple[str, str]], batch_size: i
             ids[r, width - len(s) :] = torch.tensor(s)
             mask[r, width - len(s) :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
         with (autocast or nullcontext)():
             hidden = decoder_states(model, ids, mask, positions)
             for r, i in enumerate(idx):

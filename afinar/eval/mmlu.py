@@ -124,12 +124,13 @@ def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
 def letter_logprobs(model, tokenizer, prompts: list[str], batch_size: int = 16, autocast=None, on_batch=None):
     """log-softmax over the four letter tokens at each prompt's next position: a (N, 4) tensor."""
     letters = _letter_ids(tokenizer)
+    device = next(model.parameters()).device
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     out = torch.empty(len(encoded), 4)
     for idx, ids, mask in left_padded_batches(encoded, batch_size, tokenizer.pad_token_id):
         with (autocast or nullcontext)():
-            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :]
-        out[idx] = torch.log_softmax(logits.float()[:, letters], dim=-1)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=1).logits[:, -1, :]
+        out[idx] = torch.log_softmax(logits.float()[:, letters], dim=-1).cpu()
         if on_batch:
             on_batch(len(idx))
     return out
