@@ -256,6 +256,9 @@ def evaluate_run(
         actor = authorize("eval", "dataset:read", recipe.data.files)
         model, tokenizer, recipe = load_tuned(run_dir)
         record("eval", str(run_dir), actor, digests=digests(recipe.data.files))
+        import torch
+
+        model = model.to("cuda" if torch.cuda.is_available() else "cpu")
     else:
         recipe = load_run(run_dir)
     if examples is None:
