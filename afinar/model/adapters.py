@@ -153,7 +153,8 @@ def as_base(model):
         finally:
             model.afinar_bottleneck_off = False
     else:
-        yield _BASES[model].to(next(model.parameters()).dtype)  # in the tuned model's precision
+        like = next(model.parameters())
+        yield _BASES[model].to(device=like.device, dtype=like.dtype)  # where and as the tuned model runs
 
 
 def trainable_parameters(model) -> dict[str, object]:
