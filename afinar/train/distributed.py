@@ -157,6 +157,7 @@ def launch(nproc: int, args: list[str], nnodes: int = 1, node_rank: int = 0, rdz
             raise AfinarError("several nodes need --rdzv-endpoint HOST:PORT (the same on every node)")
         cmd += [f"--nnodes={nnodes}", f"--node-rank={node_rank}", "--rdzv-backend=c10d"]
         cmd += [f"--rdzv-endpoint={rdzv_endpoint}", "--rdzv-id=afinar"]
+    env = dict(os.environ)
     if nproc > 1:  # torchrun would leave one thread per process; give each its share of the cores
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    return subprocess.call([*cmd, "-m", "afinar.train", *args])
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    return subprocess.call([*cmd, "-m", "afinar.train", *args], env=env)
