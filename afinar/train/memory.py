@@ -12,12 +12,15 @@ Per device, in bytes:
   attention (:func:`_activation_bytes`; afinar's autocast keeps about a third more than a
   pure-bf16 trainer). With gradient checkpointing only each layer's input is kept, plus one
   layer's full set while it is recomputed.
-- loss: afinar's chunked cross-entropy holds fp32 logits and their softmax for 1,024 target
-  rows at a time.
+- loss: afinar's chunked cross-entropy holds fp32 logits (softmaxed in place) and one
+  temporary of their size for 1,024 target rows at a time.
 
-The CPU plan adds the measured resident size of the Python process with torch and
-transformers imported (``CPU_RUNTIME``); the GPU plan is what the allocator hands out
-(``torch.cuda.max_memory_allocated``), not the CUDA context (~0.5 GiB more per device).
+The plan is memory in use. On a GPU that is what the allocator hands out
+(``torch.cuda.max_memory_allocated``), not the CUDA context (~0.5 GiB more per device). On a
+CPU it adds the measured resident size of the Python process with torch and transformers
+imported (``CPU_RUNTIME``); the resident size a user sees is higher by what glibc's heap keeps
+of freed tensors, measured at 40-55% of the activations on the bundled model (80-125% with
+checkpointing): ``bench/memory.py`` reports both.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ __all__ = [
     "enable_checkpointing",
     "parse_devices",
     "plan",
+    "release_free_heap",
     "rss_gb",
     "shape_from",
 ]
@@ -338,6 +342,23 @@ class OomLadder:
             raise AfinarError(f"out of memory at step {step} ({error}) with every rung of the ladder taken")
         return {"step": step, "oom": str(error), "rung": rung, "forward_rows": s["forward_rows"],
                 "checkpointing": s["checkpointing"], "max_seq_len": s["max_seq_len"]}  # fmt: skip
+
+
+def release_free_heap() -> None:
+    """Hand the C heap's free pages back to the OS (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Loading leaves holes in the heap (a quantized base is read in fp32 and then packed; frozen
+    weights are cast to bf16); glibc keeps them resident, and holes of the wrong sizes never
+    serve a training step's tensors. Called once before training, not per step: refilling the
+    pages every step costs more time than it saves memory.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):
+        pass
 
 
 def enable_checkpointing(model) -> None:

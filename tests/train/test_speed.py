@@ -97,3 +97,24 @@ def test_step_flops_follow_the_published_parameter_count():
     assert step_flops(cfg, tokens=1, targets=0, context=0) == 6 * 106_168_320
     assert step_flops(cfg, tokens=0, targets=1, context=0) == 6 * 49152 * 576
     assert step_flops(cfg, tokens=1, targets=0, context=100) - 6 * 106_168_320 == 12 * 30 * 576 * 100
+
+
+def _mapped(path) -> bool:
+    return str(path) in open("/proc/self/maps").read()
+
+
+def test_frozen_weights_let_go_of_the_safetensors_file(tiny_model_dir):
+    """Loading maps the weights file into memory; once frozen weights are cast to bf16 no tensor
+    points into it, so the mapping (and its resident pages) is gone."""
+    import gc
+
+    from afinar.model.load import load_base
+
+    model, _, _ = load_base(str(tiny_model_dir))
+    weights = next(tiny_model_dir.glob("*.safetensors")).resolve()
+    assert _mapped(weights)  # the premise: transformers reads weights through a mapping
+    embed = model.get_input_embeddings().weight.detach().clone()
+    store_frozen_in_bf16(model)
+    gc.collect()
+    assert not _mapped(weights)
+    assert torch.equal(model.get_input_embeddings().weight, embed)  # copied, not changed
