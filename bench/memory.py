@@ -1,7 +1,7 @@
 """Training memory on the bundled model: plain LoRA against gradient checkpointing and int8 /
 nf4 bases (QLoRA), each measured next to what ``afinar plan`` predicted for it.
 
-    python bench/memory.py [--steps 3] [--rows 4] [--seq 384]
+    python bench/memory.py [--steps 3] [--rows 4] [--seq 384] [--preload LIB]
 
 Each variant trains ``--steps`` optimizer steps of ``--rows`` retail rows (bf16, unpacked, rows
 of exactly ``--seq`` tokens: the retail rows are repeated and cut to length, so every variant
@@ -17,6 +17,10 @@ sees the same activations) in a fresh process, twice:
   when freed: ``in use`` is then the peak of memory actually held (runtime, weights, state and
   live tensors), the CPU counterpart of CUDA's ``max_memory_allocated``, and what ``afinar plan``
   estimates. (That setting makes steps about twice as slow, so afinar does not use it.)
+
+``--preload /lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4`` runs the first measurement under
+another allocator (``LD_PRELOAD``; Debian's ``libtcmalloc-minimal4``), which returns freed
+memory to its own caches by size instead of leaving holes in one heap.
 
 Reported with both: the plan's estimate of the steps and its error against ``in use``, and
 seconds per step of the first run.
@@ -101,6 +105,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--rows", type=int, default=4)
     p.add_argument("--seq", type=int, default=384)
+    p.add_argument("--preload", help="a malloc library to LD_PRELOAD for the peak-RSS run")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
@@ -109,9 +114,11 @@ def main() -> None:
     from afinar.train.memory import SHAPES, plan
 
     print(f"bundled SmolLM2-135M, {a.rows} rows x {a.seq} tokens, LoRA r=16 on all 7 projections, bf16")
+    print(f"peak RSS with {'LD_PRELOAD=' + a.preload if a.preload else 'the C library malloc (glibc)'}")
     print(f"\n{'variant':<28}{'peak RSS':>10}{'in use':>9}{'plan':>8}{'error':>8}{'setup peak':>12}{'s/step':>8}")
     for name, memory in VARIANTS.items():
-        user, live = (_measure(name, a, env) for env in ({}, {"MALLOC_MMAP_THRESHOLD_": "65536"}))
+        user = _measure(name, a, {"LD_PRELOAD": a.preload} if a.preload else {})
+        live = _measure(name, a, {"MALLOC_MMAP_THRESHOLD_": "65536"})
         method = "qlora" if memory.get("quantize") else "lora"
         est = plan(
             SHAPES["smollm2-135m"],
