@@ -236,6 +236,16 @@ def eval_compare_cmd(
     console.print(compare_table(compare(a, b), a, b))
 
 
+@app.command("report")
+@_user_errors
+def report_cmd(run_dir: RunDir) -> None:
+    """Write the run's model card (model_card.md and a self-contained model_card.html)."""
+    from afinar.eval.card import write_card
+
+    for path in write_card(run_dir):
+        console.print(f"wrote {path}", highlight=False)
+
+
 Force = Annotated[bool, typer.Option("--force", help="Use a run the promotion gate rejected (audited).")]
 Gguf = Annotated[Path | None, typer.Option(help="Answer with this exported GGUF in llama.cpp instead.")]
 

@@ -261,6 +261,8 @@ class Recipe(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     base_model: str = "default"
     """``default`` (bundled SmolLM2-135M-Instruct), a HF model folder, a .gguf file, or a hub id."""
+    intended_use: str | None = None
+    """What the model is for and not for, in a sentence or two: the model card's first section."""
     data: DataConfig
     adapter: AdapterConfig = Field(default_factory=AdapterConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)

@@ -377,7 +377,8 @@ def evaluate_benchmarks(
 
 def gate_run(run_dir: Path) -> dict:
     """Apply the recipe's promotion gate to the run's latest evaluation; write ``gate.json``,
-    the summary, an audit record and the eval history. Returns the gate."""
+    the summary, an audit record, the eval history and the model card. Returns the gate."""
+    from afinar.eval.card import write_card
     from afinar.eval.gate import GATE_FILE, decide
     from afinar.eval.history import store
     from afinar.security.audit import audit_log
@@ -390,6 +391,7 @@ def gate_run(run_dir: Path) -> dict:
     _write_summary(run_dir, {"gate": gate})
     audit_log().append("gate", str(run_dir), gate["decision"], details={"checks": gate["checks"]})
     store(run_dir, {**summary, "gate": gate})
+    write_card(run_dir)  # the card follows every evaluation
     return gate
 
 

@@ -10,6 +10,7 @@ from rich.table import Table
 __all__ = [
     "audit_table",
     "data_report_tables",
+    "domain_metrics",
     "mask_table",
     "mmlu_table",
     "plot_loss",
@@ -40,6 +41,27 @@ def plot_loss(metrics: Path, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
+
+
+METRIC_LABELS = (
+    ("json_parse_rate", "JSON parse rate"),
+    ("schema_valid_rate", "schema-valid rate"),
+    ("field_accuracy", "field accuracy"),
+    ("exact_match", "exact match"),
+    ("rouge_l", "ROUGE-L F1"),
+    ("sql_accuracy", "SQL result match"),
+    ("shell_ok", "shell: bash -n + shellcheck"),
+)
+"""Domain metrics in ``summary.json``'s eval section and how tables name them."""
+
+
+def domain_metrics(scores: dict) -> list[tuple[str, str]]:
+    """(key, label) of the metrics in one model's eval ``scores``; the mean score over all rows
+    too when rows were scored by more than one metric."""
+    present = [(k, label) for k, label in METRIC_LABELS if k in scores]
+    if len(present) > 1 and len(scores.get("by_metric", {})) > 1:
+        present.append(("score", "mean score, all rows"))
+    return present
 
 
 def _pct(x: float | None) -> str:
@@ -82,18 +104,7 @@ def summary_table(summary: dict) -> list[Table]:
             m.add_column(n, justify="right")
         if len(names) == 2:
             m.add_column("change", justify="right")
-        labels = (
-            ("json_parse_rate", "JSON parse rate"),
-            ("schema_valid_rate", "schema-valid rate"),
-            ("field_accuracy", "field accuracy"),
-            ("exact_match", "exact match"),
-            ("rouge_l", "ROUGE-L F1"),
-            ("sql_accuracy", "SQL result match"),
-            ("shell_ok", "shell: bash -n + shellcheck"),
-        )
-        present = [(k, label) for k, label in labels if k in ev["tuned"]]
-        if len(present) > 1 and len(ev["tuned"].get("by_metric", {})) > 1:
-            present.append(("score", "mean score, all rows"))
+        present = domain_metrics(ev["tuned"])
         mmlu = summary.get("mmlu") or {}
         for key, label in present:
             row = [label] + [_pct(ev[n][key]) for n in names]

@@ -103,15 +103,17 @@ def _mapped(path) -> bool:
     return str(path) in open("/proc/self/maps").read()
 
 
-def test_frozen_weights_let_go_of_the_safetensors_file(tiny_model_dir):
+def test_frozen_weights_let_go_of_the_safetensors_file(tiny_model_dir, tmp_path):
     """Loading maps the weights file into memory; once frozen weights are cast to bf16 no tensor
     points into it, so the mapping (and its resident pages) is gone."""
     import gc
+    import shutil
 
     from afinar.model.load import load_base
 
-    model, _, _ = load_base(str(tiny_model_dir))
-    weights = next(tiny_model_dir.glob("*.safetensors")).resolve()
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "model")  # a file no other test's model maps
+    model, _, _ = load_base(str(folder))
+    weights = next(folder.glob("*.safetensors")).resolve()
     assert _mapped(weights)  # the premise: transformers reads weights through a mapping
     embed = model.get_input_embeddings().weight.detach().clone()
     store_frozen_in_bf16(model)

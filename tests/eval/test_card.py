@@ -1,0 +1,94 @@
+"""The model card: written by every evaluated run, built from the run folder's own files, and
+rendered by a real browser (headless Chromium) with its sections and the loss curve."""
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from afinar.cli import app
+from afinar.eval.card import CARD_HTML, CARD_MD
+from tests.conftest import alpaca_rows, write_jsonl, write_recipe
+
+SECTIONS = {
+    "intended-use": "Intended use",
+    "lineage": "Base model and lineage",
+    "data": "Training data",
+    "training": "Training configuration",
+    "evaluation": "Evaluation: base vs tuned",
+    "monitoring": "Bias and drift",
+    "audit": "Audit trail",
+    "limitations": "Known limitations",
+}
+USE = "Adds two small integers for the arithmetic tutor; not for anything else."
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, tiny_model_dir):
+    tmp = tmp_path_factory.mktemp("card")
+    rows = alpaca_rows(12)
+    rows[3]["input"] = "Reply to ana.lopez@example.com"  # one e-mail address for the PII summary
+    write_jsonl(tmp / "train.jsonl", rows)
+    write_jsonl(tmp / "eval.jsonl", alpaca_rows(3, start=100))
+    recipe = write_recipe(
+        tmp / "r.yaml",
+        base_model=str(tiny_model_dir),
+        intended_use=USE,
+        eval={"metric": "exact", "max_new_tokens": 4},
+    )
+    result = CliRunner().invoke(app, ["run", "--quiet", str(recipe), "--run-dir", str(tmp / "run")])
+    assert result.exit_code == 0, result.output
+    return tmp / "run"
+
+
+def test_an_evaluated_run_has_a_card_with_its_own_numbers(run_dir):
+    md = (run_dir / CARD_MD).read_text()
+    assert [line[3:] for line in md.splitlines() if line.startswith("## ")] == list(SECTIONS.values())
+    assert USE in md
+    summary = json.loads((run_dir / "summary.json").read_text())
+    lineage = json.loads((run_dir / "lineage.json").read_text())
+    assert f"| train | 12 | {summary['data']['train']['tokens']} |" in md
+    assert f"`{lineage['data'][0]['sha256'][:16]}...`" in md
+    assert f"final train loss | {summary['train']['train_loss']:.4f}" in md
+    tuned = summary["eval"]["tuned"]["exact_match"]
+    assert f"| exact match | {100 * summary['eval']['base']['exact_match']:.1f}% | {100 * tuned:.1f}% |" in md
+    assert "Found and masked before training (kind, count, operator): EMAIL 1 (surrogate)." in md
+    gate = json.loads((run_dir / "gate.json").read_text())
+    assert f"Promotion gate: **{gate['decision'].upper()}**" in md
+    assert "| verification | intact |" in md
+    assert "Bias probes: not measured" in md  # what was not measured is said, not left out
+
+
+def test_a_damaged_run_folder_is_named(tmp_path, run_dir):
+    shutil.copytree(run_dir, tmp_path / "run")
+    (tmp_path / "run" / "summary.json").write_text("{not json")
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "run")])
+    assert result.exit_code != 0 and "summary.json: not valid JSON" in result.output
+    assert (tmp_path / "run" / CARD_MD).read_text() == (run_dir / CARD_MD).read_text()  # the old card is kept
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed (apt-get install chromium)")
+def test_the_html_card_renders_in_a_real_browser(tmp_path, run_dir):
+    page = (run_dir / CARD_HTML).read_text()
+    assert "<script" not in page and "http" not in page  # self-contained: nothing runs, nothing is fetched
+    png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    # A copy with one probe script: after load it writes what the browser decoded into the DOM.
+    probe = (
+        "<script>onload=()=>{const i=document.getElementById('loss-curve');"
+        "document.body.dataset.loss=i.naturalWidth+'x'+i.naturalHeight}</script>"
+    )
+    (tmp_path / "card.html").write_text(page.replace("</body>", probe + "</body>"))
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom",
+         (tmp_path / "card.html").as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    for sid, title in SECTIONS.items():
+        assert re.search(rf'<section id="{sid}"><h2>{re.escape(title)}</h2>', dom), sid
+    assert 'data-loss="700x400"' in dom  # plot_loss draws 7 x 4 inches at 100 dpi
+    assert "<strong>" in dom and "<table>" in dom
