@@ -18,9 +18,9 @@ Per device, in bytes:
 The plan is memory in use. On a GPU that is what the allocator hands out
 (``torch.cuda.max_memory_allocated``), not the CUDA context (~0.5 GiB more per device). On a
 CPU it adds the measured resident size of the Python process with torch and transformers
-imported (``CPU_RUNTIME``); the resident size a user sees is higher by what glibc's heap keeps
-of freed tensors, measured at 40-55% of the activations on the bundled model (80-125% with
-checkpointing): ``bench/memory.py`` reports both.
+imported (``CPU_RUNTIME``). The resident size a user sees is higher by what the C allocator
+keeps of freed tensors: 27-41% above the memory in use on the bundled model under glibc, 8-14%
+under tcmalloc (``bench/memory.py`` reports both).
 """
 
 from __future__ import annotations
