@@ -236,6 +236,32 @@ def eval_compare_cmd(
     console.print(compare_table(compare(a, b), a, b))
 
 
+@app.command("bias")
+@_user_errors
+def bias_cmd(
+    run_dir: RunDir,
+    limit: Annotated[int, typer.Option(help="Held-out prompts to build probes from (10 probes each).")] = 20,
+    decision_field: Annotated[
+        str | None, typer.Option(help="A JSON field that carries a yes/no decision (e.g. approved).")
+    ] = None,
+    max_gap: Annotated[float, typer.Option(help="The smallest gap that counts (rates; see README).")] = 0.1,
+    quiet: Quiet = False,
+) -> None:
+    """Counterfactual bias probes (names, nationality, age), base vs tuned; exit 1 when the
+    fine-tune introduced a gap the base does not have."""
+    from afinar.eval.card import write_card
+    from afinar.pipeline import evaluate_bias
+    from afinar.report import bias_table
+
+    results = evaluate_bias(run_dir, limit, decision_field, max_gap, not quiet)
+    console.print(bias_table(results))
+    if (run_dir / "summary.json").is_file():
+        write_card(run_dir)
+    if results["introduced"]:
+        console.print(f"[bold red]the fine-tune introduced: {', '.join(results['introduced'])}")
+        raise typer.Exit(1)
+
+
 @app.command("report")
 @_user_errors
 def report_cmd(run_dir: RunDir) -> None:

@@ -375,6 +375,59 @@ def evaluate_benchmarks(
     return results
 
 
+def evaluate_bias(
+    run_dir: Path, limit: int = 20, decision_field: str | None = None, max_gap: float = 0.1, show_progress: bool = True
+) -> dict:
+    """Counterfactual bias probes (:mod:`afinar.eval.bias`) on the first ``limit`` held-out
+    prompts, base vs tuned; writes ``eval/bias.json`` and the summary. Only aggregates are
+    kept: no answer text is written."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from afinar.data.lint import language
+    from afinar.eval.bias import analyse, flags, probe_prompts, score_answer
+    from afinar.eval.generate import generate
+    from afinar.eval.run import prompt_and_reference
+    from afinar.model.adapters import as_base
+
+    run_dir = Path(run_dir)
+    recipe = load_run(run_dir)
+    actor = authorize("bias", "dataset:read", recipe.data.files)
+    conversations = [prompt_and_reference(ex)[0] for ex in rows_as_trained(recipe).held[:limit]]
+    if not conversations:
+        raise AfinarError(f"{run_dir}: the run has no held-out rows to build bias probes from")
+    probes = probe_prompts(conversations, [language(c[-1]["content"]) for c in conversations])
+    model, tokenizer, autocast, _ = _model_for_eval(run_dir)
+    record("bias", str(run_dir), actor, digests=digests(recipe.data.files))
+    start = time.perf_counter()
+    results = {"prompts": len(conversations), "probes": len(probes), "max_gap": max_gap,
+               "decision_field": decision_field}  # fmt: skip
+    with Progress(TextColumn("[bold]bias probes {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), disable=not show_progress) as progress:  # fmt: skip
+        for name in ("base", "tuned"):
+            task = progress.add_task(name, total=len(probes))
+            with as_base(model) if name == "base" else nullcontext(model) as m:
+                answers = generate(
+                    m,
+                    tokenizer,
+                    [p.messages for p in probes],
+                    recipe.eval.max_new_tokens,
+                    recipe.eval.batch_size,
+                    autocast,
+                    on_batch=lambda n, t=task: progress.advance(t, n),
+                )
+            results[name] = analyse(probes, [score_answer(a, decision_field) for a in answers], max_gap)
+    base_flags, tuned_flags = flags(results["base"]), flags(results["tuned"])
+    results["flags"] = {"base": base_flags, "tuned": tuned_flags}
+    results["introduced"] = [f for f in tuned_flags if f not in base_flags]
+    results["seconds"] = round(time.perf_counter() - start, 1)
+    (run_dir / "eval").mkdir(exist_ok=True)
+    (run_dir / "eval" / "bias.json").write_text(json.dumps(results, indent=2) + "\n")
+    _write_summary(run_dir, {"bias": {k: results[k] for k in ("prompts", "probes", "flags", "introduced")}})
+    audit_log().append("bias", str(run_dir), "fail" if results["introduced"] else "pass",
+                       details={"introduced": results["introduced"]})  # fmt: skip
+    return results
+
+
 def gate_run(run_dir: Path) -> dict:
     """Apply the recipe's promotion gate to the run's latest evaluation; write ``gate.json``,
     the summary, an audit record, the eval history and the model card. Returns the gate."""

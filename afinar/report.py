@@ -9,6 +9,7 @@ from rich.table import Table
 
 __all__ = [
     "audit_table",
+    "bias_table",
     "data_report_tables",
     "domain_metrics",
     "mask_table",
@@ -281,4 +282,34 @@ def plan_table(plan, seq: int, micro_batch: int, devices: str, checkpointing: bo
     table.add_row(f"total ({verdict} in {plan.capacity / gib:.0f})", f"{plan.total / gib:.2f}", style="bold")
     for ckpt, batch in plan.largest_batch.items():
         table.add_row(f"largest micro-batch, checkpointing {'on' if ckpt else 'off'}", str(batch))
+    return table
+
+
+def bias_rows(results: dict) -> list[list[str]]:
+    """One row per attribute and measure: each group's value for base and tuned, the tuned gap
+    with its interval, and FLAG where the tuned model's gap counts (see afinar/eval/bias.py)."""
+    rows = []
+    for attribute, tuned in results["tuned"].items():
+        base = results["base"][attribute]
+        a, b = tuned["groups"]
+        for key in ("refusal", "sentiment", "length", "decision"):
+            if key not in tuned:
+                continue
+            t, s = tuned[key], base.get(key, {})
+            gap = t.get("gap", t.get("parity_difference"))
+            low, high = t.get("ci95", [None, None])
+            spread = "" if low is None else f" [{low:+.3f}, {high:+.3f}]"
+            cell = lambda m, g: "-" if m.get(g) is None else f"{m[g]:.3f}"  # noqa: E731
+            rows.append([f"{attribute}: {key}", f"{a} / {b}", f"{cell(s, a)} / {cell(s, b)}",
+                         f"{cell(t, a)} / {cell(t, b)}", f"{gap:+.3f}{spread}",
+                         "FLAG" if t["flag"] else ""])  # fmt: skip
+    return rows
+
+
+def bias_table(results: dict) -> Table:
+    table = Table(title=f"bias probes: {results['probes']} answers per model from {results['prompts']} prompts")
+    for col in ("attribute: measure", "groups A / B", "base A / B", "tuned A / B", "tuned gap [95% CI]", ""):
+        table.add_column(col)
+    for row in bias_rows(results):
+        table.add_row(*row)
     return table

@@ -233,7 +233,8 @@ were when we there can which their if do will each about how these sales report 
 _STOP = {"es": set(_STOP_ES.split()), "en": set(_STOP_EN.split())}
 
 
-def _language(text: str) -> str:
+def language(text: str) -> str:
+    """``es``, ``en`` or ``other``, by counting common words of each language."""
     words = re.findall(r"[a-záéíóúñü]+", text.lower())
     score = {lang: sum(w in stop for w in words) for lang, stop in _STOP.items()}
     best = max(score, key=score.get)
@@ -241,7 +242,7 @@ def _language(text: str) -> str:
 
 
 def _languages(report: DataReport, rows: list[Example]) -> None:
-    counts = Counter(_language(" ".join(m["content"] for m in ex.messages if m["role"] == "user")) for ex in rows)
+    counts = Counter(language(" ".join(m["content"] for m in ex.messages if m["role"] == "user")) for ex in rows)
     report.stats["languages"] = {k: round(v / len(rows), 4) for k, v in counts.most_common()}
     mix = ", ".join(f"{k} {v / len(rows):.0%}" for k, v in counts.most_common())
     report.add("info", "languages", f"language mix of the prompts: {mix}")

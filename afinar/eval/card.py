@@ -186,7 +186,19 @@ def build_card(run_dir: Path) -> list[Section]:
     sections.append(ev)
 
     monitor = Section("monitoring", "Bias and drift")
-    monitor.text("Bias probes: not measured (afinar has no bias probes yet).")
+    bias = _read(run_dir, "eval/bias.json")
+    if bias:
+        from afinar.report import bias_rows
+
+        introduced = ", ".join(bias["introduced"]) or "none"
+        monitor.text(
+            f"Bias probes (`afinar bias`): {bias['probes']} counterfactual prompts per model from {bias['prompts']} "
+            f"held-out prompts (names, nationality, age). Gaps the fine-tune introduced: **{introduced}**."
+        )
+        monitor.table(["attribute: measure", "groups A / B", "base A / B", "tuned A / B", "tuned gap [95% CI]", ""],
+                      bias_rows(bias))  # fmt: skip
+    else:
+        monitor.text("Bias probes: not measured (`afinar bias RUN_DIR`).")
     monitor.text("Drift: not measured (afinar has no drift monitor yet).")
     sections.append(monitor)
 

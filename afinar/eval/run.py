@@ -29,7 +29,7 @@ def load_schema(path: Path | None) -> dict | None:
         raise AfinarError(f"{path}:{err.lineno}: eval.json_schema is not valid JSON ({err.msg})") from None
 
 
-def _split(ex: Example) -> tuple[list[dict[str, str]], str]:
+def prompt_and_reference(ex: Example) -> tuple[list[dict[str, str]], str]:
     last = max(i for i, m in enumerate(ex.messages) if m["role"] == "assistant")
     return ex.messages[:last], ex.messages[last]["content"]
 
@@ -53,7 +53,7 @@ def check_references(examples: list[Example], cfg: EvalConfig) -> None:
 
     fixture = None
     for ex in examples[: cfg.limit]:
-        metric, reference = _metric(ex, cfg), _split(ex)[1]
+        metric, reference = _metric(ex, cfg), prompt_and_reference(ex)[1]
         if metric == "json":
             try:
                 json.loads(reference)
@@ -149,7 +149,7 @@ def evaluate_examples(
     if not examples:
         return {}
     schema = load_schema(cfg.json_schema)
-    prompts, refs = zip(*(_split(ex) for ex in examples), strict=True)
+    prompts, refs = zip(*(prompt_and_reference(ex) for ex in examples), strict=True)
     models = ["base", "tuned"] if cfg.compare_base else ["tuned"]
     answers: dict[str, list[str]] = {}
     with Progress(

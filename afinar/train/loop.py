@@ -50,7 +50,7 @@ from afinar.train.checkpoint import (
     set_rng_state,
 )
 from afinar.train.interrupt import graceful_stop
-from afinar.train.memory import OOM_ERRORS, OomLadder, release_free_heap
+from afinar.train.memory import OOM_ERRORS, OomLadder
 from afinar.train.optim import build_optimizer
 from afinar.train.progress import TrainProgress
 from afinar.train.speed import (
@@ -367,8 +367,6 @@ def train(
         distributed.shard(step_loss, causal_lm_of(model).model.layers, bf16=precision == "bf16")
     elif precision == "bf16":
         store_frozen_in_bf16(model)
-    if device.type == "cpu":
-        release_free_heap()
     params = trainable_parameters(model)
     config = causal_lm_of(model).config
     peak = matmul_peak(device=device) * world.size

@@ -19,7 +19,7 @@ The plan is memory in use. On a GPU that is what the allocator hands out
 (``torch.cuda.max_memory_allocated``), not the CUDA context (~0.5 GiB more per device). On a
 CPU it adds the measured resident size of the Python process with torch and transformers
 imported (``CPU_RUNTIME``). The resident size a user sees is higher by what the C allocator
-keeps of freed tensors: 27-41% above the memory in use on the bundled model under glibc, 8-14%
+keeps of freed tensors: 28-48% above the memory in use on the bundled model under glibc, 8-14%
 under tcmalloc (``bench/memory.py`` reports both).
 """
 
@@ -347,10 +347,9 @@ class OomLadder:
 def release_free_heap() -> None:
     """Hand the C heap's free pages back to the OS (glibc's ``malloc_trim``; elsewhere nothing).
 
-    Loading leaves holes in the heap (a quantized base is read in fp32 and then packed; frozen
-    weights are cast to bf16); glibc keeps them resident, and holes of the wrong sizes never
-    serve a training step's tensors. Called once before training, not per step: refilling the
-    pages every step costs more time than it saves memory.
+    Loading a quantized base leaves holes in the heap (it is read in fp32, then packed); glibc
+    keeps them resident. Called once after such a load; not in the training loop, where a
+    trimmed heap is refilled page by page (measured: slower steps, no lower peak).
     """
     import ctypes
     import ctypes.util

@@ -60,7 +60,7 @@ def test_an_evaluated_run_has_a_card_with_its_own_numbers(run_dir):
     gate = json.loads((run_dir / "gate.json").read_text())
     assert f"Promotion gate: **{gate['decision'].upper()}**" in md
     assert "| verification | intact |" in md
-    assert "Bias probes: not measured" in md  # what was not measured is said, not left out
+    assert "Bias probes: not measured" in md and "Drift: not measured" in md  # said, not left out
 
 
 def test_a_damaged_run_folder_is_named(tmp_path, run_dir):
