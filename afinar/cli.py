@@ -249,14 +249,11 @@ def bias_cmd(
 ) -> None:
     """Counterfactual bias probes (names, nationality, age), base vs tuned; exit 1 when the
     fine-tune introduced a gap the base does not have."""
-    from afinar.eval.card import write_card
     from afinar.pipeline import evaluate_bias
     from afinar.report import bias_table
 
     results = evaluate_bias(run_dir, limit, decision_field, max_gap, not quiet)
     console.print(bias_table(results))
-    if (run_dir / "summary.json").is_file():
-        write_card(run_dir)
     if results["introduced"]:
         console.print(f"[bold red]the fine-tune introduced: {', '.join(results['introduced'])}")
         raise typer.Exit(1)

@@ -380,11 +380,12 @@ def evaluate_bias(
 ) -> dict:
     """Counterfactual bias probes (:mod:`afinar.eval.bias`) on the first ``limit`` held-out
     prompts, base vs tuned; writes ``eval/bias.json`` and the summary. Only aggregates are
-    kept: no answer text is written."""
+    kept: no answer text is written. Rewrites the model card."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from afinar.data.lint import language
     from afinar.eval.bias import analyse, flags, probe_prompts, score_answer
+    from afinar.eval.card import write_card
     from afinar.eval.generate import generate
     from afinar.eval.run import prompt_and_reference
     from afinar.model.adapters import as_base
@@ -425,6 +426,7 @@ def evaluate_bias(
     _write_summary(run_dir, {"bias": {k: results[k] for k in ("prompts", "probes", "flags", "introduced")}})
     audit_log().append("bias", str(run_dir), "fail" if results["introduced"] else "pass",
                        details={"introduced": results["introduced"]})  # fmt: skip
+    write_card(run_dir)
     return results
 
 
