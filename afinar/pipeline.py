@@ -381,13 +381,11 @@ def evaluate_bias(
     """Counterfactual bias probes (:mod:`afinar.eval.bias`) on the first ``limit`` held-out
     prompts, base vs tuned; writes ``eval/bias.json`` and the summary. Only aggregates are
     kept: no answer text is written. Rewrites the model card."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from afinar.data.lint import language
     from afinar.eval.bias import analyse, flags, probe_prompts, score_answer
     from afinar.eval.card import write_card
     from afinar.eval.generate import generate
-    from afinar.eval.run import prompt_and_reference
+    from afinar.eval.run import answer_progress, prompt_and_reference
     from afinar.model.adapters import as_base
 
     run_dir = Path(run_dir)
@@ -402,8 +400,7 @@ def evaluate_bias(
     start = time.perf_counter()
     results = {"prompts": len(conversations), "probes": len(probes), "max_gap": max_gap,
                "decision_field": decision_field}  # fmt: skip
-    with Progress(TextColumn("[bold]bias probes {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), disable=not show_progress) as progress:  # fmt: skip
+    with answer_progress("bias probes", show_progress) as progress:
         for name in ("base", "tuned"):
             task = progress.add_task(name, total=len(probes))
             with as_base(model) if name == "base" else nullcontext(model) as m:

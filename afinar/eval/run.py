@@ -15,7 +15,7 @@ from afinar.eval.domain import json_metrics
 from afinar.eval.generate import generate
 from afinar.model.adapters import as_base
 
-__all__ = ["check_references", "evaluate_examples", "load_schema"]
+__all__ = ["answer_progress", "check_references", "evaluate_examples", "load_schema", "prompt_and_reference"]
 
 
 def load_schema(path: Path | None) -> dict | None:
@@ -128,6 +128,17 @@ def _by_scenario(examples: list[Example], rows: list[dict]) -> dict:
     return out
 
 
+def answer_progress(label: str, show: bool) -> Progress:
+    """The bar for generating answers model by model (one task per model)."""
+    return Progress(
+        TextColumn(f"[bold]{label} {{task.description}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not show,
+    )
+
+
 def evaluate_examples(
     model,
     tokenizer,
@@ -152,13 +163,7 @@ def evaluate_examples(
     prompts, refs = zip(*(prompt_and_reference(ex) for ex in examples), strict=True)
     models = ["base", "tuned"] if cfg.compare_base else ["tuned"]
     answers: dict[str, list[str]] = {}
-    with Progress(
-        TextColumn("[bold]eval {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        disable=not show_progress,
-    ) as progress:
+    with answer_progress("eval", show_progress) as progress:
         for name in models:
             task = progress.add_task(name, total=len(prompts))
             ctx = as_base(model) if name == "base" else nullcontext(model)
