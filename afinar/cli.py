@@ -178,11 +178,22 @@ def eval_cmd(
     shots: Annotated[int, typer.Option(help="MMLU few-shot examples (0 or 5).")] = 0,
     limit_per_subject: Annotated[int | None, typer.Option(help="MMLU: first K questions per subject.")] = None,
     mmlu_data: Annotated[Path | None, typer.Option(help="mmlu_redux.jsonl (default: ../shared/data).")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="A fresh labeled sample: score the run on it, add it to the history, exit 1 on regression."),
+    ] = None,
+    metric: Annotated[str, typer.Option(help="--data: the metric whose regression fails the command.")] = "score",
+    tolerance: Annotated[float, typer.Option(help="--data: points below the best earlier value that fail.")] = 2.0,
     quiet: Quiet = False,
 ) -> None:
     """Evaluate a run (base vs tuned; then its promotion gate) or a base model: domain metrics
-    on the eval split and/or MMLU-Redux."""
+    on the eval split and/or MMLU-Redux. With --data, score the run's tuned model on a fresh
+    labeled sample instead (for a scheduler: cron, CI)."""
     import json
+
+    if data is not None:
+        _eval_fresh(target, data, metric, tolerance, quiet)
+        return
 
     from afinar.eval.benchmarks import BENCHMARKS
     from afinar.pipeline import RECIPE_FILE, evaluate_benchmarks, evaluate_mmlu, evaluate_run, gate_run
@@ -203,6 +214,20 @@ def eval_cmd(
     if (target / RECIPE_FILE).is_file() and (target / "summary.json").is_file():
         gate_run(target)
         _print_summary(json.loads((target / "summary.json").read_text()))
+
+
+def _eval_fresh(run_dir: Path, data: Path, metric: str, tolerance: float, quiet: bool) -> None:
+    from afinar.monitor import evaluate_fresh
+    from afinar.report import domain_metrics, history_table
+
+    results, rows, out = evaluate_fresh(run_dir, data, metric, tolerance, not quiet)
+    tuned = results["tuned"]
+    shown = ", ".join(f"{label} {100 * tuned[key]:.1f}%" for key, label in domain_metrics(tuned))
+    console.print(f"tuned on {tuned['n']} rows of {data}: {shown}", highlight=False)
+    console.print(history_table(rows[-10:], metric))
+    console.print(f"wrote {out}", highlight=False)
+    if rows[-1]["regression"]:
+        raise typer.Exit(1)
 
 
 @eval_app.command("history")
@@ -249,13 +274,42 @@ def bias_cmd(
 ) -> None:
     """Counterfactual bias probes (names, nationality, age), base vs tuned; exit 1 when the
     fine-tune introduced a gap the base does not have."""
-    from afinar.pipeline import evaluate_bias
+    from afinar.monitor import evaluate_bias
     from afinar.report import bias_table
 
     results = evaluate_bias(run_dir, limit, decision_field, max_gap, not quiet)
     console.print(bias_table(results))
     if results["introduced"]:
         console.print(f"[bold red]the fine-tune introduced: {', '.join(results['introduced'])}")
+        raise typer.Exit(1)
+
+
+@app.command("drift")
+@_user_errors
+def drift_cmd(
+    run_dir: RunDir,
+    prompts: Annotated[
+        Path | None, typer.Option(help="Production prompts (.jsonl/.csv) instead of the audit log's served ones.")
+    ] = None,
+    last: Annotated[int, typer.Option(help="Audit log: the last N served prompts.")] = 500,
+    since: Annotated[str | None, typer.Option(help="Audit log: only prompts served from this ISO time.")] = None,
+    model: Annotated[str | None, typer.Option(help="Audit log: only prompts sent to this served model name.")] = None,
+    alpha: Annotated[float, typer.Option(help="Permutation p-value below which a shift alerts.")] = 0.01,
+    psi: Annotated[float, typer.Option(help="PSI (length, language mix) that counts as a major shift.")] = 0.25,
+    blocked: Annotated[float, typer.Option(help="Share of prompts blocked by the guard that alerts.")] = 0.10,
+    quiet: Quiet = False,
+) -> None:
+    """Production prompts vs the run's training prompts: meaning (embeddings, MMD test), length
+    and language mix (PSI), guard blocks. Writes RUN_DIR/drift/<time>/; exit 1 on drift."""
+    from afinar.eval.drift import Thresholds, text_report
+    from afinar.monitor import evaluate_drift
+
+    report, folder = evaluate_drift(
+        run_dir, prompts, last, since, model, Thresholds(alpha, psi, blocked), show_progress=not quiet
+    )
+    console.print(text_report(report), highlight=False, end="")
+    console.print(f"wrote {folder}/drift.json, drift.txt, drift.png", highlight=False)
+    if report["drift"]:
         raise typer.Exit(1)
 
 

