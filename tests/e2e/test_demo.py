@@ -39,3 +39,9 @@ def test_demo_meets_its_bar(tmp_path):
     exported = CliRunner().invoke(app, ["export", str(run_dir), "--format", "gguf", "--quant", "f16", "--force"])
     assert exported.exit_code == 0, exported.output
     assert "verify (llama.cpp): 20/20 prompts generate identical tokens (100%)" in exported.output
+
+    # make demo's last step: the held-out prompts as a production window show no drift
+    eval_file = str(REPO / "examples/retail-sales-json/data/eval.jsonl")
+    drift = CliRunner().invoke(app, ["drift", "--quiet", str(run_dir), "--prompts", eval_file])
+    assert drift.exit_code == 0, drift.output
+    assert "**no drift**" in (run_dir / "model_card.md").read_text()
