@@ -1,25 +1,24 @@
 """The ``afinar`` command: one table of verbs, each handing off to the stage that owns it.
 
-User mistakes (AfinarError) print one clear message and exit 2; anything else is our bug and
-keeps its traceback.
+The pipeline verbs live here; the governance ones (data, keys, users, audit) in ``governance.py``,
+mounted below. User mistakes (AfinarError) print one clear message and exit 2; anything else is
+our bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
+from afinar.cli.common import AllowDataErrors, Quiet, RunDir, console, err_console, user_errors
+from afinar.cli.governance import audit_app, data_app, keys_app, users_app
 from afinar.errors import AfinarError
 
-console = Console()
-err_console = Console(stderr=True)
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Fine-tune Llama-family models, governed.")
 
 
@@ -38,33 +37,11 @@ eval_app = typer.Typer(
     no_args_is_help=True,
     help="Evaluate a run (domain, MMLU, gate); its history; two runs side by side.",
 )
-data_app = typer.Typer(no_args_is_help=True, help="Check, mask, encrypt and register datasets.")
-keys_app = typer.Typer(no_args_is_help=True, help="Key-encryption keys for encrypted (.afe) datasets.")
-users_app = typer.Typer(no_args_is_help=True, help="Users, roles and API keys (the registry).")
-audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
 app.add_typer(eval_app, name="eval")
 app.add_typer(data_app, name="data")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
-
-RunDir = Annotated[Path, typer.Argument(help="A run directory made by 'afinar run' or 'afinar train'.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-AllowDataErrors = Annotated[
-    bool, typer.Option("--allow-data-errors", help="Train even if 'data check' finds errors (bad rows are skipped).")
-]
-
-
-def _user_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except AfinarError as err:
-            err_console.print(Text.assemble(("error: ", "bold red"), str(err)), soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 def _print_summary(summary: dict) -> None:
@@ -75,7 +52,7 @@ def _print_summary(summary: dict) -> None:
 
 
 @app.command("run")
-@_user_errors
+@user_errors
 def run_cmd(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML.")],
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: output_dir/NAME-TIME).")] = None,
@@ -92,7 +69,7 @@ def run_cmd(
 
 
 @app.command("train")
-@_user_errors
+@user_errors
 def train_cmd(
     recipe: Annotated[Path | None, typer.Argument(help="Recipe YAML (not needed with --resume).")] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: output_dir/NAME-TIME).")] = None,
@@ -137,7 +114,7 @@ def train_cmd(
 
 
 @app.command("plan")
-@_user_errors
+@user_errors
 def plan_cmd(
     model: Annotated[
         str, typer.Option(help="llama-3-8b, llama-3-70b, llama-3.2-1b, llama-3.2-3b, default, or a config.json.")
@@ -164,7 +141,7 @@ def plan_cmd(
 
 
 @eval_app.command("run")
-@_user_errors
+@user_errors
 def eval_cmd(
     target: Annotated[Path, typer.Argument(help="A run directory, or a base model (default, a folder, a .gguf).")],
     suite: Annotated[
@@ -231,7 +208,7 @@ def _eval_fresh(run_dir: Path, data: Path, metric: str, tolerance: float, quiet:
 
 
 @eval_app.command("history")
-@_user_errors
+@user_errors
 def eval_history_cmd(
     name: Annotated[str | None, typer.Option(help="Recipe name (default: every recipe).")] = None,
     metric: Annotated[str, typer.Option(help="score, field_accuracy, schema_valid_rate, mmlu, ...")] = "score",
@@ -250,7 +227,7 @@ def eval_history_cmd(
 
 
 @eval_app.command("compare")
-@_user_errors
+@user_errors
 def eval_compare_cmd(
     a: Annotated[Path, typer.Argument(help="Run A.")], b: Annotated[Path, typer.Argument(help="Run B.")]
 ) -> None:
@@ -262,7 +239,7 @@ def eval_compare_cmd(
 
 
 @app.command("bias")
-@_user_errors
+@user_errors
 def bias_cmd(
     run_dir: RunDir,
     limit: Annotated[int, typer.Option(help="Held-out prompts to build probes from (10 probes each).")] = 20,
@@ -272,8 +249,9 @@ def bias_cmd(
     max_gap: Annotated[float, typer.Option(help="The smallest gap that counts (rates; see README).")] = 0.1,
     quiet: Quiet = False,
 ) -> None:
-    """Counterfactual bias probes (names, nationality, age), base vs tuned; exit 1 when the
-    fine-tune introduced a gap the base does not have."""
+    """Counterfactual bias probes (names, nationality, age), base vs tuned.
+
+    Exit 1 when the fine-tune introduced a gap the base does not have."""
     from afinar.monitor import evaluate_bias
     from afinar.report import bias_table
 
@@ -285,7 +263,7 @@ def bias_cmd(
 
 
 @app.command("drift")
-@_user_errors
+@user_errors
 def drift_cmd(
     run_dir: RunDir,
     prompts: Annotated[
@@ -299,8 +277,10 @@ def drift_cmd(
     blocked: Annotated[float, typer.Option(help="Share of prompts blocked by the guard that alerts.")] = 0.10,
     quiet: Quiet = False,
 ) -> None:
-    """Production prompts vs the run's training prompts: meaning (embeddings, MMD test), length
-    and language mix (PSI), guard blocks. Writes RUN_DIR/drift/<time>/; exit 1 on drift."""
+    """Production prompts vs the run's training prompts; exit 1 on drift.
+
+    Meaning (sentence embeddings, MMD permutation test), length and language mix (PSI), and the
+    share the guard blocked. Writes RUN_DIR/drift/<time>/ and the model card."""
     from afinar.eval.drift import Thresholds, text_report
     from afinar.monitor import evaluate_drift
 
@@ -314,7 +294,7 @@ def drift_cmd(
 
 
 @app.command("report")
-@_user_errors
+@user_errors
 def report_cmd(run_dir: RunDir) -> None:
     """Write the run's model card (model_card.md and a self-contained model_card.html)."""
     from afinar.eval.card import write_card
@@ -328,7 +308,7 @@ Gguf = Annotated[Path | None, typer.Option(help="Answer with this exported GGUF 
 
 
 @app.command("generate")
-@_user_errors
+@user_errors
 def generate_cmd(
     run_dir: RunDir,
     prompt: Annotated[str, typer.Argument(help="The user message.")],
@@ -343,7 +323,7 @@ def generate_cmd(
 
 
 @app.command("chat")
-@_user_errors
+@user_errors
 def chat_cmd(run_dir: RunDir, max_new_tokens: Annotated[int, typer.Option()] = 256, gguf: Gguf = None) -> None:
     """Talk to a run's tuned model; '/exit' or Ctrl-D ends."""
     from afinar.interact import chat
@@ -361,7 +341,7 @@ def chat_cmd(run_dir: RunDir, max_new_tokens: Annotated[int, typer.Option()] = 2
 
 
 @app.command("export")
-@_user_errors
+@user_errors
 def export_cmd(
     run_dir: RunDir,
     fmt: Annotated[str, typer.Option("--format", help="hf (merged safetensors) or gguf (llama.cpp).")] = "gguf",
@@ -388,7 +368,7 @@ def export_cmd(
 
 
 @app.command("serve")
-@_user_errors
+@user_errors
 def serve_cmd(
     run: Annotated[Path | None, typer.Option(help="Serve this run: its base model, adapter and system prompt.")] = None,
     model: Annotated[str | None, typer.Option(help="Base model (default, a HF folder, a .gguf) without a run.")] = None,
@@ -429,276 +409,6 @@ def serve_cmd(
         force=force,
     )
     run_server(opts, host, port, tls_cert, tls_key, lambda line: err_console.print(line, highlight=False))
-
-
-@data_app.command("check")
-@_user_errors
-def data_check_cmd(
-    file: Annotated[Path | None, typer.Argument(help="Dataset (.jsonl or .csv); default: the recipe's.")] = None,
-    recipe: Annotated[Path | None, typer.Option(help="Use this recipe's settings and eval file.")] = None,
-    eval_file: Annotated[Path | None, typer.Option("--eval", help="Held-out file to check for leakage.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
-) -> None:
-    """Lint a dataset: schema, duplicates, leakage, lengths, template, scenarios, PII. Exit 1 on errors."""
-    import json
-
-    from afinar.data.gate import check_data
-    from afinar.report import data_report_tables
-
-    report, _ = check_data(file, recipe, eval_file)
-    out = report.to_json()
-    for table in data_report_tables(out):
-        console.print(table)
-    if json_out is not None:
-        json_out.write_text(json.dumps(out, indent=2) + "\n")
-    if report.errors:
-        raise typer.Exit(1)
-
-
-@data_app.command("mask")
-@_user_errors
-def data_mask_cmd(
-    file: Annotated[Path, typer.Argument(help="Dataset (.jsonl or .csv).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Masked copy to write (same type).")],
-    policy: Annotated[
-        str | None, typer.Option(help="redact | mask | hash | surrogate for every type, or a policy YAML file.")
-    ] = None,
-    report: Annotated[Path | None, typer.Option(help="Write counts by type (never values) as JSON here.")] = None,
-) -> None:
-    """Replace personal data and secrets in every text field; the input is left untouched."""
-    import json
-
-    from afinar.data.gate import mask_dataset
-    from afinar.report import mask_table
-
-    masker, rows = mask_dataset(file, out, policy)
-    operators = {k: masker.policy.operator(k) for k in masker.counts}
-    console.print(mask_table(dict(masker.counts), operators, rows, out))
-    if report is not None:
-        info = {"rows": rows, "replaced": dict(sorted(masker.counts.items())), "operators": operators}
-        report.write_text(json.dumps({**info, "key": masker.key_source}, indent=2) + "\n")
-
-
-@data_app.command("encrypt")
-@_user_errors
-def data_encrypt_cmd(
-    file: Annotated[Path, typer.Argument(help="Plaintext file.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Default: FILE.afe")] = None,
-    remove: Annotated[bool, typer.Option("--remove-plaintext", help="Delete FILE once encrypted.")] = False,
-) -> None:
-    """Encrypt a file (AES-256-GCM, fresh data key wrapped by the current KEK) into .afe."""
-    from afinar.security.commands import data_encrypt
-
-    dst, n = data_encrypt(file, out, remove)
-    console.print(f"encrypted {n:,} bytes into {dst}", highlight=False)
-
-
-@data_app.command("decrypt")
-@_user_errors
-def data_decrypt_cmd(
-    file: Annotated[Path, typer.Argument(help="Encrypted .afe file.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Plaintext file to write.")],
-) -> None:
-    """Write an .afe file's plaintext to disk (audited); training reads .afe directly instead."""
-    from afinar.security.commands import data_decrypt
-
-    n = data_decrypt(file, out)
-    console.print(f"decrypted {n:,} bytes into {out}", highlight=False)
-
-
-@data_app.command("rotate")
-@_user_errors
-def data_rotate_cmd(files: Annotated[list[Path], typer.Argument(help="Encrypted .afe files.")]) -> None:
-    """Re-wrap each file's data key under the current KEK, without re-encrypting the payload."""
-    from afinar.security.commands import data_rotate
-
-    for path, old, new in data_rotate(files):
-        console.print(f"{path}: {old} -> {new}", highlight=False)
-
-
-@data_app.command("shred")
-@_user_errors
-def data_shred_cmd(
-    file: Annotated[Path, typer.Argument(help="Encrypted .afe file.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the data becomes unrecoverable.")] = False,
-) -> None:
-    """Crypto-shred: destroy the file's data key; nobody can decrypt it afterwards."""
-    from afinar.security.commands import data_shred
-
-    if not yes:
-        raise AfinarError(f"{file}: shredding cannot be undone; repeat with --yes")
-    data_shred(file)
-    console.print(f"{file}: data key destroyed", highlight=False)
-
-
-@data_app.command("register")
-@_user_errors
-def data_register_cmd(
-    file: Annotated[Path, typer.Argument(help="Dataset file (.jsonl, .csv or .afe).")],
-    name: Annotated[str, typer.Option(help="Name used in grants.")],
-    classification: Annotated[str, typer.Option(help="public | internal | confidential | restricted")],
-) -> None:
-    """Register a dataset in the registry with a classification (access is then checked)."""
-    from afinar.security.commands import data_register
-
-    data_register(file, name, classification)
-    console.print(f"registered {file} as '{name}' ({classification})", highlight=False)
-
-
-@data_app.command("grant")
-@_user_errors
-def data_grant_cmd(
-    dataset: Annotated[str, typer.Argument(help="Registered dataset name.")],
-    principal: Annotated[str, typer.Argument(help="A user name, or role:NAME.")],
-    permission: Annotated[str, typer.Option(help="read | train")] = "read",
-) -> None:
-    """Grant a user (or a role) read or train access to a confidential/restricted dataset."""
-    from afinar.security.commands import data_grant
-
-    data_grant(dataset, principal, permission)
-    console.print(f"granted {permission} on '{dataset}' to {principal}", highlight=False)
-
-
-@data_app.command("revoke")
-@_user_errors
-def data_revoke_cmd(
-    dataset: Annotated[str, typer.Argument()],
-    principal: Annotated[str, typer.Argument()],
-    permission: Annotated[str, typer.Option(help="read | train")] = "read",
-) -> None:
-    """Remove a grant."""
-    from afinar.security.commands import data_revoke
-
-    removed = data_revoke(dataset, principal, permission)
-    console.print(f"{'revoked' if removed else 'no such grant:'} {permission} on '{dataset}' for {principal}")
-
-
-@data_app.command("list")
-@_user_errors
-def data_list_cmd() -> None:
-    """Registered datasets, their classification and grants."""
-    from afinar.report import rows_table
-    from afinar.security.commands import data_list
-
-    console.print(rows_table("registered datasets", data_list()))
-
-
-@keys_app.command("init")
-@_user_errors
-def keys_init_cmd() -> None:
-    """Create the keyring ($AFINAR_HOME/keys/keyring.json, mode 0600) with a first KEK."""
-    from afinar.security.commands import keys_init
-
-    path, kek = keys_init()
-    console.print(f"created {path} with key {kek}; back it up: without it, encrypted files are lost", highlight=False)
-
-
-@keys_app.command("rotate")
-@_user_errors
-def keys_rotate_cmd() -> None:
-    """Add a new KEK and make it current (then 'afinar data rotate FILES' re-wraps files)."""
-    from afinar.security.commands import keys_rotate
-
-    old, new = keys_rotate()
-    console.print(f"current key: {new} (was {old}); re-wrap files with 'afinar data rotate'", highlight=False)
-
-
-@keys_app.command("retire")
-@_user_errors
-def keys_retire_cmd(kek_id: Annotated[str, typer.Argument()]) -> None:
-    """Delete an old KEK: files still wrapped under it become unrecoverable."""
-    from afinar.security.commands import keys_retire
-
-    keys_retire(kek_id)
-    console.print(f"retired {kek_id}", highlight=False)
-
-
-@keys_app.command("list")
-@_user_errors
-def keys_list_cmd() -> None:
-    """The keyring's KEK ids (never the keys)."""
-    from afinar.report import rows_table
-    from afinar.security.commands import keys_list
-
-    console.print(rows_table("key-encryption keys", keys_list()))
-
-
-@users_app.command("init")
-@_user_errors
-def users_init_cmd(admin: Annotated[str, typer.Option(help="Name of the first admin.")]) -> None:
-    """Create the registry and its first admin; prints the admin's API key once."""
-    from afinar.security.commands import users_init
-
-    key = users_init(admin)
-    console.print(f"registry created; API key for {admin} (shown once, store it now):\n{key}", highlight=False)
-
-
-@users_app.command("add")
-@_user_errors
-def users_add_cmd(
-    name: Annotated[str, typer.Argument()],
-    role: Annotated[str, typer.Option(help="admin | data_steward | ml_engineer | auditor | viewer")],
-) -> None:
-    """Add a user (admin only); prints their API key once."""
-    from afinar.security.commands import users_add
-
-    key = users_add(name, role)
-    console.print(f"API key for {name} (shown once, store it now):\n{key}", highlight=False)
-
-
-@users_app.command("list")
-@_user_errors
-def users_list_cmd() -> None:
-    """Users and roles (never keys)."""
-    from afinar.report import rows_table
-    from afinar.security.commands import users_list
-
-    console.print(rows_table("users", users_list()))
-
-
-@users_app.command("disable")
-@_user_errors
-def users_disable_cmd(name: Annotated[str, typer.Argument()]) -> None:
-    """Disable a user: their API key stops working."""
-    from afinar.security.commands import users_disable
-
-    users_disable(name)
-    console.print(f"disabled {name}", highlight=False)
-
-
-@audit_app.command("show")
-@_user_errors
-def audit_show_cmd(last: Annotated[int, typer.Option(help="How many of the newest records.")] = 20) -> None:
-    """The newest audit records."""
-    from afinar.report import audit_table
-    from afinar.security.commands import audit_show
-
-    console.print(audit_table(audit_show(last)))
-
-
-@audit_app.command("verify")
-@_user_errors
-def audit_verify_cmd() -> None:
-    """Replay the hash chain and the signed checkpoints; exit 1 and name the first bad record."""
-    from afinar.security.commands import audit_verify
-
-    result = audit_verify()
-    if result.ok:
-        console.print(f"audit log intact: {result.records} records, {result.checkpoints} checkpoint(s)")
-        return
-    for problem in result.problems:
-        err_console.print(Text.assemble(("tampered: ", "bold red"), problem), soft_wrap=True)
-    raise typer.Exit(1)
-
-
-@audit_app.command("checkpoint")
-@_user_errors
-def audit_checkpoint_cmd() -> None:
-    """Sign the chain head and record count (Ed25519) so a deleted tail is detected."""
-    from afinar.security.commands import audit_checkpoint
-
-    cp = audit_checkpoint()
-    console.print(f"checkpoint: {cp['count']} records, head {cp['head'][:16]}...", highlight=False)
 
 
 def main() -> None:
