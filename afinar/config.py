@@ -149,7 +149,11 @@ GATE_METRICS = (
     "rouge_l",
     "sql_accuracy",
     "shell_ok",
+    "bash_score",
+    "powershell_score",
+    "clarify_rate",
 )
+"""The domain rates a run summary can hold: what the gate may threshold and the history keeps."""
 
 
 class MmluConfig(_Strict):
@@ -215,7 +219,7 @@ class GateConfig(_Strict):
 
 
 class EvalConfig(_Strict):
-    metric: Literal["json", "exact", "rouge_l", "sql", "shell", "none"] = "json"
+    metric: Literal["json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "clarify", "none"] = "json"
     """The default metric of an eval row; a row's own ``metric`` field overrides it."""
     json_schema: Path | None = None
     """JSON Schema that each generated answer must satisfy (schema-valid rate)."""

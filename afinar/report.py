@@ -52,6 +52,9 @@ METRIC_LABELS = (
     ("rouge_l", "ROUGE-L F1"),
     ("sql_accuracy", "SQL result match"),
     ("shell_ok", "shell: bash -n + shellcheck"),
+    ("bash_score", "Bash: shellcheck x reference coverage"),
+    ("powershell_score", "PowerShell: cmdlets + words"),
+    ("clarify_rate", "user errors: asks, no script"),
 )
 """Domain metrics in ``summary.json``'s eval section and how tables name them."""
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from afinar.config import GATE_METRICS
 from afinar.errors import AfinarError
 
 __all__ = ["compare", "history", "metrics_of", "store"]
 
-_DOMAIN = ("score", "json_parse_rate", "schema_valid_rate", "field_accuracy", "exact_match", "rouge_l")
-_DOMAIN += ("sql_accuracy", "shell_ok")
+_DOMAIN = GATE_METRICS
 
 
 def metrics_of(summary: dict) -> dict[tuple[str, str], float]:

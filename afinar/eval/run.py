@@ -34,7 +34,15 @@ def prompt_and_reference(ex: Example) -> tuple[list[dict[str, str]], str]:
     return ex.messages[:last], ex.messages[last]["content"]
 
 
-RATES = {"exact": "exact_match", "rouge_l": "rouge_l", "sql": "sql_accuracy", "shell": "shell_ok"}
+RATES = {
+    "exact": "exact_match",
+    "rouge_l": "rouge_l",
+    "sql": "sql_accuracy",
+    "shell": "shell_ok",
+    "bash": "bash_score",
+    "powershell": "powershell_score",
+    "clarify": "clarify_rate",
+}
 """The summary key of each non-JSON metric's rate (JSON rows give parse, schema and field rates)."""
 
 
@@ -76,6 +84,7 @@ def score_answers(examples: list[Example], answers: list[str], refs: list[str], 
     """Score each answer by its row's metric; returns the rates, ``by_metric``, ``by_scenario``
     and per-row details under ``rows`` (each with ``metric`` and ``score``)."""
     from afinar.eval.metrics import SqlFixture, exact_match, rouge_l, shell_check, sql_match
+    from afinar.eval.support import bash_check, clarify_check, powershell_check
 
     metrics = [_metric(ex, cfg) for ex in examples]
     rows: list[dict] = [{} for _ in examples]
@@ -92,6 +101,9 @@ def score_answers(examples: list[Example], answers: list[str], refs: list[str], 
         "rouge_l": rouge_l,
         "sql": lambda a, r: sql_match(a, r, fixture),
         "shell": lambda a, _r: shell_check(a),
+        "bash": bash_check,
+        "powershell": powershell_check,
+        "clarify": clarify_check,
     }
     for i, metric in enumerate(metrics):
         if metric != "json":

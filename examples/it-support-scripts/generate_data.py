@@ -1,0 +1,384 @@
+"""Write the IT-support dataset of Norvia Logistics (a fictitious company): seeded, Spanish and
+English, three scenarios, and the fixture database its SQL answers run against.
+
+A request from Norvia's staff becomes one answer, scored by the row's ``metric``:
+
+- ``sql`` (``data/fixture.sql``: hosts, tickets, deployments): a SQLite query whose result must
+  equal the reference's (execution accuracy);
+- ``bash`` for Norvia's Linux hosts (``ssh host '...'``): must pass ``bash -n`` and shellcheck,
+  then is scored by the reference's commands and words it uses;
+- ``powershell`` for the Windows hosts and Active Directory: balanced, scored by the reference's
+  cmdlets and words;
+- ``clarify`` for user errors: a request without a host, service or account, or naming a host
+  Norvia does not have, must get a question back and no script.
+
+Scenarios: ``normal`` (everyday tasks), ``exception`` (something broke: failed starts, full
+disks, failed deployments, stopped Windows services, locked accounts) and ``user_error``.
+
+Run ``python generate_data.py`` to rewrite ``data/train.jsonl``, ``data/eval.jsonl`` and
+``data/fixture.sql``; the output is byte-for-byte the same for the same ``--seed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+SYSTEM_PROMPT = (
+    "You are the IT automation assistant of Norvia Logistics. Answer with the command or SQL query only. "
+    "If a request lacks a host, service or account, or names a host Norvia does not have, ask for it."
+)
+
+LINUX = {  # host -> role; site from the number: 01-02 MAD, 03-04 BCN
+    **{f"nv-web-0{i}": "web" for i in range(1, 5)},
+    **{f"nv-app-0{i}": "app" for i in range(1, 5)},
+    **{f"nv-db-0{i}": "db" for i in range(1, 3)},
+    "nv-mq-01": "mq",
+}
+WINDOWS = {
+    **{f"nv-files-0{i}": "files" for i in range(1, 4)},
+    **{f"nv-rds-0{i}": "rds" for i in range(1, 3)},
+    "nv-dc-01": "dc",
+    "nv-print-01": "print",
+    "nv-scan-01": "scan",
+}
+SERVICES = {  # Linux role -> services running there
+    "web": ["nginx", "norvia-portal"],
+    "app": ["norvia-tracker", "norvia-billing", "norvia-routing"],
+    "db": ["postgresql"],
+    "mq": ["rabbitmq-server"],
+}
+WIN_SERVICES = ["Spooler", "W32Time", "NorviaSync", "NorviaAgent", "NorviaScanner", "WinRM", "Dnscache"]
+GROUPS = ["NV-Finance", "NV-Warehouse", "NV-Drivers", "NV-IT-Admins", "NV-Customs", "NV-Sales", "NV-Fleet", "NV-HR"]
+ACCOUNTS = [f"e{1000 + 37 * i}" for i in range(1, 31)]
+PATHS = ["/var/log", "/var/lib/postgresql", "/srv/norvia/exports", "/srv/norvia/uploads", "/tmp"]
+PRIORITIES = ["P1", "P2", "P3", "P4"]
+STATUSES = ["open", "pending", "closed"]
+MONTHS = [f"2024-{m:02d}" for m in range(1, 13)]
+BAD_HOSTS = ["nv-web-07", "nv-app-09", "nv-db-05", "srv-old-3", "nv-files-08", "mail-02", "nv-cache-01"]
+SITES = {"MAD": "Madrid", "BCN": "Barcelona"}
+
+
+def site_of(host: str) -> str:
+    return "MAD" if host[-1] in "12" else "BCN"
+
+
+def _services(host: str) -> list[str]:
+    return SERVICES[LINUX[host]]
+
+
+# ---------------------------------------------------------------- fixture database
+
+
+def fixture_sql(seed: int) -> str:
+    """The fixture database as a SQL script: every host, 360 tickets, 140 deployments."""
+    rng = random.Random(seed)
+    lines = [
+        "CREATE TABLE hosts (name TEXT PRIMARY KEY, os TEXT NOT NULL, site TEXT NOT NULL, role TEXT NOT NULL);",
+        "CREATE TABLE tickets (id INTEGER PRIMARY KEY, host TEXT NOT NULL, service TEXT NOT NULL, "
+        "priority TEXT NOT NULL, status TEXT NOT NULL, opened TEXT NOT NULL);",
+        "CREATE TABLE deployments (id INTEGER PRIMARY KEY, service TEXT NOT NULL, version TEXT NOT NULL, "
+        "host TEXT NOT NULL, result TEXT NOT NULL, deployed TEXT NOT NULL);",
+    ]
+    for name, role in {**LINUX, **WINDOWS}.items():
+        os_ = "linux" if name in LINUX else "windows"
+        lines.append(f"INSERT INTO hosts VALUES ('{name}', '{os_}', '{site_of(name)}', '{role}');")
+    for i in range(1, 361):
+        host = rng.choice(list(LINUX))
+        lines.append(
+            f"INSERT INTO tickets VALUES ({i}, '{host}', '{rng.choice(_services(host))}', "
+            f"'{rng.choice(PRIORITIES)}', '{rng.choices(STATUSES, [3, 1, 4])[0]}', "
+            f"'{rng.choice(MONTHS)}-{rng.randint(1, 28):02d}');"
+        )
+    version = {s: [1, 0] for role in SERVICES.values() for s in role}
+    for i in range(1, 141):
+        host = rng.choice(list(LINUX))
+        service = rng.choice(_services(host))
+        version[service][1] += 1
+        if rng.random() < 0.15:
+            version[service] = [version[service][0] + 1, 0]
+        v = f"{version[service][0]}.{version[service][1]}.0"
+        result = "failed" if rng.random() < 0.2 else "ok"
+        day = f"{MONTHS[min(11, (i - 1) // 12)]}-{rng.randint(1, 28):02d}"
+        lines.append(f"INSERT INTO deployments VALUES ({i}, '{service}', '{v}', '{host}', '{result}', '{day}');")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _row(ask: str, answer: str, scenario: str, metric: str) -> dict:
+    return {"instruction": ask, "input": "", "output": answer, "scenario": scenario, "metric": metric}
+
+
+def sql_row(rng: random.Random, lang: str, exception: bool) -> dict:
+    host, service = rng.choice(list(LINUX)), rng.choice([s for v in SERVICES.values() for s in v])
+    month, n = rng.choice(MONTHS), rng.randint(2, 6)
+    if exception:
+        kind = rng.randrange(2)
+        if kind == 0:
+            ask = {
+                "en": f"Which deployments of {service} failed in {month}? Give host and version.",
+                "es": f"¿Qué despliegues de {service} fallaron en {month}? Dame host y versión.",
+            }[lang]
+            q = (
+                f"SELECT host, version FROM deployments WHERE service = '{service}' AND result = 'failed' "
+                f"AND deployed LIKE '{month}-%';"
+            )
+        else:
+            ask = {
+                "en": f"Which hosts have more than {n} open tickets?",
+                "es": f"¿Qué hosts tienen más de {n} tickets abiertos?",
+            }[lang]
+            q = f"SELECT host FROM tickets WHERE status = 'open' GROUP BY host HAVING COUNT(*) > {n};"
+        return _row(ask, q, "exception", "sql")
+    kind = rng.randrange(4)
+    if kind == 0:
+        status, prio = rng.choice(STATUSES), rng.choice(PRIORITIES)
+        word = {"en": status, "es": {"open": "abiertos", "pending": "pendientes", "closed": "cerrados"}[status]}[lang]
+        ask = {
+            "en": f"How many {word} {prio} tickets are there for {host}?",
+            "es": f"¿Cuántos tickets {prio} {word} hay de {host}?",
+        }[lang]
+        q = f"SELECT COUNT(*) FROM tickets WHERE host = '{host}' AND priority = '{prio}' AND status = '{status}';"
+    elif kind == 1:
+        site, role = rng.choice(list(SITES)), rng.choice(["web", "app", "db", "files"])
+        ask = {
+            "en": f"List the {role} hosts at site {site}.",
+            "es": f"Lista los hosts de tipo {role} de la sede {site}.",
+        }[lang]
+        q = f"SELECT name FROM hosts WHERE site = '{site}' AND role = '{role}' ORDER BY name;"
+    elif kind == 2:
+        ask = {
+            "en": f"Which version of {service} was last deployed successfully?",
+            "es": f"¿Qué versión de {service} se desplegó con éxito por última vez?",
+        }[lang]
+        q = (
+            f"SELECT version FROM deployments WHERE service = '{service}' AND result = 'ok' "
+            "ORDER BY deployed DESC, id DESC LIMIT 1;"
+        )
+    else:
+        ask = {
+            "en": f"How many tickets were opened per service in {month}?",
+            "es": f"¿Cuántos tickets se abrieron por servicio en {month}?",
+        }[lang]
+        q = f"SELECT service, COUNT(*) FROM tickets WHERE opened LIKE '{month}-%' GROUP BY service;"
+    return _row(ask, q, "normal", "sql")
+
+
+def bash_row(rng: random.Random, lang: str, exception: bool) -> dict:
+    host = rng.choice(list(LINUX))
+    svc, path, n = rng.choice(_services(host)), rng.choice(PATHS), rng.choice([20, 50, 100, 200])
+    if exception:
+        kind = rng.randrange(3)
+        if kind == 0:
+            day, hour = f"{rng.choice(MONTHS)}-{rng.randint(1, 28):02d}", rng.randint(0, 23)
+            ask = {
+                "en": f"{svc} on {host} fails to start; show its errors since {day} {hour:02d}:00.",
+                "es": f"{svc} en {host} no arranca; muestra sus errores desde el {day} a las {hour:02d}:00.",
+            }[lang]
+            cmd = f"ssh {host} 'journalctl -u {svc} -p err --since \"{day} {hour:02d}:00\" --no-pager'"
+        elif kind == 1:
+            ask = {
+                "en": f"{path} on {host} is full; list the 10 largest files there.",
+                "es": f"{path} en {host} está lleno; lista los 10 ficheros más grandes.",
+            }[lang]
+            cmd = f"ssh {host} 'sudo du -ah {path} | sort -rh | head -n 10'"
+        else:
+            days = rng.choice([7, 14, 30, 90])
+            ask = {
+                "en": f"Delete the CSV exports older than {days} days in /srv/norvia/exports on {host}.",
+                "es": f"Borra los CSV exportados de más de {days} días en /srv/norvia/exports de {host}.",
+            }[lang]
+            cmd = f"ssh {host} 'find /srv/norvia/exports -type f -name \"*.csv\" -mtime +{days} -delete'"
+        return _row(ask, cmd, "exception", "bash")
+    kind = rng.randrange(4)
+    if kind == 0:
+        ask = {"en": f"Restart {svc} on {host}.", "es": f"Reinicia {svc} en {host}."}[lang]
+        cmd = f"ssh {host} 'sudo systemctl restart {svc}'"
+    elif kind == 1:
+        ask = {"en": f"Show the status of {svc} on {host}.", "es": f"Muestra el estado de {svc} en {host}."}[lang]
+        cmd = f"ssh {host} 'systemctl status {svc} --no-pager'"
+    elif kind == 2:
+        ask = {
+            "en": f"Check the free disk space of {path} on {host}.",
+            "es": f"Comprueba el espacio libre de {path} en {host}.",
+        }[lang]
+        cmd = f"ssh {host} 'df -h {path}'"
+    else:
+        ask = {
+            "en": f"Show the last {n} log lines of {svc} on {host}.",
+            "es": f"Muestra las últimas {n} líneas de log de {svc} en {host}.",
+        }[lang]
+        cmd = f"ssh {host} 'journalctl -u {svc} -n {n} --no-pager'"
+    return _row(ask, cmd, "normal", "bash")
+
+
+def powershell_row(rng: random.Random, lang: str, exception: bool) -> dict:
+    host, svc = rng.choice(list(WINDOWS)), rng.choice(WIN_SERVICES)
+    group, user, n = rng.choice(GROUPS), rng.choice(ACCOUNTS), rng.choice([10, 20, 50])
+    if exception:
+        kind = rng.randrange(3)
+        if kind == 0:
+            ask = {
+                "en": f"The {svc} service on {host} is stopped; start it and set it to start automatically.",
+                "es": f"El servicio {svc} de {host} está parado; arráncalo y ponlo en inicio automático.",
+            }[lang]
+            cmd = (
+                f"Invoke-Command -ComputerName {host} -ScriptBlock "
+                f"{{ Set-Service -Name {svc} -StartupType Automatic; Start-Service -Name {svc} }}"
+            )
+        elif kind == 1:
+            ask = {
+                "en": f"Show the last {n} system errors on {host}.",
+                "es": f"Muestra los últimos {n} errores del sistema en {host}.",
+            }[lang]
+            cmd = (
+                f"Get-WinEvent -ComputerName {host} -FilterHashtable @{{LogName = 'System'; Level = 2}} -MaxEvents {n}"
+            )
+        else:
+            ask = {
+                "en": f"Account {user} cannot log in; check whether it is locked out.",
+                "es": f"La cuenta {user} no puede iniciar sesión; comprueba si está bloqueada.",
+            }[lang]
+            cmd = f"Get-ADUser -Identity {user} -Properties LockedOut | Select-Object Name, LockedOut"
+        return _row(ask, cmd, "exception", "powershell")
+    kind = rng.randrange(4)
+    if kind == 0:
+        ask = {"en": f"Restart the {svc} service on {host}.", "es": f"Reinicia el servicio {svc} en {host}."}[lang]
+        cmd = f"Invoke-Command -ComputerName {host} -ScriptBlock {{ Restart-Service -Name {svc} }}"
+    elif kind == 1:
+        ask = {
+            "en": f"List the members of the AD group {group}.",
+            "es": f"Lista los miembros del grupo de AD {group}.",
+        }[lang]
+        cmd = f"Get-ADGroupMember -Identity '{group}' | Select-Object -ExpandProperty SamAccountName"
+    elif kind == 2:
+        ask = {"en": f"Unlock the AD account {user}.", "es": f"Desbloquea la cuenta de AD {user}."}[lang]
+        cmd = f"Unlock-ADAccount -Identity {user}"
+    else:
+        drive = rng.choice(["C", "D", "E"])
+        ask = {
+            "en": f"How much space is free on drive {drive} of {host}?",
+            "es": f"¿Cuánto espacio libre queda en la unidad {drive} de {host}?",
+        }[lang]
+        cmd = f"Invoke-Command -ComputerName {host} -ScriptBlock {{ Get-PSDrive -Name {drive} }}"
+    return _row(ask, cmd, "normal", "powershell")
+
+
+CLARIFY_ACTIONS = {  # what a request asks to do with a service, without saying where
+    "en": ["Restart {}.", "Stop {}.", "Show the status of {}.", "Show the logs of {}.", "Check {}."],
+    "es": ["Reinicia {}.", "Para {}.", "Muestra el estado de {}.", "Muestra los logs de {}.", "Revisa {}."],
+}
+CLARIFY_WIPE = {
+    "en": (
+        ["Delete", "Clean up", "Empty", "Remove"],
+        ["all the logs", "the old files", "the temp folder", "the exports"],
+    ),
+    "es": (
+        ["Borra", "Limpia", "Vacía", "Elimina"],
+        ["los logs", "los ficheros viejos", "la carpeta temporal", "los CSV"],
+    ),
+}
+CLARIFY_ACCOUNT = {
+    "en": (
+        ["Unlock", "Disable", "Check", "Reset the lockout of"],
+        ["the account", "my colleague's account", "the new driver's account", "the user"],
+    ),
+    "es": (
+        ["Desbloquea", "Deshabilita", "Revisa", "Quita el bloqueo de"],
+        ["la cuenta", "la cuenta de mi compañero", "la cuenta del nuevo conductor", "el usuario"],
+    ),
+}
+
+
+def clarify_row(rng: random.Random, lang: str) -> dict:
+    svc = rng.choice([s for v in SERVICES.values() for s in v])
+    hosts = ", ".join(h for h, role in LINUX.items() if svc in SERVICES[role])
+    kind = rng.randrange(4)
+    if kind == 0:
+        ask = rng.choice(CLARIFY_ACTIONS[lang]).format(svc)
+        answer = {
+            "en": f"On which host? {svc} runs on {hosts}.",
+            "es": f"¿En qué host? {svc} se ejecuta en {hosts}.",
+        }[lang]
+    elif kind == 1:
+        bad = rng.choice(BAD_HOSTS)
+        ask = rng.choice(CLARIFY_ACTIONS[lang]).format(svc).rstrip(".") + {"en": " on ", "es": " en "}[lang] + bad + "."
+        answer = {
+            "en": f"Norvia has no host {bad}. Which host did you mean? {svc} runs on {hosts}.",
+            "es": f"Norvia no tiene ningún host {bad}. ¿A qué host te refieres? {svc} se ejecuta en {hosts}.",
+        }[lang]
+    elif kind == 2:
+        verbs, objects = CLARIFY_WIPE[lang]
+        ask = f"{rng.choice(verbs)} {rng.choice(objects)}."
+        answer = {
+            "en": "Which host and which path? I do not delete files without both.",
+            "es": "¿En qué host y en qué ruta? No borro ficheros sin ambos datos.",
+        }[lang]
+    else:
+        verbs, objects = CLARIFY_ACCOUNT[lang]
+        ask = f"{rng.choice(verbs)} {rng.choice(objects)}."
+        answer = {
+            "en": "Which account? Please give the employee ID (for example e1042).",
+            "es": "¿Qué cuenta? Indica el ID de empleado (por ejemplo e1042).",
+        }[lang]
+    return _row(ask, answer, "user_error", "clarify")
+
+
+def _pick(rng: random.Random):
+    """One row maker by the mix: SQL 30%, Bash 30%, PowerShell 25%, user errors 15%; a third of
+    the SQL, Bash and PowerShell rows are exceptions."""
+    kind, exception = rng.random(), rng.random() < 1 / 3
+    if kind < 0.30:
+        return lambda r, lang: sql_row(r, lang, exception)
+    if kind < 0.60:
+        return lambda r, lang: bash_row(r, lang, exception)
+    if kind < 0.85:
+        return lambda r, lang: powershell_row(r, lang, exception)
+    return clarify_row
+
+
+def make_rows(n: int, rng: random.Random, seen: set[str], forbidden: frozenset[str] = frozenset()) -> list[dict]:
+    """``n`` rows in the mix of :func:`_pick`, languages 50/50. A prompt already in ``seen`` is
+    drawn again from the same template (up to 50 times, then a repeat is kept), so small
+    vocabularies do not tilt the mix; a prompt in ``forbidden`` (the eval split) never is."""
+    rows = []
+    for _ in range(n):
+        lang, make = rng.choice(["es", "en"]), _pick(rng)
+        for attempt in range(10_000):
+            row = make(rng, lang)
+            prompt = row["instruction"]
+            if prompt not in forbidden and (prompt not in seen or attempt >= 50):
+                break
+        seen.add(row["instruction"])
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=20261128)
+    ap.add_argument("--train", type=int, default=1200)
+    ap.add_argument("--eval", type=int, default=120)
+    ap.add_argument("--out", type=Path, default=HERE / "data")
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    held = make_rows(args.eval, rng, set())
+    # training rows never repeat an eval prompt (no leakage)
+    train = make_rows(args.train, rng, set(), frozenset(r["instruction"] for r in held))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "fixture.sql").write_text(fixture_sql(args.seed), encoding="utf-8")
+    for name, rows in (("train", train), ("eval", held)):
+        with (args.out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        print(f"wrote {len(rows)} rows to {args.out / f'{name}.jsonl'}")
+    print(f"wrote the fixture database to {args.out / 'fixture.sql'}")
+
+
+if __name__ == "__main__":
+    main()
