@@ -1,0 +1,97 @@
+"""examples/it-support-scripts: the generator is deterministic, the recipe loads, and its eval
+spec scores hand-written answers: a correct one 1.0, a wrong one lower."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from afinar.config import load_recipe
+from afinar.data.read import Example
+from afinar.eval.run import score_answers
+from tests.conftest import REPO
+
+EXAMPLE = REPO / "examples" / "it-support-scripts"
+
+
+def test_generator_is_deterministic_for_a_seed(tmp_path):
+    for out, seed in ((tmp_path / "a", "20261128"), (tmp_path / "b", "7")):
+        cmd = [sys.executable, str(EXAMPLE / "generate_data.py"), "--out", str(out), "--seed", seed]
+        subprocess.run(cmd, check=True, capture_output=True)
+    for name in ("train.jsonl", "eval.jsonl", "fixture.sql"):
+        assert (tmp_path / "a" / name).read_bytes() == (EXAMPLE / "data" / name).read_bytes(), name
+    assert (tmp_path / "b" / "train.jsonl").read_bytes() != (EXAMPLE / "data" / "train.jsonl").read_bytes()
+
+
+def test_data_mix_languages_and_no_leakage():
+    rows = {n: [json.loads(x) for x in (EXAMPLE / "data" / f"{n}.jsonl").open()] for n in ("train", "eval")}
+    assert len(rows["train"]) >= 1000
+    for split in rows.values():
+        metrics = {
+            m: sum(r["metric"] == m for r in split) / len(split) for m in ("sql", "bash", "powershell", "clarify")
+        }
+        assert all(v >= 0.1 for v in metrics.values()), metrics
+        assert {r["scenario"] for r in split} == {"normal", "exception", "user_error"}
+        assert all((r["scenario"] == "user_error") == (r["metric"] == "clarify") for r in split)
+    spanish = sum(any(w in r["instruction"] for w in ("¿", "ñ", " en ", " de ")) for r in rows["train"])
+    assert 0.3 < spanish / len(rows["train"]) < 0.7
+    assert not {r["instruction"] for r in rows["train"]} & {r["instruction"] for r in rows["eval"]}
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    recipe = load_recipe(EXAMPLE / "recipe.yaml")
+    assert recipe.eval.sql_database.is_file() and recipe.data.system_prompt.startswith("You are the IT")
+    return recipe.eval
+
+
+def _scores(cfg, cases: list[tuple[str, str, str]]) -> list[float]:
+    """Score (metric, reference, answer) cases through the eval's own path."""
+    examples = [
+        Example(
+            [{"role": "user", "content": "q"}, {"role": "assistant", "content": ref}], f"case:{i}", meta={"metric": m}
+        )
+        for i, (m, ref, _) in enumerate(cases)
+    ]
+    result = score_answers(examples, [a for *_, a in cases], [r for _, r, _ in cases], cfg, None)
+    return [row["score"] for row in result["rows"]]
+
+
+def test_sql_rows_are_scored_by_execution_on_the_fixture(cfg):
+    ref = "SELECT COUNT(*) FROM tickets WHERE host = 'nv-db-01' AND priority = 'P2' AND status = 'open';"
+    same = "select count(id) from tickets where status='open' and host='nv-db-01' and priority='P2'"
+    other = "SELECT COUNT(*) FROM tickets WHERE host = 'nv-db-01' AND priority = 'P2' AND status = 'closed';"
+    db = sqlite3.connect(":memory:")
+    db.executescript((EXAMPLE / "data" / "fixture.sql").read_text())
+    assert db.execute(ref).fetchall() != db.execute(other).fetchall()  # the wrong answer really differs
+    ordered = "SELECT name FROM hosts WHERE site = 'MAD' AND role = 'web' ORDER BY name;"
+    reversed_ = "SELECT name FROM hosts WHERE site = 'MAD' AND role = 'web' ORDER BY name DESC;"
+    cases = [("sql", ref, same), ("sql", ref, other), ("sql", ref, "DROP TABLE tickets;")]
+    cases += [("sql", ordered, ordered), ("sql", ordered, reversed_)]
+    assert _scores(cfg, cases) == [1.0, 0.0, 0.0, 1.0, 0.0]
+
+
+def test_bash_powershell_and_clarify_rows(cfg):
+    bash = "ssh nv-web-02 'sudo systemctl restart nginx'"
+    ps = "Invoke-Command -ComputerName nv-files-01 -ScriptBlock { Restart-Service -Name Spooler }"
+    ask = "On which host? nginx runs on nv-web-01, nv-web-02, nv-web-03, nv-web-04."
+    scores = _scores(
+        cfg,
+        [
+            ("bash", bash, 'ssh nv-web-02 "sudo systemctl restart nginx"'),  # other quotes, same command
+            ("bash", bash, "ssh nv-web-03 'sudo systemctl stop nginx'"),  # wrong host and action
+            ("bash", bash, "ssh nv-web-02 'sudo systemctl restart nginx"),  # unclosed quote: bash -n fails
+            ("powershell", ps, "Invoke-Command -ComputerName nv-files-01 -ScriptBlock {Restart-Service -Name Spooler}"),
+            ("powershell", ps, "Restart-Service -Name Spooler"),  # runs locally: no Invoke-Command, no host
+            ("powershell", ps, "Invoke-Command -ComputerName nv-files-01 -ScriptBlock { Restart-Service -Name Spooler"),
+            ("clarify", ask, "Which host should it be? nginx runs on the nv-web hosts."),
+            ("clarify", ask, "ssh nv-web-01 'sudo systemctl restart nginx'"),
+        ],
+    )
+    assert scores[0] == 1.0 and 0 < scores[1] < 1 and scores[2] == 0.0
+    assert scores[3] == 1.0 and 0 < scores[4] < 1 and scores[5] == 0.0
+    assert scores[6:] == [1.0, 0.0]
