@@ -152,6 +152,8 @@ GATE_METRICS = (
     "bash_score",
     "powershell_score",
     "clarify_rate",
+    "finance_score",
+    "apidoc_score",
 )
 """The domain rates a run summary can hold: what the gate may threshold and the history keeps."""
 
@@ -219,7 +221,9 @@ class GateConfig(_Strict):
 
 
 class EvalConfig(_Strict):
-    metric: Literal["json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "clarify", "none"] = "json"
+    metric: Literal[
+        "json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "clarify", "finance", "apidoc", "none"
+    ] = "json"
     """The default metric of an eval row; a row's own ``metric`` field overrides it."""
     json_schema: Path | None = None
     """JSON Schema that each generated answer must satisfy (schema-valid rate)."""

@@ -55,6 +55,8 @@ METRIC_LABELS = (
     ("bash_score", "Bash: shellcheck x reference coverage"),
     ("powershell_score", "PowerShell: cmdlets + words"),
     ("clarify_rate", "user errors: asks, no script"),
+    ("finance_score", "finance: figures, none invented, formal, ROUGE-L"),
+    ("apidoc_score", "API docs: sections, parameters, example"),
 )
 """Domain metrics in ``summary.json``'s eval section and how tables name them."""
 

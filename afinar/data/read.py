@@ -49,7 +49,7 @@ _KEYS = {
     "completion": ({"prompt", "completion"}, set()),
 }
 _COMMON = {"scenario", "id", "metric"}
-METRICS = ("json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "clarify")
+METRICS = ("json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "clarify", "finance", "apidoc")
 """What a row's optional ``metric`` field may name (how its answer is scored; see afinar/eval)."""
 
 

@@ -42,7 +42,16 @@ RATES = {
     "bash": "bash_score",
     "powershell": "powershell_score",
     "clarify": "clarify_rate",
+    "finance": "finance_score",
+    "apidoc": "apidoc_score",
 }
+PARTS = {
+    "bash": ("shell_ok", "commands", "words"),
+    "powershell": ("balanced", "cmdlets", "words"),
+    "finance": ("figures", "no_invented", "formal", "rouge_l"),
+    "apidoc": ("sections", "parameters", "example"),
+}
+"""The parts of a metric's row score that ``by_metric`` also averages (domain.json)."""
 """The summary key of each non-JSON metric's rate (JSON rows give parse, schema and field rates)."""
 
 
@@ -85,6 +94,7 @@ def score_answers(examples: list[Example], answers: list[str], refs: list[str], 
     and per-row details under ``rows`` (each with ``metric`` and ``score``)."""
     from afinar.eval.metrics import SqlFixture, exact_match, rouge_l, shell_check, sql_match
     from afinar.eval.support import bash_check, clarify_check, powershell_check
+    from afinar.eval.writing import apidoc_check, finance_check
 
     metrics = [_metric(ex, cfg) for ex in examples]
     rows: list[dict] = [{} for _ in examples]
@@ -105,8 +115,11 @@ def score_answers(examples: list[Example], answers: list[str], refs: list[str], 
         "powershell": powershell_check,
         "clarify": clarify_check,
     }
+    with_prompt = {"finance": finance_check, "apidoc": apidoc_check}  # they check the answer against its input
     for i, metric in enumerate(metrics):
-        if metric != "json":
+        if metric in with_prompt:
+            rows[i] = with_prompt[metric](answers[i], refs[i], prompt_and_reference(examples[i])[0][-1]["content"])
+        elif metric != "json":
             rows[i] = scorers[metric](answers[i], refs[i])
         rows[i]["metric"] = metric
     by_metric: dict[str, dict] = {}
@@ -114,8 +127,13 @@ def score_answers(examples: list[Example], answers: list[str], refs: list[str], 
         entry = by_metric.setdefault(row["metric"], {"n": 0, "rate": 0.0})
         entry["n"] += 1
         entry["rate"] += row["score"]
+        for part in PARTS.get(row["metric"], ()):
+            entry.setdefault("parts", {}).setdefault(part, 0.0)
+            entry["parts"][part] += row.get(part, 0.0)
     for metric, entry in by_metric.items():
         entry["rate"] /= entry["n"]
+        for part in entry.get("parts", {}):
+            entry["parts"][part] = float(entry["parts"][part]) / entry["n"]
         if metric in RATES:
             result[RATES[metric]] = entry["rate"]
     result.update(n=len(rows), score=sum(r["score"] for r in rows) / max(len(rows), 1), by_metric=by_metric)

@@ -90,8 +90,9 @@ def powershell_check(answer: str, reference: str) -> dict:
 _CODE_START = re.compile(r"^\s*(ssh|sudo|systemctl|journalctl|find|df|du|grep|tail|ls|rm|kill|cat|docker)\s", re.M)
 _SQL = re.compile(r"\b(select\s.+\sfrom|update\s+\w+\s+set|delete\s+from|insert\s+into)\b", re.I | re.S)
 _DECLINE = re.compile(
-    r"\b(i can(no|')t|i cannot|i won't|not able to|please (provide|specify|confirm|tell)|which (one|host|service)|"
-    r"no puedo|indica|especifica|confirma|cuál|qué (host|servicio|equipo))\b",
+    r"\b(i can(no|')t|i cannot|i won't|not able to|(does|do|can)( not|not|n't) provide|please (provide|specify|confirm|"
+    r"tell|refer)|which (one|host|service|account)|no puedo|no (ofrece|puede)|indica|indique|especifica|confirma|"
+    r"facilite|dirija|cuál|qué (host|servicio|equipo|cuenta))\b",
     re.I,
 )
 
