@@ -1,0 +1,108 @@
+"""examples/api-docs: the generator is deterministic, the recipe loads, and the apidoc metric
+scores a hand-written correct page 1.0 and wrong ones lower, part by part."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+
+import pytest
+
+from afinar.config import load_recipe
+from afinar.data.read import Example
+from afinar.eval.run import score_answers
+from tests.conftest import REPO
+
+EXAMPLE = REPO / "examples" / "api-docs"
+SIGNATURE = (
+    "def create_shipment(origin: str, destination: str, weight_kg: float, express: bool = False) -> str:\n"
+    "purpose: creates a shipment and returns its ID"
+)
+PAGE = """## Summary
+Creates a shipment and returns its ID.
+
+## Parameters
+- `origin` (str): code of the origin depot.
+- `destination` (str): code of the destination depot.
+- `weight_kg` (float): gross weight in kilograms.
+- `express` (bool, default False): deliver within 24 hours.
+
+## Returns
+`str`: the new ID.
+
+## Errors
+- `NorviaConnectionError`: the Norvia API cannot be reached.
+
+## Example
+```python
+from norvia_sdk import create_shipment
+
+shipment_id = create_shipment("MAD-01", "BCN-02", weight_kg=12.5)
+```"""
+
+
+def test_generator_is_deterministic_for_a_seed(tmp_path):
+    for out, seed in ((tmp_path / "a", "20261128"), (tmp_path / "b", "7")):
+        cmd = [sys.executable, str(EXAMPLE / "generate_data.py"), "--out", str(out), "--seed", seed]
+        subprocess.run(cmd, check=True, capture_output=True)
+    for name in ("train.jsonl", "eval.jsonl"):
+        assert (tmp_path / "a" / name).read_bytes() == (EXAMPLE / "data" / name).read_bytes(), name
+    assert (tmp_path / "b" / "train.jsonl").read_bytes() != (EXAMPLE / "data" / "train.jsonl").read_bytes()
+
+
+def test_every_reference_example_parses_and_uses_the_signature():
+    rows = [json.loads(x) for x in (EXAMPLE / "data" / "train.jsonl").open()]
+    assert len(rows) >= 1000 and {r["scenario"] for r in rows} == {"normal", "exception", "user_error"}
+    for r in (r for r in rows if r["metric"] == "apidoc"):
+        name = r["input"].split("(")[0].removeprefix("def ")
+        code = r["output"].split("```python\n")[1].split("```")[0]
+        calls = [n.func.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call)]
+        assert calls == [name], r["output"]
+        for param in r["input"].split("(", 1)[1].split(") ->")[0].split(", "):
+            assert f"- `{param.split(':')[0]}`" in r["output"]
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    recipe = load_recipe(EXAMPLE / "recipe.yaml")
+    assert recipe.eval.metric == "apidoc"
+    return recipe.eval
+
+
+def _score(cfg, answer: str, metric: str = "apidoc", prompt: str = SIGNATURE) -> dict:
+    ex = Example([{"role": "user", "content": "Document this.\n\n" + prompt}, {"role": "assistant", "content": PAGE}],
+                 "case", meta={"metric": metric})  # fmt: skip
+    return score_answers([ex], [answer], [PAGE], cfg, None)["rows"][0]
+
+
+def test_a_correct_page_scores_one_and_each_fault_costs_its_part(cfg):
+    assert _score(cfg, PAGE)["score"] == 1.0
+    spanish = PAGE.replace("## Summary", "## Resumen").replace("## Parameters", "## Parámetros")
+    spanish = (
+        spanish.replace("## Returns", "## Retorno")
+        .replace("## Errors", "## Errores")
+        .replace("## Example", "## Ejemplo")
+    )
+    assert _score(cfg, spanish)["score"] == 1.0
+    swapped = PAGE.replace("## Returns", "## TMP").replace("## Errors", "## Returns").replace("## TMP", "## Errors")
+    assert _score(cfg, swapped)["sections"] == pytest.approx(4 / 5)
+    invented = _score(cfg, PAGE.replace("- `express`", "- `priority` (int): made up.\n- `express`"))
+    assert invented["parameters"] == pytest.approx(4 / 5) and invented["sections"] == 1.0
+    missing = _score(cfg, PAGE.replace("- `weight_kg` (float): gross weight in kilograms.\n", ""))
+    assert missing["parameters"] == pytest.approx(3 / 4)
+    bad_call = _score(
+        cfg, PAGE.replace('create_shipment("MAD-01", "BCN-02", weight_kg=12.5)', 'create_shipment("MAD-01")')
+    )
+    assert bad_call["example"] == 0.0 and bad_call["score"] == pytest.approx(2 / 3)
+    unknown_kw = _score(cfg, PAGE.replace("weight_kg=12.5", "weight=12.5"))
+    assert unknown_kw["example"] == 0.0
+    broken = _score(cfg, PAGE.replace("shipment_id = create_shipment(", "shipment_id = create_shipment(("))
+    assert broken["example"] == 0.0
+
+
+def test_user_error_rows_want_a_question(cfg):
+    ask = "Which signature should I document? Please paste the function's def line."
+    assert _score(cfg, ask, "clarify", "")["score"] == 1.0
+    assert _score(cfg, PAGE, "clarify", "")["score"] == 0.0
