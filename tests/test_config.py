@@ -19,6 +19,8 @@ def test_every_example_recipe_loads_and_its_files_exist(path: Path):
     assert r.data.train.is_file()
     assert r.data.eval is None or r.data.eval.is_file()
     assert r.eval.json_schema is None or r.eval.json_schema.is_file()
+    assert r.eval.sql_database is None or r.eval.sql_database.is_file()
+    assert r.intended_use, "every example says what its model is for (the model card shows it)"
 
 
 def test_misspelled_key_names_the_key_its_line_and_the_allowed_keys(tmp_path):
