@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -14,6 +12,7 @@ from afinar.config import load_recipe
 from afinar.data.read import Example
 from afinar.eval.run import score_answers
 from tests.conftest import REPO
+from tests.examples import assert_generator_is_deterministic
 
 EXAMPLE = REPO / "examples" / "api-docs"
 SIGNATURE = (
@@ -44,12 +43,7 @@ shipment_id = create_shipment("MAD-01", "BCN-02", weight_kg=12.5)
 
 
 def test_generator_is_deterministic_for_a_seed(tmp_path):
-    for out, seed in ((tmp_path / "a", "20261128"), (tmp_path / "b", "7")):
-        cmd = [sys.executable, str(EXAMPLE / "generate_data.py"), "--out", str(out), "--seed", seed]
-        subprocess.run(cmd, check=True, capture_output=True)
-    for name in ("train.jsonl", "eval.jsonl"):
-        assert (tmp_path / "a" / name).read_bytes() == (EXAMPLE / "data" / name).read_bytes(), name
-    assert (tmp_path / "b" / "train.jsonl").read_bytes() != (EXAMPLE / "data" / "train.jsonl").read_bytes()
+    assert_generator_is_deterministic(EXAMPLE, ("train.jsonl", "eval.jsonl"), tmp_path)
 
 
 def test_every_reference_example_parses_and_uses_the_signature():

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -14,6 +12,7 @@ from afinar.config import load_recipe
 from afinar.data.read import Example
 from afinar.eval.run import score_answers
 from tests.conftest import REPO
+from tests.examples import assert_generator_is_deterministic
 
 EXAMPLE = REPO / "examples" / "finance-reports"
 TABLE = (
@@ -28,12 +27,7 @@ REFERENCE = (
 
 
 def test_generator_is_deterministic_for_a_seed(tmp_path):
-    for out, seed in ((tmp_path / "a", "20261128"), (tmp_path / "b", "7")):
-        cmd = [sys.executable, str(EXAMPLE / "generate_data.py"), "--out", str(out), "--seed", seed]
-        subprocess.run(cmd, check=True, capture_output=True)
-    for name in ("train.jsonl", "eval.jsonl"):
-        assert (tmp_path / "a" / name).read_bytes() == (EXAMPLE / "data" / name).read_bytes(), name
-    assert (tmp_path / "b" / "train.jsonl").read_bytes() != (EXAMPLE / "data" / "train.jsonl").read_bytes()
+    assert_generator_is_deterministic(EXAMPLE, ("train.jsonl", "eval.jsonl"), tmp_path)
 
 
 def test_every_number_of_a_summary_is_in_its_input():

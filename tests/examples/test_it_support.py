@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 
@@ -14,17 +12,13 @@ from afinar.config import load_recipe
 from afinar.data.read import Example
 from afinar.eval.run import score_answers
 from tests.conftest import REPO
+from tests.examples import assert_generator_is_deterministic
 
 EXAMPLE = REPO / "examples" / "it-support-scripts"
 
 
 def test_generator_is_deterministic_for_a_seed(tmp_path):
-    for out, seed in ((tmp_path / "a", "20261128"), (tmp_path / "b", "7")):
-        cmd = [sys.executable, str(EXAMPLE / "generate_data.py"), "--out", str(out), "--seed", seed]
-        subprocess.run(cmd, check=True, capture_output=True)
-    for name in ("train.jsonl", "eval.jsonl", "fixture.sql"):
-        assert (tmp_path / "a" / name).read_bytes() == (EXAMPLE / "data" / name).read_bytes(), name
-    assert (tmp_path / "b" / "train.jsonl").read_bytes() != (EXAMPLE / "data" / "train.jsonl").read_bytes()
+    assert_generator_is_deterministic(EXAMPLE, ("train.jsonl", "eval.jsonl", "fixture.sql"), tmp_path)
 
 
 def test_data_mix_languages_and_no_leakage():
