@@ -165,6 +165,7 @@ def evaluate_fresh(
     Raises:
         AfinarError: a bad file or row, references the eval spec cannot score, or no row to score.
     """
+    from afinar.config import GATE_METRICS
     from afinar.data.gate import masker_for
     from afinar.data.mask import mask_examples
     from afinar.data.read import read_dataset
@@ -173,6 +174,8 @@ def evaluate_fresh(
     from afinar.lineage import sha256_file
     from afinar.security.crypto import is_afe
 
+    if metric not in GATE_METRICS:
+        raise AfinarError(f"--metric {metric}: unknown; accepted: {', '.join(GATE_METRICS)}")
     run_dir, data = Path(run_dir), Path(data)
     recipe = load_run(run_dir)
     actor = authorize("eval.fresh", "dataset:read", [data])
@@ -190,7 +193,8 @@ def evaluate_fresh(
         raise AfinarError(f"{data}: no row to score (the eval metric is 'none' for every row)")
     if metric not in results["tuned"]:
         shutil.rmtree(out)
-        raise AfinarError(f"--metric {metric}: not measured here; measured: {', '.join(sorted(results['tuned']))}")
+        measured = ", ".join(k for k in GATE_METRICS if k in results["tuned"])
+        raise AfinarError(f"--metric {metric}: not measured on these rows; measured: {measured}")
     source = {"data": str(data), "sha256": sha256_file(data), "rows": len(examples)}
     (out / "source.json").write_text(json.dumps(source, indent=2) + "\n")
     store(run_dir, {"eval": results, "gate": {"decision": "fresh data"}})

@@ -55,6 +55,7 @@ from afinar.train.optim import build_optimizer
 from afinar.train.progress import TrainProgress
 from afinar.train.speed import (
     chunked_cross_entropy,
+    compiled_layers,
     matmul_peak,
     peak_memory_gb,
     step_flops,
@@ -361,6 +362,8 @@ def train(
 
     # --- setup: seed, adapter (sharded over the ranks), optimizer, schedule
     _seed_everything(t.seed)
+    if t.compile and world.active:
+        raise AfinarError(f"train.compile works on one process; set it to false for {world.size} processes")
     model = attach_adapter(model, recipe.adapter).to(device)
     step_loss = TargetLoss(model)
     if world.active:
@@ -423,11 +426,16 @@ def train(
             state["bad_evals"] += 1
         return loss
 
-    # --- the loop
+    # --- the loop (its decoder layers compiled while it runs, when the recipe asks)
     model.train()
     stopped_early, interrupted_at = False, None
     progress_on = show_progress and world.main
-    with TrainProgress(total_steps, state["step"], enabled=progress_on) as progress, graceful_stop() as stop:
+    layers = causal_lm_of(model).model.layers
+    with (
+        TrainProgress(total_steps, state["step"], enabled=progress_on) as progress,
+        graceful_stop() as stop,
+        compiled_layers(layers, t.compile and not world.active),
+    ):
         while state["step"] < total_steps:
             start = time.perf_counter()
             # The global step: accum micro-batches per rank; this rank trains its share.

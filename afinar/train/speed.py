@@ -17,13 +17,21 @@ from __future__ import annotations
 
 import resource
 import time
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 
 from afinar.model.load import own_memory
 
-__all__ = ["chunked_cross_entropy", "matmul_peak", "peak_memory_gb", "step_flops", "store_frozen_in_bf16"]
+__all__ = [
+    "chunked_cross_entropy",
+    "compiled_layers",
+    "matmul_peak",
+    "peak_memory_gb",
+    "step_flops",
+    "store_frozen_in_bf16",
+]
 
 
 class _ChunkedCE(torch.autograd.Function):
@@ -108,6 +116,28 @@ def store_frozen_in_bf16(model) -> int:
             count += 1
     own_memory(model)  # what stays fp32 (embeddings, norms) lets go of the file's pages
     return count
+
+
+@contextmanager
+def compiled_layers(layers, enabled: bool = True):
+    """Within the block, each of ``layers`` runs a ``torch.compile``d forward (inductor; dynamic
+    shapes, so batches of other lengths do not recompile); after it, their own forward again.
+
+    What it buys on this CPU (bundled model, LoRA r=16 on all projections, bf16, 8 rows of
+    200-264 tokens): fused norms, rotary and activation kernels, 13% less time per step once
+    compiled; the first step pays the compile (~30 s). Gradients equal the eager ones within
+    bf16 rounding (tests/train/test_speed.py).
+    """
+    if not enabled:
+        yield
+        return
+    for layer in layers:
+        layer.forward = torch.compile(layer.forward, dynamic=True)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward  # the instance attribute goes; the class's forward is back
 
 
 def step_flops(config, tokens: int, targets: int, context: float) -> float:

@@ -52,5 +52,8 @@ def test_scheduled_eval_appends_to_history_and_flags_a_regression(tmp_path, tiny
     assert len(list((run / "eval" / "fresh").iterdir())) == 3
 
     result = _eval(run, tmp_path / "week1.jsonl", "--metric", "rouge_l")
-    assert result.exit_code == 2 and "--metric rouge_l: not measured here; measured:" in result.output
+    assert (
+        result.exit_code == 2
+        and "--metric rouge_l: not measured on these rows; measured: score, exact_match" in result.output
+    )
     assert len(list((run / "eval" / "fresh").iterdir())) == 3  # nothing left of the refused one

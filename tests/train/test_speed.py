@@ -120,3 +120,25 @@ def test_frozen_weights_let_go_of_the_safetensors_file(tiny_model_dir, tmp_path)
     gc.collect()
     assert not _mapped(weights)
     assert torch.equal(model.get_input_embeddings().weight, embed)  # copied, not changed
+
+
+def test_compiled_layers_give_the_eager_loss_and_gradients_and_come_back(tiny_model_dir, tokenizer):
+    from afinar.model.adapters import causal_lm_of
+    from afinar.train.speed import compiled_layers
+
+    model = _lora_model(tiny_model_dir)
+    rows = _rows(tokenizer)
+    pad = tokenizer.pad_token_id
+    eager_loss, _ = accumulate_step(model, [collate(rows, pad)])
+    eager = _grads(model)
+    layers = causal_lm_of(model).model.layers
+    with compiled_layers(layers):
+        assert all("forward" in vars(layer) for layer in layers)  # the compiled one is in place
+        for batch in ([collate(rows, pad)], [collate(rows[:3], pad)], [collate(rows, pad)]):  # another length too
+            loss, _ = accumulate_step(model, batch)
+            got = _grads(model)
+            if len(batch[0]["input_ids"]) == len(rows):
+                assert abs(loss - eager_loss) < 1e-5
+                for name in eager:
+                    torch.testing.assert_close(got[name], eager[name], rtol=1e-4, atol=1e-6)
+    assert not any("forward" in vars(layer) for layer in layers)  # plain layers again
