@@ -45,6 +45,7 @@ RATES = {
     "finance": "finance_score",
     "apidoc": "apidoc_score",
 }
+"""The summary key of each non-JSON metric's rate (JSON rows give parse, schema and field rates)."""
 PARTS = {
     "bash": ("shell_ok", "commands", "words"),
     "powershell": ("balanced", "cmdlets", "words"),
@@ -52,7 +53,6 @@ PARTS = {
     "apidoc": ("sections", "parameters", "example"),
 }
 """The parts of a metric's row score that ``by_metric`` also averages (domain.json)."""
-"""The summary key of each non-JSON metric's rate (JSON rows give parse, schema and field rates)."""
 
 
 def _metric(ex: Example, cfg: EvalConfig) -> str:

@@ -434,7 +434,7 @@ def train(
     with (
         TrainProgress(total_steps, state["step"], enabled=progress_on) as progress,
         graceful_stop() as stop,
-        compiled_layers(layers, t.compile and not world.active),
+        compiled_layers(layers, t.compile),  # refused above under --nproc
     ):
         while state["step"] < total_steps:
             start = time.perf_counter()
