@@ -9,10 +9,8 @@ import json
 import pytest
 
 from afinar.config import load_recipe
-from afinar.data.read import Example
-from afinar.eval.run import score_answers
 from tests.conftest import REPO
-from tests.examples import assert_generator_is_deterministic
+from tests.examples import assert_generator_is_deterministic, score
 
 EXAMPLE = REPO / "examples" / "api-docs"
 SIGNATURE = (
@@ -66,9 +64,7 @@ def cfg():
 
 
 def _score(cfg, answer: str, metric: str = "apidoc", prompt: str = SIGNATURE) -> dict:
-    ex = Example([{"role": "user", "content": "Document this.\n\n" + prompt}, {"role": "assistant", "content": PAGE}],
-                 "case", meta={"metric": metric})  # fmt: skip
-    return score_answers([ex], [answer], [PAGE], cfg, None)["rows"][0]
+    return score(cfg, metric, PAGE, answer, "Document this.\n\n" + prompt)
 
 
 def test_a_correct_page_scores_one_and_each_fault_costs_its_part(cfg):

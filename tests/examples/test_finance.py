@@ -9,10 +9,8 @@ import re
 import pytest
 
 from afinar.config import load_recipe
-from afinar.data.read import Example
-from afinar.eval.run import score_answers
 from tests.conftest import REPO
-from tests.examples import assert_generator_is_deterministic
+from tests.examples import assert_generator_is_deterministic, score
 
 EXAMPLE = REPO / "examples" / "finance-reports"
 TABLE = (
@@ -49,9 +47,7 @@ def cfg():
 
 
 def _score(cfg, answer: str, metric: str = "finance", reference: str = REFERENCE, table: str = TABLE) -> dict:
-    ex = Example([{"role": "user", "content": "Summarize.\n\n" + table}, {"role": "assistant", "content": reference}],
-                 "case", meta={"metric": metric})  # fmt: skip
-    return score_answers([ex], [answer], [reference], cfg, None)["rows"][0]
+    return score(cfg, metric, reference, answer, "Summarize.\n\n" + table)
 
 
 def test_a_correct_summary_in_other_words_gets_every_figure(cfg):

@@ -9,10 +9,8 @@ import sqlite3
 import pytest
 
 from afinar.config import load_recipe
-from afinar.data.read import Example
-from afinar.eval.run import score_answers
 from tests.conftest import REPO
-from tests.examples import assert_generator_is_deterministic
+from tests.examples import assert_generator_is_deterministic, score
 
 EXAMPLE = REPO / "examples" / "it-support-scripts"
 
@@ -45,14 +43,7 @@ def cfg():
 
 def _scores(cfg, cases: list[tuple[str, str, str]]) -> list[float]:
     """Score (metric, reference, answer) cases through the eval's own path."""
-    examples = [
-        Example(
-            [{"role": "user", "content": "q"}, {"role": "assistant", "content": ref}], f"case:{i}", meta={"metric": m}
-        )
-        for i, (m, ref, _) in enumerate(cases)
-    ]
-    result = score_answers(examples, [a for *_, a in cases], [r for _, r, _ in cases], cfg, None)
-    return [row["score"] for row in result["rows"]]
+    return [score(cfg, m, ref, answer)["score"] for m, ref, answer in cases]
 
 
 def test_sql_rows_are_scored_by_execution_on_the_fixture(cfg):
