@@ -49,6 +49,7 @@ from afinar.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from afinar.train.fused import fused_layers
 from afinar.train.interrupt import graceful_stop
 from afinar.train.memory import OOM_ERRORS, OomLadder
 from afinar.train.optim import build_optimizer
@@ -115,7 +116,7 @@ def target_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
     hidden = decoder_states(
         model,
         batch["input_ids"],
-        batch.get("attention_mask"),
+        _unless_right_padded(batch.get("attention_mask")),
         batch.get("position_ids"),
         use_cache=False,  # with a cache, transformers would not read packed documents' boundaries
     )
@@ -126,6 +127,16 @@ def target_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
         return chunked_cross_entropy(hidden[:, :-1][keep], head.weight, targets[keep]), int(keep.sum())
     logits = head(hidden[:, :-1][keep])  # (N, vocab), N = target tokens
     return F.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.sum())
+
+
+def _unless_right_padded(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """None for a right-padded batch's mask: under causal attention a real token never sees the
+    padding after it, and padding has no target, so the loss and its gradients are the same
+    without the mask, and attention runs causal-only (SDPA then skips the blocks above the
+    diagonal instead of reading a [T x T] mask: on this CPU about 30% less attention time)."""
+    if mask is None or not bool(mask[:, 0].all()) or not bool((mask[:, 1:] <= mask[:, :-1]).all()):
+        return mask
+    return None
 
 
 class TargetLoss(torch.nn.Module):
@@ -426,7 +437,7 @@ def train(
             state["bad_evals"] += 1
         return loss
 
-    # --- the loop (its decoder layers compiled while it runs, when the recipe asks)
+    # --- the loop (its decoder layers lean, or compiled when the recipe asks, while it runs)
     model.train()
     stopped_early, interrupted_at = False, None
     progress_on = show_progress and world.main
@@ -435,6 +446,7 @@ def train(
         TrainProgress(total_steps, state["step"], enabled=progress_on) as progress,
         graceful_stop() as stop,
         compiled_layers(layers, t.compile),  # refused above under --nproc
+        fused_layers(layers, enabled=not t.compile),  # inductor fuses the compiled ones itself
     ):
         while state["step"] < total_steps:
             start = time.perf_counter()
