@@ -9,7 +9,7 @@ Per device, in bytes:
 - trainable state: fp32 weight + fp32 gradient + AdamW's two fp32 moments = 16 bytes per
   trainable parameter (LoRA's A and B, or every weight for full fine-tuning), sharded by FSDP.
 - activations: what autograd keeps per token and decoder layer with fused (SDPA/flash)
-  attention (:func:`_activation_bytes`; afinar's autocast keeps about a third more than a
+  attention (:func:`_activation_bytes`; afinar's lean layers keep about 30% less than a
   pure-bf16 trainer). With gradient checkpointing only each layer's input is kept, plus one
   layer's full set while it is recomputed.
 - loss: afinar's chunked cross-entropy holds fp32 logits (softmaxed in place) and one
@@ -189,14 +189,15 @@ def _lora_params(shape: Shape, r: int, targets: list[str]) -> int:
 def _activation_bytes(shape: Shape, autocast: bool) -> tuple[float, float]:
     """(bytes kept per token and decoder layer, bytes of a checkpointed layer's input).
 
-    Pure bf16 (torchtune's way): 6h + 2kv + 4I values of 2 bytes. afinar's bf16 autocast over an
-    fp32 residual stream keeps more: every projection casts its input to bf16 for itself and for
-    its LoRA branch, and the residual and norm inputs stay fp32. Counted on the bundled model with
-    ``torch.autograd.graph.saved_tensors_hooks``: 7.25h + 2kv + 4.25I bf16 values plus 2h fp32.
+    Pure bf16 (torchtune's way): 6h + 2kv + 4I values of 2 bytes. afinar's lean layers under bf16
+    autocast (:mod:`afinar.train.fused`) keep the two norms' fp32 inputs, attention's query,
+    key, value and output, and the MLP's gate and up: 2h + 2kv + 2I bf16 values plus 2h fp32
+    (the rest is rebuilt in backward). Counted on the bundled model with
+    ``torch.autograd.graph.saved_tensors_hooks``: 14.3 KB per token and layer, this formula 13.8.
     """
     h, kv, i = shape.hidden, shape.kv_heads * shape.hd, shape.intermediate
     if autocast:
-        return (7.25 * h + 2 * kv + 4.25 * i) * 2 + 2 * h * 4, h * 4
+        return (2 * h + 2 * kv + 2 * i) * 2 + 2 * h * 4, h * 4
     return (6 * h + 2 * kv + 4 * i) * 2, h * 2
 
 
