@@ -70,6 +70,27 @@ def test_a_packed_step_has_the_gradient_of_the_padded_batch(tiny_model_dir, toke
         torch.testing.assert_close(got[name], reference[name], rtol=1e-4, atol=1e-7)
 
 
+def test_a_right_padded_batch_trains_as_with_its_mask(tiny_model_dir, tokenizer):
+    """The loop drops a right-padded batch's mask (causal attention never reaches the padding
+    after a token); loss and gradients are transformers' own with the mask."""
+    from afinar.train.loop import _unless_right_padded
+
+    model = _lora_model(tiny_model_dir)
+    rows, pad = _rows(tokenizer), tokenizer.pad_token_id
+    batch = collate(rows, pad)
+    assert _unless_right_padded(batch["attention_mask"]) is None and batch["attention_mask"].min() == 0
+    left = batch["attention_mask"].flip(1)
+    assert _unless_right_padded(left) is left  # left padding keeps its mask
+    loss, _ = accumulate_step(model, [batch])
+    got = _grads(model)
+    ref = model(**batch)
+    ref.loss.backward()
+    reference = _grads(model)
+    assert abs(loss - ref.loss.item()) < 1e-5
+    for name in reference:
+        torch.testing.assert_close(got[name], reference[name], rtol=1e-4, atol=1e-7)
+
+
 def test_frozen_weights_in_bf16_give_the_autocast_loss(tiny_model_dir, tokenizer):
     model = _lora_model(tiny_model_dir)
     batch = collate(_rows(tokenizer), tokenizer.pad_token_id)
