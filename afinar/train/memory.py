@@ -19,7 +19,7 @@ The plan is memory in use. On a GPU that is what the allocator hands out
 (``torch.cuda.max_memory_allocated``), not the CUDA context (~0.5 GiB more per device). On a
 CPU it adds the measured resident size of the Python process with torch and transformers
 imported (``CPU_RUNTIME``). The resident size a user sees is higher by what the C allocator
-keeps of freed tensors: 28-48% above the memory in use on the bundled model under glibc, 8-14%
+keeps of freed tensors: 21-34% above the memory in use on the bundled model under glibc, 5-7%
 under tcmalloc (``bench/memory.py`` reports both).
 """
 
