@@ -40,7 +40,6 @@ from contextlib import ExitStack, contextmanager
 
 import torch
 import torch.nn.functional as F
-from peft.helpers import disable_input_dtype_casting
 
 __all__ = ["fusable", "fused_layers"]
 
@@ -255,6 +254,8 @@ def fused_layers(layers, enabled: bool = True, rebuild: bool = True):
     """Within the block, each fusable decoder layer in ``layers`` runs the lean norms, MLP and
     attention (and, with ``rebuild``, keeps recipes instead of their outputs); after it, the
     layers are as they were. Layers of another kind are left alone. Yields how many were fused."""
+    from peft.tuners.lora.layer import LoraLayer
+
     fused = [layer for layer in layers if fusable(layer)] if enabled else []
     with ExitStack() as undo:
         if fused:
@@ -278,5 +279,8 @@ def fused_layers(layers, enabled: bool = True, rebuild: bool = True):
             for module, forward in patch.items():
                 module.forward = forward
                 undo.callback(delattr, module, "forward")  # the class's forward is back
-            undo.enter_context(disable_input_dtype_casting(layer))  # LoRA A reads the bf16 input as is
+            for module in layer.modules():  # LoRA A reads the bf16 input as is
+                if isinstance(module, LoraLayer):
+                    undo.callback(setattr, module, "cast_input_dtype_enabled", module.cast_input_dtype_enabled)
+                    module.cast_input_dtype_enabled = False
         yield len(fused)

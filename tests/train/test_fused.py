@@ -123,3 +123,25 @@ def test_with_gradient_checkpointing_the_gradients_are_still_eager(tiny_model_di
     assert abs(loss - eager_loss) < 1e-6
     for name in eager:
         torch.testing.assert_close(got[name], eager[name], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["dora", "ia3", "bottleneck", "full"])
+def test_other_methods_train_through_the_lean_layers_as_eager(tiny_model_dir, tokenizer, method):
+    from transformers import AutoModelForCausalLM
+
+    from afinar.config import AdapterConfig
+    from afinar.model.adapters import attach_adapter
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    model = attach_adapter(base, AdapterConfig(method=method, r=4))
+    for p in trainable_parameters(model).values():
+        p.data.add_(torch.randn_like(p) * 0.02)  # away from the identity start: every parameter gets a gradient
+    batch = [collate(_rows(tokenizer), tokenizer.pad_token_id)]
+    eager_loss, eager = _step(model, batch)
+    with fused_layers(causal_lm_of(model).model.layers) as fused:
+        assert fused == 2
+        loss, got = _step(model, batch)
+    assert abs(loss - eager_loss) < 1e-6
+    for name in eager:
+        torch.testing.assert_close(got[name], eager[name], rtol=1e-5, atol=1e-7)
