@@ -20,6 +20,17 @@ def _step(model, batches, autocast=None):
     return loss, _grads(model)
 
 
+def _assert_fused_step_is(model, batches, eager_loss, eager):
+    """The same step through the lean layers: fp32 loss and every gradient as eager."""
+    with fused_layers(causal_lm_of(model).model.layers) as fused:
+        assert fused == 2
+        loss, got = _step(model, batches)
+    assert abs(loss - eager_loss) < 1e-6
+    assert eager.keys() == got.keys()
+    for name in eager:
+        torch.testing.assert_close(got[name], eager[name], rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize("packing", [False, True])
 def test_fp32_loss_and_gradients_equal_the_eager_layers(tiny_model_dir, tokenizer, packing):
     model = _lora_model(tiny_model_dir)
@@ -27,14 +38,8 @@ def test_fp32_loss_and_gradients_equal_the_eager_layers(tiny_model_dir, tokenize
     rows, pad = _rows(tokenizer), tokenizer.pad_token_id
     batches = step_batches(rows, pad, packing, capacity=128, per_forward=3)
     eager_loss, eager = _step(model, batches)
-    layers = causal_lm_of(model).model.layers
-    with fused_layers(layers) as fused:
-        assert fused == 2
-        loss, got = _step(model, batches)
-    assert abs(loss - eager_loss) < 1e-6
-    assert eager.keys() == got.keys() and len(got) == 2 * 7 * 2 + 1
-    for name in eager:
-        torch.testing.assert_close(got[name], eager[name], rtol=1e-5, atol=1e-7)
+    assert len(eager) == 2 * 7 * 2 + 1  # A and B of 7 projections in 2 layers, and the norm
+    _assert_fused_step_is(model, batches, eager_loss, eager)
 
 
 def test_bf16_loss_is_the_eager_one_and_gradients_are_as_close_to_fp32(tiny_model_dir, tokenizer):
@@ -117,12 +122,7 @@ def test_with_gradient_checkpointing_the_gradients_are_still_eager(tiny_model_di
     eager_loss, eager = _step(model, batch)
     enable_checkpointing(model)
     model.train()
-    with fused_layers(causal_lm_of(model).model.layers) as fused:
-        assert fused == 2
-        loss, got = _step(model, batch)
-    assert abs(loss - eager_loss) < 1e-6
-    for name in eager:
-        torch.testing.assert_close(got[name], eager[name], rtol=1e-5, atol=1e-7)
+    _assert_fused_step_is(model, batch, eager_loss, eager)
 
 
 @pytest.mark.parametrize("method", ["dora", "ia3", "bottleneck", "full"])
@@ -139,9 +139,4 @@ def test_other_methods_train_through_the_lean_layers_as_eager(tiny_model_dir, to
         p.data.add_(torch.randn_like(p) * 0.02)  # away from the identity start: every parameter gets a gradient
     batch = [collate(_rows(tokenizer), tokenizer.pad_token_id)]
     eager_loss, eager = _step(model, batch)
-    with fused_layers(causal_lm_of(model).model.layers) as fused:
-        assert fused == 2
-        loss, got = _step(model, batch)
-    assert abs(loss - eager_loss) < 1e-6
-    for name in eager:
-        torch.testing.assert_close(got[name], eager[name], rtol=1e-5, atol=1e-7)
+    _assert_fused_step_is(model, batch, eager_loss, eager)
