@@ -274,13 +274,12 @@ def fused_layers(layers, enabled: bool = True, rebuild: bool = True):
             if recipes is not None:
                 patch[layer] = _layer_forward(layer, recipes)
             for module in layer.modules():
+                if isinstance(module, LoraLayer):  # LoRA A reads the bf16 input as is
+                    undo.callback(setattr, module, "cast_input_dtype_enabled", module.cast_input_dtype_enabled)
+                    module.cast_input_dtype_enabled = False
                 if (name := _plain_lora(module)) is not None:
                     patch[module] = _lora_forward(module, name)
             for module, forward in patch.items():
                 module.forward = forward
                 undo.callback(delattr, module, "forward")  # the class's forward is back
-            for module in layer.modules():  # LoRA A reads the bf16 input as is
-                if isinstance(module, LoraLayer):
-                    undo.callback(setattr, module, "cast_input_dtype_enabled", module.cast_input_dtype_enabled)
-                    module.cast_input_dtype_enabled = False
         yield len(fused)

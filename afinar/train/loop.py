@@ -132,8 +132,8 @@ def target_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
 def _unless_right_padded(mask: torch.Tensor | None) -> torch.Tensor | None:
     """None for a right-padded batch's mask: under causal attention a real token never sees the
     padding after it, and padding has no target, so the loss and its gradients are the same
-    without the mask, and attention runs causal-only (SDPA then skips the blocks above the
-    diagonal instead of reading a [T x T] mask: on this CPU about 30% less attention time)."""
+    without the mask, and attention runs causal-only instead of reading a [T x T] mask (on this
+    CPU SDPA's forward took 11% less time that way, its backward about the same)."""
     if mask is None or not bool(mask[:, 0].all()) or not bool((mask[:, 1:] <= mask[:, :-1]).all()):
         return mask
     return None
