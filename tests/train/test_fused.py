@@ -2,6 +2,7 @@
 
 import gc
 import weakref
+from contextlib import nullcontext
 
 import pytest
 import torch
@@ -14,9 +15,9 @@ from afinar.train.speed import store_frozen_in_bf16
 from tests.train.test_speed import _grads, _lora_model, _rows
 
 
-def _step(model, batches, autocast=None):
-    cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if autocast else None
-    loss, _ = accumulate_step(model, batches, cast) if cast else accumulate_step(model, batches)
+def _step(model, batches, autocast=False):
+    cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if autocast else nullcontext
+    loss, _ = accumulate_step(model, batches, cast)
     return loss, _grads(model)
 
 
@@ -127,16 +128,7 @@ def test_with_gradient_checkpointing_the_gradients_are_still_eager(tiny_model_di
 
 @pytest.mark.parametrize("method", ["dora", "ia3", "bottleneck", "full"])
 def test_other_methods_train_through_the_lean_layers_as_eager(tiny_model_dir, tokenizer, method):
-    from transformers import AutoModelForCausalLM
-
-    from afinar.config import AdapterConfig
-    from afinar.model.adapters import attach_adapter
-
-    torch.manual_seed(0)
-    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    model = attach_adapter(base, AdapterConfig(method=method, r=4))
-    for p in trainable_parameters(model).values():
-        p.data.add_(torch.randn_like(p) * 0.02)  # away from the identity start: every parameter gets a gradient
+    model = _lora_model(tiny_model_dir, method)
     batch = [collate(_rows(tokenizer), tokenizer.pad_token_id)]
     eager_loss, eager = _step(model, batch)
     _assert_fused_step_is(model, batch, eager_loss, eager)

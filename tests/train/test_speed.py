@@ -21,11 +21,12 @@ def _rows(tokenizer, n=6):
     return [render(tokenizer, ex(i)) for i in range(n)]
 
 
-def _lora_model(model_dir):
+def _lora_model(model_dir, method: str = "lora"):
     torch.manual_seed(0)
-    model = attach_adapter(AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32), AdapterConfig(r=4))
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = attach_adapter(base, AdapterConfig(method=method, r=4))
     for p in trainable_parameters(model).values():
-        p.data.normal_(0, 0.02)  # non-zero B: every LoRA parameter gets a gradient
+        p.data.normal_(0, 0.02)  # non-zero B (or IA3 scale...): every trainable parameter gets a gradient
     return model
 
 
