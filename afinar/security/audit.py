@@ -61,15 +61,25 @@ def _canonical(record: dict) -> bytes:
 
 
 def _secret_file(path: Path, make) -> bytes:
-    """Read a 0600 key file, creating it (exclusively, mode 0600 from the start) if absent."""
+    """Read a 0600 key file, creating it if absent: written whole to a private temporary file
+    (mode 0600 from the start), then linked into place, which fails if another process got
+    there first. A concurrent reader sees no file or the whole key, never a half-written one
+    (creating the key file itself and then writing let a second writer read an empty key and MAC
+    its records with it)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(make())
+                f.flush()
+                os.fsync(f.fileno())
+            os.link(tmp, path)
         except FileExistsError:
-            pass  # another process made it first
+            pass  # another process made it first: its key is the one
+        finally:
+            tmp.unlink(missing_ok=True)
     return path.read_bytes()
 
 

@@ -134,3 +134,25 @@ def test_cli_verify_exits_1_and_names_the_record(tmp_path, monkeypatch):
     assert bad.exit_code == 1 and "tampered: line 4 (seq 4): a field was edited" in bad.output
     shown = CliRunner().invoke(app, ["audit", "show", "--last", "2"])
     assert shown.exit_code == 0 and "audit.verify" in shown.output
+
+
+def _read_key(home: str, out, start) -> None:
+    start.wait()  # all at once
+    out.put(AuditLog(home)._key())
+
+
+def test_processes_creating_the_key_at_once_all_get_the_same_whole_key(tmp_path):
+    """The first writers of a fresh home race to create the audit key; none may read a
+    half-written file (an empty key MACed records that the real key then failed; with the old
+    create-then-write, the first of these races already failed)."""
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(30):
+        out, start = ctx.Queue(), ctx.Barrier(6)
+        procs = [ctx.Process(target=_read_key, args=(str(tmp_path / f"home{trial}"), out, start)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        keys = [out.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert len(set(keys)) == 1 and len(keys[0]) == 32
+        assert [f.name for f in (tmp_path / f"home{trial}" / "keys").iterdir()] == ["audit.key"]  # no temporary left
