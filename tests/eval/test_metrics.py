@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from afinar.errors import AfinarError
@@ -62,7 +60,6 @@ def test_missing_fixture_is_a_clear_error(tmp_path):
         SqlFixture(tmp_path / "nope.sql")
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (apt-get install shellcheck)")
 def test_shell_needs_bash_syntax_and_a_clean_shellcheck():
     good = shell_check('for f in /data/*.csv; do wc -l "$f"; done')
     assert good["score"] == 1.0 and good["syntax_ok"]
