@@ -15,8 +15,11 @@ field breaks that record's MAC; deleting, inserting or swapping records breaks `
 storage the log's writers cannot rewrite). ``verify`` replays the chain and every checkpoint.
 
 Records hold digests, never raw data: dataset and adapter sha256, prompt digests, masked text.
-Writers take an exclusive ``flock`` for read-last-record + append + fsync, so concurrent
-processes never fork or interleave the chain.
+A record is bounded: a string in ``details`` over ``MAX_TEXT`` characters keeps an excerpt, its
+length and its sha256; ``details`` whose JSON is still over ``MAX_DETAILS`` bytes is replaced by
+its size, digest and an excerpt. One huge request can then neither bloat the log nor hide the
+record before it. Writers take an exclusive ``flock`` for read-last-record + append + fsync, so
+concurrent processes never fork or interleave the chain.
 """
 
 from __future__ import annotations
@@ -46,6 +49,49 @@ from afinar.security.keys import afinar_home
 __all__ = ["AuditLog", "Verification", "audit_log", "local_actor"]
 
 GENESIS = "0" * 64
+MAX_TEXT = 4096
+"""Characters of one string in ``details`` kept whole; a longer one keeps its first ``EXCERPT``."""
+EXCERPT = 1024
+MAX_DETAILS = 65536
+"""Bytes of ``details`` (canonical JSON, after ``MAX_TEXT``) kept whole."""
+_BLOCK = 65536
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _bounded_text(text: str) -> str:
+    if len(text) <= MAX_TEXT:
+        return text
+    digest = _sha256(text.encode("utf-8", "surrogatepass"))
+    return f"{text[:EXCERPT]}... [cut by the audit log: {len(text)} characters, sha256 {digest}]"
+
+
+def _bounded(value):
+    """``value`` with every string over ``MAX_TEXT`` characters cut to an excerpt and its digest."""
+    if isinstance(value, str):
+        return _bounded_text(value)
+    if isinstance(value, dict):
+        return {_bounded_text(str(k)): _bounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_bounded(v) for v in value]
+    return value
+
+
+def _bounded_details(details: dict) -> dict:
+    """What a record keeps of ``details``: long strings cut (:func:`_bounded`), and the whole
+    replaced by its size, sha256 and an excerpt when its JSON is still over ``MAX_DETAILS``."""
+    kept = _bounded(details)
+    raw = _canonical(kept)
+    if len(raw) <= MAX_DETAILS:
+        return kept
+    return {
+        "cut_by_audit_log": True,
+        "bytes": len(raw),
+        "sha256": _sha256(raw),
+        "excerpt": raw[:EXCERPT].decode("utf-8", "ignore"),
+    }
 
 
 def local_actor() -> str:
@@ -138,8 +184,7 @@ class AuditLog:
         if not self.path.exists() or self.path.stat().st_size == 0:
             return 0, GENESIS
         with self.path.open("rb") as f:
-            f.seek(max(0, self.path.stat().st_size - 65536))
-            last = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+            last = _last_line(f, self.path.stat().st_size)
         try:
             rec = json.loads(last)
             return int(rec["seq"]), str(rec["mac"])
@@ -167,7 +212,7 @@ class AuditLog:
                 "resource": resource,
                 "decision": decision,
                 "digests": digests or {},
-                "details": details or {},
+                "details": _bounded_details(details or {}),
                 "prev": prev,
             }
             record["mac"] = hmac.new(key, _canonical(record), hashlib.sha256).hexdigest()
@@ -269,6 +314,21 @@ class AuditLog:
             elif count and macs[count - 1] != cp["head"]:
                 problems.append(f"record {count} differs from the one signed by checkpoint {i} ({cp['time']})")
         return len(entries)
+
+
+def _last_line(f, size: int) -> bytes:
+    """The last non-empty line of the binary file ``f`` of ``size`` bytes, read backwards in blocks
+    until a newline before it shows where it starts: any length of record, no whole-file read."""
+    end, tail = size, b""
+    while end > 0:
+        start = max(0, end - _BLOCK)
+        f.seek(start)
+        tail = f.read(end - start) + tail
+        end = start
+        body = tail.rstrip(b"\n")
+        if b"\n" in body:
+            return body.rsplit(b"\n", 1)[-1]
+    return tail.rstrip(b"\n")
 
 
 def _seq_of(line: str) -> int | None:

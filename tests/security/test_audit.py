@@ -156,3 +156,38 @@ def test_processes_creating_the_key_at_once_all_get_the_same_whole_key(tmp_path)
             p.join(timeout=60)
         assert len(set(keys)) == 1 and len(keys[0]) == 32
         assert [f.name for f in (tmp_path / f"home{trial}" / "keys").iterdir()] == ["audit.key"]  # no temporary left
+
+
+def test_a_huge_record_is_kept_bounded_and_the_log_goes_on(log):
+    """A 900 KB prompt (what one chat request may carry) used to stop the log for good: the next
+    append read only the last 64 KiB and called the record damaged."""
+    prompt = "q" * 900_000
+    log.append("serve.chat", "default", "reject", details={"prompt": prompt, "messages": ["x" * 5000, "short"]})
+    log.append("serve.chat", "default", "allow", details={"prompt": "What is the capital of France?"})
+    assert log.verify().ok
+    huge, after = log.records()[-2:]
+    want = hashlib.sha256(prompt.encode()).hexdigest()
+    assert huge["details"]["prompt"] == "q" * 1024 + f"... [cut by the audit log: 900000 characters, sha256 {want}]"
+    assert huge["details"]["messages"][1] == "short" and huge["details"]["messages"][0].startswith("x" * 1024 + "...")
+    assert len(lines(log)[-2]) < 4096
+    assert (after["seq"], after["prev"]) == (10, huge["mac"])
+
+
+def test_details_too_big_as_a_whole_keep_their_size_and_digest(log):
+    details = {"rows": [f"row {i}" for i in range(20_000)]}  # many short strings, none cut alone
+    log.append("data.check", "/data/big.jsonl", "allow", details=details)
+    kept = log.records()[-1]["details"]
+    raw = json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert kept["cut_by_audit_log"] and kept["bytes"] == len(raw) and kept["sha256"] == hashlib.sha256(raw).hexdigest()
+    assert log.verify().ok
+
+
+def test_a_log_whose_last_record_spans_many_blocks_is_continued(log, monkeypatch):
+    """A log written before records were bounded may end with a record of any size."""
+    monkeypatch.setattr("afinar.security.audit.MAX_TEXT", 10**9)
+    monkeypatch.setattr("afinar.security.audit.MAX_DETAILS", 10**9)
+    log.append("serve.chat", "default", "reject", details={"prompt": "\n".join(["p" * 1000] * 300)})
+    assert len(lines(log)[-1]) > 4 * 65536
+    monkeypatch.undo()
+    log.append("serve.chat", "default", "allow", details={"prompt": "next"})
+    assert [r["seq"] for r in log.records()] == list(range(1, 11)) and log.verify().ok

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 
 import openai
 import pytest
@@ -127,3 +128,22 @@ def test_openai_shaped_errors(client):
             model="alpha", messages=[{"role": "user", "content": "ventas de camisas, " * 100}], max_tokens=4
         )
     assert err.value.code == "prompt_too_long"
+
+
+def test_an_oversized_prompt_is_refused_before_it_reaches_the_audit_log(client, deployment):
+    """One ~900 KB prompt (under the 1 MiB body limit) used to write a 900 KB audit record; the
+    log then could not find its last record, and every later request failed."""
+    from tests.serve.conftest import audit_records
+
+    huge = "ventas de camisas en Madrid, " * 31_000
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="alpha", messages=[{"role": "user", "content": huge}], max_tokens=4)
+    assert err.value.code == "prompt_too_long"
+    refused = audit_records("serve")[-1]
+    assert refused["decision"] == "reject" and "prompt" not in refused["details"]
+    assert refused["digests"]["prompt"] == hashlib.sha256(huge.encode()).hexdigest()
+    answer = client.chat.completions.create(model="alpha", messages=MESSAGES, max_tokens=4)
+    assert answer.choices[0].finish_reason == "length" and answer.usage.completion_tokens == 4
+    from afinar.security.audit import audit_log
+
+    assert audit_log().verify().ok

@@ -32,11 +32,18 @@ def adapter_for(dep: Deployment, model: str, record: Record) -> str:
 
 
 async def guarded(dep: Deployment, record: Record, untrusted: list[str], texts: list[str]) -> GuardResult:
-    """Run the guard; record its decisions and the prompt (PII redacted); refuse with 400 when it blocks."""
+    """Check the prompt's length, run the guard; record its decisions and the prompt (PII redacted);
+    refuse with 400 when it blocks. A prompt over the limit is refused before the guard runs and
+    before any of its text reaches the audit record (which keeps its digest)."""
+    record.digest("\n".join(texts))
+    tokens = await anyio.to_thread.run_sync(_count_tokens, dep.tokenizer, texts)
+    if tokens > dep.max_prompt_tokens:
+        raise ApiError(
+            400, "prompt_too_long", f"the prompt is {tokens} tokens; this deployment takes {dep.max_prompt_tokens}"
+        )
     result = await anyio.to_thread.run_sync(dep.guard.check, untrusted, texts)
     shown = [dep.sanitizer.clean(t)[0] for t in result.texts]
     record.details["prompt"] = shown[0] if len(shown) == 1 else shown
-    record.digest("\n".join(texts))
     record.details["guard"] = {
         "findings": result.findings,
         "injection_score": round(result.injection_score, 4),
@@ -48,6 +55,12 @@ async def guarded(dep: Deployment, record: Record, untrusted: list[str], texts: 
         kinds = ", ".join(sorted(result.pii))
         raise ApiError(400, "pii_in_prompt", f"the prompt contains personal data ({kinds}); this deployment refuses it")
     return result
+
+
+def _count_tokens(tokenizer, texts: list[str]) -> int:
+    """Tokens in ``texts`` alone: a lower bound of the templated prompt's, which :func:`sampling`
+    checks exactly once the guard has run."""
+    return sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]) if texts else 0
 
 
 def sampling(dep: Deployment, body: _Sampling, prompt_tokens: int, max_tokens: int | None) -> Sampling:
