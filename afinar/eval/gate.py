@@ -3,7 +3,9 @@
 A run is **promoted** when every check of its recipe's ``eval.gate`` holds and **rejected**
 otherwise. Checks: each ``min`` threshold on a tuned-model domain metric (a threshold on a metric
 the eval did not measure fails), and for each general benchmark that ran (MMLU-Redux,
-HellaSwag, PIQA, ARC, ...) the drop against the base (``max_drop`` points). A benchmark on
+HellaSwag, PIQA, ARC, ...) the drop against the base (``max_drop`` points): the paired
+difference on the same items (:mod:`afinar.eval.paired`) as a point estimate, shown with its 95%
+interval, item count and the drop those items can detect. A benchmark on
 which the base model is within its own 95% interval of chance cannot detect forgetting: its
 check says so ("unusable") and names a usable one instead, without rejecting. The decision goes to
 ``gate.json`` in the run directory, the summary, the audit log and the eval history.
@@ -46,7 +48,7 @@ def _measured(summary: dict) -> dict[str, dict]:
             key = e["metric"]
             low, high = e["base"][f"{key}_ci95"]
             out[name] = {"base": e["base"][key], "tuned": e["tuned"][key], "low": low, "high": high,
-                         "chance": e["chance"], "n": e["n"]}  # fmt: skip
+                         "chance": e["chance"], "n": e["n"], "paired": e.get("paired")}  # fmt: skip
     return out
 
 
@@ -69,8 +71,18 @@ def decide(gate: GateConfig, summary: dict) -> dict:
     usable = [n for n, m in measured.items() if not m["low"] <= m["chance"] <= m["high"]]
     for name, m in measured.items():
         drop = gate.drop_for(name)
-        delta = 100 * (m["tuned"] - m["base"])
+        paired = m.get("paired")
+        delta = paired["delta"] if paired else 100 * (m["tuned"] - m["base"])
         check = {"check": f"{name} change vs base", "value": f"{delta:+.1f} pts", "limit": f">= -{drop:.1f} pts"}
+        if paired:
+            low, high = paired["ci95"]
+            check["value"] += f" (paired 95% {low:+.1f} to {high:+.1f}, n={paired['n']})"
+            check["detectable_drop"] = round(paired["detectable_drop"], 2)
+            if paired["detectable_drop"] > gate.detect_drop:
+                check["note"] = (
+                    f"{paired['n']} items detect a drop of {paired['detectable_drop']:.1f} pts (80% power), "
+                    f"not {gate.detect_drop:.1f}: raise eval.benchmarks.limit where the benchmark has more items"
+                )
         if m["low"] <= m["chance"] <= m["high"]:
             instead = ", ".join(usable) if usable else "hellaswag, piqa or arc_easy (eval.benchmarks)"
             check["result"] = "unusable"

@@ -3,9 +3,12 @@ an unbatched log-softmax computed here."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
+from afinar.eval import benchmarks
 from afinar.eval.benchmarks import Item, chance_level, load_items, loglikelihoods, score_items
 
 
@@ -69,3 +72,49 @@ def test_batched_loglikelihoods_equal_one_sequence_at_a_time(tiny_model_dir, tok
     a, b = loglikelihoods(model, tokenizer, list(zip(item.contexts, item.continuations, strict=True)))
     assert result["acc"] == float(a > b)
     assert result["acc_norm"] == float(a / 4 > b / len(item.continuations[1]))
+
+
+def test_shared_context_rows_equal_one_sequence_per_choice(tiny_model_dir, tokenizer):
+    """HellaSwag and ARC items run as one row per item (the context once); PIQA and Winogrande
+    go pair by pair. Every score equals the pair scorer's on the same choices."""
+    from transformers import AutoModelForCausalLM
+
+    from afinar.eval.benchmarks import _worth_sharing, item_loglikelihoods
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    items = [it for name in ("hellaswag", "arc_easy", "piqa", "winogrande") for it in load_items(name, 5)]
+    shared = [_worth_sharing(tokenizer, it) for it in items]
+    assert shared[:10] == [True] * 10 and shared[15:] == [False] * 5
+    got = item_loglikelihoods(model, tokenizer, items, batch_size=4)
+    for it, scores in zip(items, got, strict=True):
+        alone = loglikelihoods(model, tokenizer, list(zip(it.contexts, it.continuations, strict=True)), batch_size=1)
+        assert scores == pytest.approx(alone, abs=1e-3)
+
+
+def test_a_killed_benchmark_pass_keeps_the_benchmarks_it_finished(tmp_path, tiny_model_dir, monkeypatch):
+    from typer.testing import CliRunner
+
+    from afinar.cli import app
+    from afinar.pipeline import evaluate_benchmarks
+    from tests.conftest import tiny_recipe
+
+    run = tmp_path / "run"
+    recipe = tiny_recipe(tmp_path, tiny_model_dir, train={"max_steps": 1})
+    assert CliRunner().invoke(app, ["run", "--quiet", str(recipe), "--run-dir", str(run)]).exit_code == 0
+    real = benchmarks.score_items
+    calls = []
+
+    def dies_on_arc(model, tokenizer, items, **kw):
+        calls.append(len(items))
+        if len(calls) == 3:  # piqa base, piqa tuned, then arc_easy base
+            raise KeyboardInterrupt
+        return real(model, tokenizer, items, **kw)
+
+    monkeypatch.setattr("afinar.eval.benchmarks.score_items", dies_on_arc)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_benchmarks(run, ["piqa", "arc_easy"], limit=6, show_progress=False)
+    kept = json.loads((run / "eval" / "benchmarks.json").read_text())["benchmarks"]
+    assert list(kept) == ["piqa"] and kept["piqa"]["paired"]["n"] == 6
+    assert len(kept["piqa"]["base"]["correct"]["acc"]) == 6
+    summary = json.loads((run / "summary.json").read_text())["benchmarks"]["benchmarks"]
+    assert "correct" not in summary["piqa"]["base"]  # per-item results stay in eval/benchmarks.json

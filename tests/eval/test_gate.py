@@ -47,6 +47,31 @@ def test_decide_by_hand():
     assert decide(GateConfig(min={"rouge_l": 0.1}), {"eval": {"tuned": {}}})["decision"] == "rejected"
 
 
+def test_benchmarks_are_decided_on_the_paired_difference():
+    """The paired comparison decides (not the two rates, which agree here only by rounding), its
+    interval is shown, and items too few to see a 3-point drop say so without rejecting."""
+    from afinar.eval.paired import paired_difference
+
+    base = [True] * 300 + [False] * 300
+    tuned = [True] * 290 + [False] * 10 + [True] * 4 + [False] * 296  # 10 lost, 4 gained: -1.0 pts
+    paired = paired_difference(base, tuned)
+    entry = _bench(0.5, 0.49, 0.46, 0.54, 0.25) | {"n": 600, "paired": paired}
+    gate = decide(GateConfig(max_drop=1.0), {"benchmarks": {"benchmarks": {"arc_easy": entry}}})
+    (check,) = gate["checks"]
+    low, high = paired["ci95"]
+    assert check["result"] == "pass" and check["value"] == f"-1.0 pts (paired 95% {low:+.1f} to {high:+.1f}, n=600)"
+    assert "note" not in check and check["detectable_drop"] < 3.0  # 14 discordant of 600: -1.7 pts
+    assert (
+        decide(GateConfig(max_drop=0.9), {"benchmarks": {"benchmarks": {"arc_easy": entry}}})["decision"] == "rejected"
+    )
+
+    flipped = [not x for x in base[:60]] + base[60:300] + [not x for x in base[300:360]] + base[360:]
+    noisy = paired_difference(base, flipped)  # 120 of 600 differ, 60 each way: no change
+    entry |= {"paired": noisy}
+    (check,) = decide(GateConfig(), {"benchmarks": {"benchmarks": {"arc_easy": entry}}})["checks"]
+    assert check["result"] == "pass" and "600 items detect a drop of 5.1 pts" in check["note"]
+
+
 def test_unknown_gate_metric_is_a_recipe_error(tmp_path):
     from afinar.config import load_recipe
 
