@@ -12,7 +12,7 @@ __all__ = ["chat", "reply", "responder"]
 def reply(model, tokenizer, recipe, messages: list[dict[str, str]], max_new_tokens: int) -> str:
     """Greedy answer to ``messages``, with the recipe's system prompt as in training."""
     from afinar.data.read import with_system_prompt
-    from afinar.eval.generate import generate
+    from afinar.model.generate import generate
 
     messages = with_system_prompt(messages, recipe.data.system_prompt)
     return generate(model, tokenizer, [messages], max_new_tokens, batch_size=1)[0]

@@ -44,9 +44,9 @@ def evaluate_bias(
     from afinar.data.lint import language
     from afinar.eval.bias import analyse, flags, probe_prompts, score_answer
     from afinar.eval.card import write_card
-    from afinar.eval.generate import generate
     from afinar.eval.run import answer_progress, prompt_and_reference
     from afinar.model.adapters import as_base
+    from afinar.model.generate import generate
 
     run_dir = Path(run_dir)
     recipe = load_run(run_dir)

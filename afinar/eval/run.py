@@ -12,8 +12,8 @@ from afinar.config import EvalConfig
 from afinar.data.read import Example
 from afinar.errors import AfinarError
 from afinar.eval.domain import json_metrics
-from afinar.eval.generate import generate
 from afinar.model.adapters import as_base
+from afinar.model.generate import generate
 
 __all__ = ["answer_progress", "check_references", "evaluate_examples", "load_schema", "prompt_and_reference"]
 

@@ -79,7 +79,7 @@ def _write_hf(merged, tokenizer, out: Path, info: dict, reference, conversations
     """Save the merged model as a HF folder; with ``verify``, reload it and compare tokens."""
     from transformers import AutoModelForCausalLM
 
-    from afinar.eval.generate import generate_ids
+    from afinar.model.generate import generate_ids
 
     out.mkdir(parents=True, exist_ok=True)
     merged.generation_config.eos_token_id = tokenizer.eos_token_id
@@ -122,8 +122,8 @@ def export_run(
     from afinar.config import MERGEABLE
     from afinar.data.render import prompt_ids
     from afinar.eval.gate import require_promoted
-    from afinar.eval.generate import generate_ids
     from afinar.export.gguf import QUANTS, write_gguf
+    from afinar.model.generate import generate_ids
     from afinar.model.load import resolve_base
     from afinar.pipeline import load_run, load_tuned
 
