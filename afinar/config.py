@@ -43,6 +43,9 @@ class DataConfig(_Strict):
     eval: Path | None = None
     """Held-out rows; when absent, ``eval_fraction`` of ``train`` is split off (seeded)."""
     eval_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    eval_splits: dict[str, Path] = Field(default_factory=dict)
+    """More held-out files by name, each evaluated like ``eval`` (base vs tuned) and reported
+    beside it, e.g. ``disjoint``: requests whose phrasings, products and stores training never saw."""
     format: Literal["auto", "alpaca", "chat", "completion"] = "auto"
     system_prompt: str | None = None
     """Prepended as a system turn to rows that have none; None keeps the template's default."""
@@ -52,8 +55,14 @@ class DataConfig(_Strict):
 
     @property
     def files(self) -> list[Path]:
-        """The data files this recipe reads: train, and eval when given."""
+        """The data files this recipe trains on: train, and eval when given (the PII masking key
+        is derived from these)."""
         return [p for p in (self.train, self.eval) if p is not None]
+
+    @property
+    def all_files(self) -> list[Path]:
+        """Every data file this recipe reads: :attr:`files` and the extra held-out splits."""
+        return [*self.files, *self.eval_splits.values()]
 
 
 MERGEABLE = ("lora", "dora", "ia3", "full")
@@ -128,6 +137,35 @@ class TrainConfig(_Strict):
         if self.early_stopping_patience is not None and self.eval_interval is None:
             raise ValueError("early_stopping_patience needs eval_interval to be set")
         return self
+
+
+class ReplayConfig(_Strict):
+    """General behaviour kept while the domain is learned (see afinar/train/replay.py).
+
+    The base model writes general conversations itself before training (Magpie-style
+    self-synthesis: it samples a user request from an empty user turn, then answers it; cached
+    per base), and each optimizer step adds ``per_step`` of them, as chat rows and as plain text.
+    With ``loss: kl`` the tuned model is pulled toward the base's next-token distribution on
+    them (knowledge distillation, Hinton et al. 2015; as "learning without forgetting", Li &
+    Hoiem 2016); with ``loss: sft`` it trains on the base's answers like on domain rows (replay,
+    as in Magpie, Xu et al. 2024)."""
+
+    enabled: bool = False
+    data: Path | None = None
+    """General conversations of your own (any format afinar reads) instead of the base's: they go
+    through the same access control and lineage as the training data."""
+    conversations: int = Field(256, ge=1)
+    """How many the base writes (each gives a chat row and a plain-text row)."""
+    per_step: int = Field(2, ge=1)
+    """Replay rows added to each optimizer step, beside its domain rows."""
+    loss: Literal["kl", "sft"] = "kl"
+    weight: float = Field(1.0, gt=0)
+    """The replay term's weight against the domain loss (each a mean per token)."""
+    top_k: int = Field(32, ge=1)
+    """The base distribution kept per position for ``kl`` (the rest of its mass as one bucket)."""
+    max_new_tokens: int = Field(160, ge=8)
+    temperature: float = Field(1.0, gt=0)
+    seed: int = 0
 
 
 class MemoryConfig(_Strict):
@@ -286,6 +324,7 @@ class Recipe(_Strict):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    replay: ReplayConfig = Field(default_factory=ReplayConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     output_dir: Path = Path("runs")
@@ -307,9 +346,11 @@ class Recipe(_Strict):
         r = self.model_copy(deep=True)
         r.data.train = fix(r.data.train)
         r.data.eval = fix(r.data.eval)
+        r.data.eval_splits = {name: fix(p) for name, p in r.data.eval_splits.items()}
         r.eval.json_schema = fix(r.eval.json_schema)
         r.eval.sql_database = fix(r.eval.sql_database)
         r.eval.mmlu.data = fix(r.eval.mmlu.data)
+        r.replay.data = fix(r.replay.data)
         r.output_dir = fix(r.output_dir)
         local = base / r.base_model
         if r.base_model != "default" and not Path(r.base_model).is_absolute() and local.exists():

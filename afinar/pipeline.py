@@ -23,6 +23,7 @@ from afinar.data.gate import (
     read_recipe_data,
     refuse_on_errors,
     rows_as_trained,
+    split_as_trained,
 )
 from afinar.data.lint import DataReport
 from afinar.data.read import Example
@@ -157,6 +158,61 @@ def _check_data_unchanged(run_dir: Path) -> None:
             raise AfinarError(f"{path}: changed or missing since {run_dir} started; start a new run instead")
 
 
+def _replay_examples(recipe: Recipe) -> list[Example]:
+    """``replay.data``, read and put through the recipe's PII policy like the training rows.
+
+    Raises:
+        AfinarError: the file cannot be read (file and line named), or ``pii.policy: block`` and
+            it holds personal data.
+    """
+    from afinar.data.gate import masker_for
+    from afinar.data.mask import mask_examples
+    from afinar.data.read import read_dataset
+
+    examples = read_dataset(recipe.replay.data)
+    if recipe.pii.policy != "off":
+        masker = masker_for(recipe)
+        mask_examples(examples, masker)
+        if recipe.pii.policy == "block" and masker.counts:
+            found = ", ".join(f"{k} {v}" for k, v in sorted(masker.counts.items()))
+            raise AfinarError(
+                f"{recipe.replay.data}: pii.policy is 'block' and replay.data holds personal data ({found})"
+            )
+    return examples
+
+
+def _replay_rows(prep: Prepared, run_dir: Path, show_progress: bool) -> list:
+    """The replay rows of :mod:`afinar.train.replay`, made by the base before training (the set of
+    conversations cached per base); ``replay.json`` in the run says what they were."""
+    import torch
+
+    from afinar.train.distributed import world
+    from afinar.train.loop import autocast_for
+    from afinar.train.replay import build_replay
+
+    cfg = prep.recipe.replay
+    if world().active:
+        raise AfinarError(f"replay works on one process; set replay.enabled to false for {world().size} processes")
+    weights = prep.base.weights_file
+    digest = sha256_file(weights) if weights else prep.recipe.base_model
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    _, autocast = autocast_for(prep.recipe.train.precision, device)
+    start = time.perf_counter()
+    if show_progress:
+        print(
+            f"afinar: replay: the base writes {cfg.conversations} general conversations (cached per base)...",
+            flush=True,
+        )
+    examples = _replay_examples(prep.recipe) if cfg.data else None
+    rows = build_replay(
+        prep.model.to(device), prep.tokenizer, cfg, digest, prep.recipe.data.max_seq_len, autocast, examples
+    )
+    info = {"loss": cfg.loss, "weight": cfg.weight, "rows": len(rows), "tokens": sum(len(r.input_ids) for r in rows),
+            "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    (run_dir / "replay.json").write_text(json.dumps(info, indent=2) + "\n")
+    return rows
+
+
 def train_recipe(
     recipe_file: Path | str,
     run_dir: Path | None = None,
@@ -187,7 +243,7 @@ def train_recipe(
     else:
         recipe_file = Path(recipe_file)
         recipe = load_recipe(recipe_file)
-    data_files = recipe.data.files
+    data_files = recipe.data.all_files + ([recipe.replay.data] if recipe.replay.enabled and recipe.replay.data else [])
     actor = authorize("train", "train", data_files)
     with w.rank_zero_first():  # rank 0 fills the model cache the others then read
         prep = prepare(recipe, allow_data_errors)
@@ -225,6 +281,7 @@ def train_recipe(
         stop_at_step=stop_at_step,
         show_progress=show_progress,
         on_event=lambda action, details: record(action, str(run_dir), actor, details=details),
+        replay=_replay_rows(prep, run_dir, show_progress) if recipe.replay.enabled else None,
     )
     if not w.main:
         return run_dir, prep, model, None
@@ -258,9 +315,9 @@ def evaluate_run(
     run_dir = Path(run_dir)
     if model is None:
         recipe = load_run(run_dir)
-        actor = authorize("eval", "dataset:read", recipe.data.files)
+        actor = authorize("eval", "dataset:read", recipe.data.all_files)
         model, tokenizer, recipe = load_tuned(run_dir)
-        record("eval", str(run_dir), actor, digests=digests(recipe.data.files))
+        record("eval", str(run_dir), actor, digests=digests(recipe.data.all_files))
         import torch
 
         model = model.to("cuda" if torch.cuda.is_available() else "cpu")
@@ -281,7 +338,13 @@ def evaluate_run(
     results = evaluate_examples(
         model, tokenizer, examples, recipe.eval, run_dir / "eval", autocast, show_progress, encrypt=encrypted
     )
-    update_summary(run_dir, {"eval": results, "eval_seconds": time.perf_counter() - start})
+    splits = {}
+    for name in recipe.data.eval_splits:
+        rows = split_as_trained(recipe, name)
+        splits[name] = evaluate_examples(
+            model, tokenizer, rows, recipe.eval, run_dir / "eval" / name, autocast, show_progress, encrypt=encrypted
+        )
+    update_summary(run_dir, {"eval": results, "eval_splits": splits, "eval_seconds": time.perf_counter() - start})
     return results
 
 

@@ -54,6 +54,7 @@ from afinar.train.interrupt import graceful_stop
 from afinar.train.memory import OOM_ERRORS, OomLadder
 from afinar.train.optim import build_optimizer
 from afinar.train.progress import TrainProgress
+from afinar.train.replay import replay_loss_sum
 from afinar.train.speed import (
     chunked_cross_entropy,
     compiled_layers,
@@ -317,6 +318,15 @@ def _clip(params: dict[str, torch.Tensor], max_norm: float | None) -> float | No
     return (norm.full_tensor() if hasattr(norm, "full_tensor") else norm).item()
 
 
+def _replay_step(model, rows: list, cfg, pad_id: int, autocast) -> float:
+    """Backpropagate the replay term of one step (:mod:`afinar.train.replay`), a mean per replay
+    token times ``cfg.weight``; returns that mean."""
+    with autocast():
+        loss_sum, n = replay_loss_sum(model, rows, cfg.loss, pad_id)
+    (loss_sum * (cfg.weight / max(n, 1))).backward()
+    return loss_sum.item() / max(n, 1)
+
+
 def _append_metrics(path: Path, record: dict) -> None:
     with path.open("a") as f:
         f.write(json.dumps(record) + "\n")
@@ -344,6 +354,7 @@ def train(
     stop_at_step: int | None = None,
     show_progress: bool = True,
     on_event=None,
+    replay: list | None = None,
 ):
     """Fine-tune ``model`` with a fresh adapter; write metrics, checkpoints and ``adapter/``.
 
@@ -353,6 +364,8 @@ def train(
             Ctrl-C or SIGTERM does the same after the step in progress.
         on_event: called as ``on_event(action, details)`` for what the audit log must hold
             (each rung of the OOM ladder).
+        replay: rows of :mod:`afinar.train.replay` (``recipe.replay``): each step adds
+            ``replay.per_step`` of them with their own loss, weighted by ``replay.weight``.
 
     Returns:
         ``(peft_model, TrainResult)``; the model holds the best adapter weights (by eval loss),
@@ -375,6 +388,8 @@ def train(
     _seed_everything(t.seed)
     if t.compile and world.active:
         raise AfinarError(f"train.compile works on one process; set it to false for {world.size} processes")
+    if replay and world.active:
+        raise AfinarError(f"replay works on one process; set replay.enabled to false for {world.size} processes")
     model = attach_adapter(model, recipe.adapter).to(device)
     step_loss = TargetLoss(model)
     if world.active:
@@ -388,6 +403,7 @@ def train(
     # Packing draws micro-batches without length grouping: short and long rows then share bins.
     group = 1 if t.packing else 16
     stream = _Stream(train_rows, t.micro_batch_size, t.seed, group=group)
+    replay_stream = _Stream(replay, recipe.replay.per_step, recipe.replay.seed, group=1) if replay else None
     ckpt_path = latest_checkpoint(run_dir) if resume else None
     if resume and ckpt_path is None:
         raise AfinarError(f"{run_dir}: no checkpoint to resume from (set train.checkpoint_interval)")
@@ -407,6 +423,9 @@ def train(
         scheduler.load_state_dict(ckpt["scheduler"])
         state = ckpt["state"]
         stream = _Stream(train_rows, t.micro_batch_size, t.seed, ckpt["epoch"], ckpt["index"], group)
+        if replay_stream:
+            at = ckpt["replay"]
+            replay_stream = _Stream(replay, recipe.replay.per_step, recipe.replay.seed, at["epoch"], at["index"], 1)
         set_rng_state(ckpt["rng"])
         if world.main:
             _truncate_metrics(metrics_path, state["step"])
@@ -417,6 +436,8 @@ def train(
 
     def checkpoint() -> None:
         position = {"epoch": stream.epoch, "index": stream.index}
+        if replay_stream:
+            position["replay"] = {"epoch": replay_stream.epoch, "index": replay_stream.index}
         extra = {"scheduler": scheduler.state_dict(), "state": dict(state), "world_size": world.size, **position}
         save_checkpoint(run_dir, state["step"], step_loss, optimizer, extra, world)
 
@@ -452,6 +473,7 @@ def train(
             start = time.perf_counter()
             # The global step: accum micro-batches per rank; this rank trains its share.
             shares = [[r for _ in range(accum) for r in stream.take()] for _ in range(world.size)]
+            general = replay_stream.take() if replay_stream else []
             rng = rng_state()
             while True:  # the OOM ladder: the same step again, one rung down, until it fits
                 try:
@@ -467,6 +489,7 @@ def train(
                     loss, _ = accumulate_step(
                         step_loss, micro, autocast, ladder.after_forward, total=n_targets, scale=world.size
                     )
+                    replay_loss = _replay_step(model, general, recipe.replay, pad_id, autocast) if general else None
                     break
                 except OOM_ERRORS as err:
                     optimizer.zero_grad(set_to_none=True)
@@ -502,7 +525,8 @@ def train(
                     "rows": n_rows,
                     "mfu": mfu,
                     "peak_mem_gb": round(peak_memory_gb(device), 3),
-                },
+                }
+                | ({"replay_loss": replay_loss} if general else {}),
             )
             progress.update(state["step"], loss, state["tokens"] / state["seconds"], mfu)
 

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -10,7 +11,7 @@ from afinar.cli import app
 from tests.conftest import alpaca_rows, tiny_recipe, write_jsonl
 
 
-def _recipe(tmp_path, tiny_model_dir):
+def _recipe(tmp_path, tiny_model_dir, **sections):
     return tiny_recipe(
         tmp_path,
         tiny_model_dir,
@@ -25,6 +26,7 @@ def _recipe(tmp_path, tiny_model_dir):
             "precision": "fp32",
             "seed": 3,
         },
+        **sections,
     )
 
 
@@ -96,3 +98,31 @@ def test_resume_is_exact_with_layerwise_optimizers(tmp_path, tiny_model_dir):
     b = load_file(part / "adapter" / "adapter_model.safetensors")
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
     assert max(v.abs().max().item() for k, v in a.items() if "lora_B" in k) > 1e-4
+
+
+@pytest.mark.parametrize("loss", ["kl", "sft"])
+def test_resume_is_exact_with_replay(tmp_path, tiny_model_dir, loss):
+    """Replay rows (their own stream, the base's distributions for ``kl``) resume exactly, and
+    the replay term is part of the update: the adapter differs from a run without it."""
+    general = [{"instruction": f"Tell me about {t}.", "output": f"{t.capitalize()} is a topic with a long story."}
+               for t in ("rivers", "bread", "chess", "the moon", "trains")]  # fmt: skip
+    write_jsonl(tmp_path / "general.jsonl", general)
+    replay = {"enabled": True, "data": "general.jsonl", "per_step": 3, "loss": loss}
+    recipe = _recipe(tmp_path, tiny_model_dir, replay=replay)
+    full, part, plain = tmp_path / "full", tmp_path / "part", tmp_path / "plain"
+    _train(str(recipe), "--run-dir", str(full))
+    _train(str(recipe), "--run-dir", str(part), "--stop-at-step", "5")
+    _train("--resume", str(part))
+    a = load_file(full / "adapter" / "adapter_model.safetensors")
+    b = load_file(part / "adapter" / "adapter_model.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+    metrics = [json.loads(x) for x in (full / "metrics.jsonl").read_text().splitlines()]
+    replayed = [m["replay_loss"] for m in metrics if "loss" in m]
+    assert len(replayed) == 8 and all(x > -1e-9 for x in replayed)
+    if loss == "kl":  # the adapter starts as the base: no divergence at first, then some
+        assert abs(replayed[0]) < 1e-9 and replayed[-1] > 1e-8
+    info = json.loads((full / "replay.json").read_text())
+    assert info["loss"] == loss and info["rows"] == 10  # a chat row and a plain-text row each
+    _train(str(_recipe(tmp_path, tiny_model_dir)), "--run-dir", str(plain))
+    c = load_file(plain / "adapter" / "adapter_model.safetensors")
+    assert max((a[k] - c[k]).abs().max().item() for k in a) > 1e-4

@@ -1,0 +1,86 @@
+"""Replay: the KL term against a hand computation, the base's distributions against a plain
+forward, and self-synthesis on the bundled SmolLM2 (distinct requests, cached per base)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from afinar.config import ReplayConfig
+from afinar.data.read import Example
+from afinar.train import replay
+from afinar.train.replay import ReplayRow, _kl_sum, _teach, build_replay, synthesize
+
+
+def test_kl_with_the_whole_vocabulary_is_the_textbook_kl():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(5, 11), torch.randn(5, 11)
+    p = torch.softmax(teacher.double(), -1)
+    expected = (p * (p.log() - torch.log_softmax(student.double(), -1))).sum().item()
+    top = torch.log_softmax(teacher, -1).topk(11, dim=-1)
+    assert _kl_sum(student, top.indices, top.values).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_kl_keeps_the_rest_of_the_base_mass_as_one_bucket():
+    # base: 0.5, 0.3, then 0.2 spread over the other tokens; tuned: uniform over 4 tokens
+    teacher_ids = torch.tensor([[2, 0]])
+    teacher_logp = torch.tensor([[math.log(0.5), math.log(0.3)]])
+    student = torch.zeros(1, 4)  # q = 0.25 each: top two 0.25, 0.25; rest 0.5
+    expected = 0.5 * math.log(0.5 / 0.25) + 0.3 * math.log(0.3 / 0.25) + 0.2 * math.log(0.2 / 0.5)
+    assert _kl_sum(student, teacher_ids, teacher_logp).item() == pytest.approx(expected, rel=1e-5)
+    same = torch.log(torch.tensor([[0.3, 0.1, 0.5, 0.1]]))
+    assert _kl_sum(same, teacher_ids, teacher_logp).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_base_distribution_is_a_plain_forward_topk(tiny_model_dir, tokenizer):
+    from contextlib import nullcontext
+
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    rows = [ReplayRow(tokenizer("The river runs to the sea.")["input_ids"], [], "a"),
+            ReplayRow(tokenizer("Chess")["input_ids"], [], "b")]  # fmt: skip
+    _teach(model, rows, 5, tokenizer.pad_token_id, nullcontext)
+    for row in rows:
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([row.input_ids])).logits[0, :-1].double(), -1)
+        want = logp.topk(5, dim=-1)
+        assert row.teacher_logp.shape == (len(row.input_ids) - 1, 5)
+        assert torch.equal(row.teacher_ids, want.indices)
+        assert torch.allclose(row.teacher_logp.double(), want.values, atol=1e-4)
+
+
+def test_rows_are_a_chat_row_and_the_answer_as_plain_text(tokenizer):
+    from contextlib import nullcontext
+
+    ex = Example(
+        [{"role": "user", "content": "Name a red fruit."}, {"role": "assistant", "content": "A cherry."}], "x:1"
+    )
+    cfg = ReplayConfig(enabled=True, loss="sft")
+    chat, plain = build_replay(None, tokenizer, cfg, "-", 64, nullcontext, examples=[ex])
+    answer = tokenizer("A cherry.", add_special_tokens=False)["input_ids"]
+    kept = [t for t in chat.labels if t != -100]
+    assert kept[: len(answer)] == answer and kept[-1] == tokenizer.eos_token_id  # the answer and its end of turn
+    assert tokenizer.decode(plain.input_ids, skip_special_tokens=True) == "A cherry." and plain.labels[0] == -100
+
+
+def test_the_bundled_model_writes_distinct_requests_once(bundled_dir, tmp_path, monkeypatch):
+    from afinar.model.load import load_base
+
+    monkeypatch.setenv("AFINAR_CACHE", str(tmp_path))
+    model, tokenizer, _ = load_base("default")
+    cfg = ReplayConfig(enabled=True, conversations=4, max_new_tokens=12)
+    state = torch.random.get_rng_state()
+    made = synthesize(model, tokenizer, cfg, "digest-a", batch_size=4)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's random stream is untouched
+    assert 1 <= len(made) <= 4 and len({m["user"] for m in made}) == len(made)
+    assert all(len(m["user"]) >= 8 and m["assistant"] for m in made)
+
+    def no_generation(*a, **k):
+        raise AssertionError("the cached set must be read, not made again")
+
+    monkeypatch.setattr(replay, "generate", no_generation)
+    assert synthesize(model, tokenizer, cfg, "digest-a") == made
+    assert len(list((tmp_path / "replay").iterdir())) == 1
