@@ -103,24 +103,10 @@ def summary_table(summary: dict) -> list[Table]:
     tables = [facts]
     ev = summary.get("eval") or {}
     if ev:
-        m = Table(title=f"domain eval on {ev['tuned']['n']} eval rows")
-        m.add_column("metric")
-        names = [n for n in ("base", "tuned") if n in ev]
-        for n in names:
-            m.add_column(n, justify="right")
-        if len(names) == 2:
-            m.add_column("change", justify="right")
-        present = domain_metrics(ev["tuned"])
-        mmlu = summary.get("mmlu") or {}
-        for key, label in present:
-            row = [label] + [_pct(ev[n][key]) for n in names]
-            if len(names) == 2:
-                row.append(f"{100 * (ev['tuned'][key] - ev['base'][key]):+.1f} pts")
-            m.add_row(*row)
-        if "base_accuracy" in mmlu and len(names) == 2:
-            a, b = mmlu["base_accuracy"], mmlu["tuned_accuracy"]
-            m.add_row(f"MMLU-Redux ({mmlu['questions']} q)", _pct(a), _pct(b), f"{100 * (b - a):+.1f} pts")
-        tables.append(m)
+        tables.append(_domain_table(f"domain eval on {ev['tuned']['n']} eval rows", ev, summary.get("mmlu") or {}))
+    for name, split in (summary.get("eval_splits") or {}).items():
+        if split:
+            tables.append(_domain_table(f"split {name}: {split['tuned']['n']} rows", split))
     gate = summary.get("gate")
     if gate:
         notes = "\n".join(f"{c['check']}: {c['note']}" for c in gate["checks"] if c.get("note"))
@@ -132,6 +118,26 @@ def summary_table(summary: dict) -> list[Table]:
             g.add_row(c["check"], c["value"], c["limit"], f"[{colour}]{c['result']}")
         tables.append(g)
     return tables
+
+
+def _domain_table(title: str, ev: dict, mmlu: dict | None = None) -> Table:
+    """Base vs tuned domain metrics of one eval split (and MMLU-Redux, when given)."""
+    m = Table(title=title)
+    m.add_column("metric")
+    names = [n for n in ("base", "tuned") if n in ev]
+    for n in names:
+        m.add_column(n, justify="right")
+    if len(names) == 2:
+        m.add_column("change", justify="right")
+    for key, label in domain_metrics(ev["tuned"]):
+        row = [label] + [_pct(ev[n][key]) for n in names]
+        if len(names) == 2:
+            row.append(f"{100 * (ev['tuned'][key] - ev['base'][key]):+.1f} pts")
+        m.add_row(*row)
+    if mmlu and "base_accuracy" in mmlu and len(names) == 2:
+        a, b = mmlu["base_accuracy"], mmlu["tuned_accuracy"]
+        m.add_row(f"MMLU-Redux ({mmlu['questions']} q)", _pct(a), _pct(b), f"{100 * (b - a):+.1f} pts")
+    return m
 
 
 _SEVERITY = {"error": "bold red", "warning": "yellow", "info": "cyan"}

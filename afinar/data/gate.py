@@ -39,6 +39,7 @@ __all__ = [
     "read_recipe_data",
     "refuse_on_errors",
     "rows_as_trained",
+    "split_as_trained",
 ]
 
 _KEY_LABEL = b"afinar pii key v1"
@@ -73,6 +74,22 @@ def read_recipe_data(recipe: Recipe) -> RecipeData:
     else:
         held = []
     return RecipeData(train, held, errors, files)
+
+
+def split_as_trained(recipe: Recipe, name: str) -> list[Example]:
+    """The rows of the held-out split ``data.eval_splits[name]``, masked as training masked its rows.
+
+    Raises:
+        AfinarError: the file has unreadable rows (the first few named by file and line).
+    """
+    path = recipe.data.eval_splits[name]
+    rows, errors = _scan(path, recipe)
+    if errors:
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        raise AfinarError(f"data.eval_splits.{name}: " + "; ".join(errors[:3]) + more)
+    if recipe.pii.policy == "mask":
+        mask_examples(rows, masker_for(recipe))
+    return rows
 
 
 def check_recipe_data(recipe: Recipe, data: RecipeData, tokenizer) -> DataReport:

@@ -9,8 +9,10 @@ follows ``report.schema.json``:
 - ``user_error``: an off-topic request, an unusable table, or a format we do not produce ->
   ``status: error`` with an error code and a message.
 
-Run ``python generate_data.py`` to rewrite ``data/train.jsonl`` and ``data/eval.jsonl``; the
-output is byte-for-byte the same for the same ``--seed``.
+Run ``python generate_data.py`` to rewrite ``data/train.jsonl``, ``data/eval.jsonl`` and
+``data/eval_disjoint.jsonl`` (the disjoint held-out split: stores, products, phrasings and table
+sizes training never sees; see ``DISJOINT``); the output is byte-for-byte the same for the same
+``--seed``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -213,6 +216,87 @@ MESSAGES = {
 }
 
 
+# The disjoint held-out split (data/eval_disjoint.jsonl): stores, products, request phrasings,
+# off-topic questions, unsupported formats and vague words that training never sees, and tables
+# of 1 to 4 lines where training has 2 or 3. It measures what a user's own requests will test:
+# generalization, not recall of the generator's templates.
+HELD_STORES = [
+    "Granada-Albaicin",
+    "Porto-Ribeira",
+    "Lima-Miraflores",
+    "Santiago-Providencia",
+    "Cordoba-Nueva",
+    "Quito-Cumbaya",
+    "Chicago-Loop",
+    "Seattle-Pike",
+    "Sydney-Pitt",
+    "Edinburgh-Princes",
+]
+HELD_PRODUCTS = {
+    "es": ["camisas", "pantalones", "abrigos", "gafas de sol", "relojes", "corbatas", "jerseys", "botas", "faldas",
+           "pijamas", "guantes", "paraguas"],
+    "en": ["shirts", "trousers", "coats", "sunglasses", "watches", "ties", "sweaters", "boots", "skirts", "pajamas",
+           "gloves", "umbrellas"],
+}  # fmt: skip
+HELD_ASKS = {
+    "es": [
+        "¿Me preparas el informe de ventas en JSON?",
+        "Pasa a JSON el informe de estas ventas.",
+        "Informe de ventas en JSON, por favor.",
+        "Necesito el resumen de ventas de la tienda en formato JSON.",
+    ],
+    "en": [
+        "Could you put together the JSON sales report?",
+        "Sales report as JSON, please.",
+        "Build me the JSON report for these sales.",
+        "Please report these sales in JSON.",
+    ],
+}
+HELD_OFF_TOPIC = {
+    "es": (
+        ["¿Cuántos habitantes tiene {c}?", "Dame una receta con {t}.", "Explícame la historia de {t}."],
+        {"c": ["Portugal", "Argentina", "India", "Kenia", "Islandia", "Vietnam"],
+         "t": ["el chocolate", "los volcanes", "el tenis", "las abejas", "el jazz", "los barcos"]},
+    ),
+    "en": (
+        ["How many people live in {c}?", "Give me a recipe with {t}.", "Explain the history of {t}."],
+        {"c": ["Portugal", "Argentina", "India", "Kenya", "Iceland", "Vietnam"],
+         "t": ["chocolate", "volcanoes", "tennis", "bees", "jazz", "ships"]},
+    ),
+}  # fmt: skip
+HELD_WRONG_FORMAT = {
+    "es": [
+        "Exporta el informe de ventas a YAML.",
+        "Genera el informe de ventas como tabla HTML.",
+        "Dame el informe de ventas en un documento de Word.",
+    ],
+    "en": [
+        "Export the sales report to YAML.",
+        "Produce the sales report as an HTML table.",
+        "Give me the sales report as a Word document.",
+    ],
+}
+HELD_VAGUE = {"es": ["algunas", "varias", "ni idea", "s/d"], "en": ["some", "several", "no idea", "tbd"]}
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """What rows are drawn from: training and the ordinary held-out split share one, the disjoint
+    split has its own."""
+
+    stores: list[str]
+    products: dict[str, list[str]]
+    asks: dict[str, list[str]]
+    off_topic: dict
+    wrong_format: dict[str, list[str]]
+    vague: dict[str, list[str]]
+    lines: tuple[int, int]
+
+
+SEEN = Vocab(STORES, PRODUCTS, ASKS, OFF_TOPIC, WRONG_FORMAT, VAGUE, (2, 3))
+DISJOINT = Vocab(HELD_STORES, HELD_PRODUCTS, HELD_ASKS, HELD_OFF_TOPIC, HELD_WRONG_FORMAT, HELD_VAGUE, (1, 4))
+
+
 def _dump(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
@@ -221,8 +305,8 @@ def _money(rng: random.Random) -> float:
     return round(rng.uniform(5, 2500), 2)
 
 
-def _table_rows(rng: random.Random, lang: str) -> list[dict]:
-    names = rng.sample(PRODUCTS[lang], rng.randint(2, 3))
+def _table_rows(rng: random.Random, lang: str, vocab: Vocab) -> list[dict]:
+    names = rng.sample(vocab.products[lang], rng.randint(*vocab.lines))
     return [{"product": n, "units": rng.randint(1, 99), "revenue": _money(rng)} for n in names]
 
 
@@ -257,12 +341,12 @@ def _fmt(x) -> str:
     return "" if x is None else (f"{x:.2f}" if isinstance(x, float) else str(x))
 
 
-def sales_row(rng: random.Random, lang: str, exception: bool) -> dict:
+def sales_row(rng: random.Random, lang: str, exception: bool, vocab: Vocab = SEEN) -> dict:
     """A report request; with ``exception``, one or two problems the report must flag."""
-    store, currency = rng.choice(STORES), rng.choice(CURRENCIES)
+    store, currency = rng.choice(vocab.stores), rng.choice(CURRENCIES)
     period = f"{rng.randint(2022, 2025)}-{rng.randint(1, 12):02d}"
     header = {"store": store, "period": period, "currency": currency}
-    lines = _table_rows(rng, lang)
+    lines = _table_rows(rng, lang, vocab)
     labels = [ln["product"] for ln in lines]
     issues: list[dict] = []
     if exception:
@@ -292,55 +376,55 @@ def sales_row(rng: random.Random, lang: str, exception: bool) -> dict:
                 lines[i][field] = None
                 issues.append({"code": "missing_value", "product": lines[i]["product"], "field": field})
         if not issues:
-            return sales_row(rng, lang, exception)
+            return sales_row(rng, lang, exception, vocab)
     cells = [(lab, _fmt(ln["units"]), _fmt(ln["revenue"])) for lab, ln in zip(labels, lines, strict=True)]
     report = _report(header.get("store"), header.get("period"), header.get("currency"), lines, issues)
     return {
-        "instruction": rng.choice(ASKS[lang]),
+        "instruction": rng.choice(vocab.asks[lang]),
         "input": _render_input(lang, header, lines, cells),
         "output": _dump(report),
         "scenario": "exception" if exception else "normal",
     }
 
 
-def _garbage(rng: random.Random, lang: str) -> str:
+def _garbage(rng: random.Random, lang: str, vocab: Vocab) -> str:
     """Sales 'data' nobody can report on: no figures, words for numbers, or nothing at all."""
-    h, store = HEADER[lang], rng.choice(STORES)
+    h, store = HEADER[lang], rng.choice(vocab.stores)
     kind = rng.choice(["words", "prose", "empty"])
     if kind == "words":
-        names = rng.sample(PRODUCTS[lang], rng.randint(2, 3))
+        names = rng.sample(vocab.products[lang], rng.randint(2, 3))
         return "\n".join(
             [f"{h['store']}: {store}", h["table"]]
-            + [f"{n},{rng.choice(VAGUE[lang])},{rng.choice(VAGUE[lang])}" for n in names]
+            + [f"{n},{rng.choice(vocab.vague[lang])},{rng.choice(vocab.vague[lang])}" for n in names]
         )
     if kind == "prose":
-        n = rng.choice(PRODUCTS[lang])
+        n = rng.choice(vocab.products[lang])
         return (
-            f"{store} vendió {rng.choice(VAGUE['es'])} {n} el mes pasado"
+            f"{store} vendió {rng.choice(vocab.vague['es'])} {n} el mes pasado"
             if lang == "es"
-            else f"{store} sold {rng.choice(VAGUE['en'])} {n} last month"
+            else f"{store} sold {rng.choice(vocab.vague['en'])} {n} last month"
         )
     return f"{h['store']}: {store}\n{h['table']}"
 
 
-def error_row(rng: random.Random, lang: str) -> dict:
+def error_row(rng: random.Random, lang: str, vocab: Vocab = SEEN) -> dict:
     """A request we refuse with a JSON error: off-topic, unusable data, or a format we don't produce."""
     code = rng.choice(["off_topic", "malformed_input", "unsupported_format"])
     if code == "off_topic":
-        templates, fillers = OFF_TOPIC[lang]
+        templates, fillers = vocab.off_topic[lang]
         instruction = rng.choice(templates).format(**{k: rng.choice(v) for k, v in fillers.items()})
         data = ""
     elif code == "malformed_input":
-        instruction = rng.choice(ASKS[lang])
-        data = _garbage(rng, lang)
+        instruction = rng.choice(vocab.asks[lang])
+        data = _garbage(rng, lang, vocab)
     else:
-        good = sales_row(rng, lang, exception=False)
-        instruction, data = rng.choice(WRONG_FORMAT[lang]), good["input"]
+        good = sales_row(rng, lang, exception=False, vocab=vocab)
+        instruction, data = rng.choice(vocab.wrong_format[lang]), good["input"]
     out = {"status": "error", "error": {"code": code, "message": MESSAGES[code][lang]}}
     return {"instruction": instruction, "input": data, "output": _dump(out), "scenario": "user_error"}
 
 
-def make_rows(n: int, rng: random.Random) -> list[dict]:
+def make_rows(n: int, rng: random.Random, vocab: Vocab = SEEN) -> list[dict]:
     """``n`` rows: about 39% normal, 33% exception, 28% user error; languages 50/50.
 
     The rarer, harder cases get more rows than a real log would have: they are what a small
@@ -350,7 +434,7 @@ def make_rows(n: int, rng: random.Random) -> list[dict]:
     for _ in range(n):
         lang = rng.choice(["es", "en"])
         r = rng.random()
-        rows.append(error_row(rng, lang) if r < 0.28 else sales_row(rng, lang, exception=r < 0.61))
+        rows.append(error_row(rng, lang, vocab) if r < 0.28 else sales_row(rng, lang, exception=r < 0.61, vocab=vocab))
     return rows
 
 
@@ -359,6 +443,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20261127)
     ap.add_argument("--train", type=int, default=1200)
     ap.add_argument("--eval", type=int, default=150)
+    ap.add_argument("--disjoint", type=int, default=150, help="rows of the disjoint held-out split")
     ap.add_argument("--out", type=Path, default=HERE / "data")
     args = ap.parse_args()
     rng = random.Random(args.seed)
@@ -370,8 +455,10 @@ def main() -> None:
         if (row["instruction"], row["input"]) not in seen:
             seen.add((row["instruction"], row["input"]))
             held.append(row)
+    # its own random stream: train.jsonl and eval.jsonl stay what they were before the split existed
+    disjoint = make_rows(args.disjoint, random.Random(args.seed + 1), DISJOINT)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("train", train), ("eval", held)):
+    for name, rows in (("train", train), ("eval", held), ("eval_disjoint", disjoint)):
         with (args.out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
             f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         print(f"wrote {len(rows)} rows to {args.out / f'{name}.jsonl'}")

@@ -1,0 +1,128 @@
+"""Forgetting on the retail example: each mitigation against the plain recipe, one table.
+
+    python bench/forgetting.py [--only baseline,kl,...] [--out runs/forgetting] [--keep]
+
+Each variant is the retail recipe (examples/retail-sales-json/recipe.yaml) with a few keys
+changed, run through ``afinar run`` in its own process: training, the domain eval base vs tuned,
+and the general benchmarks (HellaSwag, PIQA: first 1,000 items; ARC-Easy: all 570), compared
+item by item with the base (afinar.eval.paired). Printed as one Markdown table: schema-valid and
+field accuracy on the held-out split, each benchmark's paired change with its 95% interval, the
+gate's decision, training and evaluation seconds. docs/forgetting.md keeps a run.
+
+A finished variant's run folder is reused when the script runs again with the same ``--out``
+(with ``--keep``, which keeps the folders that are otherwise removed at the end; delete one to
+measure it again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
+BENCHMARKS = ("hellaswag", "piqa", "arc_easy")
+
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "baseline": ("the recipe as it was: LoRA r16 on every projection, lr 3e-4, 150 steps", {}),
+    "lr-1e-4": ("plain lever: learning rate 1e-4", {"optim": {"lr": 1.0e-4}}),
+    "attention-only": (
+        "plain lever: LoRA on q, k, v, o only",
+        {"adapter": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}},
+    ),
+    "replay-sft": (
+        "replay: 2 self-written general rows per step, cross-entropy on the base's answers",
+        {"replay": {"enabled": True, "loss": "sft", "per_step": 2}},
+    ),
+    "replay-kl": (
+        "replay: 2 self-written general rows per step, KL to the base (weight 1)",
+        {"replay": {"enabled": True, "loss": "kl", "per_step": 2}},
+    ),
+}
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _merge(base.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def run_variant(name: str, changes: dict, out: Path) -> Path:
+    """``afinar run`` of the retail recipe with ``changes``; returns the run folder."""
+    run_dir = out / name
+    if (run_dir / "gate.json").is_file():
+        return run_dir
+    shutil.rmtree(run_dir, ignore_errors=True)
+    recipe = _merge(yaml.safe_load(RECIPE.read_text()), changes)
+    recipe["eval"]["benchmarks"] = {"enabled": True, "names": list(BENCHMARKS), "limit": 1000}
+    path = RECIPE.parent / f".bench-forgetting-{name}.yaml"  # beside the recipe: its relative paths hold
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    try:
+        cmd = [sys.executable, "-m", "afinar", "run", "--quiet", str(path), "--run-dir", str(run_dir)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    finally:
+        path.unlink()
+    if proc.returncode != 0:
+        sys.exit(f"{name}: afinar run failed\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    return run_dir
+
+
+def row(name: str, run_dir: Path) -> dict:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    bench = summary["benchmarks"]["benchmarks"]
+    tuned = summary["eval"]["tuned"]
+    return {
+        "variant": name,
+        "schema_valid": 100 * tuned["schema_valid_rate"],
+        "field_accuracy": 100 * tuned["field_accuracy"],
+        **{b: bench[b]["paired"] for b in BENCHMARKS},
+        "gate": summary["gate"]["decision"],
+        "train_s": summary["train"]["seconds"],
+        "bench_s": summary["benchmarks"]["seconds"],
+    }
+
+
+def table(rows: list[dict]) -> str:
+    head = ["variant", "schema-valid", "field acc.", *(f"{b} (paired 95%)" for b in BENCHMARKS), "gate", "train s",
+            "bench s"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        cells = [r["variant"], f"{r['schema_valid']:.1f}%", f"{r['field_accuracy']:.1f}%"]
+        for b in BENCHMARKS:
+            p = r[b]
+            cells.append(f"{p['delta']:+.1f} ({p['ci95'][0]:+.1f} to {p['ci95'][1]:+.1f})")
+        cells += [r["gate"], f"{r['train_s']:.0f}", f"{r['bench_s']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default=",".join(VARIANTS), help=f"comma-separated, of: {', '.join(VARIANTS)}")
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "forgetting")
+    ap.add_argument("--keep", action="store_true", help="keep the run folders")
+    args = ap.parse_args()
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        sys.exit(f"--only: unknown variant(s) {unknown}; accepted: {', '.join(VARIANTS)}")
+    rows = []
+    for name in names:
+        print(f"{name}: {VARIANTS[name][0]}", flush=True)
+        rows.append(row(name, run_variant(name, VARIANTS[name][1], args.out)))
+        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    print()
+    print(table(rows))
+    if not args.keep:
+        shutil.rmtree(args.out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
