@@ -18,13 +18,24 @@ def reply(model, tokenizer, recipe, messages: list[dict[str, str]], max_new_toke
     return generate(model, tokenizer, [messages], max_new_tokens, batch_size=1)[0]
 
 
+def _with_derived(recipe, answer: Callable[[list[dict]], str]) -> Callable[[list[dict]], str]:
+    """``answer`` with the task schema's derived fields written by afinar, as the eval scores them
+    (:mod:`afinar.eval.derive`)."""
+    from afinar.eval.derive import derive_answer
+    from afinar.eval.run import derive_rules, load_schema
+
+    rules = derive_rules(recipe.eval.json_schema, load_schema(recipe.eval.json_schema))
+    return lambda messages: derive_answer(answer(messages), rules)[0]
+
+
 def responder(run_dir: Path, max_new_tokens: int, gguf: Path | None = None) -> Callable[[list[dict]], str]:
-    """A function from a conversation to the run's greedy answer, from PyTorch or llama.cpp."""
+    """A function from a conversation to the run's greedy answer, from PyTorch or llama.cpp, with
+    the derived fields of the task schema computed."""
     from afinar.pipeline import load_run, load_tuned
 
     if gguf is None:
         model, tokenizer, recipe = load_tuned(run_dir)
-        return lambda messages: reply(model, tokenizer, recipe, messages, max_new_tokens)
+        return _with_derived(recipe, lambda messages: reply(model, tokenizer, recipe, messages, max_new_tokens))
 
     from afinar.data.read import with_system_prompt
     from afinar.data.render import prompt_ids
@@ -39,7 +50,7 @@ def responder(run_dir: Path, max_new_tokens: int, gguf: Path | None = None) -> C
         ids = prompt_ids(tokenizer, with_system_prompt(messages, recipe.data.system_prompt))
         return tokenizer.decode(engine.greedy(ids, max_new_tokens, tokenizer.eos_token_id), skip_special_tokens=True)
 
-    return answer
+    return _with_derived(recipe, answer)
 
 
 def chat(

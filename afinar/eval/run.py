@@ -11,11 +11,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from afinar.config import EvalConfig
 from afinar.data.read import Example
 from afinar.errors import AfinarError
+from afinar.eval.derive import derive_answer, derived_fields
 from afinar.eval.domain import json_metrics
 from afinar.model.adapters import as_base
 from afinar.model.generate import generate
 
-__all__ = ["answer_progress", "check_references", "evaluate_examples", "load_schema", "prompt_and_reference"]
+__all__ = [
+    "answer_progress",
+    "check_references",
+    "derive_rules",
+    "evaluate_examples",
+    "load_schema",
+    "prompt_and_reference",
+]
 
 
 def load_schema(path: Path | None) -> dict | None:
@@ -27,6 +35,18 @@ def load_schema(path: Path | None) -> dict | None:
         raise AfinarError(f"{path}: eval.json_schema file not found") from None
     except json.JSONDecodeError as err:
         raise AfinarError(f"{path}:{err.lineno}: eval.json_schema is not valid JSON ({err.msg})") from None
+
+
+def derive_rules(path: Path | None, schema: dict | None) -> dict[str, dict]:
+    """The derived fields of the task schema (:mod:`afinar.eval.derive`).
+
+    Raises:
+        AfinarError: a rule in the schema file at ``path`` is malformed.
+    """
+    try:
+        return derived_fields(schema)
+    except ValueError as err:
+        raise AfinarError(f"{path}: {err}") from None
 
 
 def prompt_and_reference(ex: Example) -> tuple[list[dict[str, str]], str]:
@@ -207,10 +227,16 @@ def evaluate_examples(
                     autocast,
                     on_batch=lambda n, t=task: progress.advance(t, n),
                 )
+    rules = derive_rules(cfg.json_schema, schema)
+    changed: dict[str, list[list[str]]] = {}
+    for name in models:  # both models alike: the comparison stays fair
+        answers[name], changed[name] = map(list, zip(*(derive_answer(a, rules) for a in answers[name]), strict=True))
     results, per_row = {}, {}
     for name in models:
         m = score_answers(examples, answers[name], list(refs), cfg, schema)
         per_row[name] = m.pop("rows")
+        if rules:
+            m["derived"] = {"fields": sorted(rules), "answers_changed": sum(1 for c in changed[name] if c)}
         results[name] = m
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "domain.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -220,6 +246,8 @@ def evaluate_examples(
         for name in models:
             row[name] = answers[name][i]
             row[f"{name}_score"] = per_row[name][i]
+            if changed[name][i]:
+                row[f"{name}_derived"] = changed[name][i]  # fields afinar wrote, not the model
         lines.append(json.dumps(row, ensure_ascii=False) + "\n")
     from afinar.security.crypto import write_data
 
