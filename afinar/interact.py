@@ -39,7 +39,7 @@ def responder(run_dir: Path, max_new_tokens: int, gguf: Path | None = None) -> C
 
     from afinar.data.read import with_system_prompt
     from afinar.data.render import prompt_ids
-    from afinar.export.llamacpp import LlamaCpp
+    from afinar.model.llamacpp import LlamaCpp
     from afinar.model.load import load_tokenizer
 
     recipe = load_run(run_dir)

@@ -96,7 +96,7 @@ def _write_hf(merged, tokenizer, out: Path, info: dict, reference, conversations
 
 def _verify_gguf(path: Path, tokenizer, ids: list[list[int]], reference, max_new_tokens: int) -> dict:
     """Greedy tokens from llama.cpp on the same prompt ids, compared with the reference."""
-    from afinar.export.llamacpp import LlamaCpp
+    from afinar.model.llamacpp import LlamaCpp
 
     engine = LlamaCpp(path)
     got = [engine.greedy(prompt, max_new_tokens, tokenizer.eos_token_id) for prompt in ids]

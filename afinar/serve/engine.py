@@ -250,7 +250,7 @@ class LlamaCppEngine:
 
     def __init__(self, gguf: Path, context: int = 4096, parallel: int = 4):
         from afinar.errors import AfinarError
-        from afinar.export.llamacpp import llamacpp_server
+        from afinar.model.llamacpp import llamacpp_server
 
         if not Path(gguf).is_file():
             raise AfinarError(f"{gguf}: GGUF file not found")
