@@ -154,8 +154,9 @@ class ReplayConfig(_Strict):
     data: Path | None = None
     """General conversations of your own (any format afinar reads) instead of the base's: they go
     through the same access control and lineage as the training data."""
-    conversations: int = Field(256, ge=1)
-    """How many the base writes (each gives a chat row and a plain-text row)."""
+    conversations: int = Field(128, ge=1)
+    """How many the base writes (each gives a chat row and a plain-text row): 128 give 256 rows,
+    about one pass at 2 rows a step over 150 steps."""
     per_step: int = Field(2, ge=1)
     """Replay rows added to each optimizer step, beside its domain rows."""
     loss: Literal["kl", "sft"] = "kl"
@@ -163,7 +164,7 @@ class ReplayConfig(_Strict):
     """The replay term's weight against the domain loss (each a mean per token)."""
     top_k: int = Field(32, ge=1)
     """The base distribution kept per position for ``kl`` (the rest of its mass as one bucket)."""
-    max_new_tokens: int = Field(160, ge=8)
+    max_new_tokens: int = Field(128, ge=8)
     temperature: float = Field(1.0, gt=0)
     seed: int = 0
 

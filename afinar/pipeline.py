@@ -204,8 +204,9 @@ def _replay_rows(prep: Prepared, run_dir: Path, show_progress: bool) -> list:
             flush=True,
         )
     examples = _replay_examples(prep.recipe) if cfg.data else None
+    gguf = weights if weights and weights.suffix == ".gguf" else None
     rows = build_replay(
-        prep.model.to(device), prep.tokenizer, cfg, digest, prep.recipe.data.max_seq_len, autocast, examples
+        prep.model.to(device), prep.tokenizer, cfg, digest, prep.recipe.data.max_seq_len, autocast, examples, gguf
     )
     info = {"loss": cfg.loss, "weight": cfg.weight, "rows": len(rows), "tokens": sum(len(r.input_ids) for r in rows),
             "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
@@ -465,6 +466,16 @@ def _write_benchmarks(run_dir: Path, results: dict, seconds: float) -> None:
     update_summary(run_dir, {"benchmarks": {**done, "benchmarks": brief}})
 
 
+def _mitigation(recipe: Recipe) -> str:
+    """What the run did against forgetting, in words, for the gate's report."""
+    r = recipe.replay
+    if not r.enabled:
+        return "none (replay off)"
+    source = f"{r.data}" if r.data else f"{r.conversations} conversations written by the base"
+    loss = f"KL to the base x{r.weight:g}" if r.loss == "kl" else f"cross-entropy on replay x{r.weight:g}"
+    return f"replay: {r.per_step} rows per step, {loss}, from {source}"
+
+
 def gate_run(run_dir: Path) -> dict:
     """Apply the recipe's promotion gate to the run's latest evaluation; write ``gate.json``,
     the summary, an audit record, the eval history and the model card. Returns the gate."""
@@ -477,6 +488,7 @@ def gate_run(run_dir: Path) -> dict:
     recipe = load_run(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
     gate = decide(recipe.eval.gate, summary)
+    gate["mitigation"] = _mitigation(recipe)
     (run_dir / GATE_FILE).write_text(json.dumps(gate, indent=2) + "\n")
     update_summary(run_dir, {"gate": gate})
     audit_log().append("gate", str(run_dir), gate["decision"], details={"checks": gate["checks"]})

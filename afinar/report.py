@@ -110,6 +110,8 @@ def summary_table(summary: dict) -> list[Table]:
     gate = summary.get("gate")
     if gate:
         notes = "\n".join(f"{c['check']}: {c['note']}" for c in gate["checks"] if c.get("note"))
+        if gate.get("mitigation"):
+            notes = "\n".join(filter(None, [f"against forgetting: {gate['mitigation']}", notes]))
         g = Table(title=f"promotion gate: {gate['decision'].upper()}", title_justify="left", caption=notes or None)
         for col in ("check", "value", "limit", "result"):
             g.add_column(col)

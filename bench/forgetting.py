@@ -44,6 +44,14 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "replay: 2 self-written general rows per step, KL to the base (weight 1)",
         {"replay": {"enabled": True, "loss": "kl", "per_step": 2}},
     ),
+    "replay-kl-w3": (
+        "replay: 2 self-written general rows per step, KL to the base (weight 3)",
+        {"replay": {"enabled": True, "loss": "kl", "per_step": 2, "weight": 3.0}},
+    ),
+    "replay-kl-4": (
+        "replay: 4 self-written general rows per step, KL to the base (weight 1)",
+        {"replay": {"enabled": True, "loss": "kl", "per_step": 4}},
+    ),
 }
 
 

@@ -177,6 +177,8 @@ def build_card(run_dir: Path) -> list[Section]:
         ev.text("MMLU-Redux: " + (f"skipped ({mmlu['skipped']})." if "skipped" in mmlu else "not measured."))
     if gate:
         ev.text(f"Promotion gate: **{gate['decision'].upper()}**.")
+        if gate.get("mitigation"):
+            ev.text(f"Against forgetting: {gate['mitigation']}.")
         ev.table(
             ["check", "value", "limit", "result"],
             [[c["check"], c["value"], c["limit"], c["result"]] for c in gate["checks"]],

@@ -33,12 +33,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from afinar.config import ReplayConfig
 from afinar.data.read import Example
-from afinar.data.render import IGNORE, Rendered, render
+from afinar.data.render import IGNORE, Rendered, prompt_ids, render
 from afinar.errors import AfinarError
 from afinar.model.adapters import causal_lm_of, decoder_states
 from afinar.model.generate import generate
@@ -67,9 +68,10 @@ def _user_prefix(tokenizer) -> str:
     return full[: full.index(_MARK)]
 
 
-def _cache_key(base_digest: str, tokenizer, cfg: ReplayConfig) -> str:
+def _cache_key(base_digest: str, tokenizer, cfg: ReplayConfig, writer: str) -> str:
     what = {
         "version": _VERSION,
+        "writer": writer,
         "base": base_digest,
         "template": tokenizer.chat_template,
         "conversations": cfg.conversations,
@@ -85,7 +87,6 @@ def _sample_requests(model, tokenizer, n: int, cfg: ReplayConfig, batch_size: in
     """``n`` distinct user requests sampled from an empty user turn."""
     prefix = tokenizer(_user_prefix(tokenizer), add_special_tokens=False, return_tensors="pt")["input_ids"]
     device = next(model.parameters()).device
-    seen: set[str] = set()
     out: list[str] = []
     tries = 0
     while len(out) < n and tries < 4 * n:  # a model that repeats itself ends with fewer
@@ -102,31 +103,72 @@ def _sample_requests(model, tokenizer, n: int, cfg: ReplayConfig, batch_size: in
             pad_token_id=tokenizer.pad_token_id,
         )
         tries += batch_size
-        for row in gen[:, ids.shape[1] :].tolist():
-            if tokenizer.eos_token_id not in row:
-                continue  # cut off mid-request: not a whole turn
-            text = tokenizer.decode(row[: row.index(tokenizer.eos_token_id)], skip_special_tokens=True).strip()
-            if len(text) >= 8 and text not in seen:
-                seen.add(text)
-                out.append(text)
-    return out[:n]
+        ended = [row[: row.index(tokenizer.eos_token_id)] for row in gen[:, ids.shape[1] :].tolist()
+                 if tokenizer.eos_token_id in row]  # cut off mid-request: not a whole turn  # fmt: skip
+        out = _distinct([*out, *(tokenizer.decode(r, skip_special_tokens=True).strip() for r in ended)], n)
+    return out
 
 
-def synthesize(model, tokenizer, cfg: ReplayConfig, base_digest: str, batch_size: int = 32) -> list[dict]:
-    """General conversations ``[{"user", "assistant"}]`` that the base ``model`` writes itself
-    (requests sampled at ``cfg.temperature``, answers greedy), or the cached set for the same
-    base and settings. Draws on its own seeded random stream; the caller's is left as it was."""
-    path = cache_dir() / "replay" / f"{_cache_key(base_digest, tokenizer, cfg)}.jsonl"
+def _in_llamacpp(gguf: Path, tokenizer, cfg: ReplayConfig, parallel: int = 4) -> tuple[list[str], list[str]]:
+    """Requests and answers written by llama.cpp from the base's own GGUF file (the same weights,
+    several times faster than ``transformers.generate`` on a CPU): ``parallel`` slots at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from afinar.model.llamacpp import llamacpp_server
+
+    width = cfg.max_new_tokens + 256
+    server = llamacpp_server(gguf, width * parallel, parallel, why="replay from a GGUF base needs llama.cpp")
+    prefix = tokenizer(_user_prefix(tokenizer), add_special_tokens=False)["input_ids"]
+
+    def ask(i: int) -> str | None:
+        request = {"prompt": prefix, "n_predict": 64, "temperature": cfg.temperature, "top_k": 0, "top_p": 1.0,
+                   "seed": cfg.seed * 1_000_003 + i, "cache_prompt": False}  # fmt: skip
+        choice = server.handle_completions(request)["choices"][0]
+        return choice["text"].strip() if choice.get("finish_reason") == "stop" else None  # cut off: not a turn
+
+    def answer(text: str) -> str:
+        ids = prompt_ids(tokenizer, [{"role": "user", "content": text}])[-256:]
+        request = {"prompt": ids, "n_predict": cfg.max_new_tokens, "temperature": 0.0, "top_k": 1,
+                   "cache_prompt": False}  # fmt: skip
+        return server.handle_completions(request)["choices"][0]["text"]
+
+    with ThreadPoolExecutor(parallel) as pool:
+        requests = _distinct(pool.map(ask, range(2 * cfg.conversations)), cfg.conversations)
+        return requests, list(pool.map(answer, requests))
+
+
+def _distinct(texts, n: int) -> list[str]:
+    seen: dict[str, None] = {}
+    for text in texts:
+        if text and len(text) >= 8:
+            seen.setdefault(text)
+        if len(seen) == n:
+            break
+    return list(seen)
+
+
+def synthesize(
+    model, tokenizer, cfg: ReplayConfig, base_digest: str, gguf: Path | None = None, batch_size: int = 32
+) -> list[dict]:
+    """General conversations ``[{"user", "assistant"}]`` that the base writes itself (requests
+    sampled at ``cfg.temperature``, answers greedy), or the cached set for the same base and
+    settings: in llama.cpp when the base is a ``gguf`` file, else with ``model`` in transformers
+    (on its own seeded random stream; the caller's is left as it was)."""
+    writer = "llama.cpp" if gguf is not None else "transformers"
+    path = cache_dir() / "replay" / f"{_cache_key(base_digest, tokenizer, cfg, writer)}.jsonl"
     if path.is_file():
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    was_training = model.training
-    model.eval()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        requests = _sample_requests(model, tokenizer, cfg.conversations, cfg, batch_size)
-    answers = generate(model, tokenizer, [[{"role": "user", "content": q}] for q in requests], cfg.max_new_tokens,
-                       batch_size)  # fmt: skip
-    model.train(was_training)
+    if gguf is not None:
+        requests, answers = _in_llamacpp(gguf, tokenizer, cfg)
+    else:
+        was_training = model.training
+        model.eval()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            requests = _sample_requests(model, tokenizer, cfg.conversations, cfg, batch_size)
+        conversations = [[{"role": "user", "content": q}] for q in requests]
+        answers = generate(model, tokenizer, conversations, cfg.max_new_tokens, batch_size)
+        model.train(was_training)
     rows = [{"user": q, "assistant": a.strip()} for q, a in zip(requests, answers, strict=True) if a.strip()]
     from afinar.atomic import atomic_write
 
@@ -154,7 +196,7 @@ def _padded(rows: list[Rendered], pad_id: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _teach(model, rows: list[ReplayRow], k: int, pad_id: int, autocast, batch_size: int = 8) -> None:
+def _teach(model, rows: list[ReplayRow], k: int, pad_id: int, autocast, batch_size: int = 32) -> None:
     """Fill each row's ``teacher_ids`` / ``teacher_logp``: the base's ``k`` most likely next tokens
     and their log-probabilities at every position but the last."""
     device = next(model.parameters()).device
@@ -172,17 +214,25 @@ def _teach(model, rows: list[ReplayRow], k: int, pad_id: int, autocast, batch_si
 
 
 def build_replay(
-    model, tokenizer, cfg: ReplayConfig, base_digest: str, max_seq_len: int, autocast, examples: list | None = None
+    model,
+    tokenizer,
+    cfg: ReplayConfig,
+    base_digest: str,
+    max_seq_len: int,
+    autocast,
+    examples: list | None = None,
+    gguf: Path | None = None,
 ) -> list[ReplayRow]:
     """The replay rows for a run, from the base ``model`` before any adapter is attached: the
     given ``examples`` (``replay.data``, read and masked by the caller), else the conversations
-    the base writes (cached), rendered; for ``kl`` with the base's distributions.
+    the base writes (cached; in llama.cpp when it is a ``gguf`` file), rendered; for ``kl`` with
+    the base's distributions (from ``model``, in PyTorch).
 
     Raises:
         AfinarError: the base wrote no usable conversation (not an instruct model).
     """
     if examples is None:
-        pairs = synthesize(model, tokenizer, cfg, base_digest)
+        pairs = synthesize(model, tokenizer, cfg, base_digest, gguf)
         if not pairs:
             raise AfinarError(
                 "replay: the base model wrote no complete request from an empty user turn (it needs to be an "

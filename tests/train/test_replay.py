@@ -84,3 +84,31 @@ def test_the_bundled_model_writes_distinct_requests_once(bundled_dir, tmp_path, 
     monkeypatch.setattr(replay, "generate", no_generation)
     assert synthesize(model, tokenizer, cfg, "digest-a") == made
     assert len(list((tmp_path / "replay").iterdir())) == 1
+
+
+def test_a_gguf_base_writes_its_conversations_in_llamacpp(bundled_dir, tmp_path, monkeypatch):
+    from afinar.model.load import _default_gguf, load_tokenizer
+
+    monkeypatch.setenv("AFINAR_CACHE", str(tmp_path))
+    tokenizer = load_tokenizer("default")
+    cfg = ReplayConfig(enabled=True, conversations=4, max_new_tokens=12)
+    made = synthesize(None, tokenizer, cfg, "digest-b", gguf=_default_gguf())
+    assert 1 <= len(made) <= 4 and len({m["user"] for m in made}) == len(made)
+    assert all(len(m["user"]) >= 8 and m["assistant"] for m in made)
+    # the answers are greedy: the same request answered again by llama.cpp gives the same text
+    from afinar.data.render import prompt_ids
+    from afinar.model.llamacpp import LlamaCpp
+
+    ids = prompt_ids(tokenizer, [{"role": "user", "content": made[0]["user"]}])
+    again = LlamaCpp(_default_gguf()).greedy(ids, 12, tokenizer.eos_token_id)
+    assert tokenizer.decode(again, skip_special_tokens=True).strip() == made[0]["assistant"]
+
+
+def test_the_gate_report_names_the_mitigation(tmp_path):
+    from afinar.config import recipe_from_dict
+    from afinar.pipeline import _mitigation
+
+    plain = recipe_from_dict({"name": "x", "data": {"train": "t.jsonl"}})
+    assert _mitigation(plain) == "none (replay off)"
+    kl = recipe_from_dict({"name": "x", "data": {"train": "t.jsonl"}, "replay": {"enabled": True, "weight": 3}})
+    assert _mitigation(kl) == "replay: 2 rows per step, KL to the base x3, from 128 conversations written by the base"
