@@ -19,10 +19,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The demo: train + evaluate, export the tuned model to f16 GGUF (verified in llama.cpp), and
-# ask the exported file one question through llama.cpp. The forgetting gate rejects the demo's
-# model (it loses 5.5 points of HellaSwag and 7.5 of ARC-Easy, README); the demo exports it
-# anyway with --force, which the audit log records as a gate override. Last, a drift check with
-# the held-out prompts standing in for production traffic (no drift; the model card shows it).
+# ask the exported file one question through llama.cpp. The gate may still reject the demo's
+# model (ARC-Easy within 1 point of the base is not reached yet: docs/forgetting.md); the demo
+# exports it anyway with --force, which the audit log records as a gate override. Last, a drift
+# check with the held-out prompts standing in for production traffic (the model card shows it).
 DEMO_RUN := runs/retail-demo-$(shell date +%Y%m%d-%H%M%S)
 demo: setup
 	$(BIN)/afinar run examples/retail-sales-json/recipe.yaml --run-dir $(DEMO_RUN)

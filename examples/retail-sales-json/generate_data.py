@@ -10,8 +10,8 @@ follows ``report.schema.json``:
   ``status: error`` with an error code and a message.
 
 Run ``python generate_data.py`` to rewrite ``data/train.jsonl``, ``data/eval.jsonl`` and
-``data/eval_disjoint.jsonl`` (the disjoint held-out split: stores, products, phrasings and table
-sizes training never sees; see ``DISJOINT``); the output is byte-for-byte the same for the same
+``data/eval_disjoint.jsonl`` (the disjoint held-out split: stores, products and phrasings
+training never sees; see ``DISJOINT``); the output is byte-for-byte the same for the same
 ``--seed``.
 """
 
@@ -217,9 +217,8 @@ MESSAGES = {
 
 
 # The disjoint held-out split (data/eval_disjoint.jsonl): stores, products, request phrasings,
-# off-topic questions, unsupported formats and vague words that training never sees, and tables
-# of 1 to 4 lines where training has 2 or 3. It measures what a user's own requests will test:
-# generalization, not recall of the generator's templates.
+# off-topic questions, unsupported formats and vague words that training never sees. It measures
+# what a user's own requests will test: generalization, not recall of the generator's templates.
 HELD_STORES = [
     "Granada-Albaicin",
     "Porto-Ribeira",
@@ -293,7 +292,157 @@ class Vocab:
     lines: tuple[int, int]
 
 
-SEEN = Vocab(STORES, PRODUCTS, ASKS, OFF_TOPIC, WRONG_FORMAT, VAGUE, (2, 3))
+# More of each for training and the ordinary held-out split: with 12 products, 15 stores and 5
+# phrasings the tuned model learned the lists, not the task (on the disjoint split it reported 3
+# clean tables in 4 as warnings and got a store wrong in 3 rows of 10).
+MORE_STORES = [
+    "Alicante-Explanada",
+    "Murcia-Traperia",
+    "Palma-Borne",
+    "Gijon-Begona",
+    "Vigo-Principe",
+    "Pamplona-Estafeta",
+    "Salamanca-Plaza",
+    "Toledo-Zocodover",
+    "Cadiz-Ancha",
+    "Oviedo-Uria",
+    "Faro-Baixa",
+    "Coimbra-Baixa",
+    "Guadalajara-Chapultepec",
+    "Monterrey-Valle",
+    "Medellin-Poblado",
+    "Cali-Granada",
+    "Montevideo-Pocitos",
+    "Rosario-Oroño",
+    "Manchester-Arndale",
+    "Leeds-Briggate",
+    "Boston-Newbury",
+    "Denver-Larimer",
+    "Phoenix-Biltmore",
+    "Vancouver-Robson",
+    "Montreal-Catherine",
+]
+MORE_PRODUCTS = {
+    "es": [
+        "zapatos",
+        "blusas",
+        "chalecos",
+        "bañadores",
+        "sudaderas",
+        "polos",
+        "mallas",
+        "abanicos",
+        "carteras",
+        "pulseras",
+        "collares",
+        "pendientes",
+        "sombreros",
+        "toallas",
+        "sábanas",
+        "cojines",
+        "lámparas",
+        "tazas",
+        "auriculares",
+        "cargadores",
+        "altavoces",
+        "fundas de móvil",
+        "balones",
+        "raquetas",
+        "esterillas",
+        "botellas",
+        "cuadernos",
+        "bolígrafos",
+        "velas",
+        "perfumes",
+        "cremas",
+        "champús",
+        "peluches",
+        "puzles",
+        "maletas",
+        "zapatillas de casa",
+    ],
+    "en": [
+        "shoes",
+        "blouses",
+        "vests",
+        "swimsuits",
+        "hoodies",
+        "polo shirts",
+        "leggings",
+        "fans",
+        "wallets",
+        "bracelets",
+        "necklaces",
+        "earrings",
+        "hats",
+        "towels",
+        "bed sheets",
+        "cushions",
+        "lamps",
+        "mugs",
+        "headphones",
+        "chargers",
+        "speakers",
+        "phone cases",
+        "balls",
+        "rackets",
+        "yoga mats",
+        "water bottles",
+        "notebooks",
+        "pens",
+        "candles",
+        "perfumes",
+        "creams",
+        "shampoos",
+        "plush toys",
+        "puzzles",
+        "suitcases",
+        "slippers",
+    ],
+}
+MORE_ASKS = {
+    "es": [
+        "Hazme el informe de ventas en JSON.",
+        "Quiero un informe JSON con estas ventas.",
+        "Prepara el JSON del informe de ventas de la tienda.",
+        "¿Puedes convertir esta tabla de ventas en el informe JSON?",
+        "Informe JSON de ventas del periodo.",
+        "Genera el informe de ventas (JSON) a partir de esta tabla.",
+    ],
+    "en": [
+        "Make the sales report in JSON.",
+        "I want a JSON report of these sales.",
+        "Prepare the store's sales report JSON.",
+        "Can you turn this sales table into the JSON report?",
+        "JSON sales report for the period.",
+        "Generate the sales report (JSON) from this table.",
+    ],
+}
+MORE_WRONG_FORMAT = {
+    "es": [
+        "Dame el informe de ventas en Markdown.",
+        "Escribe el informe de ventas como texto plano.",
+        "Envíame el informe de ventas como gráfico PNG.",
+    ],
+    "en": [
+        "Give me the sales report in Markdown.",
+        "Write the sales report as plain text.",
+        "Send me the sales report as a PNG chart.",
+    ],
+}
+MORE_OFF_TOPIC = {
+    "es": ["Háblame de {t}.", "¿Qué opinas de {t}?"],
+    "en": ["Tell me about {t}.", "What do you think of {t}?"],
+}
+SEEN = Vocab(
+    STORES + MORE_STORES,
+    {lang: PRODUCTS[lang] + MORE_PRODUCTS[lang] for lang in PRODUCTS},
+    {lang: ASKS[lang] + MORE_ASKS[lang] for lang in ASKS},
+    {lang: (OFF_TOPIC[lang][0] + MORE_OFF_TOPIC[lang], OFF_TOPIC[lang][1]) for lang in OFF_TOPIC},
+    {lang: WRONG_FORMAT[lang] + MORE_WRONG_FORMAT[lang] for lang in WRONG_FORMAT},
+    VAGUE,
+    (1, 5),
+)
 DISJOINT = Vocab(HELD_STORES, HELD_PRODUCTS, HELD_ASKS, HELD_OFF_TOPIC, HELD_WRONG_FORMAT, HELD_VAGUE, (1, 4))
 
 

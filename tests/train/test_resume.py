@@ -36,6 +36,23 @@ def _train(*args):
     return result
 
 
+def _max_diff(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys() and len(a) > 0
+    return max((a[k] - b[k]).abs().max().item() for k in a)
+
+
+def _stopped_and_resumed_equals_whole(recipe, tmp_path, stop: int) -> dict:
+    """Train ``recipe`` whole (``tmp_path/full``) and stopped at ``stop`` then resumed
+    (``tmp_path/part``); assert the adapters agree to 1e-6 and return the whole run's."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    _train(str(recipe), "--run-dir", str(full))
+    _train(str(recipe), "--run-dir", str(part), "--stop-at-step", str(stop))
+    _train("--resume", str(part))
+    a = load_file(full / "adapter" / "adapter_model.safetensors")
+    assert _max_diff(a, load_file(part / "adapter" / "adapter_model.safetensors")) <= 1e-6
+    return a
+
+
 def test_resume_is_exact(tmp_path, tiny_model_dir):
     recipe = _recipe(tmp_path, tiny_model_dir)
     full, part = tmp_path / "full", tmp_path / "part"
@@ -90,13 +107,7 @@ def test_resume_is_exact_with_layerwise_optimizers(tmp_path, tiny_model_dir):
     recipe.write_text(
         recipe.read_text().replace("optim:\n", "optim:\n  lr_layer_decay: 0.5\n  layerwise_adaptive: true\n")
     )
-    full, part = tmp_path / "full", tmp_path / "part"
-    _train(str(recipe), "--run-dir", str(full))
-    _train(str(recipe), "--run-dir", str(part), "--stop-at-step", "3")
-    _train("--resume", str(part))
-    a = load_file(full / "adapter" / "adapter_model.safetensors")
-    b = load_file(part / "adapter" / "adapter_model.safetensors")
-    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+    a = _stopped_and_resumed_equals_whole(recipe, tmp_path, stop=3)
     assert max(v.abs().max().item() for k, v in a.items() if "lora_B" in k) > 1e-4
 
 
@@ -109,13 +120,8 @@ def test_resume_is_exact_with_replay(tmp_path, tiny_model_dir, loss):
     write_jsonl(tmp_path / "general.jsonl", general)
     replay = {"enabled": True, "data": "general.jsonl", "per_step": 3, "loss": loss}
     recipe = _recipe(tmp_path, tiny_model_dir, replay=replay)
-    full, part, plain = tmp_path / "full", tmp_path / "part", tmp_path / "plain"
-    _train(str(recipe), "--run-dir", str(full))
-    _train(str(recipe), "--run-dir", str(part), "--stop-at-step", "5")
-    _train("--resume", str(part))
-    a = load_file(full / "adapter" / "adapter_model.safetensors")
-    b = load_file(part / "adapter" / "adapter_model.safetensors")
-    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+    full, plain = tmp_path / "full", tmp_path / "plain"
+    a = _stopped_and_resumed_equals_whole(recipe, tmp_path, stop=5)
     metrics = [json.loads(x) for x in (full / "metrics.jsonl").read_text().splitlines()]
     replayed = [m["replay_loss"] for m in metrics if "loss" in m]
     assert len(replayed) == 8 and all(x > -1e-9 for x in replayed)
@@ -124,5 +130,4 @@ def test_resume_is_exact_with_replay(tmp_path, tiny_model_dir, loss):
     info = json.loads((full / "replay.json").read_text())
     assert info["loss"] == loss and info["rows"] == 10  # a chat row and a plain-text row each
     _train(str(_recipe(tmp_path, tiny_model_dir)), "--run-dir", str(plain))
-    c = load_file(plain / "adapter" / "adapter_model.safetensors")
-    assert max((a[k] - c[k]).abs().max().item() for k in a) > 1e-4
+    assert _max_diff(a, load_file(plain / "adapter" / "adapter_model.safetensors")) > 1e-4
