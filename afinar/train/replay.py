@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from afinar.atomic import atomic_write
 from afinar.config import ReplayConfig
 from afinar.data.read import Example
 from afinar.data.render import IGNORE, Rendered, prompt_ids, render
@@ -103,8 +104,9 @@ def _sample_requests(model, tokenizer, n: int, cfg: ReplayConfig, batch_size: in
             pad_token_id=tokenizer.pad_token_id,
         )
         tries += batch_size
+        # a request cut off before its end-of-turn token is not a whole turn
         ended = [row[: row.index(tokenizer.eos_token_id)] for row in gen[:, ids.shape[1] :].tolist()
-                 if tokenizer.eos_token_id in row]  # cut off mid-request: not a whole turn  # fmt: skip
+                 if tokenizer.eos_token_id in row]  # fmt: skip
         out = _distinct([*out, *(tokenizer.decode(r, skip_special_tokens=True).strip() for r in ended)], n)
     return out
 
@@ -133,7 +135,11 @@ def _in_llamacpp(gguf: Path, tokenizer, cfg: ReplayConfig, parallel: int = 4) ->
         return server.handle_completions(request)["choices"][0]["text"]
 
     with ThreadPoolExecutor(parallel) as pool:
-        requests = _distinct(pool.map(ask, range(2 * cfg.conversations)), cfg.conversations)
+        asked, requests = 0, []
+        while len(requests) < cfg.conversations and asked < 4 * cfg.conversations:  # rounds: cut-offs and repeats
+            more = cfg.conversations - len(requests) + parallel
+            requests = _distinct([*requests, *pool.map(ask, range(asked, asked + more))], cfg.conversations)
+            asked += more
         return requests, list(pool.map(answer, requests))
 
 
@@ -170,8 +176,6 @@ def synthesize(
         answers = generate(model, tokenizer, conversations, cfg.max_new_tokens, batch_size)
         model.train(was_training)
     rows = [{"user": q, "assistant": a.strip()} for q, a in zip(requests, answers, strict=True) if a.strip()]
-    from afinar.atomic import atomic_write
-
     with atomic_write(path) as f:
         f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
     return rows
