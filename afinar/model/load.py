@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import os
@@ -106,8 +107,11 @@ def _convert_gguf(gguf: Path) -> Path:
         tokenizer.save_pretrained(tmp)
         (tmp / "SOURCE").write_text(f"{gguf.resolve()}\n")
         tmp.rename(target)
-    except FileExistsError:
-        pass  # another process converted it first; theirs is as good as ours
+    except OSError as err:
+        # Renaming onto a folder another process filled first fails with ENOTEMPTY on Linux (not
+        # FileExistsError); theirs is as good as ours. Anything else is a real failure.
+        if err.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not (target / "config.json").is_file():
+            raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
