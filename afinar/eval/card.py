@@ -117,17 +117,7 @@ def build_card(run_dir: Path) -> list[Section]:
     findings = [f for f in data_report.get("findings", []) if f["severity"] in ("error", "warning")]
     if findings:
         data.table(["severity", "check", "finding"], [[f["severity"], f["check"], f["message"]] for f in findings])
-    found = pii.get("found", {})
-    data.text(
-        f"PII policy: `{pii.get('policy', recipe.pii.policy)}`. "
-        + (
-            "Found and masked before training (kind, count, operator): "
-            + ", ".join(f"{k} {v} ({pii.get('operators', {}).get(k, '?')})" for k, v in sorted(found.items()))
-            + "."
-            if found
-            else "No PII found in the training data."
-        )
-    )
+    data.text(_pii_sentence(pii, recipe.pii.policy))
     sections.append(data)
 
     train = Section("training", "Training configuration")
@@ -338,6 +328,21 @@ def _html(sections: list[Section], title: str, made: str, run_dir: Path) -> str:
         out.append("</section>")
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def _pii_sentence(pii: dict, recipe_policy: str) -> str:
+    """What happened to personal data, from the policy that ran (``pii_report.json``): masked
+    under ``mask``; under ``off`` found and trained on as is (never "masked")."""
+    policy = pii.get("policy", recipe_policy)
+    found = pii.get("found", {})
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(found.items()))
+    if not found:
+        return f"PII policy: `{policy}`. No PII found in the training data."
+    if policy == "mask":
+        operators = pii.get("operators", {})
+        kinds = ", ".join(f"{k} {v} ({operators.get(k, '?')})" for k, v in sorted(found.items()))
+        return f"PII policy: `mask`. Found and masked before training (kind, count, operator): {kinds}."
+    return f"PII policy: `{policy}`. Found and **not masked**: training used the text as is ({counts})."
 
 
 def write_card(run_dir: Path) -> tuple[Path, Path]:

@@ -92,3 +92,19 @@ def test_the_html_card_renders_in_a_real_browser(tmp_path, run_dir):
         assert re.search(rf'<section id="{sid}"><h2>{re.escape(title)}</h2>', dom), sid
     assert 'data-loss="700x400"' in dom  # plot_loss draws 7 x 4 inches at 100 dpi
     assert "<strong>" in dom and "<table>" in dom
+
+
+def test_a_run_with_pii_policy_off_is_not_said_to_be_masked(tmp_path, tiny_model_dir):
+    """The card's sentence follows the policy that ran: under ``off`` the e-mail was trained on
+    (the card used to say "masked" whatever the policy)."""
+    rows = alpaca_rows(12)
+    rows[3]["input"] = "Reply to ana.lopez@example.com"
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "eval.jsonl", alpaca_rows(3, start=100))
+    recipe = write_recipe(tmp_path / "r.yaml", base_model=str(tiny_model_dir), pii={"policy": "off"},
+                          train={"max_steps": 1}, eval={"metric": "exact", "max_new_tokens": 2})  # fmt: skip
+    result = CliRunner().invoke(app, ["run", "--quiet", str(recipe), "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    card = (tmp_path / "run" / CARD_MD).read_text()
+    assert "PII policy: `off`. Found and **not masked**: training used the text as is (EMAIL 1)." in card
+    assert "masked before training" not in card
