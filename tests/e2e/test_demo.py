@@ -12,7 +12,7 @@ from tests.conftest import REPO
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 24 open: after the retail data was widened the demo reaches 87.3% schema-valid (bar 90%) "
+    reason="issue 24 open: after the retail data was widened the demo stays under the 90% schema-valid bar "
     "and its run takes ~20 min (docs/forgetting.md); strict, so the day it passes this marker must go",
 )
 def test_demo_meets_its_bar(tmp_path):
