@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["ChatRequest", "CompletionRequest", "Message"]
 
@@ -39,6 +39,21 @@ class StreamOptions(_Body):
 class JsonSchema(_Body):
     name: str = "answer"
     schema_: dict = Field(default_factory=dict, alias="schema")
+
+    @field_validator("schema_")
+    @classmethod
+    def _a_json_schema(cls, value: dict) -> dict:
+        """Checked before any generation: a broken schema is the client's 400, not a 500 after the
+        whole answer has been generated."""
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as err:
+            where = "/".join(str(x) for x in err.path) or "(top level)"
+            raise ValueError(f"not a valid JSON Schema at {where}: {err.message}") from None
+        return value
 
 
 class ResponseFormat(_Body):

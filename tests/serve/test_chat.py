@@ -147,3 +147,16 @@ def test_an_oversized_prompt_is_refused_before_it_reaches_the_audit_log(client, 
     from afinar.security.audit import audit_log
 
     assert audit_log().verify().ok
+
+
+def test_a_broken_response_format_schema_is_refused_before_generating(client):
+    """An invalid JSON Schema used to surface as a 500 after the whole answer was generated."""
+    from tests.serve.conftest import audit_records
+
+    bad = {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object", "properties": 7}}}
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="alpha", messages=MESSAGES, max_tokens=4, response_format=bad)
+    assert err.value.code == "invalid_request"
+    assert "response_format.json_schema.schema" in err.value.message and "properties" in err.value.message
+    refused = audit_records("serve")[-1]
+    assert refused["decision"] == "reject" and "completion_tokens" not in refused["details"]  # nothing generated
