@@ -25,16 +25,29 @@ AllowDataErrors = Annotated[
 ]
 
 
+_PATH_ERRORS = (FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError)
+"""A path the user gave that cannot be read or written (a missing folder for ``--json``, a run
+directory without write permission): their mistake, said with the path, not a traceback."""
+
+
 def user_errors(fn):
-    """Run ``fn``; an AfinarError prints ``error: <message>`` on stderr and exits 2. Anything
-    else is our bug and keeps its traceback."""
+    """Run ``fn``; an AfinarError, or an OS error on a named path, prints ``error: <message>`` on
+    stderr and exits 2. Anything else is our bug and keeps its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except AfinarError as err:
-            err_console.print(Text.assemble(("error: ", "bold red"), str(err)), soft_wrap=True)
-            raise typer.Exit(2) from None
+            _fail(str(err))
+        except _PATH_ERRORS as err:
+            if err.filename is None:
+                raise
+            _fail(f"{err.filename}: {err.strerror or type(err).__name__}")
 
     return wrapper
+
+
+def _fail(message: str):
+    err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+    raise typer.Exit(2) from None

@@ -91,3 +91,12 @@ def test_messages_are_printed_literally_not_as_markup(workdir):
     result = _run(str(workdir / "r.yaml"))
     assert result.exit_code == 2
     assert "field 'messages[0].role' is '[bold]user'" in result.output
+
+
+def test_a_missing_output_folder_is_named_not_a_traceback(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(4))
+    out = tmp_path / "nowhere" / "report.json"
+    result = CliRunner().invoke(app, ["data", "check", str(tmp_path / "train.jsonl"), "--json", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"error: {out}: No such file or directory" in result.output
+    assert "Traceback" not in result.output and not out.parent.exists()
