@@ -54,7 +54,7 @@ from afinar.train.interrupt import graceful_stop
 from afinar.train.memory import OOM_ERRORS, OomLadder
 from afinar.train.optim import build_optimizer
 from afinar.train.progress import TrainProgress
-from afinar.train.replay import replay_loss_sum
+from afinar.train.replay import replay_kl_sum
 from afinar.train.speed import (
     chunked_cross_entropy,
     compiled_layers,
@@ -322,7 +322,10 @@ def _replay_step(model, rows: list, cfg, pad_id: int, autocast) -> float:
     """Backpropagate the replay term of one step (:mod:`afinar.train.replay`), a mean per replay
     token times ``cfg.weight``; returns that mean."""
     with autocast():
-        loss_sum, n = replay_loss_sum(model, rows, cfg.loss, pad_id)
+        if cfg.loss == "kl":
+            loss_sum, n = replay_kl_sum(model, rows, pad_id)
+        else:  # plain replay: the rows' own labels, like a domain micro-batch
+            loss_sum, n = target_loss_sum(model, collate(rows, pad_id))
     (loss_sum * (cfg.weight / max(n, 1))).backward()
     return loss_sum.item() / max(n, 1)
 

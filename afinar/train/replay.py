@@ -39,6 +39,7 @@ import torch
 
 from afinar.atomic import atomic_write
 from afinar.config import ReplayConfig
+from afinar.data.batch import collate
 from afinar.data.read import Example
 from afinar.data.render import IGNORE, Rendered, prompt_ids, render
 from afinar.errors import AfinarError
@@ -46,7 +47,7 @@ from afinar.model.adapters import causal_lm_of, decoder_states
 from afinar.model.generate import generate
 from afinar.model.load import cache_dir
 
-__all__ = ["ReplayRow", "build_replay", "replay_loss_sum", "synthesize"]
+__all__ = ["ReplayRow", "build_replay", "replay_kl_sum", "synthesize"]
 
 _MARK = "\x00afinar-user-turn\x00"
 _VERSION = 1
@@ -194,11 +195,6 @@ def _rows(tokenizer, examples: list[Example], max_seq_len: int) -> list[ReplayRo
     return [r for r in out if len(r.input_ids) >= 2]
 
 
-def _padded(rows: list[Rendered], pad_id: int) -> torch.Tensor:
-    width = max(len(r.input_ids) for r in rows)
-    return torch.tensor([r.input_ids + [pad_id] * (width - len(r.input_ids)) for r in rows])
-
-
 @torch.no_grad()
 def _teach(model, rows: list[ReplayRow], k: int, pad_id: int, autocast, batch_size: int = 32) -> None:
     """Fill each row's ``teacher_ids`` / ``teacher_logp``: the base's ``k`` most likely next tokens
@@ -207,7 +203,7 @@ def _teach(model, rows: list[ReplayRow], k: int, pad_id: int, autocast, batch_si
     head = causal_lm_of(model).lm_head
     for s in range(0, len(rows), batch_size):
         chunk = rows[s : s + batch_size]
-        ids = _padded(chunk, pad_id).to(device)
+        ids = collate(chunk, pad_id)["input_ids"].to(device)
         with autocast():
             hidden = decoder_states(model, ids, use_cache=False)  # right-padded: causal attention is enough
             for r, row in enumerate(chunk):
@@ -263,22 +259,15 @@ def _kl_sum(logits: torch.Tensor, teacher_ids: torch.Tensor, teacher_logp: torch
     return kl.sum()
 
 
-def replay_loss_sum(model, rows: list[ReplayRow], kind: str, pad_id: int) -> tuple[torch.Tensor, int]:
-    """The replay term for one step's ``rows``, summed, and how many positions it sums over
-    (``kind``: ``kl`` or ``sft``). Rows are right-padded: under causal attention no real token
-    sees the padding, so no mask is needed."""
+def replay_kl_sum(model, rows: list[ReplayRow], pad_id: int) -> tuple[torch.Tensor, int]:
+    """The ``kl`` replay term for one step's ``rows``, summed, and how many positions it sums over.
+    Rows are right-padded: under causal attention no real token sees the padding, so no mask is
+    needed. (``sft`` needs nothing of its own: the loop's target loss on the rows' labels.)"""
     device = next(model.parameters()).device
-    ids = _padded(rows, pad_id).to(device)
+    ids = collate(rows, pad_id)["input_ids"].to(device)
     hidden = decoder_states(model, ids, use_cache=False)
-    head = causal_lm_of(model).lm_head
-    if kind == "sft":
-        labels = torch.tensor([r.labels + [IGNORE] * (ids.shape[1] - len(r.labels)) for r in rows], device=device)
-        targets = labels[:, 1:]
-        keep = targets != IGNORE
-        logits = head(hidden[:, :-1][keep]).float()
-        return torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum"), int(keep.sum())
     n = [len(r.input_ids) - 1 for r in rows]
     states = torch.cat([hidden[i, : n[i]] for i in range(len(rows))])
     teacher_ids = torch.cat([r.teacher_ids for r in rows]).to(device)
     teacher_logp = torch.cat([r.teacher_logp for r in rows]).to(device)
-    return _kl_sum(head(states), teacher_ids, teacher_logp), sum(n)
+    return _kl_sum(causal_lm_of(model).lm_head(states), teacher_ids, teacher_logp), sum(n)

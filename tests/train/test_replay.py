@@ -40,8 +40,8 @@ def test_the_base_distribution_is_a_plain_forward_topk(tiny_model_dir, tokenizer
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    rows = [ReplayRow(tokenizer("The river runs to the sea.")["input_ids"], [], "a"),
-            ReplayRow(tokenizer("Chess")["input_ids"], [], "b")]  # fmt: skip
+    texts = ["The river runs to the sea.", "Chess"]
+    rows = [ReplayRow(ids, ids, t) for t in texts for ids in [tokenizer(t)["input_ids"]]]
     _teach(model, rows, 5, tokenizer.pad_token_id, nullcontext)
     for row in rows:
         with torch.no_grad():
