@@ -194,7 +194,8 @@ def _replay_rows(prep: Prepared, run_dir: Path, show_progress: bool) -> list:
     if world().active:
         raise AfinarError(f"replay works on one process; set replay.enabled to false for {world().size} processes")
     weights = prep.base.weights_file
-    digest = sha256_file(weights) if weights else prep.recipe.base_model
+    # lineage.json (written before training, new run or resumed) holds the weights' sha256 already
+    digest = json.loads((run_dir / "lineage.json").read_text())["base_model"]["sha256"] or prep.recipe.base_model
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     _, autocast = autocast_for(prep.recipe.train.precision, device)
     start = time.perf_counter()
