@@ -328,13 +328,8 @@ def evaluate_run(
     if examples is None:
         examples = rows_as_trained(recipe).held
     device = next(model.parameters()).device
-    precision, autocast = autocast_for(recipe.train.precision, device)
-    if precision == "bf16":
-        # Generation is matmul-bound with tiny batches: weights stored in bf16 skip autocast's
-        # per-call weight casts (measured: ~20% of decode time on CPU). Serving does the same.
-        import torch
-
-        model, autocast = model.to(torch.bfloat16), None
+    _, autocast = autocast_for(recipe.train.precision, device)
+    model, autocast = _weights_in_bf16(model, autocast)
     start = time.perf_counter()
     encrypted = any(is_afe(p) for p in recipe.data.files)
     results = evaluate_examples(
@@ -348,6 +343,17 @@ def evaluate_run(
         )
     update_summary(run_dir, {"eval": results, "eval_splits": splits, "eval_seconds": time.perf_counter() - start})
     return results
+
+
+def _weights_in_bf16(model, autocast):
+    """``(model, autocast)`` for evaluation: under bf16 autocast, the model with its weights cast to
+    bf16 once and no autocast. Autocast casts every linear weight on every call: ~20% of decode
+    time and 40% of benchmark scoring time on this CPU. Serving does the same."""
+    if autocast is nullcontext:
+        return model, autocast
+    import torch
+
+    return model.to(torch.bfloat16), None
 
 
 def model_for_eval(target: str | Path):
@@ -411,7 +417,6 @@ def evaluate_benchmarks(
     disabled) vs tuned on the same items, compared item by item (:mod:`afinar.eval.paired`);
     or for a base model spec alone. For a run, ``eval/benchmarks.json`` and the summary are
     rewritten as each benchmark finishes, so a killed evaluation keeps what it measured."""
-    import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from afinar.eval.benchmarks import PRIMARY, load_items, score_items
@@ -420,10 +425,7 @@ def evaluate_benchmarks(
 
     run_dir = Path(target)
     model, tokenizer, autocast, is_run = model_for_eval(target)
-    if autocast is not nullcontext:
-        # bf16: the weights cast once; under autocast every linear layer cast its weight on every
-        # call, 40% of the scoring time on this CPU
-        model, autocast = model.to(torch.bfloat16), None
+    model, autocast = _weights_in_bf16(model, autocast)
     models = ["base", "tuned"] if is_run else ["base"]
     results: dict[str, dict] = {}
     start = time.perf_counter()
