@@ -32,7 +32,7 @@ import torch
 
 from afinar.errors import AfinarError
 from afinar.eval.mmlu import wilson
-from afinar.model.adapters import causal_lm_of, decoder_states
+from afinar.model.adapters import causal_lm_of, decoder_states, virtual_tokens
 
 __all__ = ["BENCHMARKS", "Item", "chance_level", "data_root", "item_loglikelihoods", "load_items", "score_items"]
 
@@ -287,8 +287,6 @@ def item_loglikelihoods(model, tokenizer, items: list[Item], batch_size: int = 1
     (the context computed once) where that saves tokens; the others (Winogrande, PIQA), and every
     item of a prefix- or prompt-tuned model (its virtual tokens change the positions), go pair by
     pair through :func:`loglikelihoods`. ``on_batch(k)`` is called with the continuations just scored."""
-    from afinar.model.adapters import virtual_tokens
-
     plain = not virtual_tokens(model)[0]
     shared = [i for i, it in enumerate(items) if plain and _worth_sharing(tokenizer, it)]
     out: list[list[float]] = [[] for _ in items]
