@@ -10,8 +10,11 @@ which the base model is within its own 95% interval of chance cannot detect forg
 check says so ("unusable") and names a usable one instead, without rejecting. The decision goes to
 ``gate.json`` in the run directory, the summary, the audit log and the eval history.
 
-``afinar export`` and ``afinar serve --run`` call :func:`require_promoted`: a rejected run is
-refused unless forced, and a forced use is written to the audit log as ``gate.override``.
+A gate that judged nothing (no ``min`` thresholds and no usable benchmark) rejects.
+
+``afinar export`` and ``afinar serve`` (``--run``, or an ``--adapter`` inside a run directory) call
+:func:`require_promoted`: a run the gate did not promote (rejected, or never gated) is refused
+unless forced; the refusal is audited as ``gate.refuse`` and a forced use as ``gate.override``.
 """
 
 from __future__ import annotations
@@ -95,29 +98,51 @@ def decide(gate: GateConfig, summary: dict) -> dict:
         checks.append(check)
     if not measured:
         checks.append({"check": "general ability vs base", "value": "-", "limit": "-", "result": "not measured"})
+    if not any(c["result"] in ("pass", "fail") for c in checks):
+        # fail closed: a gate that judged nothing (no thresholds, no usable benchmark) promotes nothing
+        checks.append({"check": "judged", "value": "nothing measured", "result": "fail",
+                       "limit": "an eval.gate.min threshold or a usable benchmark (eval.benchmarks)"})  # fmt: skip
     decision = "rejected" if any(c["result"] == "fail" for c in checks) else "promoted"
     return {"decision": decision, "checks": checks}
 
 
 def require_promoted(run_dir: Path, action: str, force: bool) -> None:
-    """Refuse ``action`` on a rejected run unless ``force`` (then audit the override).
+    """Refuse ``action`` on a run the gate did not promote unless ``force`` (then audit the override).
+
+    Fails closed: a run with no ``gate.json`` (trained but never evaluated, or the file deleted)
+    or an unreadable one is refused like a rejected run. Each refusal and each override is
+    written to the audit log (``gate.refuse`` / ``gate.override``).
 
     Raises:
-        AfinarError: the run was rejected and ``force`` is off.
+        AfinarError: the run is not promoted and ``force`` is off.
     """
-    path = Path(run_dir) / GATE_FILE
-    if not path.is_file():
-        return  # never gated (trained without evaluation): nothing to enforce
-    gate = json.loads(path.read_text())
-    if gate["decision"] != "rejected":
-        return
-    failed = [f"{c['check']} {c['value']} (needs {c['limit']})" for c in gate["checks"] if c["result"] == "fail"]
-    if not force:
-        raise AfinarError(
-            f"{run_dir}: rejected by the promotion gate: {'; '.join(failed)}. "
-            f"'{action}' refuses a rejected run; --force overrides (and is audited)"
-        )
     from afinar.security.access import authorize, record
 
+    run_dir = Path(run_dir)
+    failed = _not_promoted(run_dir)
+    if failed is None:
+        return
+    if not force:
+        actor = authorize(f"{action}.refuse", action)
+        record("gate.refuse", str(run_dir), actor, decision="deny", details={"action": action, "failed": failed})
+        raise AfinarError(f"{run_dir}: {'; '.join(failed)}. '{action}' refuses a run the gate did not promote; "
+                          f"--force overrides (and is audited)")  # fmt: skip
     actor = authorize(f"{action}.override", action)
     record("gate.override", str(run_dir), actor, decision="override", details={"action": action, "failed": failed})
+
+
+def _not_promoted(run_dir: Path) -> list[str] | None:
+    """Why ``run_dir`` is not promoted (one line per reason), or None when its gate promoted it."""
+    path = run_dir / GATE_FILE
+    if not path.is_file():
+        return [f"no promotion gate decision ({GATE_FILE} is missing): evaluate the run first "
+                f"with 'afinar eval {run_dir}'"]  # fmt: skip
+    try:
+        gate = json.loads(path.read_text())
+        decision, checks = gate["decision"], gate["checks"]
+    except (ValueError, KeyError, TypeError) as err:
+        return [f"{path}: damaged gate decision ({err}); evaluate the run again with 'afinar eval {run_dir}'"]
+    if decision == "promoted":
+        return None
+    failed = [f"{c['check']} {c['value']} (needs {c['limit']})" for c in checks if c["result"] == "fail"]
+    return ["rejected by the promotion gate: " + ("; ".join(failed) or decision)]

@@ -74,9 +74,11 @@ def build(opts: ServeOptions):
     Raises:
         AfinarError: a missing run/model/adapter/schema, or settings out of range.
     """
+    from afinar.eval.gate import require_promoted
     from afinar.model.adapters import is_full_model
     from afinar.model.bottleneck import is_bottleneck
     from afinar.model.load import load_tokenizer
+    from afinar.pipeline import RECIPE_FILE, load_run
     from afinar.registry import access_registry
     from afinar.security.audit import audit_log
     from afinar.serve.app import Deployment
@@ -91,14 +93,13 @@ def build(opts: ServeOptions):
     adapters = dict(opts.adapters)
     system_prompt, spec, name = opts.system_prompt, opts.model, None
     if opts.run is not None:
-        from afinar.eval.gate import require_promoted
-        from afinar.pipeline import load_run
-
         recipe = load_run(opts.run)
-        require_promoted(opts.run, "serve", opts.force)
         spec, name = spec or recipe.base_model, recipe.name
         adapters = {name: Path(opts.run) / "adapter", **adapters}
         system_prompt = system_prompt or recipe.data.system_prompt
+    # the gate follows the adapter, not the flag that named it: RUN/adapter given as --adapter is that run
+    for run_dir in sorted({Path(p).parent for p in adapters.values() if (Path(p).parent / RECIPE_FILE).is_file()}):
+        require_promoted(run_dir, "serve", opts.force)
     for adapter_name, path in adapters.items():
         if not (Path(path) / "adapter_config.json").is_file() and not is_full_model(path):
             raise AfinarError(

@@ -63,7 +63,8 @@ def test_eval_compares_base_and_tuned(runs):
 
 def test_export_merges_or_refuses(runs, tmp_path):
     method, full, _ = runs
-    result = _cli("export", str(full), "--format", "hf", "-o", str(tmp_path / "hf"), "--prompts", "4")
+    # --force: the default gate judged nothing here and rejects (tests/eval/test_gate.py)
+    result = _cli("export", str(full), "--format", "hf", "-o", str(tmp_path / "hf"), "--prompts", "4", "--force")
     if method in ("prefix", "prompt", "bottleneck"):
         assert result.exit_code == 2
         text = " ".join(result.output.split())
@@ -78,7 +79,7 @@ def test_serve_answers_by_the_run_name(runs):
     from tests.serve.conftest import running
 
     method, full, _ = runs
-    dep = build(ServeOptions(run=full, max_tokens=5))
+    dep = build(ServeOptions(run=full, max_tokens=5, force=True))  # the default gate judged nothing
     try:
         with running(dep) as url:
             client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused-in-local-mode", max_retries=0)

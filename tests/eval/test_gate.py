@@ -43,7 +43,11 @@ def test_decide_by_hand():
     piqa_only = {"benchmarks": summary["benchmarks"]}
     assert decide(GateConfig(max_drop={"piqa": 2.0}), piqa_only)["decision"] == "rejected"  # -3.0 pts
     assert decide(GateConfig(max_drop={"piqa": 3.5}), piqa_only)["decision"] == "promoted"
-    assert decide(GateConfig(), {"eval": {}})["checks"][0]["result"] == "not measured"
+    nothing = decide(GateConfig(), {"eval": {}})  # no thresholds, no benchmark: judged nothing
+    assert [c["result"] for c in nothing["checks"]] == ["not measured", "fail"]
+    assert nothing["decision"] == "rejected" and nothing["checks"][1]["check"] == "judged"
+    only_unusable = {"mmlu": summary["mmlu"]}  # a benchmark at chance decides nothing either
+    assert decide(GateConfig(), only_unusable)["decision"] == "rejected"
     assert decide(GateConfig(min={"rouge_l": 0.1}), {"eval": {"tuned": {}}})["decision"] == "rejected"
 
 
@@ -124,14 +128,35 @@ def test_export_and_serve_refuse_a_rejected_run_unless_forced(rejected_run, tmp_
     refused = CliRunner().invoke(app, ["export", str(run_dir), "--format", "hf", "-o", str(tmp_path / "hf")])
     assert refused.exit_code == 2 and "rejected by the promotion gate: score" in refused.output
     assert not (tmp_path / "hf").exists()
-    with pytest.raises(AfinarError, match="'serve' refuses a rejected run"):
+    with pytest.raises(AfinarError, match="'serve' refuses a run the gate did not promote"):
         build(ServeOptions(run=run_dir))
+    with pytest.raises(AfinarError, match="rejected by the promotion gate: score"):  # the same adapter, by path
+        build(ServeOptions(model=str(run_dir.parent / "unused"), adapters={"a": run_dir / "adapter"}))
     forced = CliRunner().invoke(
         app, ["export", str(run_dir), "--format", "hf", "-o", str(tmp_path / "hf"), "--prompts", "2", "--force"]
     )
     assert forced.exit_code == 0, forced.output
     override = [r for r in audit_log().records() if r["action"] == "gate.override"][-1]
     assert override["resource"] == str(run_dir) and override["details"]["action"] == "export"
+
+
+def test_a_run_never_gated_or_with_a_damaged_decision_is_refused_and_audited(rejected_run, tmp_path):
+    """Fail closed: no gate.json (trained, never evaluated; or deleted) is not a pass."""
+    from afinar.serve.server import ServeOptions, build
+
+    run_dir, _ = rejected_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("checkpoints", "export", "gate.json"))
+    refused = CliRunner().invoke(app, ["export", str(copy), "--format", "hf", "-o", str(tmp_path / "hf")])
+    assert refused.exit_code == 2 and "gate.json is missing" in refused.output, refused.output
+    assert f"afinar eval {copy}" in refused.output and not (tmp_path / "hf").exists()
+    record = [r for r in audit_log().records() if r["action"] == "gate.refuse"][-1]
+    assert (record["resource"], record["decision"], record["details"]["action"]) == (str(copy), "deny", "export")
+    with pytest.raises(AfinarError, match="gate.json is missing"):
+        build(ServeOptions(model=str(tmp_path / "unused"), adapters={"a": copy / "adapter"}))
+    (copy / "gate.json").write_text('{"decision": "promo')  # torn or edited by hand
+    with pytest.raises(AfinarError, match="damaged gate decision"):
+        build(ServeOptions(run=copy))
 
 
 def test_history_flags_a_regression_and_compare_shows_deltas(rejected_run, tmp_path):
