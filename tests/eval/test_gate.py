@@ -152,7 +152,7 @@ def test_a_run_never_gated_or_with_a_damaged_decision_is_refused_and_audited(rej
     assert f"afinar eval {copy}" in refused.output and not (tmp_path / "hf").exists()
     record = [r for r in audit_log().records() if r["action"] == "gate.refuse"][-1]
     assert (record["resource"], record["decision"], record["details"]["action"]) == (str(copy), "deny", "export")
-    with pytest.raises(AfinarError, match="gate.json is missing"):
+    with pytest.raises(AfinarError, match=r"gate\.json is missing"):
         build(ServeOptions(model=str(tmp_path / "unused"), adapters={"a": copy / "adapter"}))
     (copy / "gate.json").write_text('{"decision": "promo')  # torn or edited by hand
     with pytest.raises(AfinarError, match="damaged gate decision"):
