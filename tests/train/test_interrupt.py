@@ -40,7 +40,7 @@ def test_ctrl_c_checkpoints_and_resume_is_exact(tmp_path, tiny_model_dir):
     assert "afinar train --resume" in " ".join(output.split())
     stopped_at = len(metrics.read_text().splitlines())
     assert 3 <= stopped_at < 150
-    assert (part / "checkpoints" / f"step-{stopped_at:06d}" / "state.pt").is_file()
+    assert (part / "checkpoints" / f"step-{stopped_at:06d}" / "state.json").is_file()
 
     assert CliRunner().invoke(app, ["train", "-q", "--resume", str(part)]).exit_code == 0
     a = load_file(full / "adapter" / "adapter_model.safetensors")

@@ -131,3 +131,32 @@ def test_resume_is_exact_with_replay(tmp_path, tiny_model_dir, loss):
     assert info["loss"] == loss and info["rows"] == 10  # a chat row and a plain-text row each
     _train(str(_recipe(tmp_path, tiny_model_dir)), "--run-dir", str(plain))
     assert _max_diff(a, load_file(plain / "adapter" / "adapter_model.safetensors")) > 1e-4
+
+
+class _Payload:
+    """Unpickling this runs code: it creates the file ``path``."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("planted", ["state.pt", "rng.pt", ".metadata"])
+def test_resume_runs_no_code_from_a_tampered_checkpoint(tmp_path, tiny_model_dir, planted):
+    """--resume on a run folder from someone else: a pickle planted in the checkpoint is refused
+    with a clear error, and its code does not run."""
+    import pickle
+
+    run = tmp_path / "run"
+    _train(str(_recipe(tmp_path, tiny_model_dir)), "--run-dir", str(run), "--stop-at-step", "2")
+    (ckpt,) = (run / "checkpoints").glob("step-*")
+    marker = tmp_path / "owned"
+    (ckpt / planted).write_bytes(pickle.dumps(_Payload(str(marker))))
+    result = CliRunner().invoke(app, ["train", "--quiet", "--resume", str(run)])
+    assert not marker.exists(), "resuming ran code from the run folder"
+    if planted == "state.pt":  # not a file this afinar reads: the resume goes on and completes
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code == 2 and "holds more than a checkpoint does" in result.output, result.output
