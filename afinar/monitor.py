@@ -10,7 +10,6 @@ Each writes its results into the run directory, the summary and the model card, 
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import time
@@ -18,6 +17,7 @@ from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
+from afinar.atomic import atomic_path, write_json
 from afinar.data.gate import rows_as_trained
 from afinar.errors import AfinarError
 from afinar.eval.drift import Thresholds
@@ -79,7 +79,7 @@ def evaluate_bias(
     results["introduced"] = [f for f in tuned_flags if f not in base_flags]
     results["seconds"] = round(time.perf_counter() - start, 1)
     (run_dir / "eval").mkdir(exist_ok=True)
-    (run_dir / "eval" / "bias.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(run_dir / "eval" / "bias.json", results)
     update_summary(run_dir, {"bias": {k: results[k] for k in ("prompts", "probes", "flags", "introduced")}})
     audit_log().append("bias", str(run_dir), "fail" if results["introduced"] else "pass",
                        details={"introduced": results["introduced"]})  # fmt: skip
@@ -129,14 +129,10 @@ def evaluate_drift(
         win_emb = encoder.embed(window.prompts, on_batch=lambda n: progress.advance(task, n))
     report = compare(reference, window, ref_emb, win_emb, thresholds or Thresholds())
     stamp = _stamp(run_dir / "drift")
-    folder, tmp = run_dir / "drift" / stamp, run_dir / "drift" / f".{stamp}.partial"
-    tmp.mkdir(parents=True)
-    try:
+    folder = run_dir / "drift" / stamp
+    with atomic_path(folder, directory=True, mode=0o755) as tmp:
         write_report(report, tmp)
         plot(ref_emb, win_emb, reference, window.prompts, tmp / "drift.png")
-        tmp.rename(folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     e, n, lang = report["embedding"], report["length"], report["language"]
     update_summary(run_dir, {"drift": {
         "time": stamp, "drift": report["drift"], "alerts": report["alerts"], "source": window.source,
@@ -196,7 +192,7 @@ def evaluate_fresh(
         measured = ", ".join(k for k in GATE_METRICS if k in results["tuned"])
         raise AfinarError(f"--metric {metric}: not measured on these rows; measured: {measured}")
     source = {"data": str(data), "sha256": sha256_file(data), "rows": len(examples)}
-    (out / "source.json").write_text(json.dumps(source, indent=2) + "\n")
+    write_json(out / "source.json", source)
     store(run_dir, {"eval": results, "gate": {"decision": "fresh data"}})
     rows = history(recipe.name, metric, tolerance)
     latest = rows[-1]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from afinar.atomic import locked, write_json, write_text
 from afinar.config import Recipe, load_recipe
 from afinar.data.gate import (
     RecipeData,
@@ -211,7 +212,7 @@ def _replay_rows(prep: Prepared, run_dir: Path, show_progress: bool) -> list:
     )
     info = {"loss": cfg.loss, "weight": cfg.weight, "rows": len(rows), "tokens": sum(len(r.input_ids) for r in rows),
             "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
-    (run_dir / "replay.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_json(run_dir / "replay.json", info)
     return rows
 
 
@@ -251,11 +252,11 @@ def train_recipe(
         prep = prepare(recipe, allow_data_errors)
     if not resume and w.main:
         run_dir = _new_run_dir(recipe, Path(run_dir) if run_dir else None)
-        (run_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        write_text(run_dir / RECIPE_FILE, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
         info = lineage(recipe_file, data_files, recipe.base_model, prep.base.weights_file)
-        (run_dir / "lineage.json").write_text(json.dumps(info, indent=2) + "\n")
-        (run_dir / "data_report.json").write_text(json.dumps(prep.data_report, indent=2) + "\n")
-        (run_dir / "pii_report.json").write_text(json.dumps(prep.pii_report, indent=2) + "\n")
+        write_json(run_dir / "lineage.json", info)
+        write_json(run_dir / "data_report.json", prep.data_report)
+        write_json(run_dir / "pii_report.json", prep.pii_report)
     run_dir = Path(w.broadcast(str(run_dir)))
     if w.main:
         record(
@@ -301,10 +302,12 @@ def train_recipe(
 
 
 def update_summary(run_dir: Path, summary: dict) -> None:
-    """Merge ``summary``'s keys into the run's summary.json (each key replaced whole)."""
-    path = run_dir / "summary.json"
-    old = json.loads(path.read_text()) if path.exists() else {}
-    path.write_text(json.dumps({**old, **summary}, indent=2) + "\n")
+    """Merge ``summary``'s keys into the run's summary.json (each key replaced whole), under a
+    lock (an eval and a drift check may update it at once) and atomically."""
+    path = Path(run_dir) / "summary.json"
+    with locked(path):
+        old = json.loads(path.read_text()) if path.exists() else {}
+        write_json(path, {**old, **summary})
 
 
 def evaluate_run(
@@ -397,7 +400,7 @@ def evaluate_mmlu(
     results["subset"] = "error_type == ok" + (f", first {limit_per_subject} per subject" if limit_per_subject else "")
     if is_run:
         (run_dir / "eval").mkdir(exist_ok=True)
-        (run_dir / "eval" / "mmlu.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_json(run_dir / "eval" / "mmlu.json", results)
         brief = {k: v for k, v in results.items() if k not in ("base", "tuned")}
         brief |= {"questions": results["base"]["n"], "shots": shots, "base_accuracy": results["base"]["micro"]}
         if "tuned" in results:
@@ -492,7 +495,7 @@ def gate_run(run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     gate = decide(recipe.eval.gate, summary)
     gate["mitigation"] = _mitigation(recipe)
-    (run_dir / GATE_FILE).write_text(json.dumps(gate, indent=2) + "\n")
+    write_json(run_dir / GATE_FILE, gate)
     update_summary(run_dir, {"gate": gate})
     audit_log().append("gate", str(run_dir), gate["decision"], details={"checks": gate["checks"]})
     store(run_dir, {**summary, "gate": gate})

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from afinar.atomic import write_json
 from afinar.cli.common import console, err_console, user_errors
 from afinar.errors import AfinarError
 
@@ -30,7 +31,6 @@ def data_check_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
 ) -> None:
     """Lint a dataset: schema, duplicates, leakage, lengths, template, scenarios, PII. Exit 1 on errors."""
-    import json
 
     from afinar.data.gate import check_data
     from afinar.report import data_report_tables
@@ -40,7 +40,7 @@ def data_check_cmd(
     for table in data_report_tables(out):
         console.print(table)
     if json_out is not None:
-        json_out.write_text(json.dumps(out, indent=2) + "\n")
+        write_json(json_out, out)
     if report.errors:
         raise typer.Exit(1)
 
@@ -56,7 +56,6 @@ def data_mask_cmd(
     report: Annotated[Path | None, typer.Option(help="Write counts by type (never values) as JSON here.")] = None,
 ) -> None:
     """Replace personal data and secrets in every text field; the input is left untouched."""
-    import json
 
     from afinar.data.gate import mask_dataset
     from afinar.report import mask_table
@@ -66,7 +65,7 @@ def data_mask_cmd(
     console.print(mask_table(dict(masker.counts), operators, rows, out))
     if report is not None:
         info = {"rows": rows, "replaced": dict(sorted(masker.counts.items())), "operators": operators}
-        report.write_text(json.dumps({**info, "key": masker.key_source}, indent=2) + "\n")
+        write_json(report, {**info, "key": masker.key_source})
 
 
 @data_app.command("encrypt")

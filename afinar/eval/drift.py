@@ -26,12 +26,12 @@ under 5% on resampled training prompts (tests/eval/test_drift.py measures it).
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from afinar.atomic import write_json, write_text
 from afinar.data.lint import language
 from afinar.data.read import read_rows
 from afinar.errors import AfinarError, where
@@ -377,5 +377,5 @@ def plot(ref_emb: np.ndarray, win_emb: np.ndarray, reference: list[str], window:
 
 def write_report(report: dict, folder: Path) -> None:
     """``drift.json`` and ``drift.txt`` in ``folder`` (the PNG is written by :func:`plot`)."""
-    (folder / "drift.json").write_text(json.dumps(report, indent=2) + "\n")
-    (folder / "drift.txt").write_text(text_report(report))
+    write_json(folder / "drift.json", report)
+    write_text(folder / "drift.txt", text_report(report))

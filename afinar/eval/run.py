@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from afinar.atomic import write_json
 from afinar.config import EvalConfig
 from afinar.data.read import Example
 from afinar.errors import AfinarError
@@ -239,7 +240,7 @@ def evaluate_examples(
             m["derived"] = {"fields": sorted(rules), "answers_changed": sum(1 for c in changed[name] if c)}
         results[name] = m
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "domain.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(out_dir / "domain.json", results)
     lines = []
     for i, ex in enumerate(examples):
         row = {"source": ex.source, "scenario": ex.scenario, "reference": refs[i]}

@@ -18,13 +18,13 @@ matrices are f32, f16 or q8_0 (blocks of 32 with one f16 scale, quantized by ``g
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import gguf
 import numpy as np
 import torch
 
+from afinar.atomic import atomic_path
 from afinar.errors import AfinarError
 
 __all__ = ["QUANTS", "tokenizer_metadata", "write_gguf"]
@@ -177,9 +177,7 @@ def write_gguf(model, out: Path, quant: str, tokenizer, name: str, tokenizer_ggu
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_head
     rope = (getattr(cfg, "rope_parameters", None) or {}).get("rope_theta") or getattr(cfg, "rope_theta", 10000.0)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    try:
+    with atomic_path(out, mode=0o644) as tmp:  # the file appears complete or not at all
         w = gguf.GGUFWriter(str(tmp), arch="llama")
         w.add_name(name)
         w.add_context_length(cfg.max_position_embeddings)
@@ -216,7 +214,3 @@ def write_gguf(model, out: Path, quant: str, tokenizer, name: str, tokenizer_ggu
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
         w.close()
-        os.replace(tmp, out)  # the file appears complete or not at all
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from afinar.atomic import write_json
 from afinar.errors import AfinarError
 
 __all__ = ["Bottleneck", "attach", "is_bottleneck", "load", "save"]
@@ -93,7 +94,7 @@ def save(model, path: Path, weights: dict[str, torch.Tensor]) -> None:
         "nonlinearity": "gelu",
     }
     save_file({k: v.contiguous() for k, v in weights.items()}, str(path / WEIGHTS))
-    (path / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    write_json(path / CONFIG, config)
 
 
 def load(model, path: Path):

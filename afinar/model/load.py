@@ -16,13 +16,12 @@ import errno
 import hashlib
 import importlib.util
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from afinar.atomic import atomic_path
 from afinar.errors import AfinarError
 from afinar.train.memory import release_free_heap
 
@@ -96,24 +95,21 @@ def _convert_gguf(gguf: Path) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     print(f"afinar: converting {gguf.name} to a safetensors cache in {target.parent} (once, ~20 s)", flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     try:
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        # The weights are now plain fp32: forget the GGUF quantizer so they save as safetensors.
-        model.hf_quantizer = None
-        del model.config.quantization_config
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "SOURCE").write_text(f"{gguf.resolve()}\n")
-        tmp.rename(target)
+        with atomic_path(target, directory=True, mode=0o755) as tmp:
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            # The weights are now plain fp32: forget the GGUF quantizer so they save as safetensors.
+            model.hf_quantizer = None
+            del model.config.quantization_config
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            (tmp / "SOURCE").write_text(f"{gguf.resolve()}\n")
     except OSError as err:
         # Renaming onto a folder another process filled first fails with ENOTEMPTY on Linux (not
         # FileExistsError); theirs is as good as ours. Anything else is a real failure.
         if err.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not (target / "config.json").is_file():
             raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from afinar.atomic import write_text
 from afinar.config import Recipe
 from afinar.data.batch import collate, epoch_order
 from afinar.data.pack import collate_packed, pack
@@ -339,7 +340,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
     """Drop metric lines past ``step`` (written after the checkpoint a run resumes from)."""
     if path.exists():
         keep = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in keep))
+        write_text(path, "".join(line + "\n" for line in keep))
 
 
 # ---------------------------------------------------------------- the loop
