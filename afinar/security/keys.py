@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import secrets
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +29,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from afinar.atomic import atomic_write, locked
 from afinar.errors import AfinarError
 
 __all__ = [
@@ -123,6 +125,9 @@ class KeyringProvider:
         mode = self.path.stat().st_mode & 0o777
         if mode & 0o077:
             raise AfinarError(f"{self.path}: keyring is readable by others (mode {mode:o}); run: chmod 600 {self.path}")
+        self._load()
+
+    def _load(self) -> None:
         try:
             self.data = json.loads(self.path.read_text())
             self._keys = {k: base64.b64decode(v["key"]) for k, v in self.data["keys"].items()}
@@ -133,16 +138,26 @@ class KeyringProvider:
     def create(cls, path: Path) -> KeyringProvider:
         """A new keyring holding one fresh KEK, written with mode 0600 from the first byte."""
         path = Path(path)
-        if path.exists():
-            raise AfinarError(f"{path}: a keyring exists already; 'afinar keys rotate' adds a new key to it")
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        kek_id = _new_id()
-        _write_private(path, {"version": 1, "current": kek_id, "keys": {kek_id: _entry()}})
+        with locked(path):
+            if path.exists():
+                raise AfinarError(f"{path}: a keyring exists already; 'afinar keys rotate' adds a new key to it")
+            kek_id = _new_id()
+            _write_private(path, {"version": 1, "current": kek_id, "keys": {kek_id: _entry()}})
         return cls(path)
 
-    def _save(self) -> None:
-        _write_private(self.path, self.data)
-        self._keys = {k: base64.b64decode(v["key"]) for k, v in self.data["keys"].items()}
+    @contextmanager
+    def _update(self):
+        """Read the keyring afresh under its lock, let the caller change ``self.data``, write it.
+
+        Another process may have rotated since this one loaded the file: changing the copy read
+        at start would drop its key, and with it every file wrapped under it.
+        """
+        with locked(self.path):
+            self._load()
+            yield
+            _write_private(self.path, self.data)
+            self._keys = {k: base64.b64decode(v["key"]) for k, v in self.data["keys"].items()}
 
     def ids(self) -> list[str]:
         return list(self.data["keys"])
@@ -153,19 +168,19 @@ class KeyringProvider:
     def rotate(self) -> str:
         """Add a fresh KEK and make it current; returns its id. Old KEKs stay until retired."""
         kek_id = _new_id()
-        self.data["keys"][kek_id] = _entry()
-        self.data["current"] = kek_id
-        self._save()
+        with self._update():
+            self.data["keys"][kek_id] = _entry()
+            self.data["current"] = kek_id
         return kek_id
 
     def retire(self, kek_id: str) -> None:
         """Delete a KEK: files still wrapped under it can never be opened again."""
-        if kek_id not in self.data["keys"]:
-            raise AfinarError(f"{self.path}: no key '{kek_id}'; keys: {', '.join(self.ids())}")
-        if kek_id == self.current_id():
-            raise AfinarError(f"'{kek_id}' is the current key; rotate first, then retire it")
-        del self.data["keys"][kek_id]
-        self._save()
+        with self._update():
+            if kek_id not in self.data["keys"]:
+                raise AfinarError(f"{self.path}: no key '{kek_id}'; keys: {', '.join(self.ids())}")
+            if kek_id == self.current_id():
+                raise AfinarError(f"'{kek_id}' is the current key; rotate first, then retire it")
+            del self.data["keys"][kek_id]
 
     def wrap(self, dek: bytes, aad: bytes) -> tuple[str, bytes]:
         kek_id = self.current_id()
@@ -181,14 +196,10 @@ class KeyringProvider:
 
 
 def _write_private(path: Path, data: dict) -> None:
-    """Write JSON to ``path`` with mode 0600 from the first byte, replacing it atomically."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write JSON to ``path`` atomically; the temporary file is unique and mode 0600 from the
+    first byte (``mkstemp``), so a reader never sees a key in a file others can read."""
+    with atomic_write(path) as out:
+        out.write(json.dumps(data, indent=2).encode())
 
 
 def _new_id() -> str:

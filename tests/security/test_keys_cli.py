@@ -73,3 +73,35 @@ def test_an_env_kek_needs_no_keyring(tmp_path, monkeypatch):
     assert (
         missing.exit_code == 2 and "no keyring; create one with 'afinar keys init' or set $AFINAR_KEK" in missing.output
     )
+
+
+def test_concurrent_rotations_lose_no_key(tmp_path):
+    """Two processes rotating the same keyring at once: every key each added is still there
+    (a lost update would drop a KEK, and with it every file wrapped under it)."""
+    import subprocess
+    import sys
+
+    from afinar.security.keys import KeyringProvider
+
+    ring = tmp_path / "keys" / "keyring.json"
+    first = KeyringProvider.create(ring).current_id()
+    go = tmp_path / "go"
+    script = (
+        "import sys, time, pathlib\n"
+        "from afinar.security.keys import KeyringProvider\n"
+        "ring = KeyringProvider(pathlib.Path(sys.argv[1]))\n"  # loaded before the other one writes
+        "while not pathlib.Path(sys.argv[2]).exists(): time.sleep(0.005)\n"
+        "print(' '.join(ring.rotate() for _ in range(25)))\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(ring), str(go)], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    go.touch()
+    added = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0] and [len(a) for a in added] == [25, 25]
+    kept = KeyringProvider(ring)
+    assert set(kept.ids()) == {first, *added[0], *added[1]}
+    assert kept.current_id() in {added[0][-1], added[1][-1]}
+    assert ring.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in ring.parent.iterdir()) == ["keyring.json", "keyring.json.lock"]  # no temporaries
