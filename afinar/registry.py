@@ -16,6 +16,12 @@ trained on by any role that has the permission; ``confidential`` and ``restricte
 users holding a grant for that dataset (``read``, or ``train`` which implies read), given to the
 user by name or to a role as ``role:NAME``.
 
+A dataset is known by its path and by the sha256 of its bytes (taken at registration and each
+time the registered file is used, so edits are followed): a copy at another path is that
+dataset. A copy of ``public`` or ``internal`` data follows the original's rules; a copy of
+``confidential`` or ``restricted`` data is refused (the grants name the registered file, and a
+copy would escape its shredding and rotation).
+
 API keys are shown once at creation and stored as SHA-256 digests: they are 256-bit random
 tokens, so a slow password hash would add nothing.
 """
@@ -34,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from afinar.errors import AfinarError
+from afinar.lineage import sha256_file
 from afinar.security.keys import afinar_home
 
 __all__ = [
@@ -81,6 +88,17 @@ class Dataset(_Base):
     classification: Mapped[str] = mapped_column(String(16))
     owner: Mapped[str] = mapped_column(String(64))
     created: Mapped[str] = mapped_column(String(40))
+
+
+class DatasetDigest(_Base):
+    """A sha256 a registered dataset's file has had (its own table, so registries made before
+    it gain it through ``create_all``)."""
+
+    __tablename__ = "dataset_digests"
+    __table_args__ = (UniqueConstraint("dataset_id", "digest"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
+    digest: Mapped[str] = mapped_column(String(64), index=True)
 
 
 class Grant(_Base):
@@ -216,20 +234,42 @@ class Registry:
     def register(self, path: Path, name: str, classification: str, owner: str) -> None:
         if classification not in CLASSIFICATIONS:
             raise AfinarError(f"classification '{classification}' is not one of {', '.join(CLASSIFICATIONS)}")
+        digest = sha256_file(path)
         with Session(self.engine) as s:
-            s.add(
-                Dataset(
-                    name=name,
-                    path=str(Path(path).resolve()),
-                    classification=classification,
-                    owner=owner,
-                    created=_now(),
-                )
+            copy_of = self._by_digest(s, digest)
+            if copy_of is not None:
+                raise AfinarError(f"{path}: the same bytes as registered dataset '{copy_of.name}' ({copy_of.path})")
+            dataset = Dataset(
+                name=name, path=str(Path(path).resolve()), classification=classification, owner=owner, created=_now()
             )
+            s.add(dataset)
             try:
+                s.flush()
+                s.add(DatasetDigest(dataset_id=dataset.id, digest=digest))
                 s.commit()
             except IntegrityError:
                 raise AfinarError(f"a dataset named '{name}' or at {path} is registered already") from None
+
+    @staticmethod
+    def _by_digest(s: Session, digest: str) -> Dataset | None:
+        known = s.scalar(select(DatasetDigest).where(DatasetDigest.digest == digest).limit(1))
+        return None if known is None else s.get(Dataset, known.dataset_id)
+
+    def _identify(self, s: Session, path: Path) -> tuple[Dataset | None, bool]:
+        """``(dataset, is_copy)`` for the file at ``path``: the dataset registered there (whose
+        current digest is then remembered), or the one whose bytes it has, or ``(None, False)``."""
+        d = s.scalar(select(Dataset).where(Dataset.path == str(Path(path).resolve())))
+        if not Path(path).is_file():
+            return d, False
+        digest = sha256_file(path)
+        if d is not None:
+            seen = select(DatasetDigest).where(DatasetDigest.dataset_id == d.id, DatasetDigest.digest == digest)
+            if s.scalar(seen) is None:
+                s.add(DatasetDigest(dataset_id=d.id, digest=digest))
+                s.commit()
+            return d, False
+        d = self._by_digest(s, digest)
+        return d, d is not None
 
     def dataset_for(self, path: Path) -> dict | None:
         with Session(self.engine) as s:
@@ -290,9 +330,12 @@ class Registry:
         if path is None or caller.role == "admin":
             return True, "role"
         with Session(self.engine) as s:
-            d = s.scalar(select(Dataset).where(Dataset.path == str(Path(path).resolve())))
+            d, is_copy = self._identify(s, path)
             if d is None:
                 return True, "unregistered dataset"
+            if is_copy and d.classification in ("confidential", "restricted"):
+                return False, (f"{path} is a copy of the {d.classification} dataset '{d.name}' (same sha256); "
+                               f"use the registered file {d.path}")  # fmt: skip
             if d.classification in ("public", "internal") or permission not in _GRANTED:
                 return True, f"{d.classification} dataset"
             principals = (caller.name, f"role:{caller.role}")

@@ -108,6 +108,32 @@ def test_a_grant_opens_and_a_revoke_closes_access(world):
     assert run("data", "check", target, as_user="max").exit_code == 2
 
 
+def test_a_copy_of_registered_data_is_that_data(world):
+    """Access follows the bytes, not the path: a copy of restricted data elsewhere is refused
+    (audited), even after the registered file changed; a copy of public data keeps its rules."""
+    import shutil
+
+    tmp_path, run = world
+    copy = tmp_path / "elsewhere" / "mine.jsonl"
+    copy.parent.mkdir()
+    shutil.copy(tmp_path / "restricted.jsonl", copy)
+    for user in ("max", "eve"):  # no grant, and a grant on the registered file
+        out = run("data", "check", copy, as_user=user)
+        assert out.exit_code == 2 and "is a copy of the restricted dataset 'restricted'" in out.output, out.output
+        denial = [r for r in AuditLog().records() if r["decision"] == "deny"][-1]
+        assert (denial["actor"], denial["resource"]) == (user, str(copy))
+    shutil.copy(tmp_path / "public.jsonl", copy)
+    assert run("data", "check", copy, as_user="max").exit_code == 0
+
+    registered = tmp_path / "restricted.jsonl"
+    write_jsonl(registered, alpaca_rows(5, start=20))  # the steward's file grows
+    assert run("data", "check", registered, as_user="eve").exit_code == 0  # used at its path: digest noted
+    shutil.copy(registered, copy)
+    assert "is a copy of the restricted dataset" in run("data", "check", copy, as_user="eve").output
+    again = run("data", "register", copy, "--name", "mine", "--classification", "public", as_user="sam")
+    assert again.exit_code == 2  # nor can it come back under another name and class
+
+
 def test_missing_and_bad_keys_are_refused_and_audited(world):
     tmp_path, run = world
     missing = run("data", "check", tmp_path / "public.jsonl")
