@@ -20,15 +20,16 @@ __all__ = ["atomic_path", "atomic_write", "locked", "write_json", "write_text"]
 
 
 @contextmanager
-def atomic_path(dst: Path, directory: bool = False, mode: int | None = None):
+def atomic_path(dst: Path, directory: bool = False, mode: int | None = None, replace: bool = False):
     """Yield a new temporary path next to ``dst``: a file name (the file exists, empty) or, with
     ``directory``, an empty folder. On success it is renamed onto ``dst``; on any exception (a
     bad row, a failed check, Ctrl-C) it is deleted and ``dst`` is left as it was.
 
     It is private (0600, a folder 0700) from the first byte unless ``mode`` says otherwise.
 
-    A folder replaces nothing: renaming onto a non-empty ``dst`` raises ``OSError`` (ENOTEMPTY),
-    and the caller decides whether the one already there will do.
+    A folder replaces an existing ``dst`` only with ``replace`` (the old one is moved aside, the new
+    one renamed in, the old one deleted); otherwise renaming onto a non-empty ``dst`` raises
+    ``OSError`` (ENOTEMPTY), and the caller decides whether the one already there will do.
     """
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +43,12 @@ def atomic_path(dst: Path, directory: bool = False, mode: int | None = None):
         tmp.chmod(mode)
     try:
         yield tmp
-        if directory:
+        if directory and replace and dst.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", dir=dst.parent))
+            dst.rename(old / dst.name)
+            tmp.rename(dst)
+            shutil.rmtree(old, ignore_errors=True)
+        elif directory:
             tmp.rename(dst)
         else:
             os.replace(tmp, dst)

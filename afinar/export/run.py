@@ -5,28 +5,31 @@ Steps, in order:
 1. load the run's base + adapter (the model that was evaluated) and generate greedy reference
    answers to a fixed prompt set: the first ``n_prompts`` eval prompts of the run's own data
    (masked as in training), as token ids;
-2. merge the adapter into the base weights; the merged model's logits must equal the adapter
-   model's within 1e-4 per unit of the largest logit on those prompts (fp32: a 30-layer model
-   sums in another order after merging, ~1e-4 absolute on logits of ~20), or the export stops;
+2. keep the adapter model's logits on the first four prompts, then merge the adapter into the
+   base weights; the merged model's logits must equal those within 1e-4 per unit of the largest
+   logit (fp32: a 30-layer model sums in another order after merging, ~1e-4 absolute on logits
+   of ~20), or the export stops;
 3. write ``--format hf`` (safetensors, config, tokenizer, chat template, generation config with
-   the EOS id) or ``--format gguf`` (see :mod:`afinar.export.gguf`);
+   the EOS id) or ``--format gguf`` (see :mod:`afinar.export.gguf`) under a temporary name;
 4. verify: a GGUF is loaded in llama.cpp and must generate the same tokens as the reference on
    every prompt for f32/f16; for q8_0 the agreement rate and the first differing step are
    reported (llama.cpp also quantizes activations there). An HF export is reloaded with
-   transformers and must generate the same tokens.
+   transformers and must generate the same tokens. Only a verified export is renamed into
+   place; a failed one leaves nothing behind but a ``fail`` audit record.
 
-``OUT/export.json`` records the run, the files' sha256 and the verification; the audit log gets
-an ``export`` record. Nothing here writes prompt text.
+``export.json`` (inside the HF folder, or ``NAME.export.json`` beside a GGUF) records the run,
+the files' sha256 and the verification; the audit log gets an ``export`` record. Nothing here
+writes prompt text.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import torch
 
+from afinar.atomic import atomic_path, write_json
 from afinar.errors import AfinarError
 from afinar.lineage import sha256_file
 from afinar.security.access import authorize, digests, record
@@ -49,15 +52,17 @@ def _prompts(recipe, n: int) -> list[list[dict[str, str]]]:
 
 
 @torch.no_grad()
-def _max_logit_diff(a, b, prompt_ids: list[list[int]]) -> tuple[float, float]:
-    """Largest |logit difference| between models ``a`` and ``b``, and the largest |logit| of ``b``."""
-    worst, scale = 0.0, 0.0
-    for ids in prompt_ids:
-        x = torch.tensor([ids])
-        lb = b(input_ids=x).logits
-        worst = max(worst, (a(input_ids=x).logits - lb).abs().max().item())
-        scale = max(scale, lb.abs().max().item())
-    return worst, scale
+def _logits(model, prompt_ids: list[list[int]]) -> list[torch.Tensor]:
+    """``model``'s logits on each prompt, ``(1, len(prompt), vocab)`` fp32 each."""
+    return [model(input_ids=torch.tensor([ids])).logits for ids in prompt_ids]
+
+
+def _max_logit_diff(model, reference: list[torch.Tensor], prompt_ids: list[list[int]]) -> tuple[float, float]:
+    """Largest |logit difference| between ``model`` and the ``reference`` logits on the same
+    prompts, and the largest |reference logit|."""
+    got = _logits(model, prompt_ids)
+    worst = max((g - r).abs().max().item() for g, r in zip(got, reference, strict=True))
+    return worst, max(r.abs().max().item() for r in reference)
 
 
 def _tokenizer_gguf(base) -> Path | None:
@@ -76,22 +81,21 @@ def _compare(reference: list[list[int]], got: list[list[int]]) -> dict:
 
 
 def _write_hf(merged, tokenizer, out: Path, info: dict, reference, conversations, verify: bool, max_new_tokens: int):
-    """Save the merged model as a HF folder; with ``verify``, reload it and compare tokens."""
+    """Save the merged model into the (empty) folder ``out``; with ``verify``, reload it and
+    compare tokens. Returns the files written."""
     from transformers import AutoModelForCausalLM
 
     from afinar.model.generate import generate_ids
 
-    out.mkdir(parents=True, exist_ok=True)
     merged.generation_config.eos_token_id = tokenizer.eos_token_id
     merged.generation_config.pad_token_id = tokenizer.pad_token_id
     merged.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    files = sorted(p for p in out.iterdir() if p.is_file() and p.name != "export.json")
     if verify:
         reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
         got = generate_ids(reloaded, tokenizer, conversations, max_new_tokens, batch_size=len(conversations))
         info["verify"] = {"engine": "transformers", **_compare(reference, got)}
-    return files, out / "export.json"
+    return sorted(p for p in out.iterdir() if p.is_file())
 
 
 def _verify_gguf(path: Path, tokenizer, ids: list[list[int]], reference, max_new_tokens: int) -> dict:
@@ -152,17 +156,10 @@ def export_run(
     if not conversations:
         raise AfinarError(f"{run_dir}: the run's data has no rows to verify the export with")
     reference = generate_ids(model, tokenizer, conversations, max_new_tokens, batch_size=len(conversations))
+    adapter_logits = _logits(model, ids[:4])  # before merge_and_unload folds the adapter in place
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model  # full: nothing to fold
-    # merge_and_unload folds the adapter in place; reload the adapter model to compare against
-    adapter_model, _, _ = load_tuned(run_dir, dequantize=True)
-    diff, scale = _max_logit_diff(merged, adapter_model, ids[:4])
-    del adapter_model
-    # fp32 sums over 30 layers in a different order: allow 1e-4 per unit of logit magnitude
-    if diff > LOGIT_TOLERANCE * max(1.0, scale):
-        raise AfinarError(
-            f"merging changed the logits by {diff:.2e} (largest logit {scale:.1f}; allowed "
-            f"{LOGIT_TOLERANCE:g} x that); export stopped"
-        )
+    diff, scale = _max_logit_diff(merged, adapter_logits, ids[:4])
+    del adapter_logits
     info: dict = {
         "run_dir": str(run_dir),
         "format": fmt,
@@ -171,26 +168,54 @@ def export_run(
         "max_abs_logit": scale,
         "prompts": len(ids),
     }
+    # fp32 sums over 30 layers in a different order: allow 1e-4 per unit of logit magnitude
+    if diff > LOGIT_TOLERANCE * max(1.0, scale):
+        _refuse(run_dir, actor, info, f"merging changed the logits by {diff:.2e} (largest logit {scale:.1f}; "
+                f"allowed {LOGIT_TOLERANCE:g} x that); export stopped, nothing written")  # fmt: skip
 
     if fmt == "hf":
-        files, meta = _write_hf(merged, tokenizer, out, info, reference, conversations, verify, max_new_tokens)
+        _check_replaceable(out)
+        with atomic_path(out, directory=True, mode=0o755, replace=True) as tmp:
+            written = _write_hf(merged, tokenizer, tmp, info, reference, conversations, verify, max_new_tokens)
+            _check_verified(run_dir, actor, info, out, fmt, quant, max_new_tokens)
+            info["files"] = {str(out / p.name): sha256_file(p) for p in written}
+            info["seconds"] = round(time.perf_counter() - start, 1)
+            write_json(tmp / "export.json", info)
+        files = [out / p.name for p in written]
     else:
         out = out if out.suffix == ".gguf" else out / f"{recipe.name}-{quant}.gguf"
         tokenizer_gguf = _tokenizer_gguf(resolve_base(recipe.base_model))
-        write_gguf(merged, out, quant, tokenizer, recipe.name, tokenizer_gguf)
-        files, meta = [out], out.with_suffix(".export.json")
         info["quant"] = quant
-        if verify:
-            info["verify"] = _verify_gguf(out, tokenizer, ids, reference, max_new_tokens)
-    info["files"] = {str(p): sha256_file(p) for p in files}
-    info["seconds"] = round(time.perf_counter() - start, 1)
-    meta.write_text(json.dumps(info, indent=2) + "\n")
+        with atomic_path(out, mode=0o644) as tmp:
+            write_gguf(merged, tmp, quant, tokenizer, recipe.name, tokenizer_gguf)
+            if verify:
+                info["verify"] = _verify_gguf(tmp, tokenizer, ids, reference, max_new_tokens)
+            _check_verified(run_dir, actor, info, out, fmt, quant, max_new_tokens)
+            info["files"] = {str(out): sha256_file(tmp)}
+            info["seconds"] = round(time.perf_counter() - start, 1)
+            write_json(out.with_suffix(".export.json"), info)
+        files = [out]
     record("export", str(run_dir), actor, digests=digests(files), details={k: info[k] for k in ("format", "prompts")})
+    return info
+
+
+def _check_replaceable(out: Path) -> None:
+    """An HF export replaces an earlier export in ``out``, never a folder of something else."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "export.json").is_file())):
+        raise AfinarError(f"-o {out}: exists and is not an earlier afinar export (no export.json); "
+                          "give a new or empty folder")  # fmt: skip
+
+
+def _check_verified(run_dir: Path, actor, info: dict, out: Path, fmt: str, quant: str, max_new_tokens: int) -> None:
+    """Refuse (audited, nothing kept) an f32/f16/hf export that generates other tokens."""
     v = info.get("verify")
     exact = fmt == "hf" or quant in ("f32", "f16")
     if v and exact and v["identical"] != v["prompts"]:
-        raise AfinarError(
-            f"{out}: exported model disagrees with the trained one on {v['prompts'] - v['identical']} of "
-            f"{v['prompts']} prompts ({v['engine']}, greedy, {max_new_tokens} tokens); details in {meta}"
-        )
-    return info
+        _refuse(run_dir, actor, info, f"{out}: exported model disagrees with the trained one on "
+                f"{v['prompts'] - v['identical']} of {v['prompts']} prompts ({v['engine']}, greedy, {max_new_tokens} "
+                f"tokens; first differing step per prompt: {v['first_diff']}); nothing written")  # fmt: skip
+
+
+def _refuse(run_dir: Path, actor, info: dict, message: str) -> None:
+    record("export", str(run_dir), actor, decision="fail", details={**info, "reason": message})
+    raise AfinarError(message)

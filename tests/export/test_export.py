@@ -81,6 +81,44 @@ def test_q8_0_reports_its_agreement(run_dir, tmp_path):
     assert kinds == {(1, "F32"), (2, "Q8_0")}  # every matrix quantized, every norm kept in f32
 
 
+def test_a_failed_verification_keeps_nothing_and_is_audited(run_dir, tmp_path, monkeypatch):
+    """llama.cpp answering otherwise than PyTorch (played by turning one match of the real
+    comparison into a difference): no GGUF, no export.json, and a 'fail' audit record, not 'allow'."""
+    import afinar.export.run as export_module
+    from afinar.security.audit import audit_log
+
+    real = export_module._verify_gguf
+
+    def disagreeing(*args):
+        v = real(*args)
+        return {**v, "identical": v["identical"] - 1, "first_diff": [3, *v["first_diff"][1:]]}
+
+    monkeypatch.setattr(export_module, "_verify_gguf", disagreeing)
+    out = tmp_path / "g" / "m.gguf"
+    result = export(run_dir, "--format", "gguf", "--quant", "f16", "-o", out)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "disagrees with the trained one on 1 of 6 prompts" in text, result.output
+    assert list(out.parent.iterdir()) == []  # neither the GGUF, its export.json, nor a temporary
+    last = [r for r in audit_log().records() if r["action"] == "export"][-1]
+    assert (last["decision"], last["resource"]) == ("fail", str(run_dir))
+
+
+def test_hf_export_replaces_an_earlier_export_and_nothing_else(run_dir, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    refused = export(run_dir, "--format", "hf", "-o", mine, "--no-verify")
+    assert refused.exit_code == 2 and "not an earlier afinar export" in " ".join(refused.output.split())
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    out = tmp_path / "hf"
+    assert export(run_dir, "--format", "hf", "-o", out, "--no-verify").exit_code == 0
+    (out / "stale.bin").write_text("from the earlier export")
+    again = export(run_dir, "--format", "hf", "-o", out, "--no-verify")
+    assert again.exit_code == 0, again.output
+    assert not (out / "stale.bin").exists() and (out / "export.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf", "mine"]  # no temporaries left
+
+
 def test_bad_arguments_are_clear(run_dir, tmp_path):
     assert "accepted: f32, f16, q8_0" in export(run_dir, "--quant", "q4_k", "-o", tmp_path / "x.gguf").output
     assert "accepted: hf, gguf" in export(run_dir, "--format", "onnx").output
