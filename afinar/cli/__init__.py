@@ -387,6 +387,7 @@ def serve_cmd(
     max_prompt_tokens: Annotated[int, typer.Option(help="Longest prompt, in tokens.")] = 2048,
     max_tokens: Annotated[int, typer.Option(help="Cap on (and default for) max_tokens.")] = 512,
     max_batch: Annotated[int, typer.Option(help="Most requests decoded together (llama.cpp: parallel slots).")] = 8,
+    max_queue: Annotated[int, typer.Option(help="Requests that may wait for the model; then 503 + Retry-After.")] = 64,
     force: Force = False,
 ) -> None:
     """OpenAI-compatible API: API keys -> guard -> model -> sanitizer -> audit log."""
@@ -406,6 +407,7 @@ def serve_cmd(
         max_prompt_tokens=max_prompt_tokens,
         max_tokens=max_tokens,
         max_batch=max_batch,
+        max_queue=max_queue,
         force=force,
     )
     run_server(opts, host, port, tls_cert, tls_key, lambda line: err_console.print(line, highlight=False))

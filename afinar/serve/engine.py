@@ -9,10 +9,17 @@ event loop never waits on a forward pass; what comes back is a stream of :class:
 
 Both take prompts as token ids, so the server applies one chat template (the tokenizer's) and
 counts tokens the same way for either.
+
+Failures stay with the request that caused them: a row that fails in a batch gets an ``error``
+event and the others go on (a batch whose forward pass fails is retried one request at a time);
+an ``emit`` that raises (its client is gone) cancels that request only. At most ``max_queue``
+requests wait: past that :meth:`submit` raises :class:`Busy` (the server answers 503 with
+``Retry-After``). :meth:`close` answers every request still waiting with an error.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -27,10 +34,16 @@ import torch
 
 from afinar.model.adapters import causal_lm_of, virtual_tokens
 
-__all__ = ["BASE", "Event", "Job", "LlamaCppEngine", "Sampling", "TorchEngine"]
+__all__ = ["BASE", "Busy", "Event", "Job", "LlamaCppEngine", "Sampling", "TorchEngine"]
+
+log = logging.getLogger(__name__)
 
 BASE = "__base__"
 """PEFT's name for "no adapter" in a mixed-adapter batch."""
+
+
+class Busy(Exception):
+    """The engine takes no more requests now: its queue is full, or it is shutting down."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,7 @@ class Event:
     error: str | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity
 class Job:
     prompt_ids: list[int]
     adapter: str
@@ -62,6 +75,19 @@ class Job:
     emit: Callable[[Event], None]
     """Called from the worker thread; must be thread-safe and quick."""
     cancelled: threading.Event = field(default_factory=threading.Event)
+    emitted: bool = False
+    """Whether any event has gone out (a job that has emitted nothing can be run again)."""
+
+
+def _emit(job: Job, event: Event) -> None:
+    """``job.emit(event)``; if that raises (the client's event loop is gone), cancel the job
+    instead of letting the exception reach the worker thread."""
+    job.emitted = True
+    try:
+        job.emit(event)
+    except Exception:
+        log.exception("emitting to a request failed; cancelling it")
+        job.cancelled.set()
 
 
 def _pick(logits: torch.Tensor, s: Sampling, gen: torch.Generator | None) -> int:
@@ -99,9 +125,10 @@ class TorchEngine:
         tokenizer: its tokenizer (for decoding and the end-of-turn ids).
         max_batch: the most requests decoded together.
         batch_window_s: how long the worker waits for more requests before starting a batch.
+        max_queue: the most requests waiting for the worker; :meth:`submit` raises :class:`Busy` past it.
     """
 
-    def __init__(self, model, tokenizer, max_batch: int = 8, batch_window_s: float = 0.01):
+    def __init__(self, model, tokenizer, max_batch: int = 8, batch_window_s: float = 0.01, max_queue: int = 64):
         self.model, self.tokenizer = model, tokenizer
         self.max_batch, self.window = max_batch, batch_window_s
         self.peft = hasattr(model, "peft_config")
@@ -111,44 +138,74 @@ class TorchEngine:
         self.stop_ids = {tokenizer.eos_token_id} | set(eos if isinstance(eos, list) else [eos] if eos else [])
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.device = next(model.parameters()).device
-        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._queue: queue.Queue[Job] = queue.Queue(maxsize=max_queue)
+        self._closing = threading.Event()
         self.batches: deque[int] = deque(maxlen=10_000)
         """Sizes of the latest batches (the tests read them to see batching happen)."""
         self._thread = threading.Thread(target=self._work, name="afinar-model", daemon=True)
         self._thread.start()
 
     def submit(self, job: Job) -> None:
-        self._queue.put(job)
+        """Queue ``job``. Raises :class:`Busy` when ``max_queue`` requests wait or the engine is closing."""
+        if self._closing.is_set():
+            raise Busy("the server is shutting down")
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            raise Busy(f"{self._queue.maxsize} requests are waiting for the model") from None
 
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self._thread.is_alive() and not self._closing.is_set()
 
     def close(self) -> None:
-        self._queue.put(None)
+        """Finish the batch in progress, answer every waiting request with an error, stop."""
+        self._closing.set()
         self._thread.join(timeout=30)
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            _emit(job, Event("", "error", error="the server is shutting down"))
+
+    def _next(self, timeout: float | None) -> Job | None:
+        """The next queued job, or None after ``timeout`` seconds or once closing."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._closing.is_set():
+            left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+            if left <= 0:
+                return None
+            try:
+                return self._queue.get(timeout=left)
+            except queue.Empty:
+                continue
+        return None
 
     def _work(self) -> None:
-        while (job := self._queue.get()) is not None:
+        while (job := self._next(None)) is not None:
             batch = [job]
             deadline = time.monotonic() + self.window
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)  # finish this batch, then stop
-                    break
+            while len(batch) < self.max_batch and (nxt := self._next(deadline - time.monotonic())) is not None:
                 batch.append(nxt)
             batch = [j for j in batch if not j.cancelled.is_set()]
-            if not batch:
-                continue
-            self.batches.append(len(batch))
-            try:
-                self._run(batch)
-            except Exception as err:  # the server turns this into a 500 for these requests only
-                for j in batch:
-                    j.emit(Event("", "error", error=f"{type(err).__name__}: {err}"))
+            if batch:
+                self._run_isolated(batch)
+
+    def _run_isolated(self, batch: list[Job]) -> None:
+        """Run ``batch``; if its forward pass fails, the jobs that have emitted nothing yet run
+        again one at a time, so only the request that caused the failure gets the error."""
+        self.batches.append(len(batch))
+        try:
+            self._run(batch)
+        except Exception as err:  # the server turns this into a 500 for these requests only
+            if len(batch) == 1:
+                _emit(batch[0], Event("", "error", error=f"{type(err).__name__}: {err}"))
+                return
+            for j in batch:
+                if j.emitted:  # it has streamed text already: running it again would repeat it
+                    _emit(j, Event("", "error", error=f"{type(err).__name__}: {err}"))
+                elif not j.cancelled.is_set():
+                    self._run_isolated([j])
 
     def _forward(self, ids, mask, positions, cache, adapters, embeds=None):
         extra, model = {}, self.model
@@ -212,7 +269,10 @@ class TorchEngine:
             self._decode(batch, ids, mask, positions, cache, adapters, embeds)
 
     def _decode(self, batch: list[Job], ids, mask, positions, cache, adapters, embeds=None) -> None:
-        gens = [torch.Generator().manual_seed(j.sampling.seed) if j.sampling.seed is not None else None for j in batch]
+        gens = [
+            torch.Generator(self.device).manual_seed(j.sampling.seed) if j.sampling.seed is not None else None
+            for j in batch
+        ]
         texts = [_Detokenizer(self.tokenizer) for _ in batch]
         live = [True] * len(batch)
         logits = self._forward(ids, mask, positions, cache, adapters, embeds)
@@ -221,20 +281,25 @@ class TorchEngine:
             for r, j in enumerate(batch):
                 if not live[r]:
                     continue
-                token = _pick(logits[r], j.sampling, gens[r])
                 n = len(texts[r].ids)
+                try:
+                    token = _pick(logits[r], j.sampling, gens[r])
+                    delta = None if token in self.stop_ids else texts[r].add(token)
+                except Exception as err:  # this row only (its logits, its sampling, its text)
+                    live[r] = False
+                    _emit(j, Event("", "error", n, error=f"{type(err).__name__}: {err}"))
+                    continue
                 if j.cancelled.is_set():
                     live[r] = False
-                    j.emit(Event("", "cancelled", n))
-                elif token in self.stop_ids:
+                    _emit(j, Event("", "cancelled", n))
+                elif delta is None:
                     live[r] = False
-                    j.emit(Event("", "stop", n))
+                    _emit(j, Event("", "stop", n))
                 else:
-                    delta = texts[r].add(token)
                     step[r, 0] = token
                     done = n + 1 >= j.sampling.max_tokens
                     live[r] = not done
-                    j.emit(Event(delta, "length" if done else None, n + 1))
+                    _emit(j, Event(delta, "length" if done else None, n + 1))
             if not any(live):
                 return
             mask = torch.cat([mask, torch.ones((len(batch), 1), dtype=mask.dtype, device=self.device)], dim=1)
@@ -248,7 +313,7 @@ class LlamaCppEngine:
     llama.cpp gets as many threads as this process may use: oversubscribed, it stalls.
     """
 
-    def __init__(self, gguf: Path, context: int = 4096, parallel: int = 4):
+    def __init__(self, gguf: Path, context: int = 4096, parallel: int = 4, max_queue: int = 64):
         from afinar.errors import AfinarError
         from afinar.model.llamacpp import llamacpp_server
 
@@ -260,17 +325,51 @@ class LlamaCppEngine:
         self.adapters: list[str] = []
         self.batches: deque[int] = deque(maxlen=10_000)
         self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="afinar-llamacpp")
+        self._parallel, self._limit = parallel, parallel + max_queue
+        self._waiting: set[Job] = set()  # submitted, no slot yet
+        self._running: set[Job] = set()
+        self._lock = threading.Lock()
+        self._closing = False
 
     def submit(self, job: Job) -> None:
+        """Hand ``job`` to a llama.cpp slot. Raises :class:`Busy` when ``max_queue`` requests
+        wait for a slot or the engine is closing."""
+        with self._lock:
+            if self._closing:
+                raise Busy("the server is shutting down")
+            if len(self._waiting) + len(self._running) >= self._limit:
+                raise Busy(f"{len(self._waiting)} requests are waiting for the model")
+            self._waiting.add(job)
         self._pool.submit(self._run, job)
 
     def alive(self) -> bool:
-        return True  # llama.cpp runs inside this process; if it died, so did we
+        """False once closing. llama.cpp itself runs inside this process: if it died, so did we."""
+        return not self._closing
 
     def close(self) -> None:
+        """Stop taking requests, answer the waiting ones with an error, let running ones finish."""
+        with self._lock:
+            self._closing = True
+            waiting, self._waiting = self._waiting, set()
+            for job in waiting:  # a slot that frees now skips them (see _run)
+                job.cancelled.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for job in waiting:  # nobody else will answer them
+            _emit(job, Event("", "error", error="the server is shutting down"))
 
     def _run(self, job: Job) -> None:
+        with self._lock:
+            self._waiting.discard(job)
+            if job.cancelled.is_set():  # its client left, or the engine closed, while it waited
+                return
+            self._running.add(job)
+        try:
+            self._complete(job)
+        finally:
+            with self._lock:
+                self._running.discard(job)
+
+    def _complete(self, job: Job) -> None:
         s = job.sampling
         request = {
             "prompt": job.prompt_ids,
@@ -286,19 +385,21 @@ class LlamaCppEngine:
             request["seed"] = s.seed
         count = 0
 
-        def chunk(data: dict) -> None:
+        def chunk(data: dict) -> bool:
+            """One streamed chunk from llama.cpp; returning True stops its generation."""
             nonlocal count
             if "error" in data or not data.get("choices"):
-                job.emit(Event("", "error", count, error=str(data.get("error", data))))
-                return
+                _emit(job, Event("", "error", count, error=str(data.get("error", data))))
+                return True
             choice = data["choices"][0]
             count += 1 if choice.get("text") else 0
             finish = choice.get("finish_reason")
             if finish:
                 count = (data.get("usage") or {}).get("completion_tokens", count)
-            job.emit(Event(choice.get("text") or "", finish, count))
+            _emit(job, Event(choice.get("text") or "", finish, count))
+            return job.cancelled.is_set()  # the client has gone: free the slot
 
         try:
             self.server.handle_completions(request, chunk)
         except Exception as err:
-            job.emit(Event("", "error", count, error=f"{type(err).__name__}: {err}"))
+            _emit(job, Event("", "error", count, error=f"{type(err).__name__}: {err}"))

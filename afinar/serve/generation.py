@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from afinar.serve.auth import ApiError
-from afinar.serve.engine import Job, Sampling
+from afinar.serve.engine import Busy, Job, Sampling
 from afinar.serve.guard import Sanitizer
 
 __all__ = ["HOLDBACK", "Generation"]
@@ -43,6 +43,33 @@ class Generation:
         self.tokens = 0
         self.redacted: dict[str, int] = {}
         self.leaked = False
+        self._job: Job | None = None
+
+    def start(self) -> None:
+        """Hand the request to the engine (once; :meth:`deltas` calls it if nobody did).
+
+        Raises:
+            ApiError: 503 with ``Retry-After`` when the engine's queue is full or it is closing.
+        """
+        if self._job is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._events: asyncio.Queue = asyncio.Queue()
+        self._job = Job(
+            self.prompt_ids,
+            self.adapter,
+            self.sampling,
+            lambda ev: loop.call_soon_threadsafe(self._events.put_nowait, ev),
+        )
+        try:
+            self.engine.submit(self._job)
+        except Busy as err:
+            raise ApiError(503, "server_busy", f"{err}; retry shortly", "server_error", {"Retry-After": "1"}) from None
+
+    def cancel(self) -> None:
+        """Stop generating (the client has gone)."""
+        if self._job is not None:
+            self._job.cancelled.set()
 
     def _cut(self, raw: str) -> int | None:
         hits = [raw.find(s) for s in self.stops if s in raw]
@@ -54,16 +81,11 @@ class Generation:
         Raises:
             ApiError: 500 when the model fails, 422 when a JSON promise is broken.
         """
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue = asyncio.Queue()
-        job = Job(
-            self.prompt_ids, self.adapter, self.sampling, lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev)
-        )
-        self.engine.submit(job)
+        self.start()
         raw = ""
         try:
             while self.finish is None:
-                ev = await events.get()
+                ev = await self._events.get()
                 if ev.error:
                     raise ApiError(500, "model_error", f"generation failed: {ev.error}", "server_error")
                 raw += ev.text
@@ -88,7 +110,7 @@ class Generation:
                     yield delta
                 self.finish = finish
         finally:
-            job.cancelled.set()
+            self.cancel()
 
     async def complete(self) -> str:
         async for _ in self.deltas():

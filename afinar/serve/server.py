@@ -42,6 +42,8 @@ class ServeOptions:
     max_prompt_tokens: int = 2048
     max_tokens: int = 512
     max_batch: int = 8
+    max_queue: int = 64
+    """Requests that may wait for the model; past that, 503 with Retry-After."""
     force: bool = False
     """Serve a run that the promotion gate rejected (the override is audited)."""
 
@@ -51,12 +53,17 @@ def _choice(value: str, allowed: tuple[str, ...], flag: str) -> None:
         raise AfinarError(f"{flag} {value}: accepted: {', '.join(allowed)}")
 
 
-def _torch_engine(spec: str, adapters: dict[str, Path], max_batch: int):
+def _torch_engine(spec: str, adapters: dict[str, Path], max_batch: int, max_queue: int):
+    """The base model with its adapters on the first GPU when there is one, else on the CPU."""
+    import torch
+
     from afinar.model.adapters import load_adapter
     from afinar.model.load import load_base
     from afinar.serve.engine import TorchEngine
 
     model, tokenizer, _ = load_base(spec)
+    if torch.cuda.is_available():
+        model = model.to("cuda")  # adapters loaded below follow the base's device
     first = True
     for name, path in adapters.items():
         if first:
@@ -65,7 +72,7 @@ def _torch_engine(spec: str, adapters: dict[str, Path], max_batch: int):
         else:
             model.load_adapter(str(path), adapter_name=name)
     model.eval()
-    return TorchEngine(model, tokenizer, max_batch=max_batch), tokenizer
+    return TorchEngine(model, tokenizer, max_batch=max_batch, max_queue=max_queue), tokenizer
 
 
 def build(opts: ServeOptions):
@@ -88,6 +95,10 @@ def build(opts: ServeOptions):
 
     _choice(opts.injection, ("block", "flag", "off"), "--injection")
     _choice(opts.pii, ("mask", "reject", "off"), "--pii")
+    for flag in ("rate_per_minute", "max_body_bytes", "max_prompt_tokens", "max_tokens", "max_batch", "max_queue"):
+        if getattr(opts, flag) < 1:
+            name = "--rate-limit" if flag == "rate_per_minute" else "--" + flag.replace("_", "-")
+            raise AfinarError(f"{name} {getattr(opts, flag)}: accepted: a whole number of at least 1")
     if opts.run is None and opts.model is None:
         raise AfinarError("give --run RUN_DIR, or --model BASE (with --adapter NAME=PATH or --gguf FILE)")
     adapters = dict(opts.adapters)
@@ -121,11 +132,13 @@ def build(opts: ServeOptions):
     gate = Gatekeeper(registry.url if registry else None, opts.rate_per_minute)
     if opts.gguf is not None:
         tokenizer = load_tokenizer(spec)
-        engine = LlamaCppEngine(Path(opts.gguf), opts.max_prompt_tokens + opts.max_tokens, opts.max_batch)
+        engine = LlamaCppEngine(
+            Path(opts.gguf), opts.max_prompt_tokens + opts.max_tokens, opts.max_batch, opts.max_queue
+        )
         models = {name or Path(opts.gguf).stem: BASE}
         context = engine.context
     else:
-        engine, tokenizer = _torch_engine(spec, adapters, opts.max_batch)
+        engine, tokenizer = _torch_engine(spec, adapters, opts.max_batch, opts.max_queue)
         models = {"base": BASE, **{a: a for a in adapters}} if not alone else {alone[0]: BASE}
         context = engine.context
     return Deployment(

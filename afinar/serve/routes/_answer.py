@@ -117,13 +117,17 @@ async def respond(
     (``delta`` None asks for the opening chunk, which may be None)."""
     rid = f"{'chatcmpl' if 'messages' in type(body).model_fields else 'cmpl'}-{secrets.token_hex(12)}"
     record.details["stream"] = body.stream
+    gen.start()  # a full queue is a 503 before any byte of the answer is sent
     if not body.stream:
         try:
-            await gen.complete()
+            gone = await _complete_unless_gone(request, gen)
         except ApiError:
             _finish(dep, request, record, gen, prompt_text)  # the audit record still gets the counts
             raise
         usage = _finish(dep, request, record, gen, prompt_text)
+        if gone:  # nobody reads this answer; its record says so
+            record.details["error"] = "client_closed_request"
+            return JSONResponse({"error": "client closed the request"}, status_code=499)
         return JSONResponse(whole(rid, gen.text, gen.finish, usage))
 
     async def events() -> AsyncIterator[str]:
@@ -145,6 +149,37 @@ async def respond(
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+async def _complete_unless_gone(request: Request, gen: Generation) -> bool:
+    """Run ``gen`` to its end, or stop it when the client disconnects first; True if it did.
+
+    A streamed answer is stopped by Starlette when its client leaves; a plain one is not, and
+    would hold a batch row until ``max_tokens``.
+    """
+    gone, failed = False, None
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            tg.cancel_scope.cancel()  # cancels run(): its generation stops
+
+        async def run() -> None:
+            nonlocal failed
+            try:
+                await gen.complete()
+            except ApiError as err:  # raised below, not wrapped in the task group's ExceptionGroup
+                failed = err
+            tg.cancel_scope.cancel()  # answered: stop watching
+
+        tg.start_soon(watch)
+        tg.start_soon(run)
+    if failed is not None:
+        raise failed
+    return gone
 
 
 def created() -> int:
