@@ -8,6 +8,8 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from afinar.atomic import read_json
+
 __all__ = ["lineage", "model_hash", "sha256_file"]
 
 PACKAGES = ("afinar", "torch", "transformers", "peft", "safetensors", "tokenizers", "pydantic", "numpy")
@@ -48,7 +50,7 @@ def model_hash(run_dir: Path) -> str:
     import json
 
     run_dir = Path(run_dir)
-    record = json.loads((run_dir / "lineage.json").read_text())
+    record = read_json(run_dir / "lineage.json")
     parts = {
         "recipe": record["recipe"]["sha256"],
         "data": sorted(d["sha256"] for d in record["data"]),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from afinar.atomic import locked, write_json, write_text
+from afinar.atomic import locked, read_json, write_json, write_text
 from afinar.config import Recipe, load_recipe
 from afinar.data.gate import (
     RecipeData,
@@ -153,7 +153,7 @@ def load_tuned(run_dir: Path, dequantize: bool = False):
 
 def _check_data_unchanged(run_dir: Path) -> None:
     """A resumed run must see the bytes it started with; lineage.json recorded their sha256."""
-    for entry in json.loads((run_dir / "lineage.json").read_text())["data"]:
+    for entry in read_json(run_dir / "lineage.json")["data"]:
         path = Path(entry["path"])
         if not path.is_file() or sha256_file(path) != entry["sha256"]:
             raise AfinarError(f"{path}: changed or missing since {run_dir} started; start a new run instead")
@@ -196,7 +196,7 @@ def _replay_rows(prep: Prepared, run_dir: Path, show_progress: bool) -> list:
         raise AfinarError(f"replay works on one process; set replay.enabled to false for {world().size} processes")
     weights = prep.base.weights_file
     # lineage.json (written before training, new run or resumed) holds the weights' sha256 already
-    digest = json.loads((run_dir / "lineage.json").read_text())["base_model"]["sha256"] or prep.recipe.base_model
+    digest = read_json(run_dir / "lineage.json")["base_model"]["sha256"] or prep.recipe.base_model
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     _, autocast = autocast_for(prep.recipe.train.precision, device)
     start = time.perf_counter()
@@ -306,7 +306,7 @@ def update_summary(run_dir: Path, summary: dict) -> None:
     lock (an eval and a drift check may update it at once) and atomically."""
     path = Path(run_dir) / "summary.json"
     with locked(path):
-        old = json.loads(path.read_text()) if path.exists() else {}
+        old = read_json(path) if path.exists() else {}
         write_json(path, {**old, **summary})
 
 
@@ -492,7 +492,7 @@ def gate_run(run_dir: Path) -> dict:
 
     run_dir = Path(run_dir)
     recipe = load_run(run_dir)
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = read_json(run_dir / "summary.json")
     gate = decide(recipe.eval.gate, summary)
     gate["mitigation"] = _mitigation(recipe)
     write_json(run_dir / GATE_FILE, gate)
@@ -535,4 +535,4 @@ def run(
             update_summary(run_dir, {"benchmarks": {"skipped": str(err)}})
     gate_run(run_dir)
     update_summary(run_dir, {"wall_seconds": time.perf_counter() - start})
-    return json.loads((run_dir / "summary.json").read_text())
+    return read_json(run_dir / "summary.json")

@@ -166,12 +166,11 @@ def eval_cmd(
     """Evaluate a run (base vs tuned; then its promotion gate) or a base model: domain metrics
     on the eval split and/or MMLU-Redux. With --data, score the run's tuned model on a fresh
     labeled sample instead (for a scheduler: cron, CI)."""
-    import json
-
     if data is not None:
         _eval_fresh(target, data, metric, tolerance, quiet)
         return
 
+    from afinar.atomic import read_json
     from afinar.eval.benchmarks import BENCHMARKS
     from afinar.pipeline import RECIPE_FILE, evaluate_benchmarks, evaluate_mmlu, evaluate_run, gate_run
     from afinar.report import benchmarks_table, mmlu_table
@@ -190,7 +189,7 @@ def eval_cmd(
         console.print(benchmarks_table(evaluate_benchmarks(target, benchmarks, limit, shots, not quiet)))
     if (target / RECIPE_FILE).is_file() and (target / "summary.json").is_file():
         gate_run(target)
-        _print_summary(json.loads((target / "summary.json").read_text()))
+        _print_summary(read_json(target / "summary.json"))
 
 
 def _eval_fresh(run_dir: Path, data: Path, metric: str, tolerance: float, quiet: bool) -> None:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from afinar.atomic import atomic_write
+from afinar.atomic import atomic_write, read_json
 from afinar.errors import AfinarError
 
 __all__ = ["CARD_HTML", "CARD_MD", "Section", "build_card", "write_card"]
@@ -46,10 +45,7 @@ def _read(run_dir: Path, name: str) -> dict | None:
     path = run_dir / name
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError as err:
-        raise AfinarError(f"{path}: not valid JSON ({err}); the run folder is damaged") from None
+    return read_json(path)
 
 
 def _pct(x: float | None) -> str:

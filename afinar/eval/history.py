@@ -9,13 +9,13 @@ summaries side by side. The registry is ``$AFINAR_REGISTRY`` or ``$AFINAR_HOME/r
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from afinar.atomic import read_json
 from afinar.config import GATE_METRICS
 from afinar.errors import AfinarError
 
@@ -100,7 +100,7 @@ def _summary(run_dir: Path) -> dict:
     path = Path(run_dir) / "summary.json"
     if not path.is_file():
         raise AfinarError(f"{run_dir}: not an evaluated run directory (no summary.json)")
-    return json.loads(path.read_text())
+    return read_json(path)
 
 
 def compare(a: Path, b: Path) -> list[dict]:

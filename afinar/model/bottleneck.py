@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from afinar.atomic import write_json
+from afinar.atomic import read_json, write_json
 from afinar.errors import AfinarError
 
 __all__ = ["Bottleneck", "attach", "is_bottleneck", "load", "save"]
@@ -102,7 +102,7 @@ def load(model, path: Path):
     from safetensors.torch import load_file
 
     path = Path(path)
-    config = json.loads((path / CONFIG).read_text())
+    config = read_json(path / CONFIG)
     if config["hidden_size"] != model.config.hidden_size or config["layers"] != len(model.model.layers):
         raise AfinarError(
             f"{path}: bottleneck adapter for hidden size {config['hidden_size']} x {config['layers']} layers; "

@@ -159,6 +159,16 @@ def test_a_run_never_gated_or_with_a_damaged_decision_is_refused_and_audited(rej
         build(ServeOptions(run=copy))
 
 
+def test_damaged_json_in_a_run_folder_is_named_not_a_traceback(rejected_run, tmp_path):
+    run_dir, _ = rejected_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("checkpoints", "export"))
+    (copy / "summary.json").write_text('{"eval": {"tuned": {"score": 0.5,\n')  # torn mid-write
+    out = CliRunner().invoke(app, ["eval", "compare", str(run_dir), str(copy)])
+    assert out.exit_code == 2 and "Traceback" not in out.output, out.output
+    assert f"{copy / 'summary.json'}:2:1: damaged JSON" in " ".join(out.output.split())
+
+
 def test_history_flags_a_regression_and_compare_shows_deltas(rejected_run, tmp_path):
     from afinar.eval.history import store
 
