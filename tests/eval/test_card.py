@@ -5,7 +5,9 @@ import base64
 import json
 import re
 import shutil
+import struct
 import subprocess
+from html.parser import HTMLParser
 
 import pytest
 from typer.testing import CliRunner
@@ -67,8 +69,58 @@ def test_a_damaged_run_folder_is_named(tmp_path, run_dir):
     shutil.copytree(run_dir, tmp_path / "run")
     (tmp_path / "run" / "summary.json").write_text("{not json")
     result = CliRunner().invoke(app, ["report", str(tmp_path / "run")])
-    assert result.exit_code != 0 and "summary.json: not valid JSON" in result.output
+    assert result.exit_code != 0 and "summary.json:1:2: damaged JSON" in " ".join(result.output.split())
     assert (tmp_path / "run" / CARD_MD).read_text() == (run_dir / CARD_MD).read_text()  # the old card is kept
+
+
+VOID = frozenset({"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"})  # no end tag
+
+
+class _Outline(HTMLParser):
+    """Every section's id and first heading, the loss curve's source, and the tags left open or
+    closed out of order (void elements excepted), from Python's own HTML parser."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.errors, self.sections, self.images = [], [], {}, {}
+        self._heading = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images[attrs.get("id")] = attrs.get("src", "")
+        if tag in VOID:
+            return
+        if tag == "section":
+            self.sections[attrs.get("id")] = None
+        if tag == "h2" and self.sections and list(self.sections.values())[-1] is None:
+            self._heading = list(self.sections)[-1]
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else 'nothing'}>")
+            return
+        self.stack.pop()
+        if tag == "h2":
+            self._heading = None
+
+    def handle_data(self, data):
+        if self._heading is not None:
+            self.sections[self._heading] = (self.sections[self._heading] or "") + data
+
+
+def test_the_html_card_is_well_formed_with_every_section(run_dir):
+    """The structure the browser test sees, checked on every run (no browser needed)."""
+    outline = _Outline()
+    outline.feed((run_dir / CARD_HTML).read_text())
+    outline.close()
+    assert outline.errors == [] and outline.stack == []
+    assert outline.sections == SECTIONS
+    png = base64.b64decode(outline.images["loss-curve"].removeprefix("data:image/png;base64,"))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (700, 400)  # IHDR: 7x4 in at 100 dpi
 
 
 @needs_system("chromium", "chromium")

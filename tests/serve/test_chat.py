@@ -91,7 +91,9 @@ def test_seeded_sampling_repeats_and_differs_from_greedy(client):
         )
         return r.choices[0].message.content
 
+    greedy = client.chat.completions.create(model="alpha", messages=MESSAGES, max_tokens=16, temperature=0)
     assert ask(3) == ask(3)
+    assert ask(3) != greedy.choices[0].message.content
     assert ask(3) != ask(4)
 
 

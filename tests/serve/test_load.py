@@ -1,5 +1,6 @@
-"""A bounded load test: 16 concurrent clients x 10 requests, zero errors, and an audit chain that
-verifies afterwards with exactly one record per request."""
+"""A bounded load test: 16 concurrent clients x 10 requests, zero errors, every streamed answer
+joining to the text of the same request not streamed, and an audit chain that verifies
+afterwards with exactly one record per request."""
 
 from __future__ import annotations
 
@@ -18,23 +19,30 @@ def test_sixteen_clients_ten_requests_each(deployment):
     before = len(log.records())
     with running(deployment) as url:
 
-        def client_run(c: int) -> list[int]:
+        def client_run(c: int) -> list[tuple[str, str]]:
+            """Five pairs: the same greedy request plain, then streamed; returns both texts."""
             client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
-            out = []
-            for i in range(REQUESTS):
-                model = ("alpha", "beta", "base")[(c + i) % 3]
-                r = client.chat.completions.create(
-                    model=model,
-                    messages=[{"role": "user", "content": f"Cliente {c}, petición {i}: ventas de mayo"}],
-                    max_tokens=6,
-                    stream=i % 2 == 1,
-                )
-                out.append(sum(1 for _ in r) if i % 2 else r.usage.completion_tokens)
-            return out
+            pairs = []
+            for i in range(REQUESTS // 2):
+                ask = {
+                    "model": ("alpha", "beta", "base")[(c + i) % 3],
+                    "messages": [{"role": "user", "content": f"Cliente {c}, petición {i}: ventas de mayo"}],
+                    "max_tokens": 6,
+                    "temperature": 0,
+                }
+                plain = client.chat.completions.create(**ask)
+                assert plain.usage.completion_tokens > 0
+                chunks = list(client.chat.completions.create(**ask, stream=True))
+                streamed = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+                pairs.append((plain.choices[0].message.content, streamed))
+            return pairs
 
         with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
             results = list(pool.map(client_run, range(CLIENTS)))
-    assert all(len(r) == REQUESTS and all(n > 0 for n in r) for r in results)
+    pairs = [p for r in results for p in r]
+    assert len(pairs) == CLIENTS * REQUESTS // 2
+    assert all(plain == streamed for plain, streamed in pairs), [p for p in pairs if p[0] != p[1]][:3]
+    assert len({plain for plain, _ in pairs}) > 3  # the answers differ by model and prompt: not one empty text
     new = log.records()[before:]
     assert len(new) == CLIENTS * REQUESTS
     assert all(r["action"] == "serve.chat.completions" and r["decision"] == "allow" for r in new)
