@@ -28,7 +28,7 @@ def test_a_conversion_that_loses_the_race_keeps_the_winners_folder(tmp_path, mon
         stat = gguf.stat()
         return hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
 
-    monkeypatch.setattr(load.tempfile, "mkdtemp", mkdtemp_then_the_other_process_finishes)
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp_then_the_other_process_finishes)  # where atomic_path gets it
     target = load._convert_gguf(load._default_gguf())
     assert [target] == made and (target / "config.json").read_text() == "{}"  # the winner's, untouched
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [target.name]  # no temporary left
