@@ -139,6 +139,13 @@ def _domain_table(title: str, ev: dict, mmlu: dict | None = None) -> Table:
     if mmlu and "base_accuracy" in mmlu and len(names) == 2:
         a, b = mmlu["base_accuracy"], mmlu["tuned_accuracy"]
         m.add_row(f"MMLU-Redux ({mmlu['questions']} q)", _pct(a), _pct(b), f"{100 * (b - a):+.1f} pts")
+    alone = {n: (ev[n].get("derived") or {}).get("model_only") for n in names}
+    if all(alone.values()):  # the same rates before the schema's derived fields were written
+        for key, label in domain_metrics(alone["tuned"]):
+            row = [f"{label}, model alone"] + [_pct(alone[n][key]) for n in names]
+            if len(names) == 2:
+                row.append(f"{100 * (alone['tuned'][key] - alone['base'][key]):+.1f} pts")
+            m.add_row(*row, style="dim")
     return m
 
 

@@ -15,12 +15,22 @@ vocabulary learns in a few hundred steps. So the task schema may mark a top-leve
 - ``sum``: the sum of ``LIST.FIELD`` over the list's items, null values skipped (an integer when
   every value is one, else rounded to ``round`` decimals, default 2);
 - ``argmax``: the ``take`` field of the item whose ``LIST.FIELD`` is largest (the first on a tie),
-  null when no item has a value.
+  null when no item has a value;
+- ``collect``: a list built by checks, for validation findings a business states as rules
+  ("flag a missing header field", "flag a negative figure") rather than leaves to a small model,
+  which flags clean tables it has not seen (the retail example's disjoint split). Each check is
+  ``{"where": {FIELD: COND, ...}, "emit": {...}}`` on the answer, or ``{"each": "LIST",
+  "collect": [checks]}`` on each item of a list, in order; ``COND`` is ``null`` (null or absent),
+  or ``"< 0"``, ``"<= 0"``, ``"> 0"``, ``">= 0"`` (a number compared with zero; anything else
+  fails it). In ``emit``, a string ``"$FIELD"`` takes that field of the item;
+- ``if_any``: ``then`` when the list ``if_any`` names is non-empty, else ``else`` (a status that
+  follows the findings). Rules that read a derived field run after it.
 
-A derived field is (re)written only in an answer that parses as a JSON object holding the list;
-every other answer (an error object, broken JSON) is returned as it was. JSON Schema ignores
-keywords it does not know, so the schema still validates as before. The eval's predictions, the
-``generate`` and ``chat`` verbs and the model card say that these fields are computed.
+A derived field is (re)written only in an answer that parses as a JSON object holding every list
+its rule reads; every other answer (an error object, broken JSON) is returned as it was. JSON
+Schema ignores keywords it does not know, so the schema still validates as before. The eval's
+predictions, the ``generate`` and ``chat`` verbs and the model card say that these fields are
+computed, and the eval reports how many answers the rules changed.
 """
 
 from __future__ import annotations
@@ -57,16 +67,56 @@ def derived_fields(schema: dict | None) -> dict[str, dict]:
     return found
 
 
+_FORMS = (
+    "{'sum': 'LIST.FIELD', 'round': N}, {'argmax': 'LIST.FIELD', 'take': 'FIELD'}, "
+    "{'collect': [CHECK, ...]} or {'if_any': 'LIST', 'then': V, 'else': V}"
+)
+_COMPARE = {"< 0": lambda x: x < 0, "<= 0": lambda x: x <= 0, "> 0": lambda x: x > 0, ">= 0": lambda x: x >= 0}
+
+
 def _checked(name: str, rule: Any) -> dict:
-    ok = isinstance(rule, dict) and (("sum" in rule) != ("argmax" in rule))
-    source = rule.get("sum") or rule.get("argmax") if ok else None
-    ok = ok and isinstance(source, str) and source.count(".") == 1 and ("take" in rule) == ("argmax" in rule)
+    kinds = [k for k in ("sum", "argmax", "collect", "if_any") if isinstance(rule, dict) and k in rule]
+    ok = len(kinds) == 1
+    if ok and kinds[0] in ("sum", "argmax"):
+        source = rule[kinds[0]]
+        ok = isinstance(source, str) and source.count(".") == 1 and ("take" in rule) == (kinds[0] == "argmax")
+    elif ok and kinds[0] == "collect":
+        ok = _checks_ok(rule["collect"])
+    elif ok:
+        ok = isinstance(rule["if_any"], str) and "then" in rule and "else" in rule
     if not ok:
-        raise ValueError(
-            f"{KEYWORD} of '{name}': expected {{'sum': 'LIST.FIELD', 'round': N}} or "
-            f"{{'argmax': 'LIST.FIELD', 'take': 'FIELD'}}, got {rule!r}"
-        )
+        raise ValueError(f"{KEYWORD} of '{name}': expected {_FORMS}, got {rule!r}")
     return rule
+
+
+def _checks_ok(checks: Any) -> bool:
+    if not isinstance(checks, list):
+        return False
+    for c in checks:
+        if isinstance(c, dict) and set(c) == {"each", "collect"}:
+            if not (isinstance(c["each"], str) and _checks_ok(c["collect"])):
+                return False
+        elif not (isinstance(c, dict) and set(c) == {"where", "emit"} and isinstance(c["where"], dict)
+                  and isinstance(c["emit"], dict)
+                  and all(v is None or v in _COMPARE for v in c["where"].values())):  # fmt: skip
+            return False
+    return True
+
+
+def _reads(rule: dict) -> set[str]:
+    """The top-level fields ``rule`` reads."""
+    if "sum" in rule or "argmax" in rule:
+        return {(rule.get("sum") or rule["argmax"]).split(".")[0]}
+    if "if_any" in rule:
+        return {rule["if_any"]}
+
+    def walk(checks) -> set[str]:
+        out = set()
+        for c in checks:
+            out |= {c["each"]} if "each" in c else set(c["where"])
+        return out
+
+    return walk(rule["collect"])
 
 
 def _number(x) -> bool:
@@ -77,7 +127,45 @@ def _values(items: list, field: str) -> list[tuple[int, float]]:
     return [(i, x[field]) for i, x in enumerate(items) if isinstance(x, dict) and _number(x.get(field))]
 
 
+def _holds(obj: dict, where: dict) -> bool:
+    for field, cond in where.items():
+        value = obj.get(field)
+        if cond is None:
+            if value is not None:
+                return False
+        elif not (_number(value) and _COMPARE[cond](value)):
+            return False
+    return True
+
+
+def _emit(template: dict, obj: dict) -> dict:
+    return {k: obj.get(v[1:]) if isinstance(v, str) and v.startswith("$") else v for k, v in template.items()}
+
+
+def _collect(obj: dict, checks: list) -> list:
+    out = []
+    for c in checks:
+        if "each" in c:
+            for item in obj[c["each"]]:
+                if isinstance(item, dict):
+                    out += _collect(item, c["collect"])
+        elif _holds(obj, c["where"]):
+            out.append(_emit(c["emit"], obj))
+    return out
+
+
+def _lists_walked(checks: list) -> list[str]:
+    return [c["each"] for c in checks if "each" in c]
+
+
 def _compute(answer: dict, rule: dict):
+    if "collect" in rule:
+        if not all(isinstance(answer.get(name), list) for name in _lists_walked(rule["collect"])):
+            return _MISSING
+        return _collect(answer, rule["collect"])
+    if "if_any" in rule:
+        items = answer.get(rule["if_any"])
+        return _MISSING if not isinstance(items, list) else rule["then"] if items else rule["else"]
     source = rule.get("sum") or rule["argmax"]
     list_name, field = source.split(".")
     items = answer.get(list_name)
@@ -108,7 +196,10 @@ def derive_answer(text: str, rules: dict[str, dict]) -> tuple[str, list[str]]:
     if not ok or not isinstance(value, dict):
         return text, []
     changed = []
-    for name, rule in rules.items():
+    # a rule that reads a derived field runs after it (the status after the findings it follows)
+    order = sorted(rules, key=lambda name: bool(_reads(rules[name]) & set(rules)))
+    for name in order:
+        rule = rules[name]
         new = _compute(value, rule)
         if new is _MISSING:
             continue

@@ -510,10 +510,14 @@ def sales_row(rng: random.Random, lang: str, exception: bool, vocab: Vocab = SEE
                 lines[i]["units"] = -rng.randint(1, 9)
                 lines[i]["revenue"] = -round(rng.uniform(5, 300), 2)
                 labels[i] = f"{lines[i]['product']} ({HEADER[lang]['return']})"
+                # a line flagged inconsistent before is now a plain return: one finding, not two
+                issues = [x for x in issues if x.get("product") != lines[i]["product"]]
                 issues.append({"code": "return", "product": lines[i]["product"]})
             elif kind == "inconsistent_figures":
                 i = rng.randrange(len(lines))
                 if not lines[i]["units"] or lines[i]["units"] < 0 or labels[i] != lines[i]["product"]:
+                    continue
+                if lines[i]["revenue"] is None:  # a missing value already: one finding per line
                     continue
                 lines[i]["units"] = -lines[i]["units"]  # negative units but positive revenue, no return mark
                 issues.append({"code": "inconsistent_figures", "product": lines[i]["product"]})
@@ -526,6 +530,7 @@ def sales_row(rng: random.Random, lang: str, exception: bool, vocab: Vocab = SEE
                 issues.append({"code": "missing_value", "product": lines[i]["product"], "field": field})
         if not issues:
             return sales_row(rng, lang, exception, vocab)
+    issues.sort(key=lambda issue: _issue_order(issue, lines))
     cells = [(lab, _fmt(ln["units"]), _fmt(ln["revenue"])) for lab, ln in zip(labels, lines, strict=True)]
     report = _report(header.get("store"), header.get("period"), header.get("currency"), lines, issues)
     return {
@@ -534,6 +539,17 @@ def sales_row(rng: random.Random, lang: str, exception: bool, vocab: Vocab = SEE
         "output": _dump(report),
         "scenario": "exception" if exception else "normal",
     }
+
+
+def _issue_order(issue: dict, lines: list[dict]) -> tuple:
+    """Where ``issue`` goes in the list: header fields first (store, period, currency), then line
+    by line (return, inconsistent figures, missing units, missing revenue), the order in which
+    the rules of ``report.schema.json`` (``x-afinar-derive``) list them."""
+    if issue["code"] == "missing_field":
+        return (0, ["store", "period", "currency"].index(issue["field"]), 0)
+    line = next(i for i, ln in enumerate(lines) if ln["product"] == issue["product"])
+    kind = ["return", "inconsistent_figures", "units", "revenue"].index(issue.get("field") or issue["code"])
+    return (1, line, kind)
 
 
 def _garbage(rng: random.Random, lang: str, vocab: Vocab) -> str:
