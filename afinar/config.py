@@ -276,6 +276,10 @@ class EvalConfig(_Strict):
     """The default metric of an eval row; a row's own ``metric`` field overrides it."""
     json_schema: Path | None = None
     """JSON Schema that each generated answer must satisfy (schema-valid rate)."""
+    constrained: bool = True
+    """With ``json_schema``: decode every answer under it (the eval, ``generate``, ``chat``; a
+    grammar masks the tokens that would break it, the model picks every value). Off: free
+    decoding, the schema only scores."""
     sql_database: Path | None = None
     """Fixture database for ``sql`` rows: a .sql script or a .db file (answers run read-only)."""
     mmlu: MmluConfig = Field(default_factory=MmluConfig)

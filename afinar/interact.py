@@ -10,12 +10,19 @@ __all__ = ["chat", "reply", "responder"]
 
 
 def reply(model, tokenizer, recipe, messages: list[dict[str, str]], max_new_tokens: int) -> str:
-    """Greedy answer to ``messages``, with the recipe's system prompt as in training."""
+    """Greedy answer to ``messages``, with the recipe's system prompt as in training, decoded
+    under the task schema when the recipe says so (``eval.constrained``), as the eval does."""
     from afinar.data.read import with_system_prompt
     from afinar.model.generate import generate
 
     messages = with_system_prompt(messages, recipe.data.system_prompt)
-    return generate(model, tokenizer, [messages], max_new_tokens, batch_size=1)[0]
+    return generate(model, tokenizer, [messages], max_new_tokens, batch_size=1, schema=_schema(recipe))[0]
+
+
+def _schema(recipe) -> dict | None:
+    from afinar.eval.run import load_schema
+
+    return load_schema(recipe.eval.json_schema) if recipe.eval.constrained else None
 
 
 def _with_derived(recipe, answer: Callable[[list[dict]], str]) -> Callable[[list[dict]], str]:
@@ -45,10 +52,12 @@ def responder(run_dir: Path, max_new_tokens: int, gguf: Path | None = None) -> C
     recipe = load_run(run_dir)
     tokenizer = load_tokenizer(recipe.base_model)
     engine = LlamaCpp(Path(gguf))
+    schema = _schema(recipe)
 
     def answer(messages: list[dict]) -> str:
         ids = prompt_ids(tokenizer, with_system_prompt(messages, recipe.data.system_prompt))
-        return tokenizer.decode(engine.greedy(ids, max_new_tokens, tokenizer.eos_token_id), skip_special_tokens=True)
+        out = engine.greedy(ids, max_new_tokens, tokenizer.eos_token_id, json_schema=schema)
+        return tokenizer.decode(out, skip_special_tokens=True)
 
     return _with_derived(recipe, answer)
 

@@ -27,6 +27,10 @@ __all__ = [
 ]
 
 
+MODEL_ONLY = ("json_parse_rate", "schema_valid_rate", "field_accuracy")
+"""The rates also reported on the model's own answers, before derived fields are written."""
+
+
 def load_schema(path: Path | None) -> dict | None:
     if path is None:
         return None
@@ -227,8 +231,10 @@ def evaluate_examples(
                     cfg.batch_size,
                     autocast,
                     on_batch=lambda n, t=task: progress.advance(t, n),
+                    schema=schema if cfg.constrained else None,
                 )
     rules = derive_rules(cfg.json_schema, schema)
+    raw = dict(answers)
     changed: dict[str, list[list[str]]] = {}
     for name in models:  # both models alike: the comparison stays fair
         answers[name], changed[name] = map(list, zip(*(derive_answer(a, rules) for a in answers[name]), strict=True))
@@ -236,8 +242,13 @@ def evaluate_examples(
     for name in models:
         m = score_answers(examples, answers[name], list(refs), cfg, schema)
         per_row[name] = m.pop("rows")
-        if rules:
-            m["derived"] = {"fields": sorted(rules), "answers_changed": sum(1 for c in changed[name] if c)}
+        if rules:  # and what the model wrote by itself, so the rules' share is on record
+            alone = score_answers(examples, raw[name], list(refs), cfg, schema)
+            m["derived"] = {
+                "fields": sorted(rules),
+                "answers_changed": sum(1 for c in changed[name] if c),
+                "model_only": {k: alone[k] for k in MODEL_ONLY if k in alone},
+            }
         results[name] = m
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "domain.json", results)

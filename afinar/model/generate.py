@@ -6,9 +6,11 @@ from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
+from transformers import LogitsProcessorList
 
 from afinar.data.batch import left_padded_batches
 from afinar.data.render import prompt_ids
+from afinar.model.constrain import SchemaConstraint
 
 __all__ = ["generate", "generate_ids"]
 
@@ -22,11 +24,13 @@ def generate_ids(
     batch_size: int = 16,
     autocast=None,
     on_batch: Callable[[int], None] | None = None,
+    schema: dict | None = None,
 ) -> list[list[int]]:
     """Greedy answer token ids for ``conversations`` (each a message list ending before the answer).
 
     Prompts are sorted by length and left-padded in batches; outputs come back in input order,
-    cut before the first EOS.
+    cut before the first EOS. With ``schema``, every answer is decoded under that JSON Schema
+    (:mod:`afinar.model.constrain`).
     """
     device = next(model.parameters()).device
     prompts = [prompt_ids(tokenizer, c) for c in conversations]
@@ -34,8 +38,10 @@ def generate_ids(
     pad = tokenizer.pad_token_id
     for idx, ids, mask in left_padded_batches(prompts, batch_size, pad):
         width = ids.shape[1]
+        constraint = [SchemaConstraint(tokenizer, schema, model.config.vocab_size)] if schema else []
         with (autocast or nullcontext)():
             gen = model.generate(
+                logits_processor=LogitsProcessorList(constraint),
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),
                 max_new_tokens=max_new_tokens,
@@ -61,7 +67,8 @@ def generate(
     batch_size: int = 16,
     autocast=None,
     on_batch: Callable[[int], None] | None = None,
+    schema: dict | None = None,
 ) -> list[str]:
     """Greedy answers to ``conversations``, decoded without special tokens (see :func:`generate_ids`)."""
-    ids = generate_ids(model, tokenizer, conversations, max_new_tokens, batch_size, autocast, on_batch)
+    ids = generate_ids(model, tokenizer, conversations, max_new_tokens, batch_size, autocast, on_batch, schema)
     return [tokenizer.decode(x, skip_special_tokens=True) for x in ids]

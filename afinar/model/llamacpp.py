@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from afinar.errors import AfinarError
+from afinar.model.constrain import decoding_schema
 
 __all__ = ["LlamaCpp", "llamacpp_server"]
 
@@ -38,9 +39,12 @@ class LlamaCpp:
     def __init__(self, gguf: Path, n_ctx: int = 2048):
         self.server = llamacpp_server(gguf, n_ctx, why="verifying a GGUF needs llama.cpp (or pass --no-verify)")
 
-    def greedy(self, prompt_ids: list[int], max_new_tokens: int, eos_id: int | None = None) -> list[int]:
+    def greedy(
+        self, prompt_ids: list[int], max_new_tokens: int, eos_id: int | None = None, json_schema: dict | None = None
+    ) -> list[int]:
         """Generated token ids, cut before ``eos_id`` (llama.cpp reports the end-of-generation
-        token it stopped on; PyTorch-side answers are cut before it)."""
+        token it stopped on; PyTorch-side answers are cut before it). With ``json_schema``, decoded
+        under llama.cpp's grammar for that schema."""
         request = {
             "prompt": prompt_ids,
             "n_predict": max_new_tokens,
@@ -49,6 +53,8 @@ class LlamaCpp:
             "n_probs": 1,
             "cache_prompt": False,
         }
+        if json_schema is not None:
+            request["json_schema"] = decoding_schema(json_schema)
         result = self.server.handle_completions(request)
         if "choices" not in result:
             raise AfinarError(f"llama.cpp refused the request: {result}")
