@@ -30,7 +30,12 @@ RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
 BENCHMARKS = ("hellaswag", "piqa", "arc_easy")
 
 VARIANTS: dict[str, tuple[str, dict]] = {
-    "baseline": ("the recipe as it was: LoRA r16 on every projection, lr 3e-4, 150 steps", {}),
+    "baseline": (
+        "no mitigation: LoRA r16 on every projection, lr 3e-4, 150 steps, replay off",
+        {"replay": {"enabled": False}},
+    ),
+    "recipe": ("the example's recipe as it is (replay-sft, 150 steps)", {}),
+    "steps-100": ("the recipe with 100 steps instead of 150 (a third less training)", {"train": {"max_steps": 100}}),
     "lr-1e-4": ("plain lever: learning rate 1e-4", {"optim": {"lr": 1.0e-4}}),
     "attention-only": (
         "plain lever: LoRA on q, k, v, o only",

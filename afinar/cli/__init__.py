@@ -318,7 +318,7 @@ def generate_cmd(
     from afinar.interact import responder
 
     answer = responder(run_dir, max_new_tokens, gguf)
-    console.print(answer([{"role": "user", "content": prompt}]), highlight=False, markup=False)
+    console.print(answer([{"role": "user", "content": prompt}]), highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("chat")
