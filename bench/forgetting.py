@@ -37,6 +37,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "recipe": ("the example's recipe as it is (replay-sft, 150 steps)", {}),
     "steps-100": ("the recipe with 100 steps instead of 150 (a third less training)", {"train": {"max_steps": 100}}),
     "lr-1e-4": ("plain lever: learning rate 1e-4", {"optim": {"lr": 1.0e-4}}),
+    "lr-2e-4": ("the recipe with learning rate 2e-4 instead of 3e-4", {"optim": {"lr": 2.0e-4}}),
     "attention-only": (
         "plain lever: LoRA on q, k, v, o only",
         {"adapter": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}},
