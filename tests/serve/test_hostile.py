@@ -17,12 +17,11 @@ import random
 import signal
 import subprocess
 import sys
-import time
 
 import httpx2
 
 from afinar.security.audit import AuditLog
-from tests.serve.test_tls import _afinar, _free_port
+from tests.serve.test_tls import _afinar, _free_port, _wait_until_up
 
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
 MAX_BODY = 64 * 1024
@@ -93,16 +92,7 @@ def test_two_hundred_hostile_requests_leave_the_server_answering_and_the_audit_l
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "afinar serve did not come up in 120 s"
-            try:
-                httpx2.get(f"{url}/healthz")
-                break
-            except httpx2.TransportError:
-                time.sleep(0.5)
-
+        _wait_until_up(proc, url)
         requests = _requests()
 
         def send(req) -> tuple[str, int]:

@@ -59,6 +59,19 @@ def _afinar(*args: str, **kw) -> subprocess.Popen:
     )
 
 
+def _wait_until_up(proc: subprocess.Popen, url: str, **get) -> None:
+    """Poll ``url``/healthz until the ``afinar serve`` in ``proc`` answers (120 s at most)."""
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "afinar serve did not come up in 120 s"
+        try:
+            httpx2.get(f"{url}/healthz", **get)
+            return
+        except httpx2.TransportError:
+            time.sleep(0.5)
+
+
 def _handshake(port: int, cafile, max_version=None) -> str:
     ctx = ssl.create_default_context(cafile=str(cafile))
     if max_version is not None:
@@ -87,15 +100,7 @@ def test_cli_serves_https_with_tls13_only(tiny_model_dir, tiny_adapters, cert):
         env=os.environ,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "afinar serve did not come up in 120 s"
-            try:
-                httpx2.get(f"https://127.0.0.1:{port}/healthz", verify=ssl.create_default_context(cafile=str(cert[0])))
-                break
-            except httpx2.TransportError:
-                time.sleep(0.5)
+        _wait_until_up(proc, f"https://127.0.0.1:{port}", verify=ssl.create_default_context(cafile=str(cert[0])))
         assert _handshake(port, cert[0]) == "TLSv1.3"
         with pytest.raises(ssl.SSLError):
             _handshake(port, cert[0], max_version=ssl.TLSVersion.TLSv1_2)
