@@ -29,7 +29,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from afinar.atomic import atomic_write, locked
+from afinar.atomic import locked, write_json
 from afinar.errors import AfinarError
 
 __all__ = [
@@ -130,7 +130,7 @@ class KeyringProvider:
     def _load(self) -> None:
         try:
             self.data = json.loads(self.path.read_text())
-            self._keys = {k: base64.b64decode(v["key"]) for k, v in self.data["keys"].items()}
+            self._decode()
         except (ValueError, KeyError, TypeError) as err:
             raise AfinarError(f"{self.path}: not an afinar keyring ({err})") from None
 
@@ -143,7 +143,7 @@ class KeyringProvider:
             if path.exists():
                 raise AfinarError(f"{path}: a keyring exists already; 'afinar keys rotate' adds a new key to it")
             kek_id = _new_id()
-            _write_private(path, {"version": 1, "current": kek_id, "keys": {kek_id: _entry()}})
+            write_json(path, {"version": 1, "current": kek_id, "keys": {kek_id: _entry()}}, mode=0o600)
         return cls(path)
 
     @contextmanager
@@ -156,8 +156,11 @@ class KeyringProvider:
         with locked(self.path):
             self._load()
             yield
-            _write_private(self.path, self.data)
-            self._keys = {k: base64.b64decode(v["key"]) for k, v in self.data["keys"].items()}
+            write_json(self.path, self.data, mode=0o600)
+            self._decode()
+
+    def _decode(self) -> None:
+        self._keys = {k: base64.b64decode(v["key"]) for k, v in self.data["keys"].items()}
 
     def ids(self) -> list[str]:
         return list(self.data["keys"])
@@ -193,13 +196,6 @@ class KeyringProvider:
                 f"(retired, or another keyring); keys here: {', '.join(self.ids())}"
             )
         return _unwrap(self._keys[kek_id], blob, aad, kek_id)
-
-
-def _write_private(path: Path, data: dict) -> None:
-    """Write JSON to ``path`` atomically; the temporary file is unique and mode 0600 from the
-    first byte (``mkstemp``), so a reader never sees a key in a file others can read."""
-    with atomic_write(path) as out:
-        out.write(json.dumps(data, indent=2).encode())
 
 
 def _new_id() -> str:

@@ -37,6 +37,7 @@ from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
 from torch.distributed.checkpoint.metadata import StorageMeta
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
+from afinar.atomic import read_json
 from afinar.errors import AfinarError
 
 __all__ = ["latest_checkpoint", "load_checkpoint", "read_state", "rng_state", "save_checkpoint", "set_rng_state"]
@@ -196,7 +197,4 @@ def read_state(path: Path) -> dict[str, Any]:
     Raises:
         AfinarError: ``state.json`` is damaged.
     """
-    try:
-        return json.loads((path / STATE).read_text())
-    except ValueError as err:
-        raise AfinarError(f"{path / STATE}: damaged checkpoint state ({err})") from err
+    return read_json(path / STATE)
