@@ -231,10 +231,10 @@ class Registry:
 
     # ---------------------------------------------------------------- datasets
 
-    def register(self, path: Path, name: str, classification: str, owner: str) -> None:
+    def register(self, path: Path, name: str, classification: str, owner: str, digest: str) -> None:
+        """Register the file at ``path`` whose sha256 is ``digest`` (the caller has it already)."""
         if classification not in CLASSIFICATIONS:
             raise AfinarError(f"classification '{classification}' is not one of {', '.join(CLASSIFICATIONS)}")
-        digest = sha256_file(path)
         with Session(self.engine) as s:
             copy_of = self._by_digest(s, digest)
             if copy_of is not None:

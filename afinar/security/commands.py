@@ -168,8 +168,9 @@ def data_register(path: Path, name: str, classification: str) -> None:
     registry, actor = _registry_for("data.register", "dataset:write", [path])
     if not Path(path).is_file():
         raise AfinarError(f"{path}: file not found")
-    registry.register(Path(path), name, classification, actor.name)
-    record("data.register", str(path), actor, digests=digests([path]), details={"name": name, "class": classification})
+    digest = digests([path])  # once: the registry keeps it, the audit record names it
+    registry.register(Path(path), name, classification, actor.name, digest[str(path)])
+    record("data.register", str(path), actor, digests=digest, details={"name": name, "class": classification})
 
 
 def data_grant(dataset: str, principal: str, permission: str) -> None:
