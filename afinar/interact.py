@@ -9,57 +9,50 @@ from pathlib import Path
 __all__ = ["chat", "reply", "responder"]
 
 
-def reply(model, tokenizer, recipe, messages: list[dict[str, str]], max_new_tokens: int) -> str:
-    """Greedy answer to ``messages``, with the recipe's system prompt as in training, decoded
-    under the task schema when the recipe says so (``eval.constrained``), as the eval does."""
+def reply(
+    model, tokenizer, recipe, messages: list[dict[str, str]], max_new_tokens: int, schema: dict | None = None
+) -> str:
+    """Greedy answer to ``messages``, with the recipe's system prompt as in training; with
+    ``schema``, decoded under it."""
     from afinar.data.read import with_system_prompt
     from afinar.model.generate import generate
 
     messages = with_system_prompt(messages, recipe.data.system_prompt)
-    return generate(model, tokenizer, [messages], max_new_tokens, batch_size=1, schema=_schema(recipe))[0]
-
-
-def _schema(recipe) -> dict | None:
-    from afinar.eval.run import load_schema
-
-    return load_schema(recipe.eval.json_schema) if recipe.eval.constrained else None
-
-
-def _with_derived(recipe, answer: Callable[[list[dict]], str]) -> Callable[[list[dict]], str]:
-    """``answer`` with the task schema's derived fields written by afinar, as the eval scores them
-    (:mod:`afinar.eval.derive`)."""
-    from afinar.eval.derive import derive_answer
-    from afinar.eval.run import derive_rules, load_schema
-
-    rules = derive_rules(recipe.eval.json_schema, load_schema(recipe.eval.json_schema))
-    return lambda messages: derive_answer(answer(messages), rules)[0]
+    return generate(model, tokenizer, [messages], max_new_tokens, batch_size=1, schema=schema)[0]
 
 
 def responder(run_dir: Path, max_new_tokens: int, gguf: Path | None = None) -> Callable[[list[dict]], str]:
-    """A function from a conversation to the run's greedy answer, from PyTorch or llama.cpp, with
-    the derived fields of the task schema computed."""
+    """A function from a conversation to the run's greedy answer, from PyTorch or llama.cpp, as
+    the eval makes it: decoded under the task schema when the recipe says so
+    (``eval.constrained``), with the schema's derived fields computed (:mod:`afinar.eval.derive`)."""
+    from afinar.data.read import with_system_prompt
+    from afinar.data.render import prompt_ids
+    from afinar.eval.derive import derive_answer
+    from afinar.eval.run import derive_rules, load_schema
+    from afinar.model.llamacpp import LlamaCpp
+    from afinar.model.load import load_tokenizer
     from afinar.pipeline import load_run, load_tuned
 
     if gguf is None:
         model, tokenizer, recipe = load_tuned(run_dir)
-        return _with_derived(recipe, lambda messages: reply(model, tokenizer, recipe, messages, max_new_tokens))
 
-    from afinar.data.read import with_system_prompt
-    from afinar.data.render import prompt_ids
-    from afinar.model.llamacpp import LlamaCpp
-    from afinar.model.load import load_tokenizer
+        def answer(messages: list[dict]) -> str:
+            return reply(model, tokenizer, recipe, messages, max_new_tokens, schema)
 
-    recipe = load_run(run_dir)
-    tokenizer = load_tokenizer(recipe.base_model)
-    engine = LlamaCpp(Path(gguf))
-    schema = _schema(recipe)
+    else:
+        recipe = load_run(run_dir)
+        tokenizer = load_tokenizer(recipe.base_model)
+        engine = LlamaCpp(Path(gguf))
 
-    def answer(messages: list[dict]) -> str:
-        ids = prompt_ids(tokenizer, with_system_prompt(messages, recipe.data.system_prompt))
-        out = engine.greedy(ids, max_new_tokens, tokenizer.eos_token_id, json_schema=schema)
-        return tokenizer.decode(out, skip_special_tokens=True)
+        def answer(messages: list[dict]) -> str:
+            ids = prompt_ids(tokenizer, with_system_prompt(messages, recipe.data.system_prompt))
+            out = engine.greedy(ids, max_new_tokens, tokenizer.eos_token_id, json_schema=schema)
+            return tokenizer.decode(out, skip_special_tokens=True)
 
-    return _with_derived(recipe, answer)
+    task_schema = load_schema(recipe.eval.json_schema)  # read once, not per turn
+    rules = derive_rules(recipe.eval.json_schema, task_schema)
+    schema = task_schema if recipe.eval.constrained else None
+    return lambda messages: derive_answer(answer(messages), rules)[0]
 
 
 def chat(
