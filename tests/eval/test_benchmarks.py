@@ -30,31 +30,66 @@ needs_data = pytest.mark.skipif(
 )
 
 
+def _find(name: str, context: str, first_continuation: str | None = None) -> list[Item]:
+    """Every item of ``name`` (both splits) with that first context (and first continuation)."""
+    return [
+        it
+        for split in ("test", "validation")
+        for it in load_items(name, split=split)
+        if it.contexts[0] == context and first_continuation in (None, it.continuations[0])
+    ]
+
+
 @needs_data
 def test_items_follow_the_harness_prompts():
-    hs = load_items("hellaswag", 1)[0]
-    assert hs.contexts[0] == "Roof shingle removal: A man is sitting on a roof. He"
+    (hs,) = _find("hellaswag", "Roof shingle removal: A man is sitting on a roof. He")
     assert hs.continuations[0] == " is using wrap to wrap a pair of skis." and hs.gold == 3
-    piqa = load_items("piqa", 1)[0]
-    assert piqa.contexts[0] == "Question: How do I ready a guinea pig cage for it's new occupants?\nAnswer:"
+    (piqa,) = _find("piqa", "Question: How do I ready a guinea pig cage for it's new occupants?\nAnswer:")
     assert piqa.continuations[0].startswith(" Provide the guinea pig") and piqa.gold == 0
-    wino = load_items("winogrande", 1)[0]
-    assert wino.contexts == (
-        "Sarah was a much better surgeon than Maria so Sarah",
-        "Sarah was a much better surgeon than Maria so Maria",
-    )
+    sarah = "Sarah was a much better surgeon than Maria so Sarah"
+    (wino,) = _find("winogrande", sarah, " always got the easier cases.")
+    assert wino.contexts[1] == "Sarah was a much better surgeon than Maria so Maria"
     assert wino.continuations == (" always got the easier cases.",) * 2 and wino.gold == 1
-    arc = load_items("arc_easy", 1)[0]
-    assert arc.contexts[0] == "Question: Which technology was developed most recently?\nAnswer:"
+    # ARC-Easy's validation set is the Arrow file, its test set the harness's request file
+    (arc,) = _find("arc_easy", "Question: Which technology was developed most recently?\nAnswer:")
+    assert arc in load_items("arc_easy", split="validation") and arc.gold == 0
     assert arc.continuations == (" cellular telephone", " television", " refrigerator", " airplane")
-    assert arc.gold == 0
-    assert len(load_items("hellaswag")) == 10042 and len(load_items("piqa")) == 1838
+    food_webs = "Which statement best explains why photosynthesis is the foundation of most food webs?"
+    (test,) = _find("arc_easy", f"Question: {food_webs}\nAnswer:")
+    assert test in load_items("arc_easy") and test.gold == 0
+    assert test.continuations[0] == " Sunlight is the source of energy for nearly all ecosystems."
+    sizes = {n: (len(load_items(n)), len(load_items(n, split="validation"))) for n in ("hellaswag", "piqa", "arc_easy")}
+    assert sizes == {"hellaswag": (5021, 5021), "piqa": (919, 919), "arc_easy": (2376, 570)}
     assert chance_level(load_items("piqa", 10)) == 0.5
     mmlu = load_items("mmlu", None, shots=5)
     assert len(mmlu) == 14042 and mmlu[0].continuations == (" A", " B", " C", " D")
     prompt = mmlu[0].contexts[0]
     assert prompt.count("\nAnswer:") == 6 and prompt.endswith("D. 6\nAnswer:")  # 5 dev examples + the question
     assert "Find the degree for the given field extension" not in prompt.split("\n\n", 1)[1].rsplit("\n\n", 1)[0]
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["hellaswag", "piqa", "arc_easy", "arc_challenge", "winogrande"])
+def test_test_and_validation_items_are_disjoint_fair_samples(name):
+    """The gate judges test items, the scale search chooses on validation items: no item in both;
+    a limit takes a prefix of the same fixed order; a one-split benchmark's two halves are all of
+    its file, and HellaSwag's first 1,000 test items mix its two sources (its file lists 3,243
+    ActivityNet items first)."""
+    test, valid = load_items(name), load_items(name, split="validation")
+    keys = lambda items: {(it.contexts, it.continuations) for it in items}  # noqa: E731
+    assert not keys(test) & keys(valid)
+    assert load_items(name, 50) == test[:50] and load_items(name, 50, split="validation") == valid[:50]
+    source = benchmarks.BENCHMARKS[name]
+    if not isinstance(source, dict):
+        assert keys(test) | keys(valid) == keys([source.build(r) for r in benchmarks._rows(source.folder)])
+    if name == "hellaswag":
+        rows = benchmarks._rows(source.folder)
+        origin = {benchmarks._hellaswag(r).contexts[0]: r["source_id"].split("~")[0] for r in rows}
+        assert {r["source_id"].split("~")[0] for r in rows[:3243]} == {"activitynet"}
+        wikihow = sum(origin[it.contexts[0]] == "wikihow" for it in test[:1000])
+        assert 600 < wikihow < 760  # about the file's share, 6,799 of 10,042
+    with pytest.raises(AfinarError, match="accepted: test, validation"):
+        load_items(name, split="train")
 
 
 def test_batched_loglikelihoods_equal_one_sequence_at_a_time(tiny_model_dir, tokenizer):
