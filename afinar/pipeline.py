@@ -339,10 +339,13 @@ def evaluate_run(
         model, tokenizer, examples, recipe.eval, run_dir / "eval", autocast, show_progress, encrypt=encrypted
     )
     splits = {}
+    on_splits = recipe.eval.model_copy(
+        update={"compare_base": recipe.eval.compare_base and recipe.eval.compare_base_on_splits}
+    )
     for name in recipe.data.eval_splits:
         rows = split_as_trained(recipe, name)
         splits[name] = evaluate_examples(
-            model, tokenizer, rows, recipe.eval, run_dir / "eval" / name, autocast, show_progress, encrypt=encrypted
+            model, tokenizer, rows, on_splits, run_dir / "eval" / name, autocast, show_progress, encrypt=encrypted
         )
     update_summary(run_dir, {"eval": results, "eval_splits": splits, "eval_seconds": time.perf_counter() - start})
     return results
@@ -472,14 +475,44 @@ def _write_benchmarks(run_dir: Path, results: dict, seconds: float) -> None:
     update_summary(run_dir, {"benchmarks": {**done, "benchmarks": brief}})
 
 
-def _mitigation(recipe: Recipe) -> str:
+def choose_scale(run_dir: Path, model, tokenizer, show_progress: bool = True) -> dict:
+    """WiSE-FT after training (:mod:`afinar.eval.scale`): the adapter's scale chosen on the
+    benchmarks' validation items, left on ``model`` (weights in bf16 as the evaluation has them)
+    and written into the run's adapter; returns the search's record."""
+    from afinar.eval.scale import apply_to_run, search_scale
+    from afinar.train.loop import autocast_for
+
+    recipe = load_run(run_dir)
+    cfg, gate = recipe.eval.scale, recipe.eval.gate
+    device = next(model.parameters()).device
+    _, autocast = autocast_for(recipe.train.precision, device)
+    model, autocast = _weights_in_bf16(model, autocast)
+    names = [n for n in recipe.eval.benchmarks.names if n != "mmlu"]
+    result = search_scale(model, tokenizer, names, cfg.grid, cfg.limit, gate.drop_for, autocast, show_progress)
+    apply_to_run(run_dir, result)
+    update_summary(run_dir, {"scale": {k: v for k, v in result.items() if k != "tried"}})
+    deltas = {s: {n: p["delta"] for n, p in t.items()} for s, t in result["tried"].items()}
+    details = {"scale": result["chosen"], "validation_deltas": deltas}
+    audit_log().append(
+        "adapter.scale", str(run_dir), "ok", digests=digests(sorted((run_dir / "adapter").glob("*"))), details=details
+    )
+    if show_progress:
+        print(f"afinar: adapter scale {result['chosen']:g} (chosen on validation items, {result['seconds']:.0f} s)")
+    return result
+
+
+def _mitigation(recipe: Recipe, summary: dict | None = None) -> str:
     """What the run did against forgetting, in words, for the gate's report."""
     r = recipe.replay
-    if not r.enabled:
-        return "none (replay off)"
-    source = f"{r.data}" if r.data else f"{r.conversations} conversations written by the base"
-    loss = f"KL to the base x{r.weight:g}" if r.loss == "kl" else f"cross-entropy on replay x{r.weight:g}"
-    return f"replay: {r.per_step} rows per step, {loss}, from {source}"
+    parts = []
+    if r.enabled:
+        source = f"{r.data}" if r.data else f"{r.conversations} conversations written by the base"
+        loss = f"KL to the base x{r.weight:g}" if r.loss == "kl" else f"cross-entropy on replay x{r.weight:g}"
+        parts.append(f"replay: {r.per_step} rows per step, {loss}, from {source}")
+    scale = (summary or {}).get("scale")
+    if scale:
+        parts.append(f"adapter scaled to {scale['chosen']:g} (WiSE-FT, chosen on benchmark validation items)")
+    return "; ".join(parts) or "none (replay off, adapter unscaled)"
 
 
 def gate_run(run_dir: Path) -> dict:
@@ -494,7 +527,7 @@ def gate_run(run_dir: Path) -> dict:
     recipe = load_run(run_dir)
     summary = read_json(run_dir / "summary.json")
     gate = decide(recipe.eval.gate, summary)
-    gate["mitigation"] = _mitigation(recipe)
+    gate["mitigation"] = _mitigation(recipe, summary)
     write_json(run_dir / GATE_FILE, gate)
     update_summary(run_dir, {"gate": gate})
     audit_log().append("gate", str(run_dir), gate["decision"], details={"checks": gate["checks"]})
@@ -516,6 +549,8 @@ def run(
     )
     if summary["train"]["interrupted_at"] is not None:
         return summary
+    if prep.recipe.eval.scale.enabled:
+        choose_scale(run_dir, model, prep.tokenizer, show_progress)
     evaluate_run(run_dir, model, prep.tokenizer, prep.eval, show_progress)
     mmlu = prep.recipe.eval.mmlu
     if mmlu.enabled:

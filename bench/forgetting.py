@@ -4,10 +4,11 @@
 
 Each variant is the retail recipe (examples/retail-sales-json/recipe.yaml) with a few keys
 changed, run through ``afinar run`` in its own process: training, the domain eval base vs tuned,
-and the general benchmarks (HellaSwag, PIQA: first 1,000 items; ARC-Easy: all 570), compared
-item by item with the base (afinar.eval.paired). Printed as one Markdown table: schema-valid and
-field accuracy on the held-out split, each benchmark's paired change with its 95% interval, the
-gate's decision, training and evaluation seconds. docs/forgetting.md keeps a run.
+and the general benchmarks (1,000 test items each of HellaSwag and ARC-Easy, PIQA's 919),
+compared item by item with the base (afinar.eval.paired). Printed as one Markdown table:
+schema-valid and field accuracy on the held-out split, each benchmark's paired change with its
+95% interval, the adapter scale kept, the gate's decision, training, domain-eval and benchmark
+seconds. docs/forgetting.md keeps a run.
 
 A finished variant's run folder is reused when the script runs again with the same ``--out``
 (with ``--keep``, which keeps the folders that are otherwise removed at the end; delete one to
@@ -54,6 +55,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "replay: 2 self-written general rows per step, KL to the base (weight 3)",
         {"replay": {"enabled": True, "loss": "kl", "per_step": 2, "weight": 3.0}},
     ),
+    "wise-ft": (
+        "the recipe, then the adapter scaled down to the largest of 1.0/0.8/0.6/0.4 that keeps every "
+        "benchmark within the gate on validation items (WiSE-FT)",
+        {"eval": {"scale": {"enabled": True}}},
+    ),
     "replay-kl-4": (
         "replay: 4 self-written general rows per step, KL to the base (weight 1)",
         {"replay": {"enabled": True, "loss": "kl", "per_step": 4}},
@@ -97,22 +103,24 @@ def row(name: str, run_dir: Path) -> dict:
         "schema_valid": 100 * tuned["schema_valid_rate"],
         "field_accuracy": 100 * tuned["field_accuracy"],
         **{b: bench[b]["paired"] for b in BENCHMARKS},
+        "scale": (summary.get("scale") or {}).get("chosen", 1.0),
         "gate": summary["gate"]["decision"],
         "train_s": summary["train"]["seconds"],
+        "eval_s": summary["eval_seconds"] + (summary.get("scale") or {}).get("seconds", 0.0),
         "bench_s": summary["benchmarks"]["seconds"],
     }
 
 
 def table(rows: list[dict]) -> str:
-    head = ["variant", "schema-valid", "field acc.", *(f"{b} (paired 95%)" for b in BENCHMARKS), "gate", "train s",
-            "bench s"]  # fmt: skip
+    head = ["variant", "schema-valid", "field acc.", *(f"{b} (paired 95%)" for b in BENCHMARKS), "scale", "gate",
+            "train s", "eval s", "bench s"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
         cells = [r["variant"], f"{r['schema_valid']:.1f}%", f"{r['field_accuracy']:.1f}%"]
         for b in BENCHMARKS:
             p = r[b]
             cells.append(f"{p['delta']:+.1f} ({p['ci95'][0]:+.1f} to {p['ci95'][1]:+.1f})")
-        cells += [r["gate"], f"{r['train_s']:.0f}", f"{r['bench_s']:.0f}"]
+        cells += [f"{r['scale']:g}", r["gate"], f"{r['train_s']:.0f}", f"{r['eval_s']:.0f}", f"{r['bench_s']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -99,7 +99,7 @@ def write_recipe(path: Path, **overrides) -> Path:
         "adapter": {"r": 4, "alpha": 8},
         "optim": {"lr": 1e-3, "warmup_steps": 1},
         "train": {"micro_batch_size": 2, "grad_accum": 2, "max_steps": 4, "seed": 7},
-        "eval": {"metric": "none"},
+        "eval": {"metric": "none", "benchmarks": {"enabled": False}},  # on by default; tests that measure turn it on
         "output_dir": "runs",
     }
     for key, value in overrides.items():

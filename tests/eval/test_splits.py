@@ -1,5 +1,6 @@
-"""``data.eval_splits``: more held-out files, each evaluated base vs tuned and reported beside the
-eval split, read under the same access control and PII policy."""
+"""``data.eval_splits``: more held-out files, each evaluated (the tuned model; the base too with
+``eval.compare_base_on_splits``) and reported beside the eval split, read under the same access
+control and PII policy."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def test_a_second_held_out_split_is_scored_and_reported(tmp_path, tiny_model_dir
     assert "split unseen: 3 rows" in result.output
     split = json.loads((run / "summary.json").read_text())["eval_splits"]["unseen"]
     assert split["tuned"]["n"] == 3 and split["tuned"]["exact_match"] == 0.0  # the tiny model answers blanks
+    assert "base" not in split  # the base's side is on the eval split; compare_base_on_splits adds it here
     assert json.loads((run / "eval" / "unseen" / "domain.json").read_text()) == split
     predictions = (run / "eval" / "unseen" / "predictions.jsonl").read_text()
     assert "ana.garcia@example.com" not in predictions and len(predictions.splitlines()) == 3

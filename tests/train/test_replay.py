@@ -109,6 +109,6 @@ def test_the_gate_report_names_the_mitigation(tmp_path):
     from afinar.pipeline import _mitigation
 
     plain = recipe_from_dict({"name": "x", "data": {"train": "t.jsonl"}})
-    assert _mitigation(plain) == "none (replay off)"
+    assert _mitigation(plain) == "none (replay off, adapter unscaled)"
     kl = recipe_from_dict({"name": "x", "data": {"train": "t.jsonl"}, "replay": {"enabled": True, "weight": 3}})
     assert _mitigation(kl) == "replay: 2 rows per step, KL to the base x3, from 128 conversations written by the base"
