@@ -28,7 +28,10 @@ from afinar.eval.metrics import rouge_l
 __all__ = ["apidoc_check", "figures", "finance_check", "numbers", "signature_of"]
 
 _NUMBER = re.compile(r"(?<![\w.,])[-+]?\d+(?:[.,]\d+)?(?!\w|[.,]\d)")
-_CURRENCY = {"eur": "EUR", "euros": "EUR", "usd": "USD", "dólares": "USD", "dollars": "USD", "gbp": "GBP"}
+_CURRENCY = {"eur": "EUR", "euros": "EUR", "usd": "USD", "dólares": "USD", "dollars": "USD", "gbp": "GBP",
+             "libras": "GBP", "pounds": "GBP", "cad": "CAD", "canadian": "CAD", "canadienses": "CAD"}  # fmt: skip
+_QUALIFIED = ("CAD",)
+"""Currencies named by a qualifier next to a shared word ("dólares canadienses"): they win."""
 _INFORMAL = re.compile(
     r"!|\b(huge|awesome|great news|pretty|super|guys|a lot|lots of|gonna|kind of|cool|amazing|"
     r"genial|tremendo|un montón|súper|chulo|guay|muchísimo|increíble)\b",
@@ -50,12 +53,13 @@ def figures(text: str) -> list[tuple[float, str]]:
     when "million(s)"/"millones" follows and a currency is named within a few words."""
     out = []
     for m in _NUMBER.finditer(text):
-        after, before = text[m.end() : m.end() + 30], text[max(0, m.start() - 8) : m.start()]
+        after, before = text[m.end() : m.end() + 40], text[max(0, m.start() - 8) : m.start()]
         if re.match(r"\s?%", after):
             out.append((_value(m.group()), "%"))
         elif re.match(r"\s?(million|millones|mill\.)", after, re.I):
             words = re.findall(r"[a-zá-ú]+", (before + " " + after).lower())
-            currency = next((_CURRENCY[w] for w in words if w in _CURRENCY), "?")
+            named = [_CURRENCY[w] for w in words if w in _CURRENCY]
+            currency = next((c for c in named if c in _QUALIFIED), next(iter(named), "?"))
             out.append((_value(m.group()), f"M {currency}"))
     return out
 

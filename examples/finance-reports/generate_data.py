@@ -12,8 +12,10 @@ financial language. The answer states the figures with their units and nothing e
   that declines or asks for the figures (scored by ``clarify``).
 
 Every number in a summary comes from its input (the ``finance`` metric checks it). Run
-``python generate_data.py`` to rewrite ``data/train.jsonl`` and ``data/eval.jsonl``; the output
-is byte-for-byte the same for the same ``--seed``.
+``python generate_data.py`` to rewrite ``data/train.jsonl``, ``data/eval.jsonl`` and
+``data/eval_disjoint.jsonl``; the output is byte-for-byte the same for the same ``--seed``. The
+disjoint split is built from group companies (one reporting in Canadian dollars), quarters,
+one-off items and request phrasings that training never sees (``DISJOINT``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -55,7 +58,7 @@ ASKS = {
         "Elabora un resumen formal de estas cifras trimestrales.",
     ],
 }
-CURRENCY_WORDS = {"EUR": "euros", "USD": "dólares", "GBP": "libras"}
+CURRENCY_WORDS = {"EUR": "euros", "USD": "dólares", "GBP": "libras", "CAD": "dólares canadienses"}
 
 
 def _num(x: float, lang: str) -> str:
@@ -71,8 +74,7 @@ def _pct(x: float, lang: str) -> str:
     return f"{_num(abs(x), lang)}%" if lang == "en" else f"{_num(abs(x), lang)} %"
 
 
-def _table(company: str, q: int, y: int, lines: list[tuple[str, float, float | None]], lang: str) -> str:
-    cur = COMPANIES[company]
+def _table(company: str, cur: str, q: int, y: int, lines: list[tuple[str, float, float | None]], lang: str) -> str:
     if lang == "en":
         head = [
             f"company: {company}",
@@ -127,9 +129,9 @@ def _sentence(line: str, cur_v: float, prev: float | None, cur: str, lang: str, 
     return f"{subject} {verb} un {_pct(ch, lang)}, hasta {_money(cur_v, cur, lang)}{tail}."
 
 
-def report_row(rng: random.Random, lang: str, exception: bool) -> dict:
-    company = rng.choice(list(COMPANIES))
-    cur, (q, y) = COMPANIES[company], rng.choice(QUARTERS)
+def report_row(rng: random.Random, lang: str, exception: bool, v: Vocab) -> dict:
+    company = rng.choice(list(v.companies))
+    cur, (q, y) = v.companies[company], rng.choice(v.quarters)
     revenue_prev = round(rng.uniform(80, 900), 1)
     revenue = round(revenue_prev * rng.uniform(0.85, 1.2), 1)
     ebitda_prev = round(revenue_prev * rng.uniform(0.08, 0.22), 1)
@@ -154,7 +156,7 @@ def report_row(rng: random.Random, lang: str, exception: bool) -> dict:
         )
     elif kind == 1:  # a one-off item inside net income
         one = round(abs(net) * rng.uniform(0.2, 0.6), 1)
-        what = rng.choice(ONE_OFF[lang])
+        what = rng.choice(v.one_off[lang])
         lines.append(("net_income", net, net_prev))
         lines.append(("one_off" if lang == "en" else "extraordinario", one, None))
         extra = (
@@ -177,8 +179,8 @@ def report_row(rng: random.Random, lang: str, exception: bool) -> dict:
     body += _sentence("ebitda", ebitda, lines[1][2], cur, lang, False) + extra
     table_lines = [(_TABLE_NAME[lang].get(n, n), v, p) for n, v, p in lines]
     return {
-        "instruction": rng.choice(ASKS[lang]),
-        "input": _table(company, q, y, table_lines, lang),
+        "instruction": rng.choice(v.asks[lang]),
+        "input": _table(company, cur, q, y, table_lines, lang),
         "output": opening + body,
         "scenario": "exception" if exception else "normal",
         "metric": "finance",
@@ -223,11 +225,11 @@ DECLINE = {
 }
 
 
-def error_row(rng: random.Random, lang: str) -> dict:
-    template, kind = rng.choice(USER_ERRORS[lang])
-    q, y = rng.choice(QUARTERS)
+def error_row(rng: random.Random, lang: str, v: Vocab) -> dict:
+    template, kind = rng.choice(v.user_errors[lang])
+    q, y = rng.choice(v.quarters)
     period = f" (Q{q} {y})" if lang == "en" else f" ({q}T {y})"
-    ask = template.format(c=rng.choice(list(COMPANIES)))
+    ask = template.format(c=rng.choice(list(v.companies)))
     return {
         "instruction": ask[:-1] + period + ask[-1],
         "input": "",
@@ -237,12 +239,43 @@ def error_row(rng: random.Random, lang: str) -> dict:
     }
 
 
-def make_rows(n: int, rng: random.Random) -> list[dict]:
+@dataclass(frozen=True)
+class Vocab:
+    """What one split's rows are built from."""
+
+    companies: dict[str, str]
+    quarters: list[tuple[int, int]]
+    one_off: dict[str, list[str]]
+    asks: dict[str, list[str]]
+    user_errors: dict[str, list[tuple[str, str]]]
+
+
+TRAIN = Vocab(COMPANIES, QUARTERS, ONE_OFF, ASKS, USER_ERRORS)
+DISJOINT = Vocab(
+    {"Altamar Agro S.A.": "EUR", "Altamar Salud S.L.": "EUR", "Altamar Canada Corp.": "CAD",
+     "Altamar Brasil Ltda.": "USD"},
+    [(q, 2026) for q in (1, 2, 3, 4)],
+    {"en": ["the disposal of the Bilbao office", "an impairment of goodwill"],
+     "es": ["la venta de la oficina de Bilbao", "un deterioro del fondo de comercio"]},
+    {"en": ["Prepare the results commentary for these figures.", "Give a formal overview of the quarter below."],
+     "es": ["Prepara el comentario de resultados de estas cifras.",
+            "Ofrece una visión formal del trimestre siguiente."]},
+    {"en": [("Would you recommend selling our stake in {c}?", "advice"),
+            ("Predict {c}'s net income for next year.", "forecast"),
+            ("Give me the results paragraph for {c} this quarter.", "missing")],
+     "es": [("¿Recomiendas vender nuestra participación en {c}?", "advice"),
+            ("Predice el beneficio neto de {c} para el año próximo.", "forecast"),
+            ("Dame el párrafo de resultados de {c} de este trimestre.", "missing")]},
+)  # fmt: skip
+"""Held out: companies, quarters, one-off items and phrasings that only the disjoint split uses."""
+
+
+def make_rows(n: int, rng: random.Random, v: Vocab = TRAIN) -> list[dict]:
     """``n`` rows: 55% normal, 30% exception, 15% user error; languages 50/50."""
     rows = []
     for _ in range(n):
         lang, r = rng.choice(["es", "en"]), rng.random()
-        rows.append(error_row(rng, lang) if r < 0.15 else report_row(rng, lang, exception=r < 0.45))
+        rows.append(error_row(rng, lang, v) if r < 0.15 else report_row(rng, lang, r < 0.45, v))
     return rows
 
 
@@ -251,6 +284,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20261128)
     ap.add_argument("--train", type=int, default=1000)
     ap.add_argument("--eval", type=int, default=100)
+    ap.add_argument("--disjoint", type=int, default=100)
     ap.add_argument("--out", type=Path, default=HERE / "data")
     args = ap.parse_args()
     rng = random.Random(args.seed)
@@ -262,8 +296,9 @@ def main() -> None:
         if (row["instruction"], row["input"]) not in seen:
             seen.add((row["instruction"], row["input"]))
             held.append(row)
+    disjoint = make_rows(args.disjoint, random.Random(args.seed + 1), DISJOINT)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("train", train), ("eval", held)):
+    for name, rows in (("train", train), ("eval", held), ("eval_disjoint", disjoint)):
         with (args.out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
             f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         print(f"wrote {len(rows)} rows to {args.out / f'{name}.jsonl'}")

@@ -25,7 +25,7 @@ REFERENCE = (
 
 
 def test_generator_is_deterministic_for_a_seed(tmp_path):
-    assert_generator_is_deterministic(EXAMPLE, ("train.jsonl", "eval.jsonl"), tmp_path)
+    assert_generator_is_deterministic(EXAMPLE, ("train.jsonl", "eval.jsonl", "eval_disjoint.jsonl"), tmp_path)
 
 
 def test_every_number_of_a_summary_is_in_its_input():
@@ -81,3 +81,27 @@ def test_spanish_figures_and_user_error_rows(cfg):
     decline = "Este servicio solo resume cifras publicadas y no ofrece asesoramiento de inversión."
     assert _score(cfg, decline, "clarify", decline, "")["score"] == 1.0
     assert _score(cfg, "Sí, compre acciones ahora.", "clarify", decline, "")["score"] == 0.0
+
+
+def test_the_currency_of_a_figure_is_read_in_both_languages():
+    from afinar.eval.writing import figures
+
+    assert figures("hasta 676,4 millones de dólares canadienses, frente a") == [(676.4, "M CAD")]
+    assert figures("hasta 676,4 millones de dólares, frente a") == [(676.4, "M USD")]
+    assert figures("to CAD 676.4 million compared") == [(676.4, "M CAD")]
+    assert figures("hasta 51,0 millones de libras.") == [(51.0, "M GBP")]
+
+
+def test_the_disjoint_split_shares_no_company_quarter_or_phrasing_with_training():
+    rows = {n: [json.loads(x) for x in (EXAMPLE / "data" / f"{n}.jsonl").open()] for n in ("train", "eval_disjoint")}
+
+    def companies(rs):
+        return {line.split(": ", 1)[1] for r in rs for line in r["input"].splitlines()[:1] if r["input"]}
+
+    assert companies(rows["eval_disjoint"]) == {"Altamar Agro S.A.", "Altamar Salud S.L.", "Altamar Canada Corp.",
+                                                "Altamar Brasil Ltda."}  # fmt: skip
+    assert not companies(rows["train"]) & companies(rows["eval_disjoint"])
+    assert all("2026" in (r["input"] or r["instruction"]) for r in rows["eval_disjoint"])
+    assert not any("2026" in r["input"] + r["instruction"] for r in rows["train"])
+    assert not {r["instruction"] for r in rows["train"]} & {r["instruction"] for r in rows["eval_disjoint"]}
+    assert {r["scenario"] for r in rows["eval_disjoint"]} == {"normal", "exception", "user_error"}
