@@ -12,8 +12,11 @@ Python block that imports the function and calls it with arguments that fit its 
 - ``user_error``: no signature to document (a name only, or a description): a reply that asks
   for the ``def`` line (scored by ``clarify``).
 
-Run ``python generate_data.py`` to rewrite ``data/train.jsonl`` and ``data/eval.jsonl``; the
-output is byte-for-byte the same for the same ``--seed``.
+Run ``python generate_data.py`` to rewrite ``data/train.jsonl``, ``data/eval.jsonl`` and
+``data/eval_disjoint.jsonl``; the output is byte-for-byte the same for the same ``--seed``. The
+disjoint split documents SDK objects (customers, vehicles, parcels, returns) and is asked in
+phrasings that training never sees (``DISJOINT``): it measures whether the model learned the
+page, not the six objects of its training.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -114,6 +118,73 @@ ASKS = {
     "es": ["Escribe la página de referencia de esta función del SDK.", "Documenta esta función de norvia_sdk.",
            "Genera la documentación de la API de esta función."],
 }  # fmt: skip
+ERROR_ASKS = {
+    "en": ["Document the {name} function.", "Write the docs for {name}.",
+           "Describe the SDK call that does {verb} on a {noun}."],
+    "es": ["Documenta la función {name}.", "Escribe la documentación de {name}.",
+           "Describe la llamada del SDK que hace {verb} sobre {un}."],
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """What one split's rows are built from: the SDK objects and the request phrasings."""
+
+    nouns: list[str]
+    asks: dict[str, list[str]]
+    error_asks: dict[str, list[str]]
+
+
+TRAIN = Vocab(NOUNS, ASKS, ERROR_ASKS)
+NOUN_ES |= {
+    "customer": ("cliente", "clientes", False),
+    "vehicle": ("vehículo", "vehículos", False),
+    "parcel": ("paquete", "paquetes", False),
+    "return": ("devolución", "devoluciones", True),
+}
+FIELDS |= {
+    "customer": [
+        ("tax_id", "str", '"B12345678"', "tax identification number", "número de identificación fiscal"),
+        ("company", "str", '"Acme Iberia"', "registered company name", "razón social"),
+        ("credit_limit_eur", "float", "5000.0", "credit limit in euros", "límite de crédito en euros"),
+        ("vip", "bool", "False", "served by the key-account team", "atendido por el equipo de grandes cuentas"),
+    ],
+    "vehicle": [
+        ("plate", "str", '"1234-KLM"', "registration plate", "matrícula"),
+        ("payload_kg", "int", "3500", "maximum payload in kilograms", "carga útil máxima en kilogramos"),
+        ("refrigerated", "bool", "True", "has a refrigerated box", "tiene caja frigorífica"),
+        ("depot", "str", '"BIO-01"', "home depot code", "código del almacén base"),
+    ],
+    "parcel": [
+        ("length_cm", "int", "40", "length in centimetres", "largo en centímetros"),
+        ("width_cm", "int", "30", "width in centimetres", "ancho en centímetros"),
+        ("fragile", "bool", "True", "handle with care", "manipular con cuidado"),
+        ("declared_value_eur", "float", "89.9", "declared value in euros", "valor declarado en euros"),
+    ],
+    "return": [
+        ("order_id", "str", '"ORD-88213"', "order being returned", "pedido que se devuelve"),
+        ("reason_code", "str", '"DAMAGED"', "why the goods come back", "motivo de la devolución"),
+        ("refund", "bool", "True", "refund the customer", "reembolsar al cliente"),
+        ("pickup_date", "str", '"2024-06-03"', "ISO date of collection", "fecha ISO de recogida"),
+    ],
+}
+DISJOINT = Vocab(
+    ["customer", "vehicle", "parcel", "return"],
+    {
+        "en": ["I need the Markdown reference for the function below.", "Produce the docs page for this call.",
+               "Please draft documentation for the following norvia_sdk function."],
+        "es": ["Necesito la referencia en Markdown de la función de abajo.",
+               "Redacta la página de documentación de esta llamada.",
+               "Prepara la documentación de la siguiente función de norvia_sdk."],
+    },
+    {
+        "en": ["Can you document {name} for me?", "I need a reference page for {name}.",
+               "Explain the norvia_sdk function that will {verb} a {noun}."],
+        "es": ["¿Puedes documentar {name}?", "Necesito la página de referencia de {name}.",
+               "Explica la función de norvia_sdk que permite {verb} {un}."],
+    },
+)  # fmt: skip
+"""Held out: objects and phrasings that only the disjoint split uses."""
 
 
 def _function(rng: random.Random, verb: str, noun: str):
@@ -201,8 +272,8 @@ RETURNS = {
 }
 
 
-def doc_row(rng: random.Random, lang: str, exception: bool) -> dict:
-    verb, noun = rng.choice(VERBS), rng.choice(NOUNS)
+def doc_row(rng: random.Random, lang: str, exception: bool, v: Vocab = TRAIN) -> dict:
+    verb, noun = rng.choice(VERBS), rng.choice(v.nouns)
     name, params, ret, purpose = _function(rng, verb, noun)
     sig_params = ", ".join(f"{n}: {t}" + ("" if d is None else f" = {d}") for n, t, d, *_ in params)
     signature = f"def {name}({sig_params}) -> {ret}:"
@@ -230,7 +301,7 @@ def doc_row(rng: random.Random, lang: str, exception: bool) -> dict:
     doc += ["", f"## {h[4]}", "```python", f"from norvia_sdk import {name}", "",
             f"{result} = {name}({', '.join(required + optional)})", "```"]  # fmt: skip
     return {
-        "instruction": rng.choice(ASKS[lang]),
+        "instruction": rng.choice(v.asks[lang]),
         "input": "\n".join(lines),
         "output": "\n".join(doc),
         "scenario": "exception" if exception else "normal",
@@ -238,26 +309,23 @@ def doc_row(rng: random.Random, lang: str, exception: bool) -> dict:
     }
 
 
-def error_row(rng: random.Random, lang: str) -> dict:
-    verb, noun = rng.choice(VERBS), rng.choice(NOUNS)
+def error_row(rng: random.Random, lang: str, v: Vocab = TRAIN) -> dict:
+    verb, noun = rng.choice(VERBS), rng.choice(v.nouns)
     name = f"{verb}_{noun}" + ("s" if verb == "list" else "")
+    ask = rng.choice(v.error_asks[lang]).format(name=name, verb=verb, noun=noun, un=es_form(noun, "un"))
     if lang == "en":
-        ask = rng.choice([f"Document the {name} function.", f"Write the docs for {name}.",
-                          f"Describe the SDK call that does {verb} on a {noun}."])  # fmt: skip
         answer = "Which signature should I document? Please paste the function's def line (name, parameters and types)."
     else:
-        ask = rng.choice([f"Documenta la función {name}.", f"Escribe la documentación de {name}.",
-                          f"Describe la llamada del SDK que hace {verb} sobre {es_form(noun, 'un')}."])  # fmt: skip
         answer = "¿Qué firma debo documentar? Indica la línea def de la función (nombre, parámetros y tipos)."
     return {"instruction": ask, "input": "", "output": answer, "scenario": "user_error", "metric": "clarify"}
 
 
-def make_rows(n: int, rng: random.Random) -> list[dict]:
+def make_rows(n: int, rng: random.Random, v: Vocab = TRAIN) -> list[dict]:
     """``n`` rows: 55% normal, 30% exception, 15% user error; languages 50/50."""
     rows = []
     for _ in range(n):
         lang, r = rng.choice(["es", "en"]), rng.random()
-        rows.append(error_row(rng, lang) if r < 0.15 else doc_row(rng, lang, exception=r < 0.45))
+        rows.append(error_row(rng, lang, v) if r < 0.15 else doc_row(rng, lang, r < 0.45, v))
     return rows
 
 
@@ -266,6 +334,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20261128)
     ap.add_argument("--train", type=int, default=1000)
     ap.add_argument("--eval", type=int, default=100)
+    ap.add_argument("--disjoint", type=int, default=100)
     ap.add_argument("--out", type=Path, default=HERE / "data")
     args = ap.parse_args()
     rng = random.Random(args.seed)
@@ -276,8 +345,9 @@ def main() -> None:
         row = make_rows(1, rng)[0]
         if (row["instruction"], row["input"]) not in prompts:
             train.append(row)
+    disjoint = make_rows(args.disjoint, random.Random(args.seed + 1), DISJOINT)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("train", train), ("eval", held)):
+    for name, rows in (("train", train), ("eval", held), ("eval_disjoint", disjoint)):
         with (args.out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
             f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         print(f"wrote {len(rows)} rows to {args.out / f'{name}.jsonl'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 
 import pytest
 
@@ -41,7 +42,25 @@ shipment_id = create_shipment("MAD-01", "BCN-02", weight_kg=12.5)
 
 
 def test_generator_is_deterministic_for_a_seed(tmp_path):
-    assert_generator_is_deterministic(EXAMPLE, ("train.jsonl", "eval.jsonl"), tmp_path)
+    assert_generator_is_deterministic(EXAMPLE, ("train.jsonl", "eval.jsonl", "eval_disjoint.jsonl"), tmp_path)
+
+
+def _objects(rows: list[dict]) -> set[str]:
+    """The SDK objects rows are about: the noun of each function name they document or ask for."""
+    names = re.findall(
+        r"\b(?:create|get|list|cancel|update|track)_([a-z]+?)s?\b",
+        " ".join(r["input"] + " " + r["instruction"] for r in rows),
+    )
+    return set(names)
+
+
+def test_the_disjoint_split_shares_no_object_or_phrasing_with_training():
+    rows = {n: [json.loads(x) for x in (EXAMPLE / "data" / f"{n}.jsonl").open()] for n in ("train", "eval_disjoint")}
+    assert _objects(rows["train"]) == {"shipment", "invoice", "route", "driver", "depot", "pickup"}
+    assert _objects(rows["eval_disjoint"]) == {"customer", "vehicle", "parcel", "return"}
+    asks = {n: {r["instruction"] for r in rs if r["scenario"] != "user_error"} for n, rs in rows.items()}
+    assert asks["eval_disjoint"] and not asks["train"] & asks["eval_disjoint"]
+    assert {r["scenario"] for r in rows["eval_disjoint"]} == {"normal", "exception", "user_error"}
 
 
 def test_every_reference_example_parses_and_uses_the_signature():
