@@ -3,8 +3,11 @@ spec scores hand-written answers: a correct one 1.0, a wrong one lower."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 import sqlite3
+import sys
 
 import pytest
 
@@ -13,14 +16,20 @@ from tests.conftest import REPO
 from tests.examples import assert_generator_is_deterministic, score
 
 EXAMPLE = REPO / "examples" / "it-support-scripts"
+_spec = importlib.util.spec_from_file_location("it_support_generator", EXAMPLE / "generate_data.py")
+gen = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))  # dataclasses look it up
+_spec.loader.exec_module(gen)
 
 
 def test_generator_is_deterministic_for_a_seed(tmp_path):
-    assert_generator_is_deterministic(EXAMPLE, ("train.jsonl", "eval.jsonl", "fixture.sql"), tmp_path)
+    files = ("train.jsonl", "eval.jsonl", "eval_disjoint.jsonl", "fixture.sql")
+    assert_generator_is_deterministic(EXAMPLE, files, tmp_path)
 
 
 def test_data_mix_languages_and_no_leakage():
-    rows = {n: [json.loads(x) for x in (EXAMPLE / "data" / f"{n}.jsonl").open()] for n in ("train", "eval")}
+    rows = {
+        n: [json.loads(x) for x in (EXAMPLE / "data" / f"{n}.jsonl").open()] for n in ("train", "eval", "eval_disjoint")
+    }
     assert len(rows["train"]) >= 1000
     for split in rows.values():
         metrics = {
@@ -32,6 +41,26 @@ def test_data_mix_languages_and_no_leakage():
     spanish = sum(any(w in r["instruction"] for w in ("¿", "ñ", " en ", " de ")) for r in rows["train"])
     assert 0.3 < spanish / len(rows["train"]) < 0.7
     assert not {r["instruction"] for r in rows["train"]} & {r["instruction"] for r in rows["eval"]}
+
+
+def _template(text: str) -> str:
+    """A request with its hosts, services, numbers, dates and names blanked: its phrasing."""
+    text = re.sub(r"\b(nv|srv|legacy|mail)-[\w-]+|\b[\w-]+(?=\.service)|\d+|NV-[\w-]+|e\d{4}", "#", text)
+    services = {s for v in gen.SERVICES.values() for s in v} | set(gen.WIN_SERVICES) | set(gen.PATHS)
+    for word in sorted(services, key=len, reverse=True):
+        text = text.replace(word, "#")
+    return text
+
+
+def test_the_disjoint_split_asks_in_phrasings_training_never_uses():
+    rows = {n: [json.loads(x) for x in (EXAMPLE / "data" / f"{n}.jsonl").open()] for n in ("train", "eval_disjoint")}
+    phrasings = {n: {_template(r["instruction"]) for r in rs} for n, rs in rows.items()}
+    assert len(phrasings["eval_disjoint"]) > 30 and not phrasings["train"] & phrasings["eval_disjoint"]
+    fixture = sqlite3.connect(":memory:")
+    fixture.executescript((EXAMPLE / "data" / "fixture.sql").read_text())
+    for r in rows["eval_disjoint"]:  # the references run on the same fixture as the eval split's
+        if r["metric"] == "sql":
+            fixture.execute(r["output"]).fetchall()
 
 
 @pytest.fixture(scope="module")
