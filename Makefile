@@ -19,14 +19,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The demo: train + evaluate, export the tuned model to f16 GGUF (verified in llama.cpp), and
-# ask the exported file one question through llama.cpp. The gate may still reject the demo's
-# model (ARC-Easy within 1 point of the base is not reached yet: docs/forgetting.md); the demo
-# exports it anyway with --force, which the audit log records as a gate override. Last, a drift
-# check with the held-out prompts standing in for production traffic (the model card shows it).
+# ask the exported file one question through llama.cpp. Export refuses a model the promotion
+# gate rejected (docs/forgetting.md), and the demo stops there. Last, a drift check with the
+# held-out prompts standing in for production traffic (the model card shows it).
 DEMO_RUN := runs/retail-demo-$(shell date +%Y%m%d-%H%M%S)
 demo: setup
 	$(BIN)/afinar run examples/retail-sales-json/recipe.yaml --run-dir $(DEMO_RUN)
-	$(BIN)/afinar export $(DEMO_RUN) --format gguf --quant f16 --force
+	$(BIN)/afinar export $(DEMO_RUN) --format gguf --quant f16
 	$(BIN)/afinar generate $(DEMO_RUN) --gguf $(DEMO_RUN)/export/gguf-f16/retail-sales-json-f16.gguf \
 	  "$$(printf 'tienda: Madrid-Centro\nperiodo: 2024-05\nmoneda: EUR\nproducto,unidades,importe\ncamisas,10,200.00')"
 	$(BIN)/afinar drift $(DEMO_RUN) --prompts examples/retail-sales-json/data/eval.jsonl

@@ -44,18 +44,17 @@ def test_demo_meets_its_bar(tmp_path):
     assert summary["wall_seconds"] - summary["benchmarks"]["seconds"] - replay <= 15 * 60
     bench = summary["benchmarks"]["benchmarks"]
     assert bench["hellaswag"]["n"] == 1000 and bench["hellaswag"]["base"]["acc_norm"] > 0.35
-    # The gate follows its checks: the domain thresholds hold, and a benchmark fails exactly when
-    # its paired change is below -1 point (the recipe's max_drop).
+    # issue 24's bar: promoted, every benchmark at most 1 point below the base (paired point
+    # estimate), on enough items to see a 3-point drop
+    for name in ("hellaswag", "piqa", "arc_easy"):
+        assert bench[name]["paired"]["delta"] >= -1.0, (name, bench[name]["paired"])
+        assert bench[name]["paired"]["detectable_drop"] <= 3.0, (name, bench[name]["paired"])
     checks = {c["check"]: c["result"] for c in summary["gate"]["checks"]}
-    assert checks["field_accuracy"] == checks["schema_valid_rate"] == "pass"
-    for name, b in bench.items():
-        assert checks[f"{name} change vs base"] == ("fail" if b["paired"]["delta"] < -1.0 else "pass")
-    failed = any(r == "fail" for r in checks.values())
-    assert summary["gate"]["decision"] == ("rejected" if failed else "promoted")
+    assert set(checks.values()) == {"pass"} and summary["gate"]["decision"] == "promoted", summary["gate"]
 
-    # the tuned retail model, exported to f16 GGUF (forced past a rejection, as make demo does),
-    # answers in llama.cpp exactly as in PyTorch
-    exported = CliRunner().invoke(app, ["export", str(run_dir), "--format", "gguf", "--quant", "f16", "--force"])
+    # the tuned retail model, exported to f16 GGUF without --force, as make demo does, answers in
+    # llama.cpp exactly as in PyTorch
+    exported = CliRunner().invoke(app, ["export", str(run_dir), "--format", "gguf", "--quant", "f16"])
     assert exported.exit_code == 0, exported.output
     assert "verify (llama.cpp): 20/20 prompts generate identical tokens (100%)" in exported.output
     gguf = run_dir / "export" / "gguf-f16" / "retail-sales-json-f16.gguf"
