@@ -139,4 +139,5 @@ def apply_to_run(run_dir: Path, result: dict) -> None:
     adapter = Path(run_dir) / "adapter"
     previous = scale_adapter_file(adapter, result["chosen"]) if result["chosen"] != 1.0 else None
     trained_alpha = (previous or read_json(adapter / "adapter_config.json"))["lora_alpha"]
+    (Path(run_dir) / "eval").mkdir(exist_ok=True)  # the search runs before the evaluation makes it
     write_json(Path(run_dir) / "eval" / SCALE_FILE, {**result, "trained_lora_alpha": trained_alpha})

@@ -111,3 +111,45 @@ def test_the_search_scores_validation_items_and_never_test_items(tiny_model_dir,
     assert not set(scored) & test_contexts
     layer = model.base_model.model.model.layers[0].self_attn.q_proj
     assert layer.scaling["default"] == pytest.approx(2.0 * result["chosen"])  # the model is left at the choice
+
+
+@needs_data
+def test_a_run_with_scale_search_writes_the_scale_into_its_adapter_and_says_so(tmp_path, tiny_model_dir):
+    """Through the real CLI: the chosen scale is in adapter_config.json (the trained alpha times
+    it), eval/scale.json and the summary record the search, the audit log has it, and the gate's
+    report names it as the run's mitigation."""
+    from typer.testing import CliRunner
+
+    from afinar.cli import app
+    from afinar.security.audit import audit_log
+    from tests.conftest import tiny_recipe
+
+    # an impossible limit (the tuned model must gain 100 points) makes the search try every scale
+    recipe = tiny_recipe(
+        tmp_path,
+        tiny_model_dir,
+        adapter={"r": 4, "alpha": 8},
+        train={"max_steps": 2},
+        eval={
+            "metric": "none",
+            "benchmarks": {"enabled": True, "names": ["piqa", "arc_easy"], "limit": 4},
+            "scale": {"enabled": True, "grid": [1.0, 0.5], "limit": 4},
+            "gate": {"max_drop": -100.0},
+        },
+    )
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", "--quiet", str(recipe), "--run-dir", str(run)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((run / "eval" / "scale.json").read_text())
+    assert set(record["tried"]) == {"1", "0.5"} and record["split"] == "validation"
+    assert record["items"] == {"piqa": 4, "arc_easy": 4} and record["trained_lora_alpha"] == 8
+    alpha = json.loads((run / "adapter" / "adapter_config.json").read_text())["lora_alpha"]
+    assert alpha == pytest.approx(8 * record["chosen"])
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["scale"]["chosen"] == record["chosen"]
+    assert f"adapter scaled to {record['chosen']:g}" in summary["gate"]["mitigation"]
+    (audited,) = [r for r in audit_log().records() if r["action"] == "adapter.scale"]
+    assert (
+        audited["details"]["scale"] == record["chosen"]
+        and str(run / "adapter" / "adapter_config.json") in audited["digests"]
+    )
