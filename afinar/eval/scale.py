@@ -33,25 +33,21 @@ __all__ = ["SCALE_FILE", "apply_to_run", "choose", "scale_adapter_file", "scale_
 SCALE_FILE = "scale.json"
 
 
-def _lora_layers(model) -> list:
-    """Every PEFT LoRA layer of ``model`` (a module with per-adapter ``scaling`` and ``lora_A``)."""
-    return [m for m in model.modules() if isinstance(getattr(m, "scaling", None), dict) and hasattr(m, "lora_A")]
-
-
 def scale_lora(model, scale: float) -> None:
-    """Scale every LoRA layer's output to ``scale`` times its trained value (1.0 restores it).
+    """Scale every LoRA layer's output to ``scale`` times its trained value (1.0 restores it):
+    PEFT's ``LoraLayer.set_scale``, relative to the layer's ``lora_alpha``.
 
     Raises:
         AfinarError: the model has no LoRA layer (scaling applies to ``lora`` and ``qlora``).
     """
-    layers = _lora_layers(model)
+    from peft.tuners.lora import LoraLayer
+
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
     if not layers:
         raise AfinarError("eval.scale applies to a LoRA adapter (adapter.method lora or qlora)")
     for layer in layers:
-        if not hasattr(layer, "afinar_trained_scaling"):
-            layer.afinar_trained_scaling = dict(layer.scaling)
-        for name, value in layer.afinar_trained_scaling.items():
-            layer.scaling[name] = value * scale
+        for adapter in layer.scaling:
+            layer.set_scale(adapter, scale)
 
 
 def scale_adapter_file(adapter_dir: Path, scale: float) -> dict:
