@@ -202,10 +202,14 @@ SPLITS = ("test", "validation")
 ORDER_SEED = 1234
 
 
-def _source_items(source: _Source) -> list[Item]:
+def _seeded(source: _Source) -> list[Item]:
+    """The source's items in the fixed seeded order."""
     if source.folder.startswith("oe:"):
-        return [source.build(d) for d in _harness_docs(source.folder[3:])]
-    return [source.build(r) for r in _rows(source.folder)]
+        items = [source.build(d) for d in _harness_docs(source.folder[3:])]
+    else:
+        items = [source.build(r) for r in _rows(source.folder)]
+    random.Random(ORDER_SEED).shuffle(items)
+    return items
 
 
 def load_items(name: str, limit: int | None = None, shots: int = 0, split: str = "test") -> list[Item]:
@@ -225,16 +229,10 @@ def load_items(name: str, limit: int | None = None, shots: int = 0, split: str =
         return _mmlu_items(limit, shots)
     sources = BENCHMARKS[name]
     if isinstance(sources, dict):
-        items = _source_items(sources[split])
+        items = _seeded(sources[split])
     else:  # one labelled split: alternate items of the seeded order
-        every = _source_items(sources)
-        order = list(range(len(every)))
-        random.Random(ORDER_SEED).shuffle(order)
-        items = [every[i] for i in order[SPLITS.index(split) :: 2]]
-        return items[:limit] if limit else items
-    order = list(range(len(items)))
-    random.Random(ORDER_SEED).shuffle(order)
-    return [items[i] for i in (order[:limit] if limit else order)]
+        items = _seeded(sources)[SPLITS.index(split) :: 2]
+    return items[:limit] if limit else items
 
 
 def chance_level(items: list[Item]) -> float:
