@@ -296,7 +296,7 @@ def train_recipe(
     }
     update_summary(run_dir, summary)
     details = {"steps": result.steps, "interrupted_at": result.interrupted_at, "train_loss": result.train_loss}
-    record("train.end", str(run_dir), actor, digests=digests(sorted((run_dir / "adapter").glob("*"))), details=details)
+    record("train.end", str(run_dir), actor, digests=_adapter_digests(run_dir), details=details)
     audit_log().checkpoint()  # a signed head after every training: deleting its records shows
     return run_dir, prep, model, summary
 
@@ -315,7 +315,6 @@ def evaluate_run(
 ) -> dict:
     """Domain eval of a run's adapter (and its base) on the eval split; writes ``eval/``."""
     from afinar.eval.run import evaluate_examples
-    from afinar.train.loop import autocast_for
 
     run_dir = Path(run_dir)
     if model is None:
@@ -330,9 +329,7 @@ def evaluate_run(
         recipe = load_run(run_dir)
     if examples is None:
         examples = rows_as_trained(recipe).held
-    device = next(model.parameters()).device
-    _, autocast = autocast_for(recipe.train.precision, device)
-    model, autocast = _weights_in_bf16(model, autocast)
+    model, autocast = _in_eval_precision(model, recipe)
     start = time.perf_counter()
     encrypted = any(is_afe(p) for p in recipe.data.files)
     results = evaluate_examples(
@@ -349,6 +346,20 @@ def evaluate_run(
         )
     update_summary(run_dir, {"eval": results, "eval_splits": splits, "eval_seconds": time.perf_counter() - start})
     return results
+
+
+def _adapter_digests(run_dir: Path) -> dict[str, str]:
+    """sha256 of every file of the run's adapter, for the audit records that change or close it."""
+    return digests(sorted((Path(run_dir) / "adapter").glob("*")))
+
+
+def _in_eval_precision(model, recipe: Recipe):
+    """``(model, autocast)`` for evaluating ``model`` in the recipe's training precision on the
+    device it is on (see :func:`_weights_in_bf16`)."""
+    from afinar.train.loop import autocast_for
+
+    _, autocast = autocast_for(recipe.train.precision, next(model.parameters()).device)
+    return _weights_in_bf16(model, autocast)
 
 
 def _weights_in_bf16(model, autocast):
@@ -475,27 +486,21 @@ def _write_benchmarks(run_dir: Path, results: dict, seconds: float) -> None:
     update_summary(run_dir, {"benchmarks": {**done, "benchmarks": brief}})
 
 
-def choose_scale(run_dir: Path, model, tokenizer, show_progress: bool = True) -> dict:
+def choose_scale(run_dir: Path, recipe: Recipe, model, tokenizer, show_progress: bool = True) -> dict:
     """WiSE-FT after training (:mod:`afinar.eval.scale`): the adapter's scale chosen on the
     benchmarks' validation items, left on ``model`` (weights in bf16 as the evaluation has them)
     and written into the run's adapter; returns the search's record."""
     from afinar.eval.scale import apply_to_run, search_scale
-    from afinar.train.loop import autocast_for
 
-    recipe = load_run(run_dir)
     cfg, gate = recipe.eval.scale, recipe.eval.gate
-    device = next(model.parameters()).device
-    _, autocast = autocast_for(recipe.train.precision, device)
-    model, autocast = _weights_in_bf16(model, autocast)
+    model, autocast = _in_eval_precision(model, recipe)
     names = [n for n in recipe.eval.benchmarks.names if n != "mmlu"]
     result = search_scale(model, tokenizer, names, cfg.grid, cfg.limit, gate.drop_for, autocast, show_progress)
     apply_to_run(run_dir, result)
     update_summary(run_dir, {"scale": {k: v for k, v in result.items() if k != "tried"}})
     deltas = {s: {n: p["delta"] for n, p in t.items()} for s, t in result["tried"].items()}
     details = {"scale": result["chosen"], "validation_deltas": deltas}
-    audit_log().append(
-        "adapter.scale", str(run_dir), "ok", digests=digests(sorted((run_dir / "adapter").glob("*"))), details=details
-    )
+    audit_log().append("adapter.scale", str(run_dir), "ok", digests=_adapter_digests(run_dir), details=details)
     if show_progress:
         print(f"afinar: adapter scale {result['chosen']:g} (chosen on validation items, {result['seconds']:.0f} s)")
     return result
@@ -550,7 +555,7 @@ def run(
     if summary["train"]["interrupted_at"] is not None:
         return summary
     if prep.recipe.eval.scale.enabled:
-        choose_scale(run_dir, model, prep.tokenizer, show_progress)
+        choose_scale(run_dir, prep.recipe, model, prep.tokenizer, show_progress)
     evaluate_run(run_dir, model, prep.tokenizer, prep.eval, show_progress)
     mmlu = prep.recipe.eval.mmlu
     if mmlu.enabled:
