@@ -11,6 +11,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -348,6 +349,13 @@ def evaluate_run(
     return results
 
 
+def _base_id(run_dir: Path) -> str | None:
+    """The run's base weights as the per-base caches name them (their sha256 from the run's
+    lineage, and how they were loaded), or ``None`` when their digest is not on record."""
+    digest = read_json(Path(run_dir) / "lineage.json")["base_model"]["sha256"]
+    return f"{digest}:quantize={load_run(run_dir).memory.quantize}" if digest else None
+
+
 def _adapter_digests(run_dir: Path) -> dict[str, str]:
     """sha256 of every file of the run's adapter, for the audit records that change or close it."""
     return digests(sorted((Path(run_dir) / "adapter").glob("*")))
@@ -436,7 +444,7 @@ def evaluate_benchmarks(
     rewritten as each benchmark finishes, so a killed evaluation keeps what it measured."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from afinar.eval.benchmarks import PRIMARY, load_items, score_items
+    from afinar.eval.benchmarks import PRIMARY, load_items, score_base, score_items
     from afinar.eval.paired import paired_difference
     from afinar.model.adapters import as_base
 
@@ -444,6 +452,7 @@ def evaluate_benchmarks(
     model, tokenizer, autocast, is_run = model_for_eval(target)
     model, autocast = _weights_in_bf16(model, autocast)
     models = ["base", "tuned"] if is_run else ["base"]
+    base_id = _base_id(run_dir) if is_run else None
     results: dict[str, dict] = {}
     start = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -454,10 +463,13 @@ def evaluate_benchmarks(
             for m in models:
                 task = progress.add_task(f"{name} {m}", total=sum(len(i.continuations) for i in items))
                 ctx = as_base(model) if m == "base" and is_run else nullcontext(model)
+                advance = partial(progress.advance, task)
                 with ctx as scored:
-                    entry[m] = score_items(
-                        scored, tokenizer, items, autocast=autocast, on_batch=lambda k, t=task: progress.advance(t, k)
-                    )
+                    if m == "base":
+                        entry[m], cached = score_base(scored, tokenizer, items, base_id, autocast, advance)
+                        entry[m] = {**entry[m], "cached": bool(cached)}
+                    else:
+                        entry[m] = score_items(scored, tokenizer, items, autocast=autocast, on_batch=advance)
             entry["chance"] = entry["base"]["chance"]
             if is_run:
                 key = entry["metric"]
@@ -495,7 +507,9 @@ def choose_scale(run_dir: Path, recipe: Recipe, model, tokenizer, show_progress:
     cfg, gate = recipe.eval.scale, recipe.eval.gate
     model, autocast = _in_eval_precision(model, recipe)
     names = [n for n in recipe.eval.benchmarks.names if n != "mmlu"]
-    result = search_scale(model, tokenizer, names, cfg.grid, cfg.limit, gate.drop_for, autocast, show_progress)
+    result = search_scale(
+        model, tokenizer, names, cfg.grid, cfg.limit, gate.drop_for, autocast, show_progress, _base_id(run_dir)
+    )
     apply_to_run(run_dir, result)
     update_summary(run_dir, {"scale": {k: v for k, v in result.items() if k != "tried"}})
     deltas = {s: {n: p["delta"] for n, p in t.items()} for s, t in result["tried"].items()}

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import hashlib
 import importlib.util
 import json
 import random
@@ -57,6 +58,7 @@ __all__ = [
     "data_root",
     "item_loglikelihoods",
     "load_items",
+    "score_base",
     "score_items",
 ]
 
@@ -404,3 +406,65 @@ def score_items(model, tokenizer, items: list[Item], batch_size: int = 16, autoc
         result[f"{key}_ci95"] = list(wilson(sum(flags), n))
     result["correct"] = {key: "".join("1" if f else "0" for f in flags) for key, flags in correct.items()}
     return result
+
+
+SCORER_VERSION = 1
+"""Bumped when a change to the scoring changes a model's results, so that base results cached by
+an older afinar are not reused."""
+
+
+def _base_key(model, tokenizer, items: list[Item], base_id: str, autocast) -> str:
+    """What a base model's results on ``items`` depend on: its weights (``base_id``), tokenizer,
+    dtype, device, autocast, the scoring code and the libraries that run it, and the items."""
+    import transformers
+
+    param = next(model.parameters())
+    items_digest = hashlib.sha256(
+        json.dumps([[it.contexts, it.continuations, it.gold] for it in items]).encode()
+    ).hexdigest()
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    vocab = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    what = {
+        "scorer": SCORER_VERSION,
+        "base": base_id,
+        "tokenizer": hashlib.sha256(vocab.encode()).hexdigest(),
+        "dtype": str(param.dtype),
+        "device": param.device.type,
+        "autocast": None if autocast is None else repr(autocast),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "items": items_digest,
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def score_base(
+    model, tokenizer, items: list[Item], base_id: str | None, autocast=None, on_batch=None
+) -> tuple[dict, Path | None]:
+    """:func:`score_items` for a base model (a tuned model with its adapter disabled), kept per base.
+
+    The base's results on a fixed set of items do not depend on the run: the same weights,
+    tokenizer, precision, items and software give the same per-item results. With ``base_id``
+    (the base weights' sha256 and how they were loaded), they are read from
+    ``$AFINAR_CACHE/base-scores/`` when an earlier run wrote them, else scored and written there;
+    every later run on that base scores only its tuned model. Returns the results and the cache
+    file they were read from (``None`` when they were scored now).
+    """
+    from afinar.atomic import atomic_write
+    from afinar.model.load import cache_dir
+
+    if base_id is None:
+        return score_items(model, tokenizer, items, autocast=autocast, on_batch=on_batch), None
+    path = cache_dir() / "base-scores" / f"{_base_key(model, tokenizer, items, base_id, autocast)}.json"
+    try:
+        cached = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cached = None
+    if isinstance(cached, dict) and all(len(c) == len(items) for c in cached.get("correct", {"": ""}).values()):
+        if on_batch:
+            on_batch(sum(len(it.continuations) for it in items))
+        return cached, path
+    result = score_items(model, tokenizer, items, autocast=autocast, on_batch=on_batch)
+    with atomic_write(path) as f:
+        f.write(json.dumps(result).encode())
+    return result, None

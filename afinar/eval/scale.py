@@ -81,14 +81,16 @@ def search_scale(
     max_drop: Callable[[str], float],
     autocast=None,
     show_progress: bool = True,
+    base_id: str | None = None,
 ) -> dict:
     """Score the base and the tuned model at each scale of ``grid`` (largest first) on the
     validation items of ``names``; stop at the first scale inside the gate. Leaves ``model`` at
     the chosen scale and returns ``{chosen, grid, limit, tried: {scale: {name: paired}},
-    base: {name: rate}, seconds}``."""
+    base: {name: rate}, seconds}``. With ``base_id``, the base's results come from the per-base
+    cache (:func:`afinar.eval.benchmarks.score_base`) when an earlier run wrote them."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from afinar.eval.benchmarks import PRIMARY, load_items, score_items
+    from afinar.eval.benchmarks import PRIMARY, load_items, score_base, score_items
     from afinar.eval.paired import paired_difference
     from afinar.model.adapters import as_base
 
@@ -102,9 +104,14 @@ def search_scale(
 
         def score(name: str, label: str, scored) -> list[bool]:
             task = progress.add_task(f"{label} {name}", total=sum(len(i.continuations) for i in items[name]))
-            result = score_items(
-                scored, tokenizer, items[name], autocast=autocast, on_batch=lambda k: progress.advance(task, k)
-            )
+
+            def advance(k: int) -> None:
+                progress.advance(task, k)
+
+            if label == "base":
+                result, _ = score_base(scored, tokenizer, items[name], base_id, autocast, advance)
+            else:
+                result = score_items(scored, tokenizer, items[name], autocast=autocast, on_batch=advance)
             scores.setdefault(label, {})[name] = result[keys[name]]
             return [c == "1" for c in result["correct"][keys[name]]]
 

@@ -163,3 +163,61 @@ def test_a_killed_benchmark_pass_keeps_the_benchmarks_it_finished(tmp_path, tiny
     assert len(kept["piqa"]["base"]["correct"]["acc"]) == 6
     summary = json.loads((run / "summary.json").read_text())["benchmarks"]["benchmarks"]
     assert "correct" not in summary["piqa"]["base"]  # per-item results stay in eval/benchmarks.json
+
+
+def test_base_results_are_kept_per_base_and_read_back_only_for_the_same_base(tmp_path, tiny_model_dir, tokenizer,
+                                                                              monkeypatch):  # fmt: skip
+    from transformers import AutoModelForCausalLM
+
+    from afinar.eval.benchmarks import score_base
+
+    monkeypatch.setenv("AFINAR_CACHE", str(tmp_path))
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    items = [
+        Item(("The cat",) * 2, (" sat", " sat on the mat and looked at the long river"), 0),
+        Item(("Question: what is red?\nAnswer:",) * 3, (" a colour", " a dog", " seven"), 0),
+    ]
+    first, read_from = score_base(model, tokenizer, items, "sha256-a:quantize=none")
+    assert read_from is None and first == score_items(model, tokenizer, items)
+    (kept,) = (tmp_path / "base-scores").glob("*.json")
+    # a later call reads the file instead of scoring: what the file says is what comes back
+    stored = json.loads(kept.read_text())
+    stored["acc"] = 0.123
+    kept.write_text(json.dumps(stored))
+    again, read_from = score_base(model, tokenizer, items, "sha256-a:quantize=none")
+    assert read_from == kept and again["acc"] == 0.123
+    # anything the base's results depend on makes another key: the weights, the items, the dtype
+    assert score_base(model, tokenizer, items, "sha256-b:quantize=none")[1] is None
+    assert score_base(model, tokenizer, items[:1], "sha256-a:quantize=none")[1] is None
+    in_bf16 = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.bfloat16)
+    assert score_base(in_bf16, tokenizer, items, "sha256-a:quantize=none")[1] is None
+    assert len(list((tmp_path / "base-scores").glob("*.json"))) == 4
+    # an unreadable or cut-short file is scored again and replaced, never trusted
+    kept.write_text(json.dumps({**stored, "correct": {"acc": "1", "acc_norm": "1"}}))
+    rescored, read_from = score_base(model, tokenizer, items, "sha256-a:quantize=none")
+    assert read_from is None and rescored == first
+    kept.write_text("{not json")
+    assert score_base(model, tokenizer, items, "sha256-a:quantize=none") == (first, None)
+    assert json.loads(kept.read_text()) == first
+    # without a digest of the weights nothing is kept
+    assert score_base(model, tokenizer, items, None) == (first, None)
+    assert len(list((tmp_path / "base-scores").glob("*.json"))) == 4
+
+
+@needs_data
+def test_a_second_evaluation_of_a_run_reads_the_base_side_from_the_per_base_cache(tmp_path, tiny_model_dir,
+                                                                                   monkeypatch):  # fmt: skip
+    from typer.testing import CliRunner
+
+    from afinar.cli import app
+    from afinar.pipeline import evaluate_benchmarks
+    from tests.conftest import tiny_recipe
+
+    monkeypatch.setenv("AFINAR_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    recipe = tiny_recipe(tmp_path, tiny_model_dir, train={"max_steps": 1})
+    assert CliRunner().invoke(app, ["run", "--quiet", str(recipe), "--run-dir", str(run)]).exit_code == 0
+    first = evaluate_benchmarks(run, ["piqa"], limit=6, show_progress=False)["benchmarks"]["piqa"]
+    second = evaluate_benchmarks(run, ["piqa"], limit=6, show_progress=False)["benchmarks"]["piqa"]
+    assert (first["base"].pop("cached"), second["base"].pop("cached")) == (False, True)
+    assert first == second
