@@ -41,6 +41,7 @@ __all__ = [
     "evaluate_benchmarks",
     "evaluate_mmlu",
     "evaluate_run",
+    "evaluate_trained",
     "gate_run",
     "load_run",
     "load_tuned",
@@ -555,6 +556,34 @@ def gate_run(run_dir: Path) -> dict:
     return gate
 
 
+def evaluate_trained(
+    run_dir: Path, recipe: Recipe, model, tokenizer, eval_rows: list[Example] | None = None, show_progress: bool = True
+) -> dict:
+    """Everything ``afinar run`` does after training, on a trained ``model`` (adapter attached):
+    the adapter scale when ``eval.scale`` asks for it, the domain eval, MMLU and the benchmarks
+    when enabled, then the gate; returns the gate."""
+    if recipe.eval.scale.enabled:
+        choose_scale(run_dir, recipe, model, tokenizer, show_progress)
+    evaluate_run(run_dir, model, tokenizer, eval_rows, show_progress)
+    mmlu = recipe.eval.mmlu
+    if mmlu.enabled:
+        # The model is loaded again, not reused: the domain eval left its weights in bf16, and the
+        # scores here must equal what 'afinar eval --suite ...' reports for the same run.
+        try:
+            evaluate_mmlu(run_dir, mmlu.data, mmlu.limit_per_subject, mmlu.shots, show_progress)
+        except AfinarError as err:  # the data is not shipped with afinar; the gate says "not measured"
+            print(f"afinar: MMLU skipped: {err}", flush=True)
+            update_summary(run_dir, {"mmlu": {"skipped": str(err)}})
+    bench = recipe.eval.benchmarks
+    if bench.enabled:
+        try:
+            evaluate_benchmarks(run_dir, list(bench.names), bench.limit, bench.shots, show_progress)
+        except AfinarError as err:  # the data package is optional; the gate says "not measured"
+            print(f"afinar: benchmarks skipped: {err}", flush=True)
+            update_summary(run_dir, {"benchmarks": {"skipped": str(err)}})
+    return gate_run(run_dir)
+
+
 def run(
     recipe_file: Path | str, run_dir: Path | None = None, show_progress: bool = True, allow_data_errors: bool = False
 ) -> dict:
@@ -568,25 +597,6 @@ def run(
     )
     if summary["train"]["interrupted_at"] is not None:
         return summary
-    if prep.recipe.eval.scale.enabled:
-        choose_scale(run_dir, prep.recipe, model, prep.tokenizer, show_progress)
-    evaluate_run(run_dir, model, prep.tokenizer, prep.eval, show_progress)
-    mmlu = prep.recipe.eval.mmlu
-    if mmlu.enabled:
-        # The model is loaded again, not reused: the domain eval left its weights in bf16, and the
-        # scores here must equal what 'afinar eval --suite ...' reports for the same run.
-        try:
-            evaluate_mmlu(run_dir, mmlu.data, mmlu.limit_per_subject, mmlu.shots, show_progress)
-        except AfinarError as err:  # the data is not shipped with afinar; the gate says "not measured"
-            print(f"afinar: MMLU skipped: {err}", flush=True)
-            update_summary(run_dir, {"mmlu": {"skipped": str(err)}})
-    bench = prep.recipe.eval.benchmarks
-    if bench.enabled:
-        try:
-            evaluate_benchmarks(run_dir, list(bench.names), bench.limit, bench.shots, show_progress)
-        except AfinarError as err:  # the data package is optional; the gate says "not measured"
-            print(f"afinar: benchmarks skipped: {err}", flush=True)
-            update_summary(run_dir, {"benchmarks": {"skipped": str(err)}})
-    gate_run(run_dir)
+    evaluate_trained(run_dir, prep.recipe, model, prep.tokenizer, prep.eval, show_progress)
     update_summary(run_dir, {"wall_seconds": time.perf_counter() - start})
     return read_json(run_dir / "summary.json")

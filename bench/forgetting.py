@@ -6,9 +6,15 @@ Each variant is the retail recipe (examples/retail-sales-json/recipe.yaml) with 
 changed, run through ``afinar run`` in its own process: training, the domain eval base vs tuned,
 and the general benchmarks (1,000 test items each of HellaSwag and ARC-Easy, PIQA's 919),
 compared item by item with the base (afinar.eval.paired). Printed as one Markdown table:
-schema-valid and field accuracy on the held-out split, each benchmark's paired change with its
+schema-valid and field accuracy on the held-out split and on the disjoint one, each benchmark's paired change with its
 95% interval, the adapter scale kept, the gate's decision, training, domain-eval and benchmark
-seconds. docs/forgetting.md keeps a run.
+seconds. docs/forgetting.md keeps a run. A derived variant (``baseline-wise-ft``) trains nothing:
+it evaluates another variant's adapter with a setting changed, so its training seconds are its
+parent's.
+
+The base's side of each comparison is kept per base (``$AFINAR_CACHE/base-scores/``): the first
+variant scores the base on the benchmarks, the others read it back, so their "bench s" is the
+tuned model's alone.
 
 A finished variant's run folder is reused when the script runs again with the same ``--out``
 (with ``--keep``, which keeps the folders that are otherwise removed at the end; delete one to
@@ -30,22 +36,21 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
 BENCHMARKS = ("hellaswag", "piqa", "arc_easy")
 
+_OFF = {"replay": {"enabled": False}}
+
 VARIANTS: dict[str, tuple[str, dict]] = {
-    "baseline": (
-        "no mitigation: LoRA r16 on every projection, lr 3e-4, 150 steps, replay off",
-        {"replay": {"enabled": False}},
-    ),
+    "baseline": ("no mitigation: LoRA r16 on every projection, lr 3e-4, 150 steps, replay off", _OFF),
     "recipe": ("the example's recipe as it is (replay-sft, 150 steps)", {}),
     "steps-100": ("the recipe with 100 steps instead of 150 (a third less training)", {"train": {"max_steps": 100}}),
-    "lr-1e-4": ("plain lever: learning rate 1e-4", {"optim": {"lr": 1.0e-4}}),
     "lr-2e-4": ("the recipe with learning rate 2e-4 instead of 3e-4", {"optim": {"lr": 2.0e-4}}),
+    "lr-1e-4": ("plain lever on the baseline: learning rate 1e-4, replay off", {**_OFF, "optim": {"lr": 1.0e-4}}),
     "attention-only": (
-        "plain lever: LoRA on q, k, v, o only",
-        {"adapter": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}},
+        "plain lever on the baseline: LoRA on q, k, v, o only, replay off",
+        {**_OFF, "adapter": {"target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"]}},
     ),
-    "replay-sft": (
-        "replay: 2 self-written general rows per step, cross-entropy on the base's answers",
-        {"replay": {"enabled": True, "loss": "sft", "per_step": 2}},
+    "rank-4": (
+        "plain lever on the baseline: LoRA rank 4 (alpha 8), replay off",
+        {**_OFF, "adapter": {"r": 4, "alpha": 8}},
     ),
     "replay-kl": (
         "replay: 2 self-written general rows per step, KL to the base (weight 1)",
@@ -65,6 +70,26 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         {"replay": {"enabled": True, "loss": "kl", "per_step": 4}},
     ),
 }
+
+DERIVED: dict[str, tuple[str, str, dict]] = {
+    "baseline-wise-ft": (
+        "baseline",
+        "the baseline's trained adapter (no replay), then scaled down as in wise-ft (WiSE-FT where it has "
+        "something to act on)",
+        {"eval": {"scale": {"enabled": True}}},
+    ),
+}
+"""Variants that train nothing: they take another variant's trained adapter (run first, and kept)
+and evaluate it with ``changes`` as ``afinar run`` evaluates after training."""
+
+_AFTER_TRAINING = """
+import sys
+from pathlib import Path
+from afinar.pipeline import evaluate_trained, load_run, load_tuned
+run = Path(sys.argv[1])
+model, tokenizer, recipe = load_tuned(run)
+evaluate_trained(run, recipe, model, tokenizer, show_progress=False)
+"""
 
 
 def _merge(base: dict, changes: dict) -> dict:
@@ -94,6 +119,29 @@ def run_variant(name: str, changes: dict, out: Path) -> Path:
     return run_dir
 
 
+def run_derived(name: str, out: Path) -> Path:
+    """A :data:`DERIVED` variant: its parent's run folder copied without its evaluation, the
+    recipe changed, and everything after training run again; returns the run folder."""
+    parent, _, changes = DERIVED[name]
+    run_dir = out / name
+    if (run_dir / "gate.json").is_file():
+        return run_dir
+    source = run_variant(parent, VARIANTS[parent][1], out)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    skip = shutil.ignore_patterns("eval", "gate.json", "model_card*", "checkpoints", "export", "drift")
+    shutil.copytree(source, run_dir, ignore=skip)
+    recipe = _merge(yaml.safe_load((run_dir / "recipe.yaml").read_text()), changes)
+    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    kept = {k: v for k, v in summary.items() if k in ("run_dir", "data", "train")}
+    (run_dir / "summary.json").write_text(json.dumps(kept))
+    proc = subprocess.run([sys.executable, "-c", _AFTER_TRAINING, str(run_dir)], capture_output=True, text=True,
+                          cwd=REPO)  # fmt: skip
+    if proc.returncode != 0:
+        sys.exit(f"{name}: the evaluation failed\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    return run_dir
+
+
 def row(name: str, run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     bench = summary["benchmarks"]["benchmarks"]
@@ -102,6 +150,11 @@ def row(name: str, run_dir: Path) -> dict:
         "variant": name,
         "schema_valid": 100 * tuned["schema_valid_rate"],
         "field_accuracy": 100 * tuned["field_accuracy"],
+        "disjoint": {
+            k: 100 * v
+            for k, v in summary["eval_splits"]["disjoint"]["tuned"].items()
+            if k in ("schema_valid_rate", "field_accuracy")
+        },
         **{b: bench[b]["paired"] for b in BENCHMARKS},
         "scale": (summary.get("scale") or {}).get("chosen", 1.0),
         "gate": summary["gate"]["decision"],
@@ -112,11 +165,13 @@ def row(name: str, run_dir: Path) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    head = ["variant", "schema-valid", "field acc.", *(f"{b} (paired 95%)" for b in BENCHMARKS), "scale", "gate",
-            "train s", "eval s", "bench s"]  # fmt: skip
+    head = ["variant", "schema-valid", "field acc.", "disjoint: schema / field"]
+    head += [*(f"{b} (paired 95%)" for b in BENCHMARKS), "scale", "gate", "train s", "eval s", "bench s"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
-        cells = [r["variant"], f"{r['schema_valid']:.1f}%", f"{r['field_accuracy']:.1f}%"]
+        d = r["disjoint"]
+        cells = [r["variant"], f"{r['schema_valid']:.1f}%", f"{r['field_accuracy']:.1f}%",
+                 f"{d['schema_valid_rate']:.1f}% / {d['field_accuracy']:.1f}%"]  # fmt: skip
         for b in BENCHMARKS:
             p = r[b]
             cells.append(f"{p['delta']:+.1f} ({p['ci95'][0]:+.1f} to {p['ci95'][1]:+.1f})")
@@ -127,18 +182,23 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default=",".join(VARIANTS), help=f"comma-separated, of: {', '.join(VARIANTS)}")
+    every = [*VARIANTS, *DERIVED]
+    ap.add_argument("--only", default=",".join(every), help=f"comma-separated, of: {', '.join(every)}")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "forgetting")
     ap.add_argument("--keep", action="store_true", help="keep the run folders")
     args = ap.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(VARIANTS))
+    unknown = sorted(set(names) - set(every))
     if unknown:
-        sys.exit(f"--only: unknown variant(s) {unknown}; accepted: {', '.join(VARIANTS)}")
+        sys.exit(f"--only: unknown variant(s) {unknown}; accepted: {', '.join(every)}")
     rows = []
     for name in names:
-        print(f"{name}: {VARIANTS[name][0]}", flush=True)
-        rows.append(row(name, run_variant(name, VARIANTS[name][1], args.out)))
+        if name in DERIVED:
+            print(f"{name}: {DERIVED[name][1]}", flush=True)
+            rows.append(row(name, run_derived(name, args.out)))
+        else:
+            print(f"{name}: {VARIANTS[name][0]}", flush=True)
+            rows.append(row(name, run_variant(name, VARIANTS[name][1], args.out)))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
     print()
     print(table(rows))
