@@ -39,19 +39,38 @@ class _Strict(BaseModel):
 
 class DataConfig(_Strict):
     train: Path
-    """JSONL or CSV file with training rows (alpaca, chat or prompt/completion form)."""
+    """JSONL, CSV, Parquet or Arrow file with training rows (alpaca, chat, sharegpt or
+    prompt/completion form; afinar/data/read.py)."""
     eval: Path | None = None
     """Held-out rows; when absent, ``eval_fraction`` of ``train`` is split off (seeded)."""
     eval_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     eval_splits: dict[str, Path] = Field(default_factory=dict)
     """More held-out files by name, each evaluated like ``eval`` (base vs tuned) and reported
     beside it, e.g. ``disjoint``: requests whose phrasings, products and stores training never saw."""
-    format: Literal["auto", "alpaca", "chat", "completion"] = "auto"
+    format: Literal["auto", "alpaca", "chat", "sharegpt", "completion"] = "auto"
+    columns: dict[str, str] = Field(default_factory=dict)
+    """A table's column names for afinar's fields, ``{field: column}`` (``{instruction:
+    question, output: answer}``), for data whose columns are named otherwise."""
     system_prompt: str | None = None
     """Prepended as a system turn to rows that have none; None keeps the template's default."""
     max_seq_len: int = Field(512, ge=16)
     overlong: Literal["truncate", "drop"] = "truncate"
     """What to do with a row longer than max_seq_len; either way it is counted in the summary."""
+
+    @model_validator(mode="after")
+    def _columns_name_fields(self) -> DataConfig:
+        from afinar.data.read import FIELDS
+
+        unknown = sorted(set(self.columns) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"columns: {unknown} are not fields afinar reads; accepted: {', '.join(FIELDS)}")
+        blank = sorted(k for k, v in self.columns.items() if not v.strip())
+        if blank:
+            raise ValueError(f"columns: {blank} name no column")
+        twice = sorted({v for v in self.columns.values() if list(self.columns.values()).count(v) > 1})
+        if twice:
+            raise ValueError(f"columns: column(s) {twice} given for more than one field")
+        return self
 
     @property
     def files(self) -> list[Path]:

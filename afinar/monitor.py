@@ -175,7 +175,7 @@ def evaluate_fresh(
     run_dir, data = Path(run_dir), Path(data)
     recipe = load_run(run_dir)
     actor = authorize("eval.fresh", "dataset:read", [data])
-    examples = read_dataset(data, recipe.data.format, recipe.data.system_prompt)
+    examples = read_dataset(data, recipe.data.format, recipe.data.system_prompt, recipe.data.columns)
     if recipe.pii.policy == "mask":
         mask_examples(examples, masker_for(recipe))
     check_references(examples, recipe.eval)

@@ -25,7 +25,10 @@ audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log
 @data_app.command("check")
 @user_errors
 def data_check_cmd(
-    file: Annotated[Path | None, typer.Argument(help="Dataset (.jsonl or .csv); default: the recipe's.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Dataset (.jsonl, .csv, .parquet, .arrow; .afe encrypted); default: the recipe's."),
+    ] = None,
     recipe: Annotated[Path | None, typer.Option(help="Use this recipe's settings and eval file.")] = None,
     eval_file: Annotated[Path | None, typer.Option("--eval", help="Held-out file to check for leakage.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
@@ -48,7 +51,7 @@ def data_check_cmd(
 @data_app.command("mask")
 @user_errors
 def data_mask_cmd(
-    file: Annotated[Path, typer.Argument(help="Dataset (.jsonl or .csv).")],
+    file: Annotated[Path, typer.Argument(help="Dataset (.jsonl, .csv, .parquet or .arrow; .afe encrypted).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Masked copy to write (same type).")],
     policy: Annotated[
         str | None, typer.Option(help="redact | mask | hash | surrogate for every type, or a policy YAML file.")
@@ -123,7 +126,7 @@ def data_shred_cmd(
 @data_app.command("register")
 @user_errors
 def data_register_cmd(
-    file: Annotated[Path, typer.Argument(help="Dataset file (.jsonl, .csv or .afe).")],
+    file: Annotated[Path, typer.Argument(help="Dataset file (.jsonl, .csv, .parquet, .arrow, or one as .afe).")],
     name: Annotated[str, typer.Option(help="Name used in grants.")],
     classification: Annotated[str, typer.Option(help="public | internal | confidential | restricted")],
 ) -> None:

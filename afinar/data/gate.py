@@ -54,7 +54,7 @@ class RecipeData:
 
 
 def _scan(path: Path, recipe: Recipe) -> tuple[list[Example], list[str]]:
-    rows, errors = scan_dataset(path, recipe.data.format, recipe.data.system_prompt)
+    rows, errors = scan_dataset(path, recipe.data.format, recipe.data.system_prompt, recipe.data.columns)
     if not rows and not errors:
         errors.append(f"{path}: the dataset is empty (no rows)")
     return rows, errors

@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from afinar.data.pii import SECRET_TYPES, TYPES, Span, detect
-from afinar.data.read import Example, dataset_kind, open_dataset, read_rows
+from afinar.data.read import TABLES, Example, dataset_kind, open_dataset, read_rows
 from afinar.data.surrogate import surrogate
 from afinar.errors import AfinarError
 
@@ -167,8 +167,8 @@ def _mask_value(value, masker: Masker):
 
 
 def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
-    """Write ``src`` (.jsonl, .csv, or either encrypted as .afe) to ``dst`` with every string field
-    masked; returns the rows written.
+    """Write ``src`` (.jsonl, .csv, .parquet, .arrow, or any of them encrypted as .afe) to ``dst``
+    with every string field masked; returns the rows written.
 
     Every row keeps its keys and its line order; only the text inside changes. The masked text is
     built in memory and written atomically (a bad row or Ctrl-C leaves no ``dst``); an encrypted
@@ -184,6 +184,8 @@ def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
         raise AfinarError(f"{dst}: {src} is encrypted, so its masked copy must be too (name it {dst.name}.afe)")
     if dst.exists() and dst.resolve() == src.resolve():
         raise AfinarError(f"{dst}: refusing to overwrite the input; write the masked copy elsewhere")
+    if dataset_kind(src) in TABLES:
+        return _mask_table(src, dst, masker)
     out = io.StringIO(newline="")
     header = None
     if dataset_kind(src) == ".csv":
@@ -206,3 +208,26 @@ def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
 
     write_data(dst, out.getvalue().encode("utf-8"))
     return rows
+
+
+def _mask_table(src: Path, dst: Path, masker: Masker) -> int:
+    """:func:`mask_file` for Parquet and Arrow: the same columns and types (the input's schema),
+    every string inside masked, written in the input's format."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from afinar.data.read import table_schema
+    from afinar.security.crypto import write_data
+
+    rows = []
+    for _, row in read_rows(src):
+        rows.append(_mask_value(row, masker))
+    table = pa.Table.from_pylist(rows, schema=table_schema(src))
+    out = pa.BufferOutputStream()
+    if dataset_kind(src) == ".parquet":
+        pq.write_table(table, out)
+    else:
+        with pa.ipc.new_file(out, table.schema) as writer:
+            writer.write_table(table)
+    write_data(dst, out.getvalue().to_pybytes())
+    return len(rows)

@@ -1,17 +1,29 @@
 """Read dataset files into conversations.
 
-Accepted row forms (one JSON object per JSONL line, or one CSV row with these columns):
+Files: JSONL (one JSON object per line), CSV (one row per line, a header naming the columns),
+Parquet and Arrow (IPC file or stream, as ``pyarrow`` writes them); Parquet and plain Arrow
+files are read a record batch at a time. Any of them may be encrypted (``train.jsonl.afe``,
+``train.parquet.afe``, see :mod:`afinar.security.crypto`): they are decrypted in memory as they
+are read; no plaintext byte reaches the disk.
+
+Accepted row forms (the fields of a JSON object, or the columns of a table):
 
 - alpaca: ``instruction`` (str), optional ``input`` (str), ``output`` (str)
-- chat: ``messages``: list of ``{"role": "system"|"user"|"assistant", "content": str}``;
-  an optional system turn first, then user and assistant alternating, at least one assistant
+- chat (OpenAI's fine-tuning format): ``messages``: list of ``{"role":
+  "system"|"user"|"assistant", "content": str}``; an optional system turn first, then user and
+  assistant alternating, at least one assistant turn. An assistant turn may carry ``"weight"``:
+  ``1`` (the default) or ``0``, which keeps the turn as context and out of the loss
+- sharegpt: ``conversations``: list of ``{"from": "system"|"human"|"gpt", "value": str}``
+  (``user`` and ``assistant`` are read as ``human`` and ``gpt``), the same turn order as chat,
+  ``weight`` as chat
 - completion: ``prompt`` (str), ``completion`` (str)
 
-Files may be encrypted (``train.jsonl.afe``, see :mod:`afinar.security.crypto`): they are
-decrypted in memory as they are read; no plaintext byte reaches the disk.
+``data.columns`` in a recipe renames a table's columns to these fields (``{instruction:
+question}``: the field ``instruction`` is read from the column ``question``).
 
 Every form may carry ``scenario`` (``normal`` | ``exception`` | ``user_error``). Every problem is
-reported with the file, the line and the field, before any output is written.
+reported with the file, the line (for Parquet and Arrow, the row) and the field, before any
+output is written.
 """
 
 from __future__ import annotations
@@ -27,28 +39,35 @@ from typing import Any, BinaryIO
 from afinar.errors import AfinarError, where
 
 __all__ = [
+    "FIELDS",
     "FORMATS",
     "METRICS",
     "SCENARIOS",
     "Example",
     "dataset_kind",
+    "location",
     "open_dataset",
     "read_dataset",
     "read_rows",
     "scan_dataset",
     "split_eval",
+    "table_schema",
+    "with_columns",
     "with_system_prompt",
 ]
 
-FORMATS = ("alpaca", "chat", "completion")
+FORMATS = ("alpaca", "chat", "sharegpt", "completion")
 SCENARIOS = ("normal", "exception", "user_error")
 ROLES = ("system", "user", "assistant")
 _KEYS = {
     "alpaca": ({"instruction", "output"}, {"input"}),
     "chat": ({"messages"}, set()),
+    "sharegpt": ({"conversations"}, set()),
     "completion": ({"prompt", "completion"}, set()),
 }
 _COMMON = {"scenario", "id", "metric"}
+FIELDS = tuple(sorted({k for required, optional in _KEYS.values() for k in required | optional} | _COMMON))
+"""Every top-level field a row may have, in any form (what ``data.columns`` may map)."""
 METRICS = ("json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "clarify", "finance", "apidoc")
 """What a row's optional ``metric`` field may name (how its answer is scored; see afinar/eval)."""
 
@@ -63,9 +82,17 @@ class Example:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
+"""ShareGPT's ``from`` values and the chat roles they are read as."""
+TABLES = (".parquet", ".arrow")
+"""Columnar file types: read a record batch at a time; errors name the row, not a line."""
+
+
 def _detect(row: dict[str, Any]) -> str | None:
     if "messages" in row:
         return "chat"
+    if "conversations" in row:
+        return "sharegpt"
     if "instruction" in row or "output" in row:
         return "alpaca"
     if "prompt" in row or "completion" in row:
@@ -85,33 +112,49 @@ def _text(row: dict[str, Any], key: str, at: str, required: bool = True) -> str:
     return value
 
 
-def _chat(row: dict[str, Any], at: str) -> list[dict[str, str]]:
-    msgs = row["messages"]
+def _turns(row: dict[str, Any], at: str, kind: str) -> list[dict[str, Any]]:
+    """The row's turns as ``{role, content}`` (plus ``weight: 0`` on an assistant turn kept out of
+    the loss), from chat's ``messages`` or ShareGPT's ``conversations``."""
+    key, role_key, text_key = ("messages", "role", "content") if kind == "chat" else ("conversations", "from", "value")
+    accepted = ROLES if kind == "chat" else tuple(SHAREGPT_ROLES)
+    msgs = row[key]
     if not isinstance(msgs, list) or not msgs:
-        raise AfinarError(f"{at}: field 'messages' must be a non-empty list of {{role, content}}")
-    out = []
+        raise AfinarError(f"{at}: field '{key}' must be a non-empty list of {{{role_key}, {text_key}}}")
+    out, said = [], []  # the turns, and each turn's role as the file wrote it
     for i, m in enumerate(msgs):
-        f = f"messages[{i}]"
-        if not isinstance(m, dict) or set(m) - {"role", "content"}:
-            raise AfinarError(f"{at}: field '{f}' must be an object with keys 'role' and 'content'")
-        role = m.get("role")
-        if role not in ROLES:
-            raise AfinarError(f"{at}: field '{f}.role' is {role!r}; accepted: {', '.join(ROLES)}")
-        content = m.get("content")
+        f = f"{key}[{i}]"
+        if not isinstance(m, dict) or set(m) - {role_key, text_key, "weight"}:
+            raise AfinarError(f"{at}: field '{f}' must be an object with keys '{role_key}' and '{text_key}' "
+                              "(and 'weight' on an assistant turn)")  # fmt: skip
+        role = m.get(role_key)
+        if role not in accepted:
+            raise AfinarError(f"{at}: field '{f}.{role_key}' is {role!r}; accepted: {', '.join(accepted)}")
+        said.append(role)
+        role = role if kind == "chat" else SHAREGPT_ROLES[role]
+        content = m.get(text_key)
         if not isinstance(content, str):
-            raise AfinarError(f"{at}: field '{f}.content' must be a string")
-        out.append({"role": role, "content": content})
+            raise AfinarError(f"{at}: field '{f}.{text_key}' must be a string")
+        turn: dict[str, Any] = {"role": role, "content": content}
+        if "weight" in m:
+            weight = m["weight"]
+            if role != "assistant" or isinstance(weight, bool) or weight not in (0, 1):
+                where_ok = "an assistant turn" if role != "assistant" else "0 or 1"
+                raise AfinarError(f"{at}: field '{f}.weight' is {weight!r}; accepted: {where_ok}")
+            if weight == 0:
+                turn["weight"] = 0
+        out.append(turn)
     turns = out[1:] if out[0]["role"] == "system" else out
     for i, m in enumerate(turns):
         expected = "user" if i % 2 == 0 else "assistant"
         if m["role"] != expected:
             pos = i + len(out) - len(turns)
+            name = expected if kind == "chat" else {"user": "human", "assistant": "gpt"}[expected]
             raise AfinarError(
-                f"{at}: field 'messages[{pos}].role' is '{m['role']}' where '{expected}' is "
+                f"{at}: field '{key}[{pos}].{role_key}' is '{said[pos]}' where '{name}' is "
                 "expected (optional system first, then user and assistant alternating)"
             )
-    if not any(m["role"] == "assistant" and m["content"].strip() for m in out):
-        raise AfinarError(f"{at}: field 'messages' has no assistant turn with content to learn from")
+    if not any(m["role"] == "assistant" and m["content"].strip() and m.get("weight", 1) for m in out):
+        raise AfinarError(f"{at}: field '{key}' has no assistant turn with content to learn from (weight 1)")
     return out
 
 
@@ -122,15 +165,15 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
     if kind is None:
         raise AfinarError(
             f"{at}: cannot tell the row's form from its keys {sorted(row)}; accepted: "
-            "instruction/input/output (alpaca), messages (chat), prompt/completion"
+            "instruction/input/output (alpaca), messages (chat), conversations (sharegpt), prompt/completion"
         )
     required, optional = _KEYS[kind]
     unknown = set(row) - required - optional - _COMMON
     if unknown:
         allowed = ", ".join(sorted(required | optional | _COMMON))
         raise AfinarError(f"{at}: unknown field(s) {sorted(unknown)} for {kind} rows; allowed: {allowed}")
-    if kind == "chat":
-        messages = _chat(row, at)
+    if kind in ("chat", "sharegpt"):
+        messages = _turns(row, at, kind)
     elif kind == "alpaca":
         user = _text(row, "instruction", at)
         extra = _text(row, "input", at, required=False)
@@ -176,7 +219,7 @@ def _check_text(path: Path) -> None:
         head = f.read(65536)
     if b"\0" in head:
         kind = dataset_kind(path)
-        raise AfinarError(f"{path}: a binary file (NUL bytes), not {kind} text; accepted: UTF-8 .jsonl or .csv")
+        raise AfinarError(f"{path}: a binary file (NUL bytes), not {kind} text; accepted: {_ACCEPTED}")
 
 
 def _jsonl_rows(path: Path):
@@ -223,9 +266,95 @@ def _csv_rows(path: Path):
             raise AfinarError(f"{where(path, reader.line_num)}: not valid CSV ({err})") from None
 
 
+_MAGIC = {".parquet": (b"PAR1",), ".arrow": (b"ARROW1", b"\xff\xff\xff\xff")}
+"""How a Parquet file and an Arrow IPC file or stream begin."""
+
+
+def _table_source(path: Path):
+    """What pyarrow reads ``path`` from: the file itself (read a batch at a time), or for an
+    encrypted file its plaintext in memory (Parquet's footer is at the end: it needs the whole)."""
+    import pyarrow as pa
+
+    if path.suffix == ".afe":
+        with open_dataset(path) as f:
+            return pa.BufferReader(f.read())
+    return pa.memory_map(str(path))
+
+
+def _batches(path: Path):
+    """The record batches of a Parquet or Arrow (IPC file or stream) file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = _table_source(path)
+    if dataset_kind(path) == ".parquet":
+        yield from pq.ParquetFile(source).iter_batches(batch_size=1024)
+        return
+    try:
+        reader = pa.ipc.open_file(source)
+        batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+    except pa.ArrowInvalid:  # not the file format: the stream format
+        source.seek(0)
+        batches = pa.ipc.open_stream(source)
+    yield from batches
+
+
+def table_schema(path: Path):
+    """The pyarrow schema of a Parquet or Arrow file (its columns and their types)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = _table_source(path)
+    if dataset_kind(path) == ".parquet":
+        return pq.ParquetFile(source).schema_arrow
+    try:
+        return pa.ipc.open_file(source).schema
+    except pa.ArrowInvalid:
+        source.seek(0)
+        return pa.ipc.open_stream(source).schema
+
+
+def _without_nulls(value: Any) -> Any:
+    """A table row as JSON would have given it: a column that is null in this row, or a key of a
+    nested struct that is null (``weight`` on most turns), is left out."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _table_rows(path: Path):
+    import pyarrow as pa
+
+    kind = dataset_kind(path)
+    with open_dataset(path) as f:
+        head = f.read(8)
+    if not head.startswith(_MAGIC[kind]):
+        raise AfinarError(f"{path}: not a {kind[1:]} file (it does not begin as one); accepted: {_ACCEPTED}")
+    n = 0
+    try:
+        for batch in _batches(path):
+            for row in batch.to_pylist():
+                n += 1
+                yield n, _without_nulls(row)
+    except (pa.ArrowException, OSError) as err:
+        raise AfinarError(f"{location(path, n + 1)}: cannot be read as {kind[1:]} ({err})") from None
+
+
+_ACCEPTED = ".jsonl, .csv, .parquet, .arrow (encrypted: the same with .afe)"
+
+
+def location(path: Path, n: int) -> str:
+    """Where row ``n`` of ``path`` is, for messages: ``file:line`` for text files, ``file: row n``
+    for Parquet and Arrow."""
+    return f"{path}: row {n}" if dataset_kind(Path(path)) in TABLES else where(path, n)
+
+
 def read_rows(path: Path):
-    """Yield ``(line, row)`` for each row of a .jsonl or .csv file; ``row`` is a parsed object, or
-    an :class:`AfinarError` for a line that cannot be parsed (so a lint can go on to the next).
+    """Yield ``(n, row)`` for each row of a .jsonl, .csv, .parquet or .arrow file: ``n`` is the
+    line (the row, for Parquet and Arrow), ``row`` a parsed object, or an :class:`AfinarError` for
+    a line that cannot be parsed (so a lint can go on to the next).
 
     Raises:
         AfinarError: missing file, unsupported type, binary content, or a line over MAX_LINE_BYTES.
@@ -233,47 +362,73 @@ def read_rows(path: Path):
     path = Path(path)
     if not path.is_file():
         raise AfinarError(f"{path}: dataset file not found")
-    if dataset_kind(path) not in (".jsonl", ".csv"):
-        raise AfinarError(
-            f"{path}: unsupported dataset type '{path.suffix}'; "
-            "accepted: .jsonl, .csv (encrypted: .jsonl.afe, .csv.afe)"
-        )
+    kind = dataset_kind(path)
+    if kind not in (".jsonl", ".csv", *TABLES):
+        raise AfinarError(f"{path}: unsupported dataset type '{path.suffix}'; accepted: {_ACCEPTED}")
+    if kind in TABLES:
+        yield from _table_rows(path)
+        return
     _check_text(path)
-    yield from (_jsonl_rows(path) if dataset_kind(path) == ".jsonl" else _csv_rows(path))
+    yield from (_jsonl_rows(path) if kind == ".jsonl" else _csv_rows(path))
+
+
+def with_columns(row: Any, columns: dict[str, str], at: str) -> Any:
+    """``row`` with its columns renamed to afinar's fields (``columns`` maps field -> column)."""
+    if not columns or not isinstance(row, dict):
+        return row
+    field_of = {column: name for name, column in columns.items()}
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        name = field_of.get(key, key)
+        if name in out:
+            raise AfinarError(
+                f"{at}: field '{name}' comes both from column '{columns[name]}' (data.columns) and from "
+                f"a column of that name; rename one"
+            )
+        out[name] = value
+    return out
 
 
 def scan_dataset(
-    path: str | Path, fmt: str = "auto", system_prompt: str | None = None
+    path: str | Path, fmt: str = "auto", system_prompt: str | None = None, columns: dict[str, str] | None = None
 ) -> tuple[list[Example], list[str]]:
     """Parse every row of ``path``; rows that fail are skipped and their messages returned.
 
+    ``columns`` (``data.columns``) names the columns afinar's fields are read from.
     Returns ``(examples, errors)``; each error names the file, the line and the field.
     """
     examples, errors = [], []
+    mapped = (
+        "; data.columns reads " + ", ".join(f"'{k}' from column '{v}'" for k, v in columns.items()) if columns else ""
+    )
     for n, row in read_rows(path):
         try:
             if isinstance(row, AfinarError):
                 raise row
-            ex = _to_example(row, fmt, where(path, n))
+            at = location(path, n)
+            ex = _to_example(with_columns(row, columns or {}, at), fmt, at)
         except AfinarError as err:
-            errors.append(str(err))
+            errors.append(f"{err}{mapped}")
             continue
         ex.messages = with_system_prompt(ex.messages, system_prompt)
         examples.append(ex)
     return examples, errors
 
 
-def read_dataset(path: str | Path, fmt: str = "auto", system_prompt: str | None = None) -> list[Example]:
+def read_dataset(
+    path: str | Path, fmt: str = "auto", system_prompt: str | None = None, columns: dict[str, str] | None = None
+) -> list[Example]:
     """Parse every row of ``path`` into an :class:`Example`.
 
     Args:
         fmt: ``auto`` (per row, from its keys) or one of :data:`FORMATS`.
         system_prompt: added as the first turn of rows that have no system turn.
+        columns: ``data.columns`` (field -> column).
 
     Raises:
         AfinarError: a bad file, a malformed row (file:line and field), or no rows at all.
     """
-    examples, errors = scan_dataset(path, fmt, system_prompt)
+    examples, errors = scan_dataset(path, fmt, system_prompt, columns)
     if errors:
         more = f"\n  (and {len(errors) - 1} more; 'afinar data check {path}' lists them all)" if len(errors) > 1 else ""
         raise AfinarError(errors[0] + more)

@@ -1,6 +1,7 @@
 """Render conversations with the tokenizer's chat template into token ids and labels.
 
-Loss is on assistant tokens only, and each assistant turn's end-of-turn token (the tokenizer's
+Loss is on assistant tokens only (but for turns the data gives ``weight: 0``, which stay as
+context), and each assistant turn's end-of-turn token (the tokenizer's
 EOS, ``<|im_end|>`` for SmolLM2 and Llama-3-style ``<|eot_id|>``) is inside the loss: a model
 that never sees the stop token as a target never learns to stop.
 
@@ -62,7 +63,8 @@ def prompt_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:
 
 
 def render(tokenizer, example: Example) -> Rendered:
-    """Tokenize one conversation; labels are the ids on assistant turns, ``IGNORE`` elsewhere.
+    """Tokenize one conversation; labels are the ids on assistant turns (but those with
+    ``weight: 0``), ``IGNORE`` elsewhere.
 
     Raises:
         AfinarError: the chat template renders turns in a way that is not prefix-consistent.
@@ -90,7 +92,8 @@ def render(tokenizer, example: Example) -> Rendered:
         # after the last turn it is dropped, as generation stops at the EOS.
         tail = tail if i < len(msgs) - 1 else []
         ids += prompt + answer + tail
-        labels += [IGNORE] * len(prompt) + answer + [IGNORE] * len(tail)
+        targets = answer if m.get("weight", 1) else [IGNORE] * len(answer)
+        labels += [IGNORE] * len(prompt) + targets + [IGNORE] * len(tail)
         done = full
     return Rendered(input_ids=ids, labels=labels, source=example.source)
 
