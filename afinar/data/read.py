@@ -281,37 +281,27 @@ def _table_source(path: Path):
     return pa.memory_map(str(path))
 
 
-def _batches(path: Path):
-    """The record batches of a Parquet or Arrow (IPC file or stream) file."""
+def _open_table(path: Path):
+    """``(schema, record batches)`` of a Parquet or Arrow (IPC file or stream) file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     source = _table_source(path)
     if dataset_kind(path) == ".parquet":
-        yield from pq.ParquetFile(source).iter_batches(batch_size=1024)
-        return
+        parquet = pq.ParquetFile(source)
+        return parquet.schema_arrow, parquet.iter_batches(batch_size=1024)
     try:
         reader = pa.ipc.open_file(source)
-        batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+        return reader.schema, (reader.get_batch(i) for i in range(reader.num_record_batches))
     except pa.ArrowInvalid:  # not the file format: the stream format
         source.seek(0)
-        batches = pa.ipc.open_stream(source)
-    yield from batches
+        stream = pa.ipc.open_stream(source)
+        return stream.schema, iter(stream)
 
 
 def table_schema(path: Path):
     """The pyarrow schema of a Parquet or Arrow file (its columns and their types)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    source = _table_source(path)
-    if dataset_kind(path) == ".parquet":
-        return pq.ParquetFile(source).schema_arrow
-    try:
-        return pa.ipc.open_file(source).schema
-    except pa.ArrowInvalid:
-        source.seek(0)
-        return pa.ipc.open_stream(source).schema
+    return _open_table(path)[0]
 
 
 def _without_nulls(value: Any) -> Any:
@@ -334,7 +324,7 @@ def _table_rows(path: Path):
         raise AfinarError(f"{path}: not a {kind[1:]} file (it does not begin as one); accepted: {_ACCEPTED}")
     n = 0
     try:
-        for batch in _batches(path):
+        for batch in _open_table(path)[1]:
             for row in batch.to_pylist():
                 n += 1
                 yield n, _without_nulls(row)
