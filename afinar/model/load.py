@@ -23,6 +23,7 @@ import torch
 
 from afinar.atomic import atomic_path
 from afinar.errors import AfinarError
+from afinar.model.templates import ensure_chat_template
 from afinar.train.memory import release_free_heap
 
 __all__ = [
@@ -149,6 +150,7 @@ def load_tokenizer(spec: str):
         tokenizer = AutoTokenizer.from_pretrained(base.path)
     except OSError as err:
         raise AfinarError(f"cannot load the tokenizer of base_model '{spec}': {err}") from None
+    ensure_chat_template(tokenizer, spec)  # a base checkpoint may ship none (afinar/model/templates.py)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

