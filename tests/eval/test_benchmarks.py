@@ -143,6 +143,7 @@ def test_a_killed_benchmark_pass_keeps_the_benchmarks_it_finished(tmp_path, tiny
     from afinar.pipeline import evaluate_benchmarks
     from tests.conftest import tiny_recipe
 
+    monkeypatch.setenv("AFINAR_CACHE", str(tmp_path / "cache"))  # the base is scored here, not read back
     run = tmp_path / "run"
     recipe = tiny_recipe(tmp_path, tiny_model_dir, train={"max_steps": 1})
     assert CliRunner().invoke(app, ["run", "--quiet", str(recipe), "--run-dir", str(run)]).exit_code == 0
