@@ -10,7 +10,7 @@ from pathlib import Path
 
 from afinar.atomic import read_json
 
-__all__ = ["lineage", "model_hash", "sha256_file"]
+__all__ = ["base_id_of", "lineage", "model_hash", "sha256_file"]
 
 PACKAGES = ("afinar", "torch", "transformers", "peft", "safetensors", "tokenizers", "pydantic", "numpy")
 
@@ -58,3 +58,10 @@ def model_hash(run_dir: Path) -> str:
         "adapter": {p.name: sha256_file(p) for p in sorted((run_dir / "adapter").glob("*.safetensors"))},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def base_id_of(run_dir: Path, quantize: str) -> str | None:
+    """A run's base weights as the per-base caches name them (their sha256 from the run's lineage,
+    and how they were loaded), or ``None`` when their digest is not on record."""
+    digest = read_json(Path(run_dir) / "lineage.json")["base_model"]["sha256"]
+    return f"{digest}:quantize={quantize}" if digest else None

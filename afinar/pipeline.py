@@ -31,7 +31,7 @@ from afinar.data.lint import DataReport
 from afinar.data.read import Example
 from afinar.data.render import Rendered, RenderStats, render_all
 from afinar.errors import AfinarError
-from afinar.lineage import lineage, sha256_file
+from afinar.lineage import base_id_of, lineage, sha256_file
 from afinar.security.access import authorize, digests, record
 from afinar.security.audit import audit_log
 from afinar.security.crypto import is_afe
@@ -350,13 +350,6 @@ def evaluate_run(
     return results
 
 
-def _base_id(run_dir: Path) -> str | None:
-    """The run's base weights as the per-base caches name them (their sha256 from the run's
-    lineage, and how they were loaded), or ``None`` when their digest is not on record."""
-    digest = read_json(Path(run_dir) / "lineage.json")["base_model"]["sha256"]
-    return f"{digest}:quantize={load_run(run_dir).memory.quantize}" if digest else None
-
-
 def _adapter_digests(run_dir: Path) -> dict[str, str]:
     """sha256 of every file of the run's adapter, for the audit records that change or close it."""
     return digests(sorted((Path(run_dir) / "adapter").glob("*")))
@@ -453,7 +446,7 @@ def evaluate_benchmarks(
     model, tokenizer, autocast, is_run = model_for_eval(target)
     model, autocast = _weights_in_bf16(model, autocast)
     models = ["base", "tuned"] if is_run else ["base"]
-    base_id = _base_id(run_dir) if is_run else None
+    base_id = base_id_of(run_dir, load_run(run_dir).memory.quantize) if is_run else None
     results: dict[str, dict] = {}
     start = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -509,7 +502,15 @@ def choose_scale(run_dir: Path, recipe: Recipe, model, tokenizer, show_progress:
     model, autocast = _in_eval_precision(model, recipe)
     names = [n for n in recipe.eval.benchmarks.names if n != "mmlu"]
     result = search_scale(
-        model, tokenizer, names, cfg.grid, cfg.limit, gate.drop_for, autocast, show_progress, _base_id(run_dir)
+        model,
+        tokenizer,
+        names,
+        cfg.grid,
+        cfg.limit,
+        gate.drop_for,
+        autocast,
+        show_progress,
+        base_id_of(run_dir, recipe.memory.quantize),
     )
     apply_to_run(run_dir, result)
     update_summary(run_dir, {"scale": {k: v for k, v in result.items() if k != "tried"}})

@@ -70,6 +70,14 @@ def llama3_dir(root: Path, tied: bool = True, rope_scaling: bool = True) -> Path
     return folder
 
 
+def llama3_recipe(tmp_path: Path, model_dir: Path, n_eval: int) -> Path:
+    """12 training rows, ``n_eval`` held out, and a 3-step recipe on ``model_dir``."""
+    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(12))
+    write_jsonl(tmp_path / "eval.jsonl", alpaca_rows(n_eval, start=100))
+    return write_recipe(tmp_path / "r.yaml", base_model=str(model_dir), train={"max_steps": 3},
+                        output_dir=str(tmp_path / "runs"))  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def llama3(tmp_path_factory) -> Path:
     return llama3_dir(tmp_path_factory.mktemp("llama3"))
@@ -127,10 +135,7 @@ def test_rendering_equals_the_published_format_token_by_token(llama3, messages):
 @pytest.mark.parametrize(("tied", "rope_scaling"), [(True, True), (False, False)])
 def test_a_tiny_llama3_trains_checks_and_generates_through_the_cli(tmp_path, tied, rope_scaling):
     llama3 = llama3_dir(tmp_path, tied=tied, rope_scaling=rope_scaling)
-    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(12))
-    write_jsonl(tmp_path / "eval.jsonl", alpaca_rows(2, start=100))
-    recipe = write_recipe(tmp_path / "r.yaml", base_model=str(llama3), train={"max_steps": 3},
-                          output_dir=str(tmp_path / "runs"))  # fmt: skip
+    recipe = llama3_recipe(tmp_path, llama3, n_eval=2)
     runner = CliRunner()
     check = runner.invoke(app, ["data", "check", "--recipe", str(recipe), "--json", str(tmp_path / "check.json")])
     assert check.exit_code == 0, check.output
@@ -201,10 +206,7 @@ def test_a_tiny_llama3_exports_to_gguf_that_llama_cpp_runs_token_for_token(tmp_p
     from afinar.export.gguf import rope_freq_factors
 
     llama3 = llama3_dir(tmp_path, tied=tied, rope_scaling=rope_scaling)
-    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(12))
-    write_jsonl(tmp_path / "eval.jsonl", alpaca_rows(6, start=100))
-    recipe = write_recipe(tmp_path / "r.yaml", base_model=str(llama3), train={"max_steps": 3},
-                          output_dir=str(tmp_path / "runs"))  # fmt: skip
+    recipe = llama3_recipe(tmp_path, llama3, n_eval=6)
     runner = CliRunner()
     assert runner.invoke(app, ["train", "--quiet", str(recipe), "--run-dir", str(tmp_path / "run")]).exit_code == 0
     out = tmp_path / "m.gguf"
