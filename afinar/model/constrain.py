@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
 
 import torch
-from transformers import LogitsProcessor
 
 __all__ = ["SchemaConstraint", "decoding_schema"]
 
@@ -44,58 +42,48 @@ def _ll_tokenizer(tokenizer, n_vocab: int):
     return llguidance.hf.from_tokenizer(tokenizer, n_vocab=n_vocab)  # ~1 s: once per tokenizer
 
 
-class SchemaConstraint(LogitsProcessor):
-    """A transformers ``LogitsProcessor`` that keeps each row of a batch inside ``schema``.
+class SchemaConstraint:
+    """Keeps each of a batch's ``rows`` inside ``schema``, for :func:`afinar.model.generate.generate_ids`.
 
-    Use one instance per ``generate`` call: it follows the rows from the first step (the prompt)
-    to the end. A row that has finished (end of turn) is left alone, as ``generate`` pads it.
+    One instance per batch: row ``r``'s matcher follows the tokens given to :meth:`advance`, and
+    :meth:`mask` keeps, for the rows still answering, only the tokens their matchers allow (a
+    complete answer allows only the end of turn).
 
     Args:
         tokenizer: the model's (fast) tokenizer; its EOS ends an answer once the JSON is complete.
         schema: a JSON Schema (dict).
         vocab_size: the model's output width (may exceed the tokenizer's vocabulary).
+        rows: the batch's rows.
 
     Raises:
         ValueError: the schema uses something the grammar compiler cannot express.
     """
 
-    def __init__(self, tokenizer, schema: dict, vocab_size: int):
+    def __init__(self, tokenizer, schema: dict, vocab_size: int, rows: int):
         from llguidance import LLMatcher
 
         self._tok = _ll_tokenizer(tokenizer, vocab_size)
-        self._grammar = LLMatcher.grammar_from_json_schema(json.dumps(decoding_schema(schema)), defaults=_COMPACT)
-        is_error, messages = LLMatcher.validate_grammar_with_warnings(self._grammar, self._tok)
+        grammar = LLMatcher.grammar_from_json_schema(json.dumps(decoding_schema(schema)), defaults=_COMPACT)
+        is_error, messages = LLMatcher.validate_grammar_with_warnings(grammar, self._tok)
         if is_error:
             raise ValueError(f"the JSON schema cannot be decoded under: {messages[0]}")
-        self._matchers: list[Any] | None = None
-        self._done: list[bool] = []
-        self._vocab, self._eos = vocab_size, tokenizer.eos_token_id
+        self._matchers = [LLMatcher(self._tok, grammar) for _ in range(rows)]
+        self._vocab = vocab_size
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        from llguidance import LLMatcher
+    def advance(self, row: int, token: int) -> None:
+        """Row ``row`` wrote ``token`` (one its mask allowed)."""
+        self._matchers[row].consume_token(token)
+
+    def mask(self, rows: list[int], scores: torch.Tensor) -> torch.Tensor:
+        """``scores`` (``(len(rows), vocab)``, one line per row of ``rows``) with every token
+        those rows' matchers forbid set to ``-inf``."""
         from llguidance.torch import allocate_token_bitmask, fill_next_token_bitmask
 
-        rows = input_ids.shape[0]
-        if self._matchers is None:  # the first step: nothing generated yet
-            self._matchers = [LLMatcher(self._tok, self._grammar) for _ in range(rows)]
-            self._done = [False] * rows
-        else:
-            for r, token in enumerate(input_ids[:, -1].tolist()):
-                if self._done[r]:
-                    continue
-                if token == self._eos:  # the answer is over; generate pads this row from now on
-                    self._done[r] = True
-                else:
-                    self._matchers[r].consume_token(token)
-                    self._done[r] = self._matchers[r].is_error()  # cannot happen under the mask
-        live = [r for r in range(rows) if not self._done[r]]
-        if live:
-            bitmask = allocate_token_bitmask(rows, self._vocab)
-            for r in live:  # a complete answer's mask holds only the end of turn
-                fill_next_token_bitmask(self._matchers[r], bitmask, r)
-            allowed = _unpack(bitmask[live], scores.shape[1]).to(scores.device)
-            scores[live] = scores[live].masked_fill(~allowed, float("-inf"))
-        return scores
+        bitmask = allocate_token_bitmask(len(rows), self._vocab)
+        for line, row in enumerate(rows):
+            fill_next_token_bitmask(self._matchers[row], bitmask, line)
+        allowed = _unpack(bitmask, scores.shape[1]).to(scores.device)
+        return scores.masked_fill(~allowed, float("-inf"))
 
 
 def _unpack(bitmask: torch.Tensor, width: int) -> torch.Tensor:

@@ -1,12 +1,20 @@
-"""Batched greedy generation for evaluation and for trying a model by hand."""
+"""Batched greedy generation for evaluation and for trying a model by hand.
+
+Our own decoding loop over the model's forward, not ``transformers.generate``: it keeps each
+layer's keys and values in one buffer with room for the whole answer (the library's default
+cache concatenates, copying the whole cache at every token), and it drops a row from the batch
+once its answer has ended, so a batch costs what its answers need rather than 32 times its
+longest one. The tokens are the same as ``generate``'s greedy search (a test compares them).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
+from functools import partial
 
 import torch
-from transformers import LogitsProcessorList
+from transformers.cache_utils import Cache, DynamicLayer
 
 from afinar.data.batch import left_padded_batches
 from afinar.data.render import prompt_ids
@@ -15,7 +23,79 @@ from afinar.model.constrain import SchemaConstraint
 __all__ = ["generate", "generate_ids"]
 
 
+class _Preallocated(DynamicLayer):
+    """One layer's keys and values, ``(batch, kv_heads, room, head_dim)`` allocated at the first
+    update; attention reads the filled ``[:, :, :length]`` part (a view, no copy)."""
+
+    def __init__(self, room: int):
+        super().__init__()
+        self.room, self.length = room, 0
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        b, h, _, d = key_states.shape
+        self.dtype, self.device = key_states.dtype, key_states.device
+        self.keys = key_states.new_empty(b, h, self.room, d)
+        self.values = value_states.new_empty(b, h, self.room, value_states.shape[-1])
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        end = self.length + key_states.shape[-2]
+        self.keys[:, :, self.length : end] = key_states
+        self.values[:, :, self.length : end] = value_states
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.is_initialized:
+            self.keys, self.values = self.keys[indices], self.values[indices]
+
+
 @torch.no_grad()
+def _greedy(model, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, eos: int, constraint) -> list[list[int]]:
+    """Greedy answer ids for one left-padded batch (``ids``, ``mask``: ``(rows, width)``), each
+    cut before its first ``eos``. Rows leave the batch (and their cache rows) when they end."""
+    rows = ids.shape[0]
+    cache = Cache(layer_class_to_replicate=partial(_Preallocated, ids.shape[1] + max_new_tokens))
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
+        logits_to_keep=1,
+    ).logits[:, -1]  # fmt: skip
+    live = list(range(rows))  # the input row of each batch row
+    position = positions[:, -1:] + 1
+    answers: list[list[int]] = [[] for _ in range(rows)]
+    for step in range(max_new_tokens):
+        if constraint is not None:
+            logits = constraint.mask(live, logits)
+        tokens = logits.argmax(-1)
+        ended = []
+        for b, (row, token) in enumerate(zip(live, tokens.tolist(), strict=True)):
+            if token == eos:
+                ended.append(b)
+            else:
+                answers[row].append(token)
+                if constraint is not None:
+                    constraint.advance(row, token)
+        if len(ended) == len(live) or step == max_new_tokens - 1:
+            break
+        if ended:
+            keep = torch.tensor([b for b in range(len(live)) if b not in set(ended)], device=ids.device)
+            cache.batch_select_indices(keep)
+            live = [live[b] for b in keep.tolist()]
+            tokens, mask, position = tokens[keep], mask[keep], position[keep]
+        mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
+        logits = model(
+            input_ids=tokens[:, None], attention_mask=mask, position_ids=position, past_key_values=cache, use_cache=True
+        ).logits[:, -1]
+        position = position + 1
+    return answers
+
+
 def generate_ids(
     model,
     tokenizer,
@@ -33,27 +113,15 @@ def generate_ids(
     (:mod:`afinar.model.constrain`).
     """
     device = next(model.parameters()).device
+    eos = tokenizer.eos_token_id
     prompts = [prompt_ids(tokenizer, c) for c in conversations]
     out: list[list[int]] = [[] for _ in prompts]
-    pad = tokenizer.pad_token_id
-    for idx, ids, mask in left_padded_batches(prompts, batch_size, pad):
-        width = ids.shape[1]
-        constraint = [SchemaConstraint(tokenizer, schema, model.config.vocab_size)] if schema else []
+    for idx, ids, mask in left_padded_batches(prompts, batch_size, tokenizer.pad_token_id):
+        constraint = SchemaConstraint(tokenizer, schema, model.config.vocab_size, len(idx)) if schema else None
         with (autocast or nullcontext)():
-            gen = model.generate(
-                logits_processor=LogitsProcessorList(constraint),
-                input_ids=ids.to(device),
-                attention_mask=mask.to(device),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=pad,
-            )
-        for row, i in enumerate(idx):
-            new = gen[row, width:].tolist()
-            if tokenizer.eos_token_id in new:
-                new = new[: new.index(tokenizer.eos_token_id)]
-            out[i] = new
+            answers = _greedy(model, ids.to(device), mask.to(device), max_new_tokens, eos, constraint)
+        for i, answer in zip(idx, answers, strict=True):
+            out[i] = answer
         if on_batch:
             on_batch(len(idx))
     return out

@@ -89,5 +89,5 @@ def test_a_schema_the_grammar_cannot_express_is_a_clear_error(tiny):
 
     model, tokenizer = tiny
     with pytest.raises(ValueError, match="cannot be decoded under"):
-        SchemaConstraint(tokenizer, {"type": "string", "pattern": "(?<=a)b"}, model.config.vocab_size)
+        SchemaConstraint(tokenizer, {"type": "string", "pattern": "(?<=a)b"}, model.config.vocab_size, rows=1)
     assert torch.is_grad_enabled()  # nothing left switched off
