@@ -440,7 +440,7 @@ def evaluate_benchmarks(
 
     from afinar.eval.benchmarks import PRIMARY, load_items, score_base, score_items
     from afinar.eval.paired import paired_difference
-    from afinar.model.adapters import as_base
+    from afinar.model.adapters import as_base, folded
 
     run_dir = Path(target)
     model, tokenizer, autocast, is_run = model_for_eval(target)
@@ -456,7 +456,7 @@ def evaluate_benchmarks(
             entry = {"n": len(items), "metric": PRIMARY.get(name, "acc"), "limit": limit}
             for m in models:
                 task = progress.add_task(f"{name} {m}", total=sum(len(i.continuations) for i in items))
-                ctx = as_base(model) if m == "base" and is_run else nullcontext(model)
+                ctx = as_base(model) if m == "base" and is_run else folded(model)
                 advance = partial(progress.advance, task)
                 with ctx as scored:
                     if m == "base":

@@ -35,7 +35,7 @@ import torch
 
 from afinar.data.batch import left_padded_batches
 from afinar.errors import AfinarError
-from afinar.model.adapters import as_base, has_adapter
+from afinar.model.adapters import as_base, folded, has_adapter
 
 __all__ = ["DEFAULT_DATA", "Question", "compare_models", "load_questions", "mmlu_prompt", "score_mmlu", "wilson"]
 
@@ -179,7 +179,7 @@ def compare_models(model, tokenizer, questions: list[Question], shots: int, auto
     with Progress(*columns, disable=not show_progress) as progress:
         for name in names:
             task = progress.add_task(name, total=len(questions))
-            ctx = as_base(model) if name == "base" and len(names) == 2 else nullcontext(model)
+            ctx = as_base(model) if name == "base" and len(names) == 2 else folded(model)
             with ctx as m:
                 result = score_mmlu(
                     m,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -14,7 +13,7 @@ from afinar.data.read import Example
 from afinar.errors import AfinarError
 from afinar.eval.derive import derive_answer, derived_fields
 from afinar.eval.domain import json_metrics
-from afinar.model.adapters import as_base
+from afinar.model.adapters import as_base, folded
 from afinar.model.generate import generate
 
 __all__ = [
@@ -221,7 +220,7 @@ def evaluate_examples(
     with answer_progress("eval", show_progress) as progress:
         for name in models:
             task = progress.add_task(name, total=len(prompts))
-            ctx = as_base(model) if name == "base" else nullcontext(model)
+            ctx = as_base(model) if name == "base" else folded(model)
             with ctx as m:
                 answers[name] = generate(
                     m,

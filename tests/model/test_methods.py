@@ -15,6 +15,7 @@ from afinar.model.adapters import (
     attach_adapter,
     causal_lm_of,
     decoder_states,
+    folded,
     load_adapter,
     save_adapter,
     trainable_parameters,
@@ -128,6 +129,26 @@ def test_merging_keeps_the_logits(tiny_model_dir, tokenizer, method):
     merged = model.merge_and_unload()
     assert not any("lora" in n or "ia3" in n for n, _ in merged.named_parameters())
     assert (_logits(merged, batch) - expected).abs().max().item() <= 1e-4
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "full"])  # full: no base beside it here
+def test_folded_computes_the_same_and_gives_the_base_back(tiny_model_dir, tokenizer, method):
+    """Evaluation folds LoRA into the weights for speed: the same logits as the adapter's own
+    forward, a base that is bit for bit what it was afterwards, the other methods untouched."""
+    batch = _batch(tokenizer)
+    model = _perturbed(tiny_model_dir, method)
+    expected = _logits(model, batch)
+    with as_base(model) as base:
+        base_logits = _logits(base, batch)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with folded(model) as fast:
+        assert (_logits(fast, batch) - expected).abs().max().item() <= 1e-4
+        changed = {n for n, p in fast.named_parameters() if not torch.equal(p, before[n])}
+        assert changed == ({n for n in before if "base_layer.weight" in n} if method == "lora" else set())
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    assert torch.equal(_logits(model, batch), expected)
+    with as_base(model) as base:
+        assert torch.equal(_logits(base, batch), base_logits)
 
 
 def test_bottleneck_adapters_at_init_leave_the_logits_unchanged(tiny_model_dir, tokenizer):
