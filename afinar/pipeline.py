@@ -31,7 +31,7 @@ from afinar.data.lint import DataReport
 from afinar.data.read import Example
 from afinar.data.render import Rendered, RenderStats, render_all
 from afinar.errors import AfinarError
-from afinar.lineage import base_id_of, lineage, sha256_file
+from afinar.lineage import base_id_of, base_id_of_spec, lineage, sha256_file
 from afinar.security.access import authorize, digests, record
 from afinar.security.audit import audit_log
 from afinar.security.crypto import is_afe
@@ -446,7 +446,7 @@ def evaluate_benchmarks(
     model, tokenizer, autocast, is_run = model_for_eval(target)
     model, autocast = _weights_in_bf16(model, autocast)
     models = ["base", "tuned"] if is_run else ["base"]
-    base_id = base_id_of(run_dir, load_run(run_dir).memory.quantize) if is_run else None
+    base_id = base_id_of(run_dir, load_run(run_dir).memory.quantize) if is_run else base_id_of_spec(str(target))
     results: dict[str, dict] = {}
     start = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

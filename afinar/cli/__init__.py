@@ -113,6 +113,29 @@ def train_cmd(
         raise typer.Exit(130)  # stopped by a signal: say so to the shell or scheduler
 
 
+@app.command("prepare")
+@user_errors
+def prepare_cmd(
+    base: Annotated[str, typer.Argument(help="A base model: default, a model folder, a .gguf.")] = "default",
+    replay: Annotated[bool, typer.Option(help="Write the replay conversations (GGUF bases).")] = True,
+    benchmarks: Annotated[bool, typer.Option(help="Score the base on the gate's benchmarks.")] = True,
+    quiet: Quiet = False,
+) -> None:
+    """Once per base: convert it, write its replay conversations, score it on the gate's benchmarks
+    (cached; every later run on it skips all three)."""
+    from afinar.prepare import prepare_base
+
+    done = prepare_base(base, replay, benchmarks, show_progress=not quiet)
+    parts = []
+    if replay:
+        parts.append(f"replay: {done['replay']['conversations']} conversations, {done['replay']['seconds']} s")
+    if benchmarks:
+        bench = done["benchmarks"]
+        took = "cached already" if bench["cached"] else f"{bench['seconds']} s"
+        parts.append(f"benchmarks: {', '.join(bench['names'])}, {took}")
+    console.print(f"prepared {base} (sha256 {done['sha256'][:16]}...): " + "; ".join(parts or ["converted"]))
+
+
 @app.command("plan")
 @user_errors
 def plan_cmd(

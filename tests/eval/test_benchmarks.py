@@ -222,3 +222,38 @@ def test_a_second_evaluation_of_a_run_reads_the_base_side_from_the_per_base_cach
     second = evaluate_benchmarks(run, ["piqa"], limit=6, show_progress=False)["benchmarks"]["piqa"]
     assert (first["base"].pop("cached"), second["base"].pop("cached")) == (False, True)
     assert first == second
+
+
+@needs_data
+def test_a_base_scored_alone_is_what_a_run_on_it_reads(tmp_path, tiny_model_dir, monkeypatch):
+    """``afinar prepare`` / ``afinar eval run BASE``: the base alone gives, bit for bit, what a run's
+    own base pass (its adapter disabled) gives, and under the key that run reads."""
+    from typer.testing import CliRunner
+
+    from afinar.cli import app
+    from afinar.pipeline import evaluate_benchmarks
+    from tests.conftest import tiny_recipe
+
+    monkeypatch.setenv("AFINAR_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    recipe = tiny_recipe(tmp_path, tiny_model_dir, train={"max_steps": 1})
+    assert CliRunner().invoke(app, ["run", "--quiet", str(recipe), "--run-dir", str(run)]).exit_code == 0
+    monkeypatch.setenv("AFINAR_CACHE", str(tmp_path / "by-run"))
+    by_run = evaluate_benchmarks(run, ["piqa"], limit=6, show_progress=False)["benchmarks"]["piqa"]["base"]
+    monkeypatch.setenv("AFINAR_CACHE", str(tmp_path / "alone"))
+    alone = evaluate_benchmarks(str(tiny_model_dir), ["piqa"], limit=6, show_progress=False)["benchmarks"]["piqa"]
+    alone = alone["base"]
+    assert (by_run.pop("cached"), alone.pop("cached")) == (False, False)
+    assert alone == by_run
+    read = evaluate_benchmarks(run, ["piqa"], limit=6, show_progress=False)["benchmarks"]["piqa"]["base"]
+    assert read.pop("cached") is True and read == alone
+
+
+def test_prepare_refuses_replay_for_a_base_that_is_not_a_gguf_file(tiny_model_dir):
+    from typer.testing import CliRunner
+
+    from afinar.cli import app
+
+    result = CliRunner().invoke(app, ["prepare", str(tiny_model_dir), "--no-benchmarks"])
+    assert result.exit_code == 2
+    assert "only for a GGUF base" in result.output and "--no-replay" in result.output
