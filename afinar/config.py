@@ -34,7 +34,7 @@ ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "d
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
 
 class DataConfig(_Strict):
@@ -44,16 +44,19 @@ class DataConfig(_Strict):
     eval: Path | None = None
     """Held-out rows; when absent, ``eval_fraction`` of ``train`` is split off (seeded)."""
     eval_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    """Share of ``train`` split off as the eval set (seeded), used only when ``eval`` is absent."""
     eval_splits: dict[str, Path] = Field(default_factory=dict)
     """More held-out files by name, each evaluated like ``eval`` (base vs tuned) and reported
     beside it, e.g. ``disjoint``: requests whose phrasings, products and stores training never saw."""
     format: Literal["auto", "alpaca", "chat", "sharegpt", "completion"] = "auto"
+    """The rows' form; ``auto`` tells them apart by their keys (a table's columns)."""
     columns: dict[str, str] = Field(default_factory=dict)
     """A table's column names for afinar's fields, ``{field: column}`` (``{instruction:
     question, output: answer}``), for data whose columns are named otherwise."""
     system_prompt: str | None = None
     """Prepended as a system turn to rows that have none; None keeps the template's default."""
     max_seq_len: int = Field(512, ge=16)
+    """Tokens per row, prompt and answer together."""
     overlong: Literal["truncate", "drop"] = "truncate"
     """What to do with a row longer than max_seq_len; either way it is counted in the summary."""
 
@@ -98,6 +101,7 @@ class AdapterConfig(_Strict):
     r: int = Field(16, ge=1)
     """LoRA/DoRA rank."""
     alpha: float = Field(32.0, gt=0)
+    """LoRA scale numerator: the update is ``alpha / r * B @ A``."""
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     """0 by default: on CPU the dropout mask (a Bernoulli draw per LoRA input) took ~20% of a step."""
     target_modules: list[str] | None = None
@@ -113,11 +117,17 @@ class OptimConfig(_Strict):
     lr: float = Field(2e-4, gt=0)
     """LoRA trains few, freshly initialised weights, so it takes ~10x the full fine-tuning rate."""
     weight_decay: float = Field(0.0, ge=0)
+    """AdamW weight decay."""
     betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas."""
     warmup_steps: int = Field(10, ge=0)
+    """Linear warm-up steps."""
     schedule: Literal["cosine", "constant"] = "cosine"
+    """``cosine`` decays to ``min_lr_ratio`` x lr after the warm-up; ``constant`` stays at lr."""
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    """Floor of the cosine schedule, as a share of lr."""
     max_grad_norm: float | None = Field(1.0, gt=0)
+    """Gradient clipping by global norm (null: off)."""
     lr_layer_decay: float | None = Field(None, gt=0, le=1)
     """Layer-wise LR decay: decoder layer l of L trains at lr * decay^(L-1-l); embeddings at
     decay^L; the final norm and head at lr. Lower layers (general features) move less."""
@@ -127,8 +137,11 @@ class OptimConfig(_Strict):
 
 class TrainConfig(_Strict):
     micro_batch_size: int = Field(8, ge=1)
+    """Rows per forward/backward (packed rows with ``packing``)."""
     grad_accum: int = Field(1, ge=1)
+    """Micro-batches per optimizer step; the loss is normalised by the step's target tokens."""
     epochs: float = Field(1.0, gt=0)
+    """Passes over the training rows (fractions allowed)."""
     max_steps: int | None = Field(None, ge=1)
     """Optimizer steps; when set, it wins over ``epochs``."""
     eval_interval: int | None = Field(None, ge=1)
@@ -136,7 +149,9 @@ class TrainConfig(_Strict):
     early_stopping_patience: int | None = Field(None, ge=1)
     """Stop after this many eval passes without a lower eval loss (needs eval_interval)."""
     checkpoint_interval: int | None = Field(None, ge=1)
+    """Optimizer steps between checkpoints (null: none); resuming from one is exact."""
     seed: int = 42
+    """Seeds the adapter's init, the data order and dropout."""
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     """auto: bf16 autocast where the CPU/GPU has native bf16, else fp32. Under bf16 the frozen
     base's linear weights are stored in bf16; adapter weights and optimizer state stay fp32."""
@@ -170,6 +185,7 @@ class ReplayConfig(_Strict):
     as in Magpie, Xu et al. 2024)."""
 
     enabled: bool = False
+    """Add replay rows to every optimizer step."""
     data: Path | None = None
     """General conversations of your own (any format afinar reads) instead of the base's: they go
     through the same access control and lineage as the training data."""
@@ -179,13 +195,18 @@ class ReplayConfig(_Strict):
     per_step: int = Field(2, ge=1)
     """Replay rows added to each optimizer step, beside its domain rows."""
     loss: Literal["kl", "sft"] = "kl"
+    """``kl``: KL(base || tuned) at every replay position, the base kept as its ``top_k`` tokens and
+    one bucket for the rest; ``sft``: cross-entropy on the base's answers."""
     weight: float = Field(1.0, gt=0)
     """The replay term's weight against the domain loss (each a mean per token)."""
     top_k: int = Field(32, ge=1)
     """The base distribution kept per position for ``kl`` (the rest of its mass as one bucket)."""
     max_new_tokens: int = Field(128, ge=8)
+    """Longest answer the base writes for a conversation."""
     temperature: float = Field(1.0, gt=0)
+    """Sampling temperature of the requests the base writes (its answers are greedy)."""
     seed: int = 0
+    """Seeds the sampling of the requests."""
 
 
 class MemoryConfig(_Strict):
@@ -225,10 +246,13 @@ class MmluConfig(_Strict):
     """MMLU-Redux next to the domain eval in ``afinar run`` (base vs tuned, same questions)."""
 
     enabled: bool = False
+    """Score MMLU-Redux, base vs tuned, in ``afinar run``."""
     data: Path | None = None
     """mmlu_redux.jsonl; default ../shared/data/mmlu-redux/ beside the repository."""
     limit_per_subject: int | None = Field(None, ge=1)
+    """First K questions per subject (null: all)."""
     shots: Literal[0, 5] = 0
+    """Few-shot examples before each question."""
 
 
 BENCHMARK_NAMES = ("hellaswag", "piqa", "arc_easy", "arc_challenge", "winogrande", "mmlu")
@@ -245,12 +269,14 @@ class BenchmarksConfig(_Strict):
     names: list[Literal["hellaswag", "piqa", "arc_easy", "arc_challenge", "winogrande", "mmlu"]] = Field(
         default_factory=lambda: ["hellaswag", "piqa", "arc_easy"]
     )
+    """Which benchmarks: the default trio, or any of ``arc_challenge``, ``winogrande``, ``mmlu`` (full MMLU)."""
     limit: int | None = Field(1000, ge=1)
     """N test items of each, a fixed seeded sample (None: all; HellaSwag has 5,021, PIQA 919,
     ARC-Easy 2,376: afinar.eval.benchmarks). Base and tuned are compared item by item, so 1,000
     items see a 3-point drop when up to ~11% of the items change answer (:mod:`afinar.eval.paired`);
     the gate's report gives the drop each benchmark's items can see."""
     shots: Literal[0, 5] = 0
+    """Few-shot examples before each item."""
 
 
 class ScaleConfig(_Strict):
@@ -259,6 +285,7 @@ class ScaleConfig(_Strict):
     on its validation items (never the test items the gate judges); written into the adapter."""
 
     enabled: bool = False
+    """Choose the adapter's scale after training (LoRA only; needs the benchmarks)."""
     grid: list[float] = Field(default_factory=lambda: [1.0, 0.8, 0.6, 0.4], min_length=1)
     """Scales tried, largest first; the search stops at the first inside the gate."""
     limit: int | None = Field(500, ge=1)
@@ -324,16 +351,23 @@ class EvalConfig(_Strict):
     sql_database: Path | None = None
     """Fixture database for ``sql`` rows: a .sql script or a .db file (answers run read-only)."""
     mmlu: MmluConfig = Field(default_factory=MmluConfig)
+    """MMLU-Redux, base vs tuned (off by default: the bundled base is at chance on it)."""
     benchmarks: BenchmarksConfig = Field(default_factory=BenchmarksConfig)
+    """General benchmarks, base vs tuned on the same items (on by default)."""
     scale: ScaleConfig = Field(default_factory=ScaleConfig)
+    """WiSE-FT adapter scaling after training (off by default)."""
     gate: GateConfig = Field(default_factory=GateConfig)
+    """The promotion gate."""
     ignore_fields: list[str] = Field(default_factory=list)
     """Dotted paths left out of field accuracy (free text such as error messages)."""
     max_new_tokens: int = Field(256, ge=1)
+    """Longest generated answer, in tokens."""
     batch_size: int = Field(16, ge=1)
+    """Prompts per generation batch."""
     limit: int | None = Field(None, ge=1)
     """Score only the first N eval rows (for quick runs)."""
     compare_base: bool = True
+    """Also score the base model (the adapter disabled) on the eval split."""
     compare_base_on_splits: bool = False
     """Also score the base on ``data.eval_splits``; off, those splits score the tuned model alone
     (the base's side is on the eval split already; each base pass is as long as the tuned one)."""
@@ -365,19 +399,29 @@ class PiiConfig(_Strict):
 
 class Recipe(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """The run's name: run folders are ``output_dir/NAME-YYYYMMDD-HHMMSS``."""
     base_model: str = "default"
     """``default`` (bundled SmolLM2-135M-Instruct), a HF model folder, a .gguf file, or a hub id."""
     intended_use: str | None = None
     """What the model is for and not for, in a sentence or two: the model card's first section."""
     data: DataConfig
+    """The rows to train and evaluate on."""
     adapter: AdapterConfig = Field(default_factory=AdapterConfig)
+    """What trains."""
     optim: OptimConfig = Field(default_factory=OptimConfig)
+    """The optimizer (AdamW) and its schedule."""
     train: TrainConfig = Field(default_factory=TrainConfig)
+    """The training loop."""
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    """What lets a model fit."""
     replay: ReplayConfig = Field(default_factory=ReplayConfig)
+    """Keeping general ability while the domain is learned (docs/forgetting.md)."""
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    """Evaluation after training and the promotion gate."""
     pii: PiiConfig = Field(default_factory=PiiConfig)
+    """Personal data and secrets in the training data."""
     output_dir: Path = Path("runs")
+    """Where run folders go."""
 
     @model_validator(mode="after")
     def _method_fits(self) -> Recipe:
@@ -486,3 +530,77 @@ def load_recipe(path: str | Path) -> Recipe:
         line = mark.line + 1 if mark else None
         raise AfinarError(f"{where(path, line)}: not valid YAML: {err}") from None
     return recipe_from_dict(raw, str(path), root).resolve_paths(path.parent.resolve())
+
+
+def reference_markdown() -> str:
+    """The recipe reference page (``docs/recipe.md``): every key of :class:`Recipe` with its type,
+    default and description, read from the schema itself (``python -m afinar.config``)."""
+    lines = [
+        "# Recipe reference",
+        "",
+        "Generated from the recipe schema (`afinar/config.py`) by `python -m afinar.config > docs/recipe.md`;",
+        "a test fails when this page and the schema disagree. A recipe is validated on load: an unknown",
+        "or misspelled key is an error naming the key, its line and the keys allowed there. Paths are",
+        "relative to the recipe's folder. The demo's recipe is `examples/retail-sales-json/recipe.yaml`.",
+    ]
+    sections: list[tuple[str, type[BaseModel], str]] = [("", Recipe, "")]
+    while sections:
+        prefix, model, doc = sections.pop(0)
+        lines += ["", f"## `{prefix}`" if prefix else "## Top level", ""]
+        intro = _md_text((model.__doc__ or "").split("\n\n")[0]) if prefix else ""
+        lines += [intro or doc, ""] if intro or doc else []
+        lines += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+        nested = []
+        for key, field in model.model_fields.items():
+            sub = field.annotation
+            if isinstance(sub, type) and issubclass(sub, BaseModel):
+                nested.append((f"{prefix}.{key}" if prefix else key, sub, _md_text(field.description or "")))
+                lines.append(f"| `{key}` | section | | see `{nested[-1][0]}` below |")
+                continue
+            value = None if field.is_required() else field.get_default(call_default_factory=True)
+            default = "(required)" if field.is_required() else f"`{_md_value(value)}`"
+            lines.append(f"| `{key}` | {_md_type(sub)} | {default} | {_md_text(field.description or '')} |")
+        sections = nested + sections
+    return "\n".join(lines) + "\n"
+
+
+def _md_text(text: str) -> str:
+    """A docstring as one Markdown table cell: one line, single backticks, pipes escaped."""
+    import re
+
+    text = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", " ".join(text.split()))
+    return text.replace("``", "`").replace("|", "\\|")
+
+
+def _md_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, Path | str):
+        return str(value)
+    if isinstance(value, tuple):
+        value = list(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _md_type(annotation: Any) -> str:
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Literal:
+        return " \\| ".join(f"`{_md_value(a)}`" for a in args)
+    if origin in (typing.Union, types.UnionType):
+        kinds = [_md_type(a) for a in args if a is not type(None)]
+        return " or ".join(kinds) + (" or null" if type(None) in args else "")
+    if origin is list:
+        return f"list of {_md_type(args[0])}"
+    if origin is dict:
+        return f"map of {_md_type(args[0])} to {_md_type(args[1])}"
+    if origin is tuple:
+        return "[" + ", ".join(_md_type(a) for a in args) + "]"
+    names = {str: "string", int: "integer", float: "number", bool: "boolean", Path: "path"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")

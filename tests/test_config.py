@@ -61,21 +61,24 @@ def test_relative_paths_resolve_against_the_recipe_folder(tmp_path):
     assert r.output_dir == tmp_path / "runs"
 
 
-def test_defaults_documented_in_readme_match_the_schema():
-    from afinar.config import Recipe
+def test_the_recipe_reference_page_is_the_schema():
+    """docs/recipe.md is generated (``python -m afinar.config``): regenerated, it must not change,
+    and it shows defaults and choices as written here, by hand."""
+    from afinar.config import reference_markdown
 
-    r = Recipe.model_validate({"name": "x", "data": {"train": "t.jsonl"}})
-    readme = (REPO / "README.md").read_text()
-    for key, value in [
-        ("lr", r.optim.lr),
-        ("r", r.adapter.r),
-        ("alpha", r.adapter.alpha),
-        ("max_seq_len", r.data.max_seq_len),
-        ("micro_batch_size", r.train.micro_batch_size),
-        ("warmup_steps", r.optim.warmup_steps),
-        ("dropout", r.adapter.dropout),
-        ("policy", r.pii.policy),
-        ("default", r.pii.default),
-        ("secrets", r.pii.secrets),
+    page = (REPO / "docs" / "recipe.md").read_text()
+    assert page == reference_markdown(), "docs/recipe.md is stale: python -m afinar.config > docs/recipe.md"
+    for row in [
+        "| `lr` | number | `0.0002` |",
+        "| `r` | integer | `16` |",
+        "| `max_seq_len` | integer | `512` |",
+        "| `micro_batch_size` | integer | `8` |",
+        "| `policy` | `mask` \\| `block` \\| `off` | `mask` |",
+        "| `names` | list of `hellaswag` \\| `piqa` \\| `arc_easy` \\| `arc_challenge` \\| `winogrande` \\| `mmlu` |",
+        "| `train` | path | (required) |",
     ]:
-        assert f"| `{key}` | `{value}` |" in readme, f"README's recipe table disagrees on {key}={value}"
+        assert row in page, row
+    sections = [line for line in page.splitlines() if line.startswith("## ")]
+    assert sections == ["## Top level"] + [f"## `{s}`" for s in (
+        "data", "adapter", "optim", "train", "memory", "replay", "eval", "eval.mmlu", "eval.benchmarks",
+        "eval.scale", "eval.gate", "pii")]  # fmt: skip
