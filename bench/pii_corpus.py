@@ -1,8 +1,8 @@
 """Build the labeled PII corpora that bench/pii_quality.py scores: bench/data/pii_corpus.jsonl
 (development: the detector was tuned while it was written) and bench/data/pii_holdout.jsonl
-(held out v1: written after the detector was frozen; its first score is in the README, and the
+(held out v1: written after the detector was frozen; its first score is in docs/results.md, and the
 detector was then improved on its misses) and bench/data/pii_holdout2.jsonl (held out v2: written
-after those fixes; its first score is in the README, and a second round of fixes followed) and
+after those fixes; its first score is in docs/results.md, and a second round of fixes followed) and
 bench/data/pii_holdout3.jsonl (held out v3: written after the second round, scored once, then a
 third round of fixes) and bench/data/pii_holdout4.jsonl (held out v4: written after the third
 round, never tuned on: the unbiased estimate).

@@ -268,7 +268,7 @@ def bias_cmd(
     decision_field: Annotated[
         str | None, typer.Option(help="A JSON field that carries a yes/no decision (e.g. approved).")
     ] = None,
-    max_gap: Annotated[float, typer.Option(help="The smallest gap that counts (rates; see README).")] = 0.1,
+    max_gap: Annotated[float, typer.Option(help="The smallest gap that counts (rates; see docs/monitoring.md).")] = 0.1,
     quiet: Quiet = False,
 ) -> None:
     """Counterfactual bias probes (names, nationality, age), base vs tuned.

@@ -5,7 +5,7 @@ bigrams and character 3- to 5-grams inside word boundaries, hashed (CRC-32) into
 buckets, presence only, the vector scaled to unit L2 norm. The model is ``sigmoid(w . x + b)``,
 fitted offline with L2-regularized mini-batch Adam on our own labeled prompts
 (``bench/guard_quality.py --train`` writes ``injection_model.npz`` beside this file; the
-held-out recall at 1% false positives is in README.md). Scoring a prompt takes well under a
+held-out recall at 1% false positives is in docs/serving.md). Scoring a prompt takes well under a
 millisecond per kilobyte; no network, no GPU, no extra dependency.
 """
 

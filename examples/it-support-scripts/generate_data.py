@@ -403,7 +403,7 @@ def clarify_row(rng: random.Random, lang: str, v: Vocab = TRAIN) -> dict:
 def _pick(rng: random.Random, v: Vocab = TRAIN):
     """One row maker by the mix: SQL 28%, Bash 25%, PowerShell 25%, user errors 22%; a third of
     the SQL, Bash and PowerShell rows are exceptions. User errors get more rows than a real log
-    would have: at 15% the tuned model scripted half of them anyway (measured, README)."""
+    would have: at 15% the tuned model scripted half of them anyway (measured, docs/results.md)."""
     kind, exception = rng.random(), rng.random() < 1 / 3
     if kind < 0.28:
         return lambda r, lang: sql_row(r, lang, exception, v.asks)
