@@ -32,6 +32,43 @@ __all__ = [
 
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
+# What a recipe may name, owned here (the schema validates against them; data/read.py and
+# data/pii.py read them from here, so the recipe layer imports no stage).
+ROW_KEYS = {
+    "alpaca": ({"instruction", "output"}, {"input"}),
+    "chat": ({"messages"}, set()),
+    "sharegpt": ({"conversations"}, set()),
+    "completion": ({"prompt", "completion"}, set()),
+}
+"""Each row form's required and optional top-level keys."""
+ROW_COMMON = {"scenario", "id", "metric"}
+"""Keys any row may carry."""
+FIELDS = tuple(sorted({k for required, optional in ROW_KEYS.values() for k in required | optional} | ROW_COMMON))
+"""Every top-level field a row may have, in any form (what ``data.columns`` may map)."""
+PII_TYPES = (
+    "PRIVATE_KEY",
+    "JWT",
+    "AWS_KEY",
+    "GITHUB_TOKEN",
+    "SLACK_TOKEN",
+    "STRIPE_KEY",
+    "URL_CREDENTIALS",
+    "SECRET",
+    "EMAIL",
+    "IBAN",
+    "CREDIT_CARD",
+    "ES_NIE",
+    "ES_NIF",
+    "ES_CIF",
+    "US_SSN",
+    "IP_ADDRESS",
+    "DATE_OF_BIRTH",
+    "PHONE",
+    "PERSON",
+)
+"""The entity types PII detection finds (``pii.operators`` keys), most specific first: when two
+candidates overlap, the one whose type comes first wins; the first eight are secrets."""
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
@@ -62,8 +99,6 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _columns_name_fields(self) -> DataConfig:
-        from afinar.data.read import FIELDS
-
         unknown = sorted(set(self.columns) - set(FIELDS))
         if unknown:
             raise ValueError(f"columns: {unknown} are not fields afinar reads; accepted: {', '.join(FIELDS)}")
@@ -194,9 +229,10 @@ class ReplayConfig(_Strict):
     about one pass at 2 rows a step over 150 steps."""
     per_step: int = Field(2, ge=1)
     """Replay rows added to each optimizer step, beside its domain rows."""
-    loss: Literal["kl", "sft"] = "kl"
+    loss: Literal["kl", "sft", "kl+sft"] = "kl"
     """``kl``: KL(base || tuned) at every replay position, the base kept as its ``top_k`` tokens and
-    one bucket for the rest; ``sft``: cross-entropy on the base's answers."""
+    one bucket for the rest; ``sft``: cross-entropy on the base's answers; ``kl+sft``: both terms,
+    summed, from one forward pass."""
     weight: float = Field(1.0, gt=0)
     """The replay term's weight against the domain loss (each a mean per token)."""
     top_k: int = Field(32, ge=1)
@@ -389,11 +425,9 @@ class PiiConfig(_Strict):
 
     @model_validator(mode="after")
     def _known_types(self) -> PiiConfig:
-        from afinar.data.pii import TYPES
-
-        unknown = sorted(set(self.operators) - set(TYPES))
+        unknown = sorted(set(self.operators) - set(PII_TYPES))
         if unknown:
-            raise ValueError(f"unknown entity type(s) {unknown}; accepted: {', '.join(TYPES)}")
+            raise ValueError(f"unknown entity type(s) {unknown}; accepted: {', '.join(PII_TYPES)}")
         return self
 
 

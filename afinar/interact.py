@@ -31,7 +31,8 @@ def responder(run_dir: Path, max_new_tokens: int, gguf: Path | None = None) -> C
     from afinar.eval.run import derive_rules, load_schema
     from afinar.model.llamacpp import LlamaCpp
     from afinar.model.load import load_tokenizer
-    from afinar.pipeline import load_run, load_tuned
+    from afinar.model.tuned import load_tuned
+    from afinar.run_folder import load_run
 
     if gguf is None:
         model, tokenizer, recipe = load_tuned(run_dir)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from afinar.atomic import read_json
 
-__all__ = ["base_id_of", "base_id_of_spec", "lineage", "model_hash", "sha256_file"]
+__all__ = ["base_id_of", "base_id_of_weights", "lineage", "model_hash", "sha256_file"]
 
 PACKAGES = ("afinar", "torch", "transformers", "peft", "safetensors", "tokenizers", "pydantic", "numpy")
 
@@ -67,10 +67,7 @@ def base_id_of(run_dir: Path, quantize: str) -> str | None:
     return f"{digest}:quantize={quantize}" if digest else None
 
 
-def base_id_of_spec(spec: str) -> str | None:
-    """A base model spec (``default``, a .gguf, a folder) as :func:`base_id_of` names a run's base,
-    loaded unquantized; ``None`` for a hub id (no local weights file)."""
-    from afinar.model.load import resolve_base  # converts a GGUF once; only callers that load it need it
-
-    weights = resolve_base(spec).weights_file
-    return f"{sha256_file(Path(weights))}:quantize=none" if weights else None
+def base_id_of_weights(weights: Path | None, quantize: str = "none") -> str | None:
+    """A base model's weights file as :func:`base_id_of` names a run's base (a base loaded alone
+    for evaluation is unquantized); ``None`` without a local weights file (a hub id)."""
+    return f"{sha256_file(Path(weights))}:quantize={quantize}" if weights else None

@@ -21,7 +21,8 @@ from afinar.atomic import atomic_path, write_json
 from afinar.data.gate import rows_as_trained
 from afinar.errors import AfinarError
 from afinar.eval.drift import Thresholds
-from afinar.pipeline import load_run, model_for_eval, update_summary
+from afinar.model.tuned import model_for_eval
+from afinar.run_folder import load_run, update_summary
 from afinar.security.access import authorize, digests, record
 from afinar.security.audit import audit_log
 

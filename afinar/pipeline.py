@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from afinar.atomic import locked, read_json, write_json, write_text
+from afinar.atomic import read_json, write_json, write_text
 from afinar.config import Recipe, load_recipe
 from afinar.data.gate import (
     RecipeData,
@@ -31,7 +30,11 @@ from afinar.data.lint import DataReport
 from afinar.data.read import Example
 from afinar.data.render import Rendered, RenderStats, render_all
 from afinar.errors import AfinarError
-from afinar.lineage import base_id_of, base_id_of_spec, lineage, sha256_file
+from afinar.lineage import base_id_of, base_id_of_weights, lineage, sha256_file
+from afinar.model.load import resolve_base
+from afinar.model.precision import autocast_for, in_eval_precision, weights_in_bf16
+from afinar.model.tuned import load_tuned, model_for_eval
+from afinar.run_folder import RECIPE_FILE, load_run, update_summary
 from afinar.security.access import authorize, digests, record
 from afinar.security.audit import audit_log
 from afinar.security.crypto import is_afe
@@ -43,16 +46,10 @@ __all__ = [
     "evaluate_run",
     "evaluate_trained",
     "gate_run",
-    "load_run",
-    "load_tuned",
-    "model_for_eval",
     "prepare",
     "run",
     "train_recipe",
-    "update_summary",
 ]
-
-RECIPE_FILE = "recipe.yaml"
 
 
 @dataclass
@@ -130,29 +127,6 @@ def _new_run_dir(recipe: Recipe, run_dir: Path | None) -> Path:
     return run_dir
 
 
-def load_run(run_dir: Path) -> Recipe:
-    """The resolved recipe a run directory was made with."""
-    path = Path(run_dir) / RECIPE_FILE
-    if not path.is_file():
-        raise AfinarError(f"{run_dir}: not a run directory (no {RECIPE_FILE})")
-    return load_recipe(path)
-
-
-def load_tuned(run_dir: Path, dequantize: bool = False):
-    """``(model, tokenizer, recipe)`` for a finished run: its base model (quantized as it was
-    trained, or with ``dequantize`` those weights back in fp32, for merging) plus its adapter."""
-    from afinar.model.adapters import load_adapter
-    from afinar.model.load import load_base
-
-    recipe = load_run(run_dir)
-    base, tokenizer, _ = load_base(recipe.base_model, recipe.memory.quantize)
-    if dequantize and recipe.memory.quantize != "none":
-        import torch
-
-        base = base.dequantize(dtype=torch.float32)
-    return load_adapter(base, Path(run_dir) / "adapter"), tokenizer, recipe
-
-
 def _check_data_unchanged(run_dir: Path) -> None:
     """A resumed run must see the bytes it started with; lineage.json recorded their sha256."""
     for entry in read_json(run_dir / "lineage.json")["data"]:
@@ -190,7 +164,6 @@ def _replay_rows(prep: Prepared, run_dir: Path, show_progress: bool) -> list:
     import torch
 
     from afinar.train.distributed import world
-    from afinar.train.loop import autocast_for
     from afinar.train.replay import build_replay
 
     cfg = prep.recipe.replay
@@ -303,15 +276,6 @@ def train_recipe(
     return run_dir, prep, model, summary
 
 
-def update_summary(run_dir: Path, summary: dict) -> None:
-    """Merge ``summary``'s keys into the run's summary.json (each key replaced whole), under a
-    lock (an eval and a drift check may update it at once) and atomically."""
-    path = Path(run_dir) / "summary.json"
-    with locked(path):
-        old = read_json(path) if path.exists() else {}
-        write_json(path, {**old, **summary})
-
-
 def evaluate_run(
     run_dir: Path, model=None, tokenizer=None, examples: list[Example] | None = None, show_progress: bool = True
 ) -> dict:
@@ -331,7 +295,7 @@ def evaluate_run(
         recipe = load_run(run_dir)
     if examples is None:
         examples = rows_as_trained(recipe).held
-    model, autocast = _in_eval_precision(model, recipe)
+    model, autocast = in_eval_precision(model, recipe.train.precision)
     start = time.perf_counter()
     encrypted = any(is_afe(p) for p in recipe.data.files)
     results = evaluate_examples(
@@ -353,47 +317,6 @@ def evaluate_run(
 def _adapter_digests(run_dir: Path) -> dict[str, str]:
     """sha256 of every file of the run's adapter, for the audit records that change or close it."""
     return digests(sorted((Path(run_dir) / "adapter").glob("*")))
-
-
-def _in_eval_precision(model, recipe: Recipe):
-    """``(model, autocast)`` for evaluating ``model`` in the recipe's training precision on the
-    device it is on (see :func:`_weights_in_bf16`)."""
-    from afinar.train.loop import autocast_for
-
-    _, autocast = autocast_for(recipe.train.precision, next(model.parameters()).device)
-    return _weights_in_bf16(model, autocast)
-
-
-def _weights_in_bf16(model, autocast):
-    """``(model, autocast)`` for evaluation: under bf16 autocast, the model with its weights cast to
-    bf16 once and no autocast. Autocast casts every linear weight on every call: ~20% of decode
-    time and 40% of benchmark scoring time on this CPU. Serving does the same."""
-    if autocast is nullcontext:
-        return model, autocast
-    import torch
-
-    return model.to(torch.bfloat16), None
-
-
-def model_for_eval(target: str | Path):
-    """(model, tokenizer, autocast, is_run): a run's tuned model (its adapter can be disabled for
-    the base side) in the run's precision, or a base model spec alone in the default precision;
-    on the GPU when there is one."""
-    import torch
-
-    from afinar.model.load import load_base
-    from afinar.train.loop import autocast_for
-
-    is_run = (Path(target) / RECIPE_FILE).is_file()
-    if is_run:
-        model, tokenizer, recipe = load_tuned(Path(target))
-        precision = recipe.train.precision
-    else:
-        model, tokenizer, _ = load_base(str(target))
-        precision = "auto"
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    _, autocast = autocast_for(precision, device)
-    return model.to(device), tokenizer, autocast, is_run
 
 
 def evaluate_mmlu(
@@ -444,9 +367,13 @@ def evaluate_benchmarks(
 
     run_dir = Path(target)
     model, tokenizer, autocast, is_run = model_for_eval(target)
-    model, autocast = _weights_in_bf16(model, autocast)
+    model, autocast = weights_in_bf16(model, autocast)
     models = ["base", "tuned"] if is_run else ["base"]
-    base_id = base_id_of(run_dir, load_run(run_dir).memory.quantize) if is_run else base_id_of_spec(str(target))
+    base_id = (
+        base_id_of(run_dir, load_run(run_dir).memory.quantize)
+        if is_run
+        else base_id_of_weights(resolve_base(str(target)).weights_file)
+    )
     results: dict[str, dict] = {}
     start = time.perf_counter()
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -499,7 +426,7 @@ def choose_scale(run_dir: Path, recipe: Recipe, model, tokenizer, show_progress:
     from afinar.eval.scale import apply_to_run, search_scale
 
     cfg, gate = recipe.eval.scale, recipe.eval.gate
-    model, autocast = _in_eval_precision(model, recipe)
+    model, autocast = in_eval_precision(model, recipe.train.precision)
     names = [n for n in recipe.eval.benchmarks.names if n != "mmlu"]
     result = search_scale(
         model,
@@ -528,7 +455,8 @@ def _mitigation(recipe: Recipe, summary: dict | None = None) -> str:
     parts = []
     if r.enabled:
         source = f"{r.data}" if r.data else f"{r.conversations} conversations written by the base"
-        loss = f"KL to the base x{r.weight:g}" if r.loss == "kl" else f"cross-entropy on replay x{r.weight:g}"
+        term = {"kl": "KL to the base", "sft": "cross-entropy on replay", "kl+sft": "KL to the base + cross-entropy"}
+        loss = f"{term[r.loss]} x{r.weight:g}"
         parts.append(f"replay: {r.per_step} rows per step, {loss}, from {source}")
     scale = (summary or {}).get("scale")
     if scale:

@@ -85,7 +85,9 @@ and evaluate it with ``changes`` as ``afinar run`` evaluates after training."""
 _AFTER_TRAINING = """
 import sys
 from pathlib import Path
-from afinar.pipeline import evaluate_trained, load_run, load_tuned
+from afinar.model.tuned import load_tuned
+from afinar.pipeline import evaluate_trained
+from afinar.run_folder import load_run
 run = Path(sys.argv[1])
 model, tokenizer, recipe = load_tuned(run)
 evaluate_trained(run, recipe, model, tokenizer, show_progress=False)

@@ -115,7 +115,7 @@ def main() -> None:
     run = args.run or _newest_run()
     gguf = args.gguf or next((run / "export" / "gguf-f16").glob("*.gguf"))
     sys.path.insert(0, str(REPO))
-    from afinar.pipeline import load_run
+    from afinar.run_folder import load_run
 
     recipe = load_run(run)
     rows = [json.loads(x) for x in Path(recipe.data.eval).read_text(encoding="utf-8").splitlines() if x.strip()]

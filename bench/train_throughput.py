@@ -83,7 +83,8 @@ def _recipe(steps: int, batch: int, packing: bool, ckpt: bool = False):
 def _eval_loss(model, prep) -> float:
     import torch
 
-    from afinar.train.loop import autocast_for, eval_loss
+    from afinar.model.precision import autocast_for
+    from afinar.train.loop import eval_loss
 
     _, autocast = autocast_for("bf16", torch.device("cpu"))
     return eval_loss(model, prep.eval_rows, 16, prep.tokenizer.pad_token_id, torch.device("cpu"), autocast)

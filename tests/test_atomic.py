@@ -23,7 +23,7 @@ def test_a_failed_write_leaves_the_summary_and_gate_as_they_were(tmp_path):
     code = FULL_DISK + (
         "import sys; from pathlib import Path\n"
         "from afinar.atomic import write_json\n"
-        "from afinar.pipeline import update_summary\n"
+        "from afinar.run_folder import update_summary\n"
         "run = Path(sys.argv[1])\n"
         "for write in (lambda: update_summary(run, {'big': 'x' * 100_000}),\n"
         "              lambda: write_json(run / 'gate.json', {'decision': 'promoted', 'pad': 'x' * 100_000})):\n"
@@ -43,7 +43,7 @@ def test_a_failed_write_leaves_the_summary_and_gate_as_they_were(tmp_path):
 def test_concurrent_summary_updates_lose_no_key(tmp_path):
     code = (
         "import sys; from pathlib import Path\n"
-        "from afinar.pipeline import update_summary\n"
+        "from afinar.run_folder import update_summary\n"
         "for i in range(40):\n"
         "    update_summary(Path(sys.argv[1]), {f'{sys.argv[2]}{i}': i})\n"
     )

@@ -195,8 +195,9 @@ def eval_cmd(
 
     from afinar.atomic import read_json
     from afinar.eval.benchmarks import BENCHMARKS
-    from afinar.pipeline import RECIPE_FILE, evaluate_benchmarks, evaluate_mmlu, evaluate_run, gate_run
+    from afinar.pipeline import evaluate_benchmarks, evaluate_mmlu, evaluate_run, gate_run
     from afinar.report import benchmarks_table, mmlu_table
+    from afinar.run_folder import RECIPE_FILE
 
     suites = [s.strip() for s in suite.split(",") if s.strip()]
     benchmarks = [("mmlu" if s == "mmlu_full" else s) for s in suites if s not in ("domain", "mmlu")]

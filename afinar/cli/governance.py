@@ -36,9 +36,10 @@ def data_check_cmd(
     """Lint a dataset: schema, duplicates, leakage, lengths, template, scenarios, PII. Exit 1 on errors."""
 
     from afinar.data.gate import check_data
+    from afinar.model.load import load_tokenizer
     from afinar.report import data_report_tables
 
-    report, _ = check_data(file, recipe, eval_file)
+    report, _ = check_data(file, recipe, eval_file, load_tokenizer)
     out = report.to_json()
     for table in data_report_tables(out):
         console.print(table)

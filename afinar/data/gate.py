@@ -191,15 +191,16 @@ def rows_as_trained(recipe: Recipe) -> RecipeData:
 
 
 def check_data(
-    path: Path | None, recipe_file: Path | None = None, eval_file: Path | None = None
+    path: Path | None, recipe_file: Path | None, eval_file: Path | None, tokenizer_for
 ) -> tuple[DataReport, Recipe]:
     """``afinar data check``: lint ``path`` (or a recipe's own files) and return the report.
 
     With a recipe, its format, system prompt, max_seq_len, base model tokenizer and eval file
     (for leakage) apply, and ``path`` replaces its train file. Without one, the defaults apply.
+    ``tokenizer_for(base_model)`` gives the base's tokenizer (the caller's model code: the data
+    stage loads no model).
     """
     from afinar.config import load_recipe, recipe_from_dict
-    from afinar.model.load import load_tokenizer
 
     if recipe_file is not None:
         recipe = load_recipe(recipe_file)
@@ -214,7 +215,7 @@ def check_data(
     files = recipe.data.files
     actor = authorize("data.check", "dataset:read", files)
     data = read_recipe_data(recipe)
-    report = check_recipe_data(recipe, data, load_tokenizer(recipe.base_model))
+    report = check_recipe_data(recipe, data, tokenizer_for(recipe.base_model))
     summary = report.to_json()["summary"]
     record("data.check", str(recipe.data.train), actor, digests=digests(files), details=summary)
     return report, recipe

@@ -20,32 +20,13 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from afinar.config import PII_TYPES
 from afinar.data.names import FIRST_NAMES
 
 __all__ = ["SECRET_TYPES", "TYPES", "Span", "cif_valid", "detect", "iban_valid", "luhn_valid", "nie_valid", "nif_valid"]
 
-# Most specific first: when two candidates overlap, the one whose type comes first wins.
-TYPES = (
-    "PRIVATE_KEY",
-    "JWT",
-    "AWS_KEY",
-    "GITHUB_TOKEN",
-    "SLACK_TOKEN",
-    "STRIPE_KEY",
-    "URL_CREDENTIALS",
-    "SECRET",
-    "EMAIL",
-    "IBAN",
-    "CREDIT_CARD",
-    "ES_NIE",
-    "ES_NIF",
-    "ES_CIF",
-    "US_SSN",
-    "IP_ADDRESS",
-    "DATE_OF_BIRTH",
-    "PHONE",
-    "PERSON",
-)
+TYPES = PII_TYPES
+"""Most specific first: when two candidates overlap, the one whose type comes first wins."""
 SECRET_TYPES = frozenset(TYPES[:8])
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from afinar.config import FIELDS, ROW_COMMON, ROW_KEYS
 from afinar.errors import AfinarError, where
 
 __all__ = [
@@ -59,15 +60,7 @@ __all__ = [
 FORMATS = ("alpaca", "chat", "sharegpt", "completion")
 SCENARIOS = ("normal", "exception", "user_error")
 ROLES = ("system", "user", "assistant")
-_KEYS = {
-    "alpaca": ({"instruction", "output"}, {"input"}),
-    "chat": ({"messages"}, set()),
-    "sharegpt": ({"conversations"}, set()),
-    "completion": ({"prompt", "completion"}, set()),
-}
-_COMMON = {"scenario", "id", "metric"}
-FIELDS = tuple(sorted({k for required, optional in _KEYS.values() for k in required | optional} | _COMMON))
-"""Every top-level field a row may have, in any form (what ``data.columns`` may map)."""
+_KEYS, _COMMON = ROW_KEYS, ROW_COMMON
 METRICS = ("json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "clarify", "finance", "apidoc")
 """What a row's optional ``metric`` field may name (how its answer is scored; see afinar/eval)."""
 

@@ -58,8 +58,8 @@ def _short(digest: str | None) -> str:
 
 def build_card(run_dir: Path) -> list[Section]:
     """The card's sections for ``run_dir``. Raises AfinarError if it is not a finished run."""
-    from afinar.pipeline import load_run
     from afinar.report import domain_metrics
+    from afinar.run_folder import load_run
 
     run_dir = Path(run_dir)
     summary = _read(run_dir, "summary.json")
@@ -343,7 +343,7 @@ def _pii_sentence(pii: dict, recipe_policy: str) -> str:
 
 def write_card(run_dir: Path) -> tuple[Path, Path]:
     """Write ``model_card.md`` and ``model_card.html`` into ``run_dir``; returns both paths."""
-    from afinar.pipeline import load_run
+    from afinar.run_folder import load_run
 
     run_dir = Path(run_dir)
     sections = build_card(run_dir)

@@ -129,7 +129,8 @@ def export_run(
     from afinar.export.gguf import QUANTS, write_gguf
     from afinar.model.generate import generate_ids
     from afinar.model.load import resolve_base
-    from afinar.pipeline import load_run, load_tuned
+    from afinar.model.tuned import load_tuned
+    from afinar.run_folder import load_run
 
     if fmt not in ("hf", "gguf"):
         raise AfinarError(f"--format {fmt}: accepted: hf, gguf")

@@ -8,62 +8,20 @@ says: the caller, the model and adapter, token counts, guard decisions, masked t
 
 from __future__ import annotations
 
-import hashlib
 import time
-from dataclasses import dataclass, field
-from typing import Annotated
 
 import anyio
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from starlette.exceptions import HTTPException
 
-from afinar.security.audit import AuditLog
-from afinar.serve.auth import ApiError, Gatekeeper
-from afinar.serve.guard import Guard, Sanitizer
+from afinar.serve.auth import ApiError
+from afinar.serve.deps import Deployment, Record
+from afinar.serve.routes import chat, completions, models, ops
 
 __all__ = ["Deployment", "Exchange", "create_app"]
-
-
-@dataclass
-class Deployment:
-    """Everything one running server serves with; built by :func:`afinar.serve.server.build`."""
-
-    engine: object
-    tokenizer: object
-    models: dict[str, str]
-    """Served model id -> adapter name (``engine.BASE`` for the base model)."""
-    guard: Guard
-    sanitizer: Sanitizer
-    gate: Gatekeeper
-    audit: AuditLog
-    system_prompt: str | None = None
-    """Added to chats that bring no system turn (the run's, as in training); never revealed."""
-    max_body_bytes: int = 1 << 20
-    max_prompt_tokens: int = 2048
-    max_tokens: int = 512
-    """Cap on (and default for) ``max_tokens``."""
-    context: int = 2048
-    started: int = field(default_factory=lambda: int(time.time()))
-
-
-@dataclass
-class Record:
-    """What one request's audit record will say; routes fill it in."""
-
-    actor: str = "unknown"
-    model: str = ""
-    decision: str | None = None
-    details: dict = field(default_factory=dict)
-    digests: dict = field(default_factory=dict)
-
-    def digest(self, prompt: str, response: str | None = None) -> None:
-        """sha256 of the raw prompt and answer: the audit log can match a text without holding it."""
-        self.digests["prompt"] = hashlib.sha256(prompt.encode()).hexdigest()
-        if response is not None:
-            self.digests["response"] = hashlib.sha256(response.encode()).hexdigest()
 
 
 class Metrics:
@@ -185,36 +143,6 @@ class Exchange:
         )
 
 
-# ---------------------------------------------------------------- dependencies
-
-
-def _deployment(request: Request) -> Deployment:
-    return request.app.state.deployment
-
-
-def _record(request: Request) -> Record:
-    return request.scope["state"]["record"]
-
-
-DeploymentDep = Annotated[Deployment, Depends(_deployment)]
-RecordDep = Annotated[Record, Depends(_record)]
-
-
-async def _caller(dep: DeploymentDep, record: RecordDep, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The authenticated caller, after spending one request from their rate bucket."""
-    try:
-        name = await anyio.to_thread.run_sync(dep.gate.caller, authorization)
-    except ApiError as err:
-        record.actor = err.actor or "unknown"
-        raise
-    record.actor = name
-    dep.gate.take(name)
-    return name
-
-
-CallerDep = Annotated[str, Depends(_caller)]
-
-
 # ---------------------------------------------------------------- errors
 
 
@@ -232,8 +160,6 @@ def _validation_message(err: RequestValidationError) -> str:
 
 
 def create_app(deployment: Deployment) -> FastAPI:
-    from afinar.serve.routes import chat, completions, models, ops
-
     app = FastAPI(title="afinar", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.deployment = deployment
     app.state.metrics = Metrics()

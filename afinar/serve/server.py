@@ -85,11 +85,11 @@ def build(opts: ServeOptions):
     from afinar.model.adapters import is_full_model
     from afinar.model.bottleneck import is_bottleneck
     from afinar.model.load import load_tokenizer
-    from afinar.pipeline import RECIPE_FILE, load_run
     from afinar.registry import access_registry
+    from afinar.run_folder import RECIPE_FILE, load_run
     from afinar.security.audit import audit_log
-    from afinar.serve.app import Deployment
     from afinar.serve.auth import Gatekeeper
+    from afinar.serve.deps import Deployment
     from afinar.serve.engine import BASE, LlamaCppEngine
     from afinar.serve.guard import Guard, Sanitizer
 

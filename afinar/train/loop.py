@@ -41,6 +41,7 @@ from afinar.data.render import IGNORE, Rendered
 from afinar.errors import AfinarError
 from afinar.model import adapters
 from afinar.model.adapters import attach_adapter, causal_lm_of, decoder_states, trainable_parameters
+from afinar.model.precision import autocast_for
 from afinar.train import distributed
 from afinar.train.checkpoint import (
     latest_checkpoint,
@@ -65,7 +66,7 @@ from afinar.train.speed import (
     store_frozen_in_bf16,
 )
 
-__all__ = ["TargetLoss", "TrainResult", "accumulate_step", "autocast_for", "eval_loss", "target_loss_sum", "train"]
+__all__ = ["TargetLoss", "TrainResult", "accumulate_step", "eval_loss", "target_loss_sum", "train"]
 
 
 @dataclass
@@ -88,24 +89,6 @@ class TrainResult:
 
 
 # ---------------------------------------------------------------- the loss
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def autocast_for(precision: str, device: torch.device) -> tuple[str, object]:
-    """Resolve ``auto`` and return ``(name, context manager factory)`` for mixed precision."""
-    if precision == "auto":
-        native = torch.cuda.is_bf16_supported() if device.type == "cuda" else _cpu_has_bf16()
-        precision = "bf16" if native else "fp32"
-    if precision == "bf16":
-        return "bf16", lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-    return "fp32", nullcontext
 
 
 def target_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
@@ -323,12 +306,17 @@ def _replay_step(model, rows: list, cfg, pad_id: int, autocast) -> float:
     """Backpropagate the replay term of one step (:mod:`afinar.train.replay`), a mean per replay
     token times ``cfg.weight``; returns that mean."""
     with autocast():
-        if cfg.loss == "kl":
-            loss_sum, n = replay_kl_sum(model, rows, pad_id)
-        else:  # plain replay: the rows' own labels, like a domain micro-batch
-            loss_sum, n = target_loss_sum(model, collate(rows, pad_id))
-    (loss_sum * (cfg.weight / max(n, 1))).backward()
-    return loss_sum.item() / max(n, 1)
+        if cfg.loss == "kl+sft":  # each a mean per its own tokens, summed
+            kl_sum, n, ce_sum, n_ce = replay_kl_sum(model, rows, pad_id, with_sft=True)
+            loss = kl_sum / max(n, 1) + ce_sum / max(n_ce, 1)
+        else:
+            if cfg.loss == "kl":
+                loss_sum, n = replay_kl_sum(model, rows, pad_id)
+            else:  # plain replay: the rows' own labels, like a domain micro-batch
+                loss_sum, n = target_loss_sum(model, collate(rows, pad_id))
+            loss = loss_sum / max(n, 1)
+    (loss * cfg.weight).backward()
+    return loss.item()
 
 
 def _append_metrics(path: Path, record: dict) -> None:

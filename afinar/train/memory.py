@@ -48,7 +48,6 @@ __all__ = [
     "enable_checkpointing",
     "parse_devices",
     "plan",
-    "release_free_heap",
     "rss_gb",
     "shape_from",
 ]
@@ -343,22 +342,6 @@ class OomLadder:
             raise AfinarError(f"out of memory at step {step} ({error}) with every rung of the ladder taken")
         return {"step": step, "oom": str(error), "rung": rung, "forward_rows": s["forward_rows"],
                 "checkpointing": s["checkpointing"], "max_seq_len": s["max_seq_len"]}  # fmt: skip
-
-
-def release_free_heap() -> None:
-    """Hand the C heap's free pages back to the OS (glibc's ``malloc_trim``; elsewhere nothing).
-
-    Loading a quantized base leaves holes in the heap (it is read in fp32, then packed); glibc
-    keeps them resident. Called once after such a load; not in the training loop, where a
-    trimmed heap is refilled page by page (measured: slower steps, no lower peak).
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):
-        pass
 
 
 def enable_checkpointing(model) -> None:

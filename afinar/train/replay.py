@@ -23,6 +23,9 @@ answer alone as plain text (general-ability benchmarks read plain text, not chat
   q_rest)``, exact for that coarsened distribution, zero at the start of training.
 - ``sft``: cross-entropy on the base's own answers (chat rows: the answer tokens; plain rows:
   every token), mixed in like domain rows: plain replay.
+- ``kl+sft``: both, from one forward pass over the replay rows (each a mean over its own
+  positions, summed): the distribution held where the base had it, and the base's answers
+  written as it wrote them.
 
 Either term is a mean per replay token and is added to the domain loss (a mean per target token)
 times ``replay.weight``.
@@ -242,7 +245,7 @@ def build_replay(
         examples = [Example([{"role": "user", "content": p["user"]}, {"role": "assistant", "content": p["assistant"]}],
                             f"replay:{i}") for i, p in enumerate(pairs)]  # fmt: skip
     rows = _rows(tokenizer, examples, max_seq_len)
-    if cfg.loss == "kl":
+    if cfg.loss in ("kl", "kl+sft"):
         _teach(model, rows, cfg.top_k, tokenizer.pad_token_id, autocast)
     return rows
 
@@ -259,10 +262,12 @@ def _kl_sum(logits: torch.Tensor, teacher_ids: torch.Tensor, teacher_logp: torch
     return kl.sum()
 
 
-def replay_kl_sum(model, rows: list[ReplayRow], pad_id: int) -> tuple[torch.Tensor, int]:
-    """The ``kl`` replay term for one step's ``rows``, summed, and how many positions it sums over.
-    Rows are right-padded: under causal attention no real token sees the padding, so no mask is
-    needed. (``sft`` needs nothing of its own: the loop's target loss on the rows' labels.)"""
+def replay_kl_sum(model, rows: list[ReplayRow], pad_id: int, with_sft: bool = False):
+    """The ``kl`` replay term for one step's ``rows``, summed, and how many positions it sums over;
+    with ``with_sft`` also the ``sft`` term (cross-entropy on the rows' labels) from the same
+    logits, summed, and its target count: ``(kl, n, ce, n_targets)``. Rows are right-padded:
+    under causal attention no real token sees the padding, so no mask is needed. (``sft`` alone
+    needs nothing of its own: the loop's target loss on the rows' labels.)"""
     device = next(model.parameters()).device
     ids = collate(rows, pad_id)["input_ids"].to(device)
     hidden = decoder_states(model, ids, use_cache=False)
@@ -270,4 +275,10 @@ def replay_kl_sum(model, rows: list[ReplayRow], pad_id: int) -> tuple[torch.Tens
     states = torch.cat([hidden[i, : n[i]] for i in range(len(rows))])
     teacher_ids = torch.cat([r.teacher_ids for r in rows]).to(device)
     teacher_logp = torch.cat([r.teacher_logp for r in rows]).to(device)
-    return _kl_sum(causal_lm_of(model).lm_head(states), teacher_ids, teacher_logp), sum(n)
+    logits = causal_lm_of(model).lm_head(states)
+    kl = _kl_sum(logits, teacher_ids, teacher_logp)
+    if not with_sft:
+        return kl, sum(n)
+    labels = torch.cat([torch.as_tensor(r.labels[1:], dtype=torch.long) for r in rows]).to(device)
+    ce = torch.nn.functional.cross_entropy(logits.float(), labels, ignore_index=IGNORE, reduction="sum")
+    return kl, sum(n), ce, int((labels != IGNORE).sum())

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from afinar.data.gate import check_data
+from afinar.model.load import load_tokenizer
 from tests.conftest import REPO
 
 BROKEN = REPO / "tests" / "fixtures" / "broken"
@@ -24,7 +25,7 @@ def line_of(row_id: str, name: str = "train.jsonl") -> str:
 
 @pytest.fixture(scope="module")
 def report():
-    report, _ = check_data(None, BROKEN / "recipe.yaml")
+    report, _ = check_data(None, BROKEN / "recipe.yaml", None, load_tokenizer)
     return report.to_json()
 
 
@@ -119,7 +120,7 @@ def test_pii_summary_counts_by_type_without_values(report):
 
 
 def test_the_retail_example_passes_the_check():
-    report, _ = check_data(None, REPO / "examples" / "retail-sales-json" / "recipe.yaml")
+    report, _ = check_data(None, REPO / "examples" / "retail-sales-json" / "recipe.yaml", None, load_tokenizer)
     out = report.to_json()
     assert out["summary"]["error"] == 0
     assert out["rows"] == {"train": 1200, "eval": 150}

@@ -30,7 +30,7 @@ def test_merged_hf_equals_the_adapter_model(run_dir, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from afinar.pipeline import load_run
+    from afinar.run_folder import load_run
 
     result = export(run_dir, "--format", "hf", "-o", tmp_path / "hf")
     assert result.exit_code == 0, result.output
@@ -57,7 +57,7 @@ def test_gguf_f32_round_trips_through_transformers_and_runs_in_llama_cpp(run_dir
     assert "verify (llama.cpp): 6/6 prompts generate identical tokens (100%)" in result.output
     # an independent reader: transformers de-permutes q/k and renames the tensors back
     back = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="m.gguf", dtype=torch.float32)
-    from afinar.pipeline import load_tuned
+    from afinar.model.tuned import load_tuned
 
     tuned, _, _ = load_tuned(run_dir)
     expected = tuned.merge_and_unload().state_dict()

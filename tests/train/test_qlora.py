@@ -9,7 +9,7 @@ from afinar.cli import app
 from afinar.data.batch import collate
 from afinar.data.gate import rows_as_trained
 from afinar.data.render import render_all
-from afinar.pipeline import load_tuned
+from afinar.model.tuned import load_tuned
 from afinar.train.loop import target_loss_sum
 from tests.conftest import tiny_recipe
 

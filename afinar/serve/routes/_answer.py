@@ -12,8 +12,8 @@ import anyio
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from afinar.serve.app import Deployment, Record
 from afinar.serve.auth import ApiError
+from afinar.serve.deps import Deployment, Record
 from afinar.serve.engine import Sampling
 from afinar.serve.generation import Generation
 from afinar.serve.guard import GuardResult

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from afinar.data.read import with_system_prompt
 from afinar.data.render import prompt_ids
-from afinar.serve.app import CallerDep, DeploymentDep, RecordDep
+from afinar.serve.deps import CallerDep, DeploymentDep, RecordDep
 from afinar.serve.generation import Generation
 from afinar.serve.routes._answer import adapter_for, created, guarded, respond, sampling
 from afinar.serve.schemas import ChatRequest

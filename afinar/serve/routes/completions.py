@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from afinar.serve.app import CallerDep, DeploymentDep, RecordDep
 from afinar.serve.auth import ApiError
+from afinar.serve.deps import CallerDep, DeploymentDep, RecordDep
 from afinar.serve.generation import Generation
 from afinar.serve.routes._answer import adapter_for, created, guarded, respond, sampling
 from afinar.serve.schemas import CompletionRequest

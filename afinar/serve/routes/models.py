@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from afinar.serve.app import CallerDep, DeploymentDep, RecordDep
 from afinar.serve.auth import ApiError
+from afinar.serve.deps import CallerDep, DeploymentDep, RecordDep
 
 router = APIRouter()
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from afinar.serve.app import DeploymentDep
+from afinar.serve.deps import DeploymentDep
 
 router = APIRouter()
 
