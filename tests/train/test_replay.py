@@ -52,6 +52,33 @@ def test_the_base_distribution_is_a_plain_forward_topk(tiny_model_dir, tokenizer
         assert torch.allclose(row.teacher_logp.double(), want.values, atol=1e-4)
 
 
+def test_kl_plus_sft_is_both_terms_of_one_forward(tiny_model_dir, tokenizer):
+    """``kl+sft``: its KL sum is the ``kl`` term's, its cross-entropy the loop's own target loss on
+    the same rows (computed here by ``target_loss_sum``, a separate forward)."""
+    from contextlib import nullcontext
+
+    from transformers import AutoModelForCausalLM
+
+    from afinar.data.batch import collate
+    from afinar.train.loop import target_loss_sum
+    from afinar.train.replay import _rows, replay_kl_sum
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    pairs = [("Tell me of rivers.", "Rivers run to the sea."), ("Chess?", "A game.")]
+    examples = [Example([{"role": "user", "content": q}, {"role": "assistant", "content": a}], f"g:{i}")
+                for i, (q, a) in enumerate(pairs)]  # fmt: skip
+    rows = _rows(tokenizer, examples, 64)
+    _teach(model, rows, 5, tokenizer.pad_token_id, nullcontext)
+    with torch.no_grad():
+        model.lm_head.weight.add_(0.01)  # tuned away from the teacher: a KL above zero
+        kl, n, ce, n_ce = replay_kl_sum(model, rows, tokenizer.pad_token_id, with_sft=True)
+        kl_alone, n_alone = replay_kl_sum(model, rows, tokenizer.pad_token_id)
+        expected_ce, expected_n = target_loss_sum(model, collate(rows, tokenizer.pad_token_id))
+    assert (kl.item(), n) == (pytest.approx(kl_alone.item(), rel=1e-6), n_alone) and kl.item() > 0
+    assert n_ce == expected_n
+    assert ce.item() == pytest.approx(expected_ce.item(), rel=1e-5)
+
+
 def test_rows_are_a_chat_row_and_the_answer_as_plain_text(tokenizer):
     from contextlib import nullcontext
 

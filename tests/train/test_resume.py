@@ -111,7 +111,7 @@ def test_resume_is_exact_with_layerwise_optimizers(tmp_path, tiny_model_dir):
     assert max(v.abs().max().item() for k, v in a.items() if "lora_B" in k) > 1e-4
 
 
-@pytest.mark.parametrize("loss", ["kl", "sft"])
+@pytest.mark.parametrize("loss", ["kl", "sft", "kl+sft"])
 def test_resume_is_exact_with_replay(tmp_path, tiny_model_dir, loss):
     """Replay rows (their own stream, the base's distributions for ``kl``) resume exactly, and
     the replay term is part of the update: the adapter differs from a run without it."""
