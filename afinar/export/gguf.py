@@ -210,7 +210,10 @@ def write_gguf(model, out: Path, quant: str, tokenizer, name: str, tokenizer_ggu
         raise AfinarError(f"--quant {quant}: accepted: {', '.join(QUANTS)}")
     cfg = model.config
     if cfg.model_type != "llama":
-        raise AfinarError(f"GGUF export supports Llama-architecture models; this one is '{cfg.model_type}'")
+        raise AfinarError(
+            f"GGUF export supports Llama-architecture models (model_type 'llama': Llama 2/3, SmolLM); this one is "
+            f"'{cfg.model_type}'. Export it with --format hf, or serve the run itself (afinar serve --run)"
+        )
     tokenizer_meta = None if tokenizer_gguf else tokenizer_metadata(tokenizer, cfg.vocab_size)
     qtype, file_type = QUANTS[quant]
     n_head, n_kv = cfg.num_attention_heads, cfg.num_key_value_heads

@@ -235,3 +235,50 @@ def test_a_tiny_llama3_exports_to_gguf_that_llama_cpp_runs_token_for_token(tmp_p
         assert tensors["rope_freqs.weight"].data.tolist() == want.tolist()
     else:
         assert "rope_freqs.weight" not in tensors
+
+
+def test_a_tiny_llama3_is_planned_evaluated_and_served_in_its_own_format(tmp_path, llama3):
+    """The rest of the path on Llama 3: ``afinar plan`` reads its shape (the parameter count of the
+    model's own projections and embeddings), the run's domain eval generates, and ``afinar serve``
+    renders a chat as the published format does (the prompt's token count, from
+    :func:`published_format`) and ends answers on ``<|eot_id|>``."""
+    import openai
+    from transformers import AutoModelForCausalLM
+
+    from afinar.serve.server import ServeOptions, build
+    from afinar.train.memory import shape_from
+    from tests.serve.conftest import running
+
+    model = AutoModelForCausalLM.from_pretrained(llama3)
+    counted = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear | torch.nn.Embedding))
+    if model.config.tie_word_embeddings:
+        counted -= model.lm_head.weight.numel()
+    assert shape_from(str(llama3)).params == counted
+    plan = CliRunner().invoke(app, ["plan", "--model", str(llama3 / "config.json"), "--gpus", "cpu:8", "--seq", "256"])
+    assert plan.exit_code == 0 and "fits in 8" in plan.output, plan.output
+
+    write_jsonl(tmp_path / "train.jsonl", alpaca_rows(12))
+    write_jsonl(tmp_path / "eval.jsonl", alpaca_rows(2, start=100))
+    recipe = write_recipe(tmp_path / "r.yaml", base_model=str(llama3), train={"max_steps": 2},
+                          eval={"metric": "exact", "max_new_tokens": 4, "benchmarks": {"enabled": False}})  # fmt: skip
+    run = tmp_path / "run"
+    out = CliRunner().invoke(app, ["run", "--quiet", str(recipe), "--run-dir", str(run)])
+    assert out.exit_code == 0, out.output
+    assert json.loads((run / "eval" / "domain.json").read_text())["tuned"]["n"] == 2
+
+    tokenizer = load_tokenizer(str(llama3))
+    messages = [{"role": "user", "content": "¿Cuántas unidades vendió Málaga-Norte?"}]
+    dep = build(ServeOptions(run=run, force=True, max_tokens=6))  # a 2-step run: no gate to pass
+    assert dep.tokenizer.eos_token_id == tokenizer.convert_tokens_to_ids("<|eot_id|>")
+    try:
+        with running(dep) as url:
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused-in-local-mode", max_retries=0)
+            answer = client.chat.completions.create(model=next(iter(dep.models)), messages=messages, max_tokens=6)
+    finally:
+        dep.engine.close()
+    ids, _ = published_format(tokenizer, messages)
+    # the turn it answers in: <|start_header_id|> assistant <|end_header_id|> "\n\n"
+    words = tokenizer.encode("assistant", add_special_tokens=False) + tokenizer.encode("\n\n", add_special_tokens=False)
+    header = 2 + len(words)
+    assert answer.usage.prompt_tokens == len(ids) + header
+    assert answer.choices[0].finish_reason in ("stop", "length")
