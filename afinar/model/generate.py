@@ -5,6 +5,8 @@ layer's keys and values in one buffer with room for the whole answer (the librar
 cache concatenates, copying the whole cache at every token), and it drops a row from the batch
 once its answer has ended, so a batch costs what its answers need rather than 32 times its
 longest one. The tokens are the same as ``generate``'s greedy search (a test compares them).
+A prefix- or prompt-tuned model (PEFT puts its virtual tokens into the cache and the input)
+goes through ``transformers.generate`` itself.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from contextlib import nullcontext
 from functools import partial
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
 from transformers.cache_utils import Cache, DynamicLayer
 
 from afinar.data.batch import left_padded_batches
 from afinar.data.render import prompt_ids
+from afinar.model.adapters import virtual_tokens
 from afinar.model.constrain import SchemaConstraint
 
 __all__ = ["generate", "generate_ids"]
@@ -96,6 +100,42 @@ def _greedy(model, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, e
     return answers
 
 
+class _RowsFollowed(LogitsProcessor):
+    """A :class:`SchemaConstraint` for ``transformers.generate``, whose batch keeps every row to
+    the end: a row is followed until it writes the end of turn, then left as generate pads it."""
+
+    def __init__(self, constraint: SchemaConstraint, eos: int):
+        self.constraint, self.eos, self.done = constraint, eos, None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.done is None:  # the first step: nothing written yet
+            self.done = [False] * input_ids.shape[0]
+        else:
+            for row, token in enumerate(input_ids[:, -1].tolist()):
+                if not self.done[row]:
+                    self.done[row] = token == self.eos
+                    if not self.done[row]:
+                        self.constraint.advance(row, token)
+        live = [row for row, done in enumerate(self.done) if not done]
+        if live:
+            scores[live] = self.constraint.mask(live, scores[live])
+        return scores
+
+
+@torch.no_grad()
+def _transformers_greedy(model, ids, mask, max_new_tokens: int, tokenizer, constraint) -> list[list[int]]:
+    """``transformers.generate``'s greedy answers for one left-padded batch, cut before EOS."""
+    eos = tokenizer.eos_token_id
+    processors = [_RowsFollowed(constraint, eos)] if constraint is not None else []
+    gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                         eos_token_id=eos, pad_token_id=tokenizer.pad_token_id,
+                         logits_processor=LogitsProcessorList(processors))  # fmt: skip
+    out = []
+    for row in gen[:, ids.shape[1] :].tolist():
+        out.append(row[: row.index(eos)] if eos in row else row)
+    return out
+
+
 def generate_ids(
     model,
     tokenizer,
@@ -118,8 +158,12 @@ def generate_ids(
     out: list[list[int]] = [[] for _ in prompts]
     for idx, ids, mask in left_padded_batches(prompts, batch_size, tokenizer.pad_token_id):
         constraint = SchemaConstraint(tokenizer, schema, model.config.vocab_size, len(idx)) if schema else None
+        ids, mask = ids.to(device), mask.to(device)
         with (autocast or nullcontext)():
-            answers = _greedy(model, ids.to(device), mask.to(device), max_new_tokens, eos, constraint)
+            if virtual_tokens(model)[0]:  # PEFT's virtual tokens live in its own cache and input
+                answers = _transformers_greedy(model, ids, mask, max_new_tokens, tokenizer, constraint)
+            else:
+                answers = _greedy(model, ids, mask, max_new_tokens, eos, constraint)
         for i, answer in zip(idx, answers, strict=True):
             out[i] = answer
         if on_batch:

@@ -91,3 +91,17 @@ def test_a_schema_the_grammar_cannot_express_is_a_clear_error(tiny):
     with pytest.raises(ValueError, match="cannot be decoded under"):
         SchemaConstraint(tokenizer, {"type": "string", "pattern": "(?<=a)b"}, model.config.vocab_size, rows=1)
     assert torch.is_grad_enabled()  # nothing left switched off
+
+
+def test_a_prompt_tuned_model_is_constrained_too(tiny):
+    """A model with virtual tokens decodes through transformers.generate (afinar/model/generate.py);
+    the schema holds there as well, row by row."""
+    from afinar.config import AdapterConfig
+    from afinar.model.adapters import attach_adapter, virtual_tokens
+
+    model, tokenizer = tiny
+    torch.manual_seed(0)
+    tuned = attach_adapter(model, AdapterConfig(method="prompt", virtual_tokens=4)).eval()
+    assert virtual_tokens(tuned)[0] == 4
+    constrained = generate(tuned, tokenizer, PROMPTS, max_new_tokens=60, batch_size=3, schema=SCHEMA)
+    assert all(_valid(a) for a in constrained), constrained
