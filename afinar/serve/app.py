@@ -21,7 +21,7 @@ from afinar.serve.auth import ApiError
 from afinar.serve.deps import Deployment, Record
 from afinar.serve.routes import chat, completions, models, ops
 
-__all__ = ["Deployment", "Exchange", "create_app"]
+__all__ = ["Exchange", "create_app"]
 
 
 class Metrics:
