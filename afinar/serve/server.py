@@ -76,7 +76,7 @@ def _torch_engine(spec: str, adapters: dict[str, Path], max_batch: int, max_queu
 
 
 def build(opts: ServeOptions):
-    """The :class:`~afinar.serve.app.Deployment` for ``opts`` (loads the model).
+    """The :class:`~afinar.serve.deps.Deployment` for ``opts`` (loads the model).
 
     Raises:
         AfinarError: a missing run/model/adapter/schema, or settings out of range.
