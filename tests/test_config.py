@@ -62,12 +62,12 @@ def test_relative_paths_resolve_against_the_recipe_folder(tmp_path):
 
 
 def test_the_recipe_reference_page_is_the_schema():
-    """docs/recipe.md is generated (``python -m afinar.config``): regenerated, it must not change,
+    """docs/recipe.md is generated (``python -m afinar.recipe_reference``): regenerated, it must not change,
     and it shows defaults and choices as written here, by hand."""
-    from afinar.config import reference_markdown
+    from afinar.recipe_reference import reference_markdown
 
     page = (REPO / "docs" / "recipe.md").read_text()
-    assert page == reference_markdown(), "docs/recipe.md is stale: python -m afinar.config > docs/recipe.md"
+    assert page == reference_markdown(), "docs/recipe.md is stale: python -m afinar.recipe_reference > docs/recipe.md"
     for row in [
         "| `lr` | number | `0.0002` |",
         "| `r` | integer | `16` |",
