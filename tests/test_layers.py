@@ -11,7 +11,18 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "afinar"
 
 LAYERS = [
-    ("errors", "config", "atomic", "lineage", "registry", "report", "run_folder", "security", "__init__"),
+    (
+        "errors",
+        "config",
+        "recipe_reference",
+        "atomic",
+        "lineage",
+        "registry",
+        "report",
+        "run_folder",
+        "security",
+        "__init__",
+    ),
     ("data",),
     ("model",),
     ("train",),
