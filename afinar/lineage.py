@@ -64,10 +64,14 @@ def base_id_of(run_dir: Path, quantize: str) -> str | None:
     """A run's base weights as the per-base caches name them (their sha256 from the run's lineage,
     and how they were loaded), or ``None`` when their digest is not on record."""
     digest = read_json(Path(run_dir) / "lineage.json")["base_model"]["sha256"]
-    return f"{digest}:quantize={quantize}" if digest else None
+    return _base_id(digest, quantize) if digest else None
 
 
 def base_id_of_weights(weights: Path | None, quantize: str = "none") -> str | None:
     """A base model's weights file as :func:`base_id_of` names a run's base (a base loaded alone
     for evaluation is unquantized); ``None`` without a local weights file (a hub id)."""
-    return f"{sha256_file(Path(weights))}:quantize={quantize}" if weights else None
+    return _base_id(sha256_file(Path(weights)), quantize) if weights else None
+
+
+def _base_id(digest: str, quantize: str) -> str:
+    return f"{digest}:quantize={quantize}"

@@ -60,7 +60,6 @@ __all__ = [
 FORMATS = ("alpaca", "chat", "sharegpt", "completion")
 SCENARIOS = ("normal", "exception", "user_error")
 ROLES = ("system", "user", "assistant")
-_KEYS, _COMMON = ROW_KEYS, ROW_COMMON
 METRICS = ("json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "clarify", "finance", "apidoc")
 """What a row's optional ``metric`` field may name (how its answer is scored; see afinar/eval)."""
 
@@ -160,10 +159,10 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
             f"{at}: cannot tell the row's form from its keys {sorted(row)}; accepted: "
             "instruction/input/output (alpaca), messages (chat), conversations (sharegpt), prompt/completion"
         )
-    required, optional = _KEYS[kind]
-    unknown = set(row) - required - optional - _COMMON
+    required, optional = ROW_KEYS[kind]
+    unknown = set(row) - required - optional - ROW_COMMON
     if unknown:
-        allowed = ", ".join(sorted(required | optional | _COMMON))
+        allowed = ", ".join(sorted(required | optional | ROW_COMMON))
         raise AfinarError(f"{at}: unknown field(s) {sorted(unknown)} for {kind} rows; allowed: {allowed}")
     if kind in ("chat", "sharegpt"):
         messages = _turns(row, at, kind)

@@ -88,7 +88,8 @@ def _greedy(model, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, e
         if len(ended) == len(live) or step == max_new_tokens - 1:
             break
         if ended:
-            keep = torch.tensor([b for b in range(len(live)) if b not in set(ended)], device=ids.device)
+            gone = set(ended)
+            keep = torch.tensor([b for b in range(len(live)) if b not in gone], device=ids.device)
             cache.batch_select_indices(keep)
             live = [live[b] for b in keep.tolist()]
             tokens, mask, position = tokens[keep], mask[keep], position[keep]
