@@ -173,7 +173,7 @@ def _replay_rows(prep: Prepared, run_dir: Path, show_progress: bool) -> list:
     # lineage.json (written before training, new run or resumed) holds the weights' sha256 already
     digest = read_json(run_dir / "lineage.json")["base_model"]["sha256"] or prep.recipe.base_model
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    _, autocast = autocast_for(prep.recipe.train.precision, device)
+    precision, autocast = autocast_for(prep.recipe.train.precision, device)
     start = time.perf_counter()
     if show_progress:
         print(
@@ -183,8 +183,9 @@ def _replay_rows(prep: Prepared, run_dir: Path, show_progress: bool) -> list:
     examples = _replay_examples(prep.recipe) if cfg.data else None
     gguf = weights if weights and weights.suffix == ".gguf" else None
     rows = build_replay(
-        prep.model.to(device), prep.tokenizer, cfg, digest, prep.recipe.data.max_seq_len, autocast, examples, gguf
-    )
+        prep.model.to(device), prep.tokenizer, cfg, digest, prep.recipe.data.max_seq_len, autocast, examples, gguf,
+        base_id_of(run_dir, prep.recipe.memory.quantize), precision,
+    )  # fmt: skip
     info = {"loss": cfg.loss, "weight": cfg.weight, "rows": len(rows), "tokens": sum(len(r.input_ids) for r in rows),
             "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
     write_json(run_dir / "replay.json", info)
@@ -298,8 +299,9 @@ def evaluate_run(
     model, autocast = in_eval_precision(model, recipe.train.precision)
     start = time.perf_counter()
     encrypted = any(is_afe(p) for p in recipe.data.files)
+    kept = {"encrypt": encrypted, "base_id": base_id_of(run_dir, recipe.memory.quantize)}  # base answers cached
     results = evaluate_examples(
-        model, tokenizer, examples, recipe.eval, run_dir / "eval", autocast, show_progress, encrypt=encrypted
+        model, tokenizer, examples, recipe.eval, run_dir / "eval", autocast, show_progress, **kept
     )
     splits = {}
     on_splits = recipe.eval.model_copy(
@@ -308,7 +310,7 @@ def evaluate_run(
     for name in recipe.data.eval_splits:
         rows = split_as_trained(recipe, name)
         splits[name] = evaluate_examples(
-            model, tokenizer, rows, on_splits, run_dir / "eval" / name, autocast, show_progress, encrypt=encrypted
+            model, tokenizer, rows, on_splits, run_dir / "eval" / name, autocast, show_progress, **kept
         )
     update_summary(run_dir, {"eval": results, "eval_splits": splits, "eval_seconds": time.perf_counter() - start})
     return results

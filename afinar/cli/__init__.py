@@ -116,24 +116,41 @@ def train_cmd(
 @app.command("prepare")
 @user_errors
 def prepare_cmd(
-    base: Annotated[str, typer.Argument(help="A base model: default, a model folder, a .gguf.")] = "default",
+    target: Annotated[
+        str, typer.Argument(help="A base model (default, a model folder, a .gguf) or a recipe (.yaml).")
+    ] = "default",
     replay: Annotated[bool, typer.Option(help="Write the replay conversations (GGUF bases).")] = True,
     benchmarks: Annotated[bool, typer.Option(help="Score the base on the gate's benchmarks.")] = True,
     quiet: Quiet = False,
 ) -> None:
     """Once per base: convert it, write its replay conversations, score it on the gate's benchmarks
-    (cached; every later run on it skips all three)."""
-    from afinar.prepare import prepare_base
+    (cached; every later run on it skips all three). Given a recipe: the same for its settings,
+    and what its runs compute about the base from its data (the replay teacher, the base's answers
+    to its eval splits); the recipe's own settings decide, --no-replay and --no-benchmarks do not
+    apply."""
+    from afinar.config import BenchmarksConfig, ReplayConfig
+    from afinar.prepare import prepare_base, prepare_recipe
 
-    done = prepare_base(base, replay, benchmarks, show_progress=not quiet)
+    recipe = Path(target).suffix in (".yaml", ".yml")
+    if recipe:
+        done = prepare_recipe(target, show_progress=not quiet)
+    else:
+        done = prepare_base(
+            target, ReplayConfig() if replay else None, BenchmarksConfig() if benchmarks else None, not quiet
+        )
     parts = []
-    if replay:
+    if "replay" in done:
         parts.append(f"replay: {done['replay']['conversations']} conversations, {done['replay']['seconds']} s")
-    if benchmarks:
+    if "replay_rows" in done:
+        parts.append(f"replay rows and teacher: {done['replay_rows']['rows']} rows, {done['replay_rows']['seconds']} s")
+    if "benchmarks" in done:
         bench = done["benchmarks"]
         took = "cached already" if bench["cached"] else f"{bench['seconds']} s"
         parts.append(f"benchmarks: {', '.join(bench['names'])}, {took}")
-    console.print(f"prepared {base} (sha256 {done['sha256'][:16]}...): " + "; ".join(parts or ["converted"]))
+    if "base_answers" in done:
+        answers = done["base_answers"]
+        parts.append(f"base answers: {', '.join(answers['splits'])}, {answers['seconds']} s")
+    console.print(f"prepared {target} (base sha256 {done['sha256'][:16]}...): " + "; ".join(parts or ["converted"]))
 
 
 @app.command("plan")

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import ast
 import gzip
-import hashlib
 import importlib.util
 import json
 import random
@@ -49,6 +48,7 @@ import torch
 from afinar.errors import AfinarError
 from afinar.eval.mmlu import wilson
 from afinar.model.adapters import causal_lm_of, decoder_states, virtual_tokens
+from afinar.model.cache import base_result_path, digest_of
 
 __all__ = [
     "BENCHMARKS",
@@ -413,29 +413,14 @@ SCORER_VERSION = 1
 an older afinar are not reused."""
 
 
-def _base_key(model, tokenizer, items: list[Item], base_id: str, autocast) -> str:
-    """What a base model's results on ``items`` depend on: its weights (``base_id``), tokenizer,
-    dtype, device, autocast, the scoring code and the libraries that run it, and the items."""
-    import transformers
-
-    param = next(model.parameters())
-    items_digest = hashlib.sha256(
-        json.dumps([[it.contexts, it.continuations, it.gold] for it in items]).encode()
-    ).hexdigest()
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    vocab = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
-    what = {
-        "scorer": SCORER_VERSION,
-        "base": base_id,
-        "tokenizer": hashlib.sha256(vocab.encode()).hexdigest(),
-        "dtype": str(param.dtype),
-        "device": param.device.type,
-        "autocast": None if autocast is None else repr(autocast),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "items": items_digest,
-    }
-    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:32]
+def _base_path(model, tokenizer, items: list[Item], base_id: str, autocast) -> Path:
+    """Where a base model's results on ``items`` are kept: by its weights (``base_id``),
+    tokenizer, dtype, device, autocast, the libraries, the scoring code and the items."""
+    items_digest = digest_of([[it.contexts, it.continuations, it.gold] for it in items])
+    precision = None if autocast is None else getattr(autocast, "__name__", "autocast")
+    return base_result_path(
+        "base-scores", model, tokenizer, base_id, precision, ".json", scorer=SCORER_VERSION, items=items_digest
+    )
 
 
 def score_base(
@@ -451,11 +436,10 @@ def score_base(
     file they were read from (``None`` when they were scored now).
     """
     from afinar.atomic import atomic_write
-    from afinar.model.load import cache_dir
 
     if base_id is None:
         return score_items(model, tokenizer, items, autocast=autocast, on_batch=on_batch), None
-    path = cache_dir() / "base-scores" / f"{_base_key(model, tokenizer, items, base_id, autocast)}.json"
+    path = _base_path(model, tokenizer, items, base_id, autocast)
     try:
         cached = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -14,15 +14,18 @@ from afinar.errors import AfinarError
 from afinar.eval.derive import derive_answer, derived_fields
 from afinar.eval.domain import json_metrics
 from afinar.model.adapters import as_base, folded
-from afinar.model.generate import generate
+from afinar.model.cache import base_result_path, digest_of
+from afinar.model.generate import DECODER_VERSION, generate
 
 __all__ = [
     "answer_progress",
     "check_references",
     "derive_rules",
+    "eval_answers",
     "evaluate_examples",
     "load_schema",
     "prompt_and_reference",
+    "scored_examples",
 ]
 
 
@@ -81,6 +84,11 @@ PARTS = {
 
 def _metric(ex: Example, cfg: EvalConfig) -> str:
     return ex.meta.get("metric") or cfg.metric
+
+
+def scored_examples(examples: list[Example], cfg: EvalConfig) -> list[Example]:
+    """The rows the eval scores: the first ``cfg.limit``, less those whose metric is ``none``."""
+    return [ex for ex in examples[: cfg.limit] if _metric(ex, cfg) != "none"]
 
 
 def check_references(examples: list[Example], cfg: EvalConfig) -> None:
@@ -193,6 +201,41 @@ def answer_progress(label: str, show: bool) -> Progress:
     )
 
 
+def eval_answers(
+    model, tokenizer, prompts: list, cfg: EvalConfig, schema, autocast=None, base_id: str | None = None, on_batch=None
+) -> list[str]:
+    """The answers of ``model`` to ``prompts`` as the eval decodes them.
+
+    With ``base_id``, ``model`` computes that base (a base, or a tuned model inside
+    :func:`as_base`; ``base_id`` names its weights, see :func:`afinar.lineage.base_id_of`), and
+    its answers are read from ``$AFINAR_CACHE/base-answers/`` when an earlier run or ``afinar
+    prepare`` wrote them for the same prompts and settings, else written there. Callers leave
+    ``base_id`` out for encrypted data: the cache is plaintext."""
+    from afinar.atomic import atomic_write
+
+    args = (cfg.max_new_tokens, cfg.batch_size, autocast)
+    constraint = schema if cfg.constrained else None
+    if base_id is None:
+        return generate(model, tokenizer, prompts, *args, on_batch=on_batch, schema=constraint)
+    path = base_result_path(
+        "base-answers", model, tokenizer, base_id, None if autocast is None else "autocast", ".json",
+        decoder=DECODER_VERSION, prompts=digest_of(prompts), max_new_tokens=cfg.max_new_tokens,
+        batch_size=cfg.batch_size, schema=constraint,
+    )  # fmt: skip
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cached = None
+    if isinstance(cached, list) and len(cached) == len(prompts) and all(isinstance(a, str) for a in cached):
+        if on_batch:
+            on_batch(len(prompts))
+        return cached
+    answers = generate(model, tokenizer, prompts, *args, on_batch=on_batch, schema=constraint)
+    with atomic_write(path) as f:
+        f.write(json.dumps(answers, ensure_ascii=False).encode())
+    return answers
+
+
 def evaluate_examples(
     model,
     tokenizer,
@@ -202,15 +245,17 @@ def evaluate_examples(
     autocast=None,
     show_progress: bool = True,
     encrypt: bool = False,
+    base_id: str | None = None,
 ) -> dict:
     """Generate answers for ``examples`` with the tuned model and (optionally) the base.
 
-    Writes ``out_dir/domain.json`` (rates per model and per scenario) and
+    The base's answers are kept per base (:func:`eval_answers`) when ``base_id`` names its
+    weights and the data is not encrypted. Writes ``out_dir/domain.json`` (rates per model and per scenario) and
     ``out_dir/predictions.jsonl`` (every answer next to its reference), or, with ``encrypt``
     (the data was encrypted), ``predictions.jsonl.afe``: references are the data's plaintext.
     Returns the rates.
     """
-    examples = [ex for ex in examples[: cfg.limit] if _metric(ex, cfg) != "none"]
+    examples = scored_examples(examples, cfg)
     if not examples:
         return {}
     schema = load_schema(cfg.json_schema)
@@ -221,16 +266,10 @@ def evaluate_examples(
         for name in models:
             task = progress.add_task(name, total=len(prompts))
             ctx = as_base(model) if name == "base" else folded(model)
+            kept = base_id if name == "base" and not encrypt else None
             with ctx as m:
-                answers[name] = generate(
-                    m,
-                    tokenizer,
-                    list(prompts),
-                    cfg.max_new_tokens,
-                    cfg.batch_size,
-                    autocast,
-                    on_batch=lambda n, t=task: progress.advance(t, n),
-                    schema=schema if cfg.constrained else None,
+                answers[name] = eval_answers(
+                    m, tokenizer, list(prompts), cfg, schema, autocast, kept, lambda n, t=task: progress.advance(t, n)
                 )
     rules = derive_rules(cfg.json_schema, schema)
     raw = dict(answers)

@@ -24,7 +24,11 @@ from afinar.data.render import prompt_ids
 from afinar.model.adapters import virtual_tokens
 from afinar.model.constrain import SchemaConstraint
 
-__all__ = ["generate", "generate_ids"]
+__all__ = ["DECODER_VERSION", "generate", "generate_ids"]
+
+DECODER_VERSION = 1
+"""Bumped when a change here (or in constrained decoding) changes the tokens a model writes, so
+that answers cached by an older afinar (:mod:`afinar.model.cache`) are not reused."""
 
 
 class _Preallocated(DynamicLayer):

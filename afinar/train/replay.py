@@ -34,6 +34,7 @@ times ``replay.weight``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ from afinar.data.read import Example
 from afinar.data.render import IGNORE, Rendered, prompt_ids, render
 from afinar.errors import AfinarError
 from afinar.model.adapters import causal_lm_of, decoder_states
+from afinar.model.cache import base_result_path, digest_of
 from afinar.model.generate import generate
 from afinar.model.load import cache_dir
 
@@ -198,8 +200,35 @@ def _rows(tokenizer, examples: list[Example], max_seq_len: int) -> list[ReplayRo
     return [r for r in out if len(r.input_ids) >= 2]
 
 
+_TEACH_BATCH = 32
+"""Rows per forward pass of the teacher (part of its cache key: a batch's padding changes bf16 sums)."""
+
+
+def _teach_kept(model, tokenizer, rows: list[ReplayRow], k: int, autocast, base_id: str, precision: str) -> None:
+    """:func:`_teach`, kept per base in ``$AFINAR_CACHE/replay-teacher/`` (see
+    :mod:`afinar.model.cache`): the base's distributions on the same rows are the same for every
+    run, so only the first run (or ``afinar prepare``) computes them."""
+    path = base_result_path(
+        "replay-teacher", model, tokenizer, base_id, precision, ".pt",
+        version=_VERSION, rows=digest_of([r.input_ids for r in rows]), top_k=k, batch_size=_TEACH_BATCH,
+    )  # fmt: skip
+    try:
+        kept = torch.load(path, weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError):
+        kept = None
+    if isinstance(kept, dict) and len(kept.get("ids", ())) == len(rows) == len(kept.get("logp", ())):
+        for row, ids, logp in zip(rows, kept["ids"], kept["logp"], strict=True):
+            row.teacher_ids, row.teacher_logp = ids, logp
+        return
+    _teach(model, rows, k, tokenizer.pad_token_id, autocast)
+    buffer = io.BytesIO()
+    torch.save({"ids": [r.teacher_ids for r in rows], "logp": [r.teacher_logp for r in rows]}, buffer)
+    with atomic_write(path) as f:
+        f.write(buffer.getvalue())
+
+
 @torch.no_grad()
-def _teach(model, rows: list[ReplayRow], k: int, pad_id: int, autocast, batch_size: int = 32) -> None:
+def _teach(model, rows: list[ReplayRow], k: int, pad_id: int, autocast, batch_size: int = _TEACH_BATCH) -> None:
     """Fill each row's ``teacher_ids`` / ``teacher_logp``: the base's ``k`` most likely next tokens
     and their log-probabilities at every position but the last."""
     device = next(model.parameters()).device
@@ -225,16 +254,21 @@ def build_replay(
     autocast,
     examples: list | None = None,
     gguf: Path | None = None,
+    base_id: str | None = None,
+    precision: str | None = None,
 ) -> list[ReplayRow]:
     """The replay rows for a run, from the base ``model`` before any adapter is attached: the
     given ``examples`` (``replay.data``, read and masked by the caller), else the conversations
     the base writes (cached; in llama.cpp when it is a ``gguf`` file), rendered; for ``kl`` with
-    the base's distributions (from ``model``, in PyTorch).
+    the base's distributions (from ``model``, in PyTorch, under ``autocast``), cached too for
+    the base's own conversations when ``base_id`` names its weights as loaded (``precision`` is
+    ``autocast``'s name).
 
     Raises:
         AfinarError: the base wrote no usable conversation (not an instruct model).
     """
-    if examples is None:
+    own = examples is None
+    if own:
         pairs = synthesize(model, tokenizer, cfg, base_digest, gguf)
         if not pairs:
             raise AfinarError(
@@ -246,7 +280,10 @@ def build_replay(
                             f"replay:{i}") for i, p in enumerate(pairs)]  # fmt: skip
     rows = _rows(tokenizer, examples, max_seq_len)
     if cfg.loss in ("kl", "kl+sft"):
-        _teach(model, rows, cfg.top_k, tokenizer.pad_token_id, autocast)
+        if own and base_id is not None:  # never the user's replay.data: the cache is plaintext
+            _teach_kept(model, tokenizer, rows, cfg.top_k, autocast, base_id, str(precision))
+        else:
+            _teach(model, rows, cfg.top_k, tokenizer.pad_token_id, autocast)
     return rows
 
 

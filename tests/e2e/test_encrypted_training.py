@@ -52,7 +52,7 @@ def test_training_on_afe_files_writes_no_plaintext(tmp_path, monkeypatch, tiny_m
         tmp_path / "r.yaml",
         base_model=str(tiny_model_dir),
         data={"train": str(data / "train.jsonl.afe"), "eval": str(data / "eval.jsonl.afe")},
-        eval={"metric": "json", "max_new_tokens": 4, "compare_base": False},
+        eval={"metric": "json", "max_new_tokens": 4},
         output_dir=str(tmp_path / "runs"),
     )
     assert cli("data", "check", "--recipe", recipe).exit_code == 0
@@ -61,6 +61,10 @@ def test_training_on_afe_files_writes_no_plaintext(tmp_path, monkeypatch, tiny_m
     assert cli("data", "mask", data / "train.jsonl.afe", "-o", tmp_path / "masked.jsonl.afe").exit_code == 0
     result = cli("run", "--quiet", recipe, "--run-dir", tmp_path / "runs" / "r1")
     assert result.exit_code == 0, result.output
+    prepared = cli("prepare", "--quiet", recipe)
+    assert prepared.exit_code == 0, prepared.output
+    # the base's answers to encrypted prompts are the data's plaintext: never kept in the cache
+    assert not (cache / "base-answers").exists() and "base answers" not in prepared.output
 
     run_dir = tmp_path / "runs" / "r1"
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
@@ -71,4 +75,6 @@ def test_training_on_afe_files_writes_no_plaintext(tmp_path, monkeypatch, tiny_m
     # the temp dir: no file anywhere in it may hold the canary in plaintext
     assert holds_canary(tmp_path) == []
     log = [json.loads(x) for x in (home / "audit" / "log.jsonl").read_text().splitlines()]
-    assert {"data.encrypt", "data.check", "data.mask", "train.start", "train.end"} <= {r["action"] for r in log}
+    assert {"data.encrypt", "data.check", "data.mask", "train.start", "train.end", "prepare"} <= {
+        r["action"] for r in log
+    }
