@@ -72,7 +72,8 @@ class DataReport:
 
 
 def _key(ex: Example) -> str:
-    return "\x1e".join(normalize(m["content"]) for m in ex.messages if m["role"] != "system")
+    turns = [normalize(m["content"]) for m in ex.messages if m["role"] != "system"]
+    return "\x1e".join(turns if ex.rejected is None else [*turns, normalize(ex.rejected)])
 
 
 def _prompt_key(ex: Example) -> str:
@@ -251,8 +252,8 @@ def _languages(report: DataReport, rows: list[Example]) -> None:
 def _pii(report: DataReport, rows: list[Example]) -> None:
     where: dict[str, list[str]] = defaultdict(list)
     for ex in rows:
-        for m in ex.messages:
-            for span in detect(m["content"]):
+        for text in [m["content"] for m in ex.messages] + ([ex.rejected] if ex.rejected is not None else []):
+            for span in detect(text):
                 where[span.type].append(ex.source)
     report.stats["pii"] = {k: len(v) for k, v in sorted(where.items())}
     if where:

@@ -151,9 +151,12 @@ class Masker:
 
 
 def mask_examples(examples: list[Example], masker: Masker) -> None:
-    """Mask every turn of ``examples`` in place (training reads the masked text)."""
+    """Mask every turn of ``examples`` in place, and a pair's rejected answer (training reads the
+    masked text)."""
     for ex in examples:
         ex.messages = [{**m, "content": masker.mask(m["content"])} for m in ex.messages]
+        if ex.rejected is not None:
+            ex.rejected = masker.mask(ex.rejected)
 
 
 def _mask_value(value, masker: Masker):

@@ -57,7 +57,7 @@ __all__ = [
     "with_system_prompt",
 ]
 
-FORMATS = ("alpaca", "chat", "sharegpt", "completion")
+FORMATS = ("alpaca", "chat", "sharegpt", "completion", "preference")
 SCENARIOS = ("normal", "exception", "user_error")
 ROLES = ("system", "user", "assistant")
 METRICS = ("json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "clarify", "finance", "apidoc")
@@ -66,12 +66,19 @@ METRICS = ("json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "cl
 
 @dataclass
 class Example:
-    """One training conversation. ``source`` is ``file:line`` for error messages."""
+    """One training conversation. ``source`` is ``file:line`` for error messages. A preference
+    pair (``prompt``/``chosen``/``rejected``) is the conversation ending in the chosen answer,
+    with the rejected answer to the same turns in ``rejected``."""
 
     messages: list[dict[str, str]]
     source: str
     scenario: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    rejected: str | None = None
+
+    def rejected_side(self) -> Example:
+        """The pair's conversation ending in the rejected answer instead."""
+        return Example([*self.messages[:-1], {"role": "assistant", "content": self.rejected or ""}], self.source)
 
 
 SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
@@ -81,6 +88,8 @@ TABLES = (".parquet", ".arrow")
 
 
 def _detect(row: dict[str, Any]) -> str | None:
+    if "chosen" in row or "rejected" in row:
+        return "preference"
     if "messages" in row:
         return "chat"
     if "conversations" in row:
@@ -150,6 +159,40 @@ def _turns(row: dict[str, Any], at: str, kind: str) -> list[dict[str, Any]]:
     return out
 
 
+def _answer(row: dict[str, Any], key: str, at: str) -> str:
+    """A preference side: a string, or a list of one assistant message (the conversational form)."""
+    value = row.get(key)
+    if isinstance(value, list):
+        one = value[0] if len(value) == 1 and isinstance(value[0], dict) else {}
+        if one.get("role") != "assistant" or not isinstance(one.get("content"), str):
+            raise AfinarError(
+                f"{at}: field '{key}' must be a string or a list of one assistant message {{role, content}}"
+            )
+        row = {key: one["content"]}
+    return _text(row, key, at)
+
+
+def _preference(row: dict[str, Any], at: str) -> tuple[list[dict[str, Any]], str]:
+    """A pair's turns up to and with the chosen answer, and the rejected answer."""
+    prompt = row.get("prompt")
+    if isinstance(prompt, list):  # chat turns ending with the user's
+        try:
+            turns = _turns({"messages": [*prompt, {"role": "assistant", "content": "-"}]}, at, "chat")[:-1]
+        except AfinarError as err:
+            raise AfinarError(str(err).replace("field 'messages", "field 'prompt")) from None
+    else:
+        turns = [{"role": "user", "content": _text(row, "prompt", at)}]
+    chosen, rejected = _answer(row, "chosen", at), _answer(row, "rejected", at)
+    if chosen == rejected:
+        raise AfinarError(f"{at}: fields 'chosen' and 'rejected' are the same answer; a pair needs two different ones")
+    if " ".join(chosen.split()) == " ".join(rejected.split()):
+        raise AfinarError(
+            f"{at}: fields 'chosen' and 'rejected' differ only in whitespace; a pair needs two different answers"
+        )
+    earlier = [{**t, "weight": 0} if t["role"] == "assistant" else t for t in turns]  # only the answer is judged
+    return [*earlier, {"role": "assistant", "content": chosen}], rejected
+
+
 def _to_example(row: Any, fmt: str, at: str) -> Example:
     if not isinstance(row, dict):
         raise AfinarError(f"{at}: each row must be a JSON object, got {type(row).__name__}")
@@ -157,15 +200,19 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
     if kind is None:
         raise AfinarError(
             f"{at}: cannot tell the row's form from its keys {sorted(row)}; accepted: "
-            "instruction/input/output (alpaca), messages (chat), conversations (sharegpt), prompt/completion"
+            "instruction/input/output (alpaca), messages (chat), conversations (sharegpt), prompt/completion, "
+            "prompt/chosen/rejected (preference pairs)"
         )
     required, optional = ROW_KEYS[kind]
     unknown = set(row) - required - optional - ROW_COMMON
     if unknown:
         allowed = ", ".join(sorted(required | optional | ROW_COMMON))
         raise AfinarError(f"{at}: unknown field(s) {sorted(unknown)} for {kind} rows; allowed: {allowed}")
+    rejected = None
     if kind in ("chat", "sharegpt"):
         messages = _turns(row, at, kind)
+    elif kind == "preference":
+        messages, rejected = _preference(row, at)
     elif kind == "alpaca":
         user = _text(row, "instruction", at)
         extra = _text(row, "input", at, required=False)
@@ -184,7 +231,7 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
         if row["metric"] not in METRICS:
             raise AfinarError(f"{at}: field 'metric' is {row['metric']!r}; accepted: {', '.join(METRICS)}")
         meta["metric"] = row["metric"]
-    return Example(messages=messages, source=at, scenario=scenario, meta=meta)
+    return Example(messages=messages, source=at, scenario=scenario, meta=meta, rejected=rejected)
 
 
 MAX_LINE_BYTES = 32 * 2**20

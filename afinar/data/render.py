@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from afinar.data.read import Example
 from afinar.errors import AfinarError
 
-__all__ = ["IGNORE", "RenderStats", "Rendered", "prompt_ids", "render", "render_all"]
+__all__ = ["IGNORE", "PairRow", "RenderStats", "Rendered", "prompt_ids", "render", "render_all"]
 
 IGNORE = -100
 """Label value that cross-entropy skips (PyTorch's default ``ignore_index``)."""
@@ -32,11 +32,56 @@ class Rendered:
     def n_targets(self) -> int:
         return sum(1 for x in self.labels if x != IGNORE)
 
+    @property
+    def longest(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def learnable(self) -> bool:
+        return self.n_targets > 0
+
     def truncated(self, max_len: int) -> Rendered:
         """This row cut to its first ``max_len`` tokens (itself when it is not longer)."""
         if len(self.input_ids) <= max_len:
             return self
         return Rendered(self.input_ids[:max_len], self.labels[:max_len], self.source)
+
+
+@dataclass
+class PairRow:
+    """A preference pair rendered: the conversation ending in the chosen answer and the one ending
+    in the rejected answer (labels on that answer only), and, for objectives with a reference
+    model, the reference's summed log-probabilities of both answers (:mod:`afinar.train.preference`).
+    """
+
+    chosen: Rendered
+    rejected: Rendered
+    source: str
+    reference: tuple[float, float] | None = None
+
+    @property
+    def input_ids(self) -> list[int]:
+        """Both sides' tokens (what a step forwards; the stream groups pairs by this length)."""
+        return self.chosen.input_ids + self.rejected.input_ids
+
+    @property
+    def n_targets(self) -> int:
+        return self.chosen.n_targets + self.rejected.n_targets
+
+    @property
+    def longest(self) -> int:
+        return max(len(self.chosen.input_ids), len(self.rejected.input_ids))
+
+    @property
+    def learnable(self) -> bool:
+        """Both answers keep a target token (a pair with one side cut away teaches nothing)."""
+        return self.chosen.n_targets > 0 and self.rejected.n_targets > 0
+
+    def truncated(self, max_len: int) -> PairRow:
+        """Both sides cut to ``max_len`` tokens; the reference no longer holds for a cut side."""
+        if self.longest <= max_len:
+            return self
+        return PairRow(self.chosen.truncated(max_len), self.rejected.truncated(max_len), self.source)
 
 
 @dataclass
@@ -100,27 +145,31 @@ def render(tokenizer, example: Example) -> Rendered:
 
 def render_all(
     tokenizer, examples: list[Example], max_seq_len: int, overlong: str
-) -> tuple[list[Rendered], RenderStats]:
+) -> tuple[list[Rendered | PairRow], RenderStats]:
     """Render ``examples``, then truncate or drop rows longer than ``max_seq_len``.
 
-    A truncated row that keeps no target token is dropped. Counts land in the returned stats.
+    A truncated row that keeps no target token is dropped. A preference pair (an example with
+    ``rejected``) becomes a :class:`PairRow`, kept or dropped whole. Counts land in the returned
+    stats (a pair is one row).
     """
     stats = RenderStats()
     out = []
     for ex in examples:
         r = render(tokenizer, ex)
-        if len(r.input_ids) > max_seq_len:
+        if ex.rejected is not None:  # a preference pair: both sides, or neither
+            r = PairRow(r, render(tokenizer, ex.rejected_side()), ex.source)
+        if r.longest > max_seq_len:
             if overlong == "drop":
                 stats.dropped += 1
                 continue
             r = r.truncated(max_seq_len)
-            if r.n_targets == 0:
+            if not r.learnable:
                 stats.dropped += 1
                 continue
             stats.truncated += 1
         stats.rows += 1
         stats.tokens += len(r.input_ids)
         stats.target_tokens += r.n_targets
-        stats.longest = max(stats.longest, len(r.input_ids))
+        stats.longest = max(stats.longest, r.longest)
         out.append(r)
     return out, stats

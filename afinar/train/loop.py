@@ -37,7 +37,7 @@ from afinar.atomic import write_text
 from afinar.config import Recipe
 from afinar.data.batch import collate, epoch_order
 from afinar.data.pack import collate_packed, pack
-from afinar.data.render import IGNORE, Rendered
+from afinar.data.render import IGNORE, PairRow, Rendered
 from afinar.errors import AfinarError
 from afinar.model import adapters
 from afinar.model.adapters import attach_adapter, causal_lm_of, decoder_states, trainable_parameters
@@ -55,6 +55,7 @@ from afinar.train.fused import fused_layers
 from afinar.train.interrupt import graceful_stop
 from afinar.train.memory import OOM_ERRORS, OomLadder
 from afinar.train.optim import build_optimizer
+from afinar.train.preference import WITH_REFERENCE, PreferenceLoss, pair_batch, with_reference
 from afinar.train.progress import TrainProgress
 from afinar.train.replay import replay_kl_sum
 from afinar.train.speed import (
@@ -137,10 +138,13 @@ class TargetLoss(torch.nn.Module):
 
 
 def _loss(model, batch):
-    return model(batch) if isinstance(model, TargetLoss) else target_loss_sum(model, batch)
+    return model(batch) if isinstance(model, TargetLoss | PreferenceLoss) else target_loss_sum(model, batch)
 
 
 def _n_targets(batch: dict[str, torch.Tensor]) -> int:
+    """What the batch's loss is a sum over: target tokens, or pairs for a preference batch."""
+    if "pairs" in batch:
+        return int(batch["pairs"])
     return int((batch["labels"][:, 1:] != IGNORE).sum())
 
 
@@ -180,13 +184,13 @@ def _without_targets(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def eval_loss(
     model, rows: list[Rendered], batch_size: int, pad_id: int, device, autocast=nullcontext, world=None
 ) -> float:
-    """Mean token cross-entropy of ``rows`` (eval mode, no dropout); a distributed ``world``
-    splits the batches over the ranks."""
+    """Mean token cross-entropy of ``rows`` (eval mode, no dropout), or for preference pairs the
+    objective's mean loss per pair; a distributed ``world`` splits the batches over the ranks."""
     world = world or distributed.World()
     was_training = model.training
     model.eval()
     order = sorted(range(len(rows)), key=lambda i: len(rows[i].input_ids))
-    batches = [collate([rows[i] for i in order[s : s + batch_size]], pad_id) for s in range(0, len(order), batch_size)]
+    batches = [_batch([rows[i] for i in order[s : s + batch_size]], pad_id) for s in range(0, len(order), batch_size)]
     mine = batches[world.rank :: world.size]
     mine += [_without_targets(batches[0])] * (math.ceil(len(batches) / world.size) - len(mine))
     loss, count = 0.0, 0
@@ -260,14 +264,19 @@ class _Stream:
         return self.epoch + self.index / len(self._order)
 
 
+def _batch(rows: list, pad_id: int) -> dict[str, torch.Tensor]:
+    """Rows right-padded into one batch; preference pairs as :func:`pair_batch` lays them out."""
+    return pair_batch(rows, pad_id) if isinstance(rows[0], PairRow) else collate(rows, pad_id)
+
+
 def step_batches(rows: list[Rendered], pad_id: int, packing: bool, capacity: int, per_forward: int):
     """The micro-batches of one optimizer step's rows, ``per_forward`` rows (or packed rows of
-    ``capacity`` tokens) each. However they are split, the step sees the same examples and the
-    same target tokens, so the same gradient."""
+    ``capacity`` tokens, or pairs) each. However they are split, the step sees the same examples
+    and the same target tokens, so the same gradient."""
     if packing:
         rows = [[rows[i] for i in b] for b in pack([len(r.input_ids) for r in rows], capacity)]
     chunks = [rows[j : j + per_forward] for j in range(0, len(rows), per_forward)]
-    return [collate_packed(c, pad_id) if packing else collate(c, pad_id) for c in chunks]
+    return [collate_packed(c, pad_id) if packing else _batch(c, pad_id) for c in chunks]
 
 
 def rank_batches(shares: list[list[Rendered]], rank: int, batches) -> tuple[list[dict], int, int]:
@@ -317,6 +326,25 @@ def _replay_step(model, rows: list, cfg, pad_id: int, autocast) -> float:
             loss = loss_sum / max(n, 1)
     (loss * cfg.weight).backward()
     return loss.item()
+
+
+def _check_objective(objective: str, rows: list, world) -> None:
+    """Preference objectives train on pairs only, SFT on conversations only, one process for now."""
+    pairs = sum(isinstance(r, PairRow) for r in rows)
+    if objective == "sft" and pairs:
+        first = next(r for r in rows if isinstance(r, PairRow))
+        raise AfinarError(
+            f"{first.source}: a preference pair (prompt/chosen/rejected) in training data for train.objective "
+            "sft; set train.objective to dpo, ipo or orpo, or give conversations"
+        )
+    if objective != "sft" and pairs < len(rows):
+        first = next(r for r in rows if not isinstance(r, PairRow))
+        raise AfinarError(
+            f"{first.source}: train.objective {objective} trains on preference pairs (prompt/chosen/rejected "
+            "rows), and this row is not one"
+        )
+    if objective != "sft" and world.active:
+        raise AfinarError(f"train.objective {objective} works on one process; set it to sft for {world.size} processes")
 
 
 def _append_metrics(path: Path, record: dict) -> None:
@@ -382,8 +410,12 @@ def train(
         raise AfinarError(f"train.compile works on one process; set it to false for {world.size} processes")
     if replay and world.active:
         raise AfinarError(f"replay works on one process; set replay.enabled to false for {world.size} processes")
+    _check_objective(t.objective, train_rows, world)
+    if t.objective in WITH_REFERENCE:  # the model before the adapter is the reference
+        with_reference(model.to(device), [*train_rows, *eval_rows], pad_id, autocast)
     model = attach_adapter(model, recipe.adapter).to(device)
-    step_loss = TargetLoss(model)
+    preference = t.objective != "sft"
+    step_loss = PreferenceLoss(model, t.objective, t.beta) if preference else TargetLoss(model)
     if world.active:
         distributed.shard(step_loss, causal_lm_of(model).model.layers, bf16=precision == "bf16")
     elif precision == "bf16":
@@ -442,7 +474,8 @@ def train(
         if not eval_rows:
             return None
         loss = eval_loss(step_loss, eval_rows, t.micro_batch_size * 2, pad_id, device, autocast, world)
-        log({"step": state["step"], "eval_loss": loss})
+        rewards = {f"eval_{k}": v for k, v in step_loss.take_stats().items()} if preference else {}
+        log({"step": state["step"], "eval_loss": loss} | rewards)
         if state["best_eval"] is None or loss < state["best_eval"]:
             state["best_eval"], state["bad_evals"] = loss, 0
             save_adapter()
@@ -478,6 +511,8 @@ def train(
                         shares, world.rank, lambda rs: step_batches(rs, pad_id, t.packing, ladder.seq, ladder.rows)
                     )
                     micro = [{k: v.to(device) for k, v in mb.items()} for mb in micro]
+                    if preference:
+                        step_loss.take_stats()  # what an attempt the OOM ladder undid saw is not this step's
                     loss, _ = accumulate_step(
                         step_loss, micro, autocast, ladder.after_forward, total=n_targets, scale=world.size
                     )
@@ -498,7 +533,7 @@ def train(
 
             tokens = sum(len(r.input_ids) for r in rows)
             elapsed = time.perf_counter() - start
-            mfu = step_flops(config, tokens, n_targets, _context(rows)) / elapsed / peak
+            mfu = step_flops(config, tokens, sum(r.n_targets for r in rows), _context(rows)) / elapsed / peak
             state["step"] += 1
             state["tokens"] += tokens
             state["seconds"] += elapsed
@@ -518,7 +553,8 @@ def train(
                     "mfu": mfu,
                     "peak_mem_gb": round(peak_memory_gb(device), 3),
                 }
-                | ({"replay_loss": replay_loss} if general else {}),
+                | ({"replay_loss": replay_loss} if general else {})
+                | (step_loss.take_stats() if preference else {}),
             )
             progress.update(state["step"], loss, state["tokens"] / state["seconds"], mfu)
 

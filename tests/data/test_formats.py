@@ -194,7 +194,7 @@ def test_recipe_columns_must_name_fields_and_distinct_columns(tmp_path):
     from afinar.config import load_recipe
 
     for columns, message in (
-        ({"question": "q"}, r"\['question'\] are not fields afinar reads; accepted: completion, conversations"),
+        ({"question": "q"}, r"\['question'\] are not fields afinar reads; accepted: chosen, completion, conversations"),
         ({"instruction": "q", "output": "q"}, r"column\(s\) \['q'\] given for more than one field"),
     ):
         write_jsonl(tmp_path / "train.jsonl", alpaca_rows(2))

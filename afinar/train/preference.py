@@ -1,0 +1,144 @@
+"""Preference objectives on chosen/rejected pairs, in afinar's own loop: DPO, IPO and ORPO.
+
+Each objective scores a pair by the log-probability of each answer under the model being trained
+(the policy), summed over the answer's tokens given the same prompt: ``c`` for the chosen answer,
+``r`` for the rejected one. Per pair (``train.beta`` is ``beta``):
+
+- ``dpo`` (Rafailov et al. 2023, "Direct Preference Optimization"):
+  ``-log sigmoid(beta * ((c - c_ref) - (r - r_ref)))``;
+- ``ipo`` (Azar et al. 2023, "A General Theoretical Paradigm to Understand Learning from Human
+  Preferences"): ``((c - c_ref) - (r - r_ref) - 1 / (2 beta))^2``, on summed log-probabilities as
+  in the paper (TRL averages them per token);
+- ``orpo`` (Hong et al. 2024, "ORPO: Monolithic Preference Optimization without Reference
+  Model"): ``-c_mean - beta * log sigmoid(log odds(c_mean) - log odds(r_mean))``, with ``c_mean``,
+  ``r_mean`` the answers' mean token log-probabilities and ``log odds(x) = x - log(1 - e^x)``.
+
+A step's loss is the mean over its pairs (accumulation and the OOM ladder keep that mean).
+
+**The reference** (``dpo``, ``ipo``) is the model as it was before this run's adapter, the base
+(or, with an adapter merged into it, that model): its ``c_ref`` and ``r_ref`` are computed once,
+before training, for every pair, and kept on the pair (:class:`afinar.data.render.PairRow`). No
+second model in memory, and one forward pass per pair rather than one per pair per epoch that
+disabling the adapter at every step would cost.
+
+**Rewards** (metrics and progress): ``beta * (c - c_ref)`` and ``beta * (r - r_ref)`` (``orpo``:
+``beta * c_mean``, ``beta * r_mean``); reward accuracy is the share of pairs whose chosen answer has
+the higher reward, the margin the mean difference.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from afinar.data.batch import collate
+from afinar.data.render import IGNORE, PairRow
+from afinar.errors import AfinarError
+from afinar.model.adapters import causal_lm_of, decoder_states
+
+__all__ = ["PreferenceLoss", "answer_logps", "pair_batch", "pair_losses", "with_reference"]
+
+WITH_REFERENCE = ("dpo", "ipo")
+
+
+def pair_batch(pairs: list[PairRow], pad_id: int) -> dict[str, torch.Tensor]:
+    """One batch of ``pairs``: the chosen sides then the rejected sides, right-padded (2B rows);
+    ``pairs`` (B) and, when every pair has it, ``reference`` (2B: chosen then rejected)."""
+    batch = collate([p.chosen for p in pairs] + [p.rejected for p in pairs], pad_id)
+    batch["pairs"] = torch.tensor(len(pairs))
+    if all(p.reference is not None for p in pairs):
+        refs = [p.reference[0] for p in pairs] + [p.reference[1] for p in pairs]
+        batch["reference"] = torch.tensor(refs, dtype=torch.float64)
+    return batch
+
+
+def answer_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's summed log-probability of its target tokens (fp32) and how many there are.
+    Rows are right-padded, so causal attention alone keeps padding out of every real token."""
+    hidden = decoder_states(model, batch["input_ids"], None, None, use_cache=False)
+    targets = batch["labels"][:, 1:]
+    keep = targets != IGNORE
+    logits = causal_lm_of(model).lm_head(hidden[:, :-1][keep]).float()  # (N, vocab), N = target tokens
+    token_logp = -F.cross_entropy(logits, targets[keep], reduction="none")
+    rows = torch.arange(len(targets), device=targets.device).unsqueeze(1).expand_as(keep)[keep]
+    sums = torch.zeros(len(targets), device=token_logp.device).index_add(0, rows, token_logp)
+    return sums, keep.sum(1)
+
+
+def _log_odds(mean_logp: torch.Tensor) -> torch.Tensor:
+    """``log(p / (1 - p))`` of ``p = exp(mean_logp)``; ``log(1 - p)`` as ``log(-expm1(x))``."""
+    return mean_logp - torch.log(-torch.expm1(mean_logp))
+
+
+def pair_losses(
+    objective: str, beta: float, logps: torch.Tensor, counts: torch.Tensor, reference: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per pair: the loss, the chosen reward, the rejected reward (see the module docstring).
+    ``logps``, ``counts``, ``reference``: (2B,), chosen sides first."""
+    c, r = logps.chunk(2)
+    if objective in WITH_REFERENCE:
+        if reference is None:
+            raise AfinarError(
+                f"objective {objective}: a pair has no reference log-probabilities (the OOM ladder cut it "
+                "shorter than it was rendered); lower data.max_seq_len or train.micro_batch_size instead"
+            )
+        c_ref, r_ref = reference.to(logps.dtype).chunk(2)
+        chosen, rejected = c - c_ref, r - r_ref
+        margin = chosen - rejected
+        loss = -F.logsigmoid(beta * margin) if objective == "dpo" else (margin - 1 / (2 * beta)) ** 2
+        return loss, beta * chosen.detach(), beta * rejected.detach()
+    if objective != "orpo":
+        raise AfinarError(f"objective {objective!r}: not a preference objective (dpo, ipo, orpo)")
+    n_c, n_r = counts.to(logps.dtype).chunk(2)
+    c_mean, r_mean = c / n_c, r / n_r
+    loss = -c_mean - beta * F.logsigmoid(_log_odds(c_mean) - _log_odds(r_mean))
+    return loss, beta * c_mean.detach(), beta * r_mean.detach()
+
+
+class PreferenceLoss(torch.nn.Module):
+    """The step loss of a preference run, shaped as :class:`afinar.train.loop.TargetLoss`:
+    ``forward(batch)`` gives the pairs' summed loss and how many pairs, so that accumulation
+    divides by the step's pairs. It also sums the rewards it saw until :meth:`take_stats`."""
+
+    def __init__(self, model, objective: str, beta: float):
+        super().__init__()
+        self.model, self.objective, self.beta = model, objective, beta
+        self._seen: list[torch.Tensor] = []
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        logps, counts = answer_logps(self.model, batch)
+        loss, chosen, rejected = pair_losses(self.objective, self.beta, logps, counts, batch.get("reference"))
+        self._seen.append(torch.stack([chosen, rejected], dim=1).cpu())
+        return loss.sum(), int(batch["pairs"])
+
+    def take_stats(self) -> dict[str, float]:
+        """Reward accuracy, margin and the mean rewards of the pairs since the last call."""
+        seen, self._seen = self._seen, []
+        if not seen:
+            return {}
+        rewards = torch.cat(seen).double()
+        chosen, rejected = rewards[:, 0], rewards[:, 1]
+        return {
+            "reward_accuracy": float((chosen > rejected).double().mean()),
+            "reward_margin": float((chosen - rejected).mean()),
+            "chosen_reward": float(chosen.mean()),
+            "rejected_reward": float(rejected.mean()),
+        }
+
+
+@torch.no_grad()
+def with_reference(model, pairs: list[PairRow], pad_id: int, autocast, batch_size: int = 8) -> None:
+    """Fill each pair's ``reference`` with ``model``'s summed log-probabilities of its chosen and
+    rejected answers (``model`` before the run's adapter exists, in eval mode)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    for s in range(0, len(pairs), batch_size):
+        chunk = pairs[s : s + batch_size]
+        batch = {k: v.to(device) for k, v in pair_batch(chunk, pad_id).items()}
+        with autocast():
+            logps, _ = answer_logps(model, batch)
+        chosen, rejected = logps.double().cpu().chunk(2)
+        for pair, c, r in zip(chunk, chosen.tolist(), rejected.tolist(), strict=True):
+            pair.reference = (c, r)
+    model.train(was_training)

@@ -1,0 +1,209 @@
+"""Preference objectives (DPO, IPO, ORPO): the loss and its gradients equal the papers' formulas
+computed here from the four log-probabilities of each pair, each log-probability from a plain
+forward pass of one unpadded row; the data form and its errors; exact resume of a DPO run."""
+
+import json
+import math
+from contextlib import nullcontext
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from afinar.cli import app
+from afinar.config import AdapterConfig
+from afinar.data.read import Example, scan_dataset
+from afinar.data.render import PairRow, render, render_all
+from afinar.model.adapters import attach_adapter
+from afinar.train.loop import step_batches
+from afinar.train.preference import PreferenceLoss
+from tests.conftest import write_jsonl, write_recipe
+from tests.train.test_resume import _stopped_and_resumed_equals_whole
+
+PAIRS = [
+    ("Is the store open on Sunday?", "Yes, from 10:00 to 14:00.", "No idea."),
+    ("Restart the web service on host a1.", "Do you want me to restart nginx on a1 now? (yes/no)", "rm -rf /"),
+    ("Sum 2 and 3.", "5", "The sum of two and three is six, I think."),
+]
+
+
+def _pairs(tokenizer) -> list[PairRow]:
+    out = []
+    for i, (prompt, chosen, rejected) in enumerate(PAIRS):
+        ex = Example([{"role": "user", "content": prompt}, {"role": "assistant", "content": chosen}], f"p:{i}",
+                     rejected=rejected)  # fmt: skip
+        rows, _ = render_all(tokenizer, [ex], 512, "truncate")
+        out.append(rows[0])
+    return out
+
+
+def _plain_logp(model, row) -> tuple[torch.Tensor, int]:
+    """log p(answer | prompt): one row, no padding, the model's own logits."""
+    ids = torch.tensor([row.input_ids])
+    logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), dim=-1)
+    total, n = logp.new_zeros(()), 0
+    for t, label in enumerate(row.labels[1:]):
+        if label != -100:
+            total, n = total + logp[t, label], n + 1
+    return total, n
+
+
+def _textbook(objective: str, beta: float, c, r, c_ref, r_ref, n_c, n_r):
+    if objective == "dpo":
+        z = beta * ((c - c_ref) - (r - r_ref))
+        return torch.log1p(torch.exp(-z))  # -log sigmoid(z)
+    if objective == "ipo":
+        return ((c - c_ref) - (r - r_ref) - 1 / (2 * beta)) ** 2
+    pc, pr = torch.exp(c / n_c), torch.exp(r / n_r)
+    ratio = torch.log(pc / (1 - pc)) - torch.log(pr / (1 - pr))
+    return -c / n_c + beta * torch.log1p(torch.exp(-ratio))
+
+
+@pytest.fixture(scope="module")
+def tiny_lora(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    model = attach_adapter(model, AdapterConfig(method="lora", r=4, alpha=8, target_modules=["q_proj", "v_proj"]))
+    torch.manual_seed(1)
+    for name, p in model.named_parameters():
+        if "lora_B" in name:  # away from the reference, so every term moves
+            p.data.normal_(0, 0.3)
+    return model
+
+
+@pytest.mark.parametrize("objective", ["dpo", "ipo", "orpo"])
+def test_loss_and_gradients_equal_the_formula_from_four_logprobs(tiny_lora, tokenizer, objective):
+    model, beta = tiny_lora, 0.5
+    pairs = _pairs(tokenizer)
+    refs = [(-40.0 - i, -55.0 + 2 * i) for i in range(len(pairs))]  # any numbers: the reference is given
+    for p, ref in zip(pairs, refs, strict=True):
+        p.reference = ref
+    params = [p for n, p in model.named_parameters() if p.requires_grad]
+
+    model.zero_grad()
+    expected = 0
+    for p, (c_ref, r_ref) in zip(pairs, refs, strict=True):
+        (c, n_c), (r, n_r) = _plain_logp(model, p.chosen), _plain_logp(model, p.rejected)
+        expected = expected + _textbook(objective, beta, c, r, c_ref, r_ref, n_c, n_r)
+    expected = expected / len(pairs)
+    expected.backward()
+    want = [p.grad.clone() for p in params]
+
+    model.zero_grad()
+    loss_fn = PreferenceLoss(model, objective, beta)
+    batches = step_batches(pairs, tokenizer.pad_token_id, packing=False, capacity=512, per_forward=2)
+    assert [int(b["pairs"]) for b in batches] == [2, 1]  # padded batches, one of them uneven
+    total = 0
+    for batch in batches:
+        loss, _ = loss_fn(batch)
+        (loss / len(pairs)).backward()
+        total += loss.item()
+    assert total / len(pairs) == pytest.approx(expected.item(), rel=1e-5)
+    for got, w in zip((p.grad for p in params), want, strict=True):
+        assert torch.allclose(got, w, rtol=1e-4, atol=1e-5 * w.abs().max().item())  # sums in another order
+    assert max(w.abs().max().item() for w in want) > 1e-4  # the gradients are not all zero
+    stats = loss_fn.take_stats()
+    assert 0 <= stats["reward_accuracy"] <= 1 and loss_fn.take_stats() == {}
+
+
+def test_dpo_starts_at_log_2_when_the_reference_is_the_model(tiny_model_dir, tokenizer):
+    """With a fresh adapter (B = 0) the policy is the reference: every pair's loss is log 2."""
+    from transformers import AutoModelForCausalLM
+
+    from afinar.train.preference import with_reference
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    pairs = _pairs(tokenizer)
+    with_reference(model, pairs, tokenizer.pad_token_id, nullcontext)
+    for p in pairs:
+        assert p.reference[0] == pytest.approx(_plain_logp(model, p.chosen)[0].item(), abs=1e-4)
+    model = attach_adapter(model, AdapterConfig(method="lora", r=4, alpha=8))
+    batch = step_batches(pairs, tokenizer.pad_token_id, False, 512, 8)[0]
+    loss, n = PreferenceLoss(model, "dpo", 0.1)(batch)
+    assert n == 3 and loss.item() / n == pytest.approx(math.log(2), abs=1e-5)
+
+
+def test_preference_rows_from_jsonl_and_csv_and_their_errors(tmp_path, tokenizer):
+    rows = [
+        {"prompt": "Hi?", "chosen": "Hello.", "rejected": "Go away."},
+        {
+            "prompt": [{"role": "user", "content": "Hi?"}],
+            "chosen": [{"role": "assistant", "content": "Hey."}],
+            "rejected": [{"role": "assistant", "content": "No."}],
+        },
+        {"prompt": "Same?", "chosen": "Yes.", "rejected": "Yes."},
+        {"prompt": "Spaces?", "chosen": "a  b", "rejected": "a b "},
+        {"prompt": "Empty?", "chosen": "Fine.", "rejected": "  "},
+        {"prompt": "List?", "chosen": [{"role": "user", "content": "x"}], "rejected": "y"},
+    ]
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    examples, errors = scan_dataset(path)
+    assert [e.rejected for e in examples] == ["Go away.", "No."]
+    assert examples[1].messages[-1] == {"role": "assistant", "content": "Hey."}
+    assert errors == [
+        f"{path}:3: fields 'chosen' and 'rejected' are the same answer; a pair needs two different ones",
+        f"{path}:4: fields 'chosen' and 'rejected' differ only in whitespace; a pair needs two different answers",
+        f"{path}:5: field 'rejected' is empty",
+        f"{path}:6: field 'chosen' must be a string or a list of one assistant message {{role, content}}",
+    ]
+    csv = tmp_path / "pairs.csv"
+    csv.write_text('prompt,chosen,rejected\n"Hi?","Hello.","Go away."\n')
+    (ex,), errors = scan_dataset(csv)
+    assert errors == [] and ex.rejected == "Go away." and ex.messages[-1]["content"] == "Hello."
+    rejected = render(tokenizer, ex.rejected_side())
+    pair = render_all(tokenizer, [ex], 512, "truncate")[0][0]
+    assert pair.rejected.input_ids == rejected.input_ids and pair.chosen.input_ids != rejected.input_ids
+    # both sides share the prompt's tokens; only the answers are targets
+    prompt = len(pair.chosen.input_ids) - pair.chosen.n_targets
+    assert pair.chosen.input_ids[:prompt] == pair.rejected.input_ids[:prompt]
+
+
+def _dpo_recipe(tmp_path, model_dir, objective="dpo"):
+    pairs = [{"prompt": f"Add {i} and {i + 1}.", "chosen": f"{2 * i + 1}", "rejected": f"{2 * i + 2}, roughly."}
+             for i in range(16)]  # fmt: skip
+    write_jsonl(tmp_path / "train.jsonl", pairs[:12])
+    write_jsonl(tmp_path / "eval.jsonl", pairs[12:])
+    return write_recipe(
+        tmp_path / "r.yaml",
+        base_model=str(model_dir),
+        adapter={"r": 4, "alpha": 8, "dropout": 0.1},
+        train={
+            "micro_batch_size": 2,
+            "grad_accum": 2,
+            "max_steps": 6,
+            "eval_interval": 2,
+            "precision": "fp32",
+            "seed": 3,
+            "objective": objective,
+            "beta": 0.5,
+        },
+        eval={"metric": "none", "benchmarks": {"enabled": False}},
+    )
+
+
+def test_a_dpo_run_resumes_exactly_and_logs_rewards(tmp_path, tiny_model_dir):
+    recipe = _dpo_recipe(tmp_path, tiny_model_dir)
+    _stopped_and_resumed_equals_whole(recipe, tmp_path, stop=3)
+    full, part = tmp_path / "full", tmp_path / "part"
+    metrics = [json.loads(x) for x in (full / "metrics.jsonl").read_text().splitlines()]
+    steps = [m for m in metrics if "loss" in m]
+    assert len(steps) == 6 and steps[0]["loss"] == pytest.approx(math.log(2), abs=1e-3)  # policy = reference
+    assert all(0 <= m["reward_accuracy"] <= 1 and "reward_margin" in m for m in steps)
+    assert steps[0]["examples"] == 4  # pairs per step
+    evals = [m for m in metrics if "eval_loss" in m]
+    assert evals and all("eval_reward_accuracy" in m for m in evals)
+    resumed = [json.loads(x) for x in (part / "metrics.jsonl").read_text().splitlines()]
+    assert [m["loss"] for m in resumed if "loss" in m] == pytest.approx([m["loss"] for m in steps], rel=1e-6)
+
+
+def test_objective_and_data_must_match(tmp_path, tiny_model_dir):
+    recipe = _dpo_recipe(tmp_path, tiny_model_dir, objective="sft")
+    result = CliRunner().invoke(app, ["train", "--quiet", str(recipe), "--run-dir", str(tmp_path / "a")])
+    assert result.exit_code == 2 and "train.jsonl:1: a preference pair" in " ".join(result.output.split())
+    write_jsonl(tmp_path / "train.jsonl", [{"instruction": "Hi", "output": "Hello"}] * 4)
+    recipe = _dpo_recipe(tmp_path, tiny_model_dir)
+    write_jsonl(tmp_path / "train.jsonl", [{"instruction": f"Hi {i}", "output": "Hello"} for i in range(4)])
+    result = CliRunner().invoke(app, ["train", "--quiet", str(recipe), "--run-dir", str(tmp_path / "b")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "train.jsonl:1: train.objective dpo trains on preference pairs" in said
