@@ -40,6 +40,7 @@ ROW_KEYS = {
     "sharegpt": ({"conversations"}, set()),
     "completion": ({"prompt", "completion"}, set()),
     "preference": ({"prompt", "chosen", "rejected"}, set()),
+    "labeled": ({"prompt", "completion", "label"}, set()),
 }
 """Each row form's required and optional top-level keys."""
 ROW_COMMON = {"scenario", "id", "metric"}
@@ -86,7 +87,7 @@ class DataConfig(_Strict):
     eval_splits: dict[str, Path] = Field(default_factory=dict)
     """More held-out files by name, each evaluated like ``eval`` (base vs tuned) and reported
     beside it, e.g. ``disjoint``: requests whose phrasings, products and stores training never saw."""
-    format: Literal["auto", "alpaca", "chat", "sharegpt", "completion", "preference"] = "auto"
+    format: Literal["auto", "alpaca", "chat", "sharegpt", "completion", "preference", "labeled"] = "auto"
     """The rows' form; ``auto`` tells them apart by their keys (a table's columns)."""
     columns: dict[str, str] = Field(default_factory=dict)
     """A table's column names for afinar's fields, ``{field: column}`` (``{instruction:
@@ -201,14 +202,15 @@ class TrainConfig(_Strict):
     step's examples and gradient are the same as unpacked, with less padding. Off by default:
     on this CPU the block-diagonal attention mask costs more than the padding it saves
     (docs/performance.md)."""
-    objective: Literal["sft", "dpo", "ipo", "orpo"] = "sft"
-    """What the loss learns from. ``sft``: cross-entropy on the answers. The others train on
-    preference pairs (``prompt``/``chosen``/``rejected`` rows; docs/preference.md): ``dpo``
-    (Rafailov et al. 2023) and its squared variant ``ipo`` (Azar et al. 2023) against a
-    reference, the model as it was before this run's adapter; ``orpo`` (Hong et al. 2024)
-    without one, cross-entropy on the chosen answer plus an odds-ratio term."""
+    objective: Literal["sft", "dpo", "ipo", "orpo", "kto"] = "sft"
+    """What the loss learns from (docs/preference.md). ``sft``: cross-entropy on the answers. On
+    preference pairs (``prompt``/``chosen``/``rejected`` rows): ``dpo`` (Rafailov et al. 2023) and
+    its squared variant ``ipo`` (Azar et al. 2023) against a reference, the model as it was before
+    this run's adapter; ``orpo`` (Hong et al. 2024) without one, cross-entropy on the chosen answer
+    plus an odds-ratio term. On labeled answers (``prompt``/``completion``/``label`` rows): ``kto``
+    (Ethayarajh et al. 2024), against the same reference."""
     beta: float = Field(0.1, gt=0)
-    """dpo: how far the policy may move from the reference (DPO's beta); ipo: the margin's scale
+    """dpo, kto: how far the policy may move from the reference (beta); ipo: the margin's scale
     (the target margin is 1 / (2 beta)); orpo: the odds-ratio term's weight (lambda)."""
 
     @model_validator(mode="after")

@@ -57,7 +57,7 @@ __all__ = [
     "with_system_prompt",
 ]
 
-FORMATS = ("alpaca", "chat", "sharegpt", "completion", "preference")
+FORMATS = ("alpaca", "chat", "sharegpt", "completion", "preference", "labeled")
 SCENARIOS = ("normal", "exception", "user_error")
 ROLES = ("system", "user", "assistant")
 METRICS = ("json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "clarify", "finance", "apidoc")
@@ -68,13 +68,15 @@ METRICS = ("json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "cl
 class Example:
     """One training conversation. ``source`` is ``file:line`` for error messages. A preference
     pair (``prompt``/``chosen``/``rejected``) is the conversation ending in the chosen answer,
-    with the rejected answer to the same turns in ``rejected``."""
+    with the rejected answer to the same turns in ``rejected``; a labeled answer
+    (``prompt``/``completion``/``label``, for KTO) has ``label``: whether the answer is desirable."""
 
     messages: list[dict[str, str]]
     source: str
     scenario: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     rejected: str | None = None
+    label: bool | None = None
 
     def rejected_side(self) -> Example:
         """The pair's conversation ending in the rejected answer instead."""
@@ -90,6 +92,8 @@ TABLES = (".parquet", ".arrow")
 def _detect(row: dict[str, Any]) -> str | None:
     if "chosen" in row or "rejected" in row:
         return "preference"
+    if "label" in row:
+        return "labeled"
     if "messages" in row:
         return "chat"
     if "conversations" in row:
@@ -172,8 +176,19 @@ def _answer(row: dict[str, Any], key: str, at: str) -> str:
     return _text(row, key, at)
 
 
-def _preference(row: dict[str, Any], at: str) -> tuple[list[dict[str, Any]], str]:
-    """A pair's turns up to and with the chosen answer, and the rejected answer."""
+def _label(row: dict[str, Any], at: str) -> bool:
+    """A labeled answer's ``label``: a JSON boolean, or (CSV) true/false/1/0."""
+    value = row.get("label")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise AfinarError(f"{at}: field 'label' is {value!r}; accepted: true (a desirable answer) or false")
+
+
+def _prompt_turns(row: dict[str, Any], at: str) -> list[dict[str, Any]]:
+    """``prompt`` as turns: text (one user turn) or chat turns ending with the user's; earlier
+    assistant turns are context (weight 0): only the answer after them is judged."""
     prompt = row.get("prompt")
     if isinstance(prompt, list):  # chat turns ending with the user's
         try:
@@ -182,6 +197,12 @@ def _preference(row: dict[str, Any], at: str) -> tuple[list[dict[str, Any]], str
             raise AfinarError(str(err).replace("field 'messages", "field 'prompt")) from None
     else:
         turns = [{"role": "user", "content": _text(row, "prompt", at)}]
+    return [{**t, "weight": 0} if t["role"] == "assistant" else t for t in turns]
+
+
+def _preference(row: dict[str, Any], at: str) -> tuple[list[dict[str, Any]], str]:
+    """A pair's turns up to and with the chosen answer, and the rejected answer."""
+    turns = _prompt_turns(row, at)
     chosen, rejected = _answer(row, "chosen", at), _answer(row, "rejected", at)
     if chosen == rejected:
         raise AfinarError(f"{at}: fields 'chosen' and 'rejected' are the same answer; a pair needs two different ones")
@@ -189,8 +210,7 @@ def _preference(row: dict[str, Any], at: str) -> tuple[list[dict[str, Any]], str
         raise AfinarError(
             f"{at}: fields 'chosen' and 'rejected' differ only in whitespace; a pair needs two different answers"
         )
-    earlier = [{**t, "weight": 0} if t["role"] == "assistant" else t for t in turns]  # only the answer is judged
-    return [*earlier, {"role": "assistant", "content": chosen}], rejected
+    return [*turns, {"role": "assistant", "content": chosen}], rejected
 
 
 def _to_example(row: Any, fmt: str, at: str) -> Example:
@@ -201,18 +221,21 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
         raise AfinarError(
             f"{at}: cannot tell the row's form from its keys {sorted(row)}; accepted: "
             "instruction/input/output (alpaca), messages (chat), conversations (sharegpt), prompt/completion, "
-            "prompt/chosen/rejected (preference pairs)"
+            "prompt/chosen/rejected (preference pairs), prompt/completion/label (labeled answers)"
         )
     required, optional = ROW_KEYS[kind]
     unknown = set(row) - required - optional - ROW_COMMON
     if unknown:
         allowed = ", ".join(sorted(required | optional | ROW_COMMON))
         raise AfinarError(f"{at}: unknown field(s) {sorted(unknown)} for {kind} rows; allowed: {allowed}")
-    rejected = None
+    rejected, label = None, None
     if kind in ("chat", "sharegpt"):
         messages = _turns(row, at, kind)
     elif kind == "preference":
         messages, rejected = _preference(row, at)
+    elif kind == "labeled":
+        messages = [*_prompt_turns(row, at), {"role": "assistant", "content": _answer(row, "completion", at)}]
+        label = _label(row, at)
     elif kind == "alpaca":
         user = _text(row, "instruction", at)
         extra = _text(row, "input", at, required=False)
@@ -231,7 +254,7 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
         if row["metric"] not in METRICS:
             raise AfinarError(f"{at}: field 'metric' is {row['metric']!r}; accepted: {', '.join(METRICS)}")
         meta["metric"] = row["metric"]
-    return Example(messages=messages, source=at, scenario=scenario, meta=meta, rejected=rejected)
+    return Example(messages=messages, source=at, scenario=scenario, meta=meta, rejected=rejected, label=label)
 
 
 MAX_LINE_BYTES = 32 * 2**20

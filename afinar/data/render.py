@@ -11,12 +11,12 @@ prompt is tokenized at inference, so training and generation see identical promp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from afinar.data.read import Example
 from afinar.errors import AfinarError
 
-__all__ = ["IGNORE", "PairRow", "RenderStats", "Rendered", "prompt_ids", "render", "render_all"]
+__all__ = ["IGNORE", "LabeledRow", "PairRow", "RenderStats", "Rendered", "prompt_ids", "render", "render_all"]
 
 IGNORE = -100
 """Label value that cross-entropy skips (PyTorch's default ``ignore_index``)."""
@@ -47,41 +47,77 @@ class Rendered:
         return Rendered(self.input_ids[:max_len], self.labels[:max_len], self.source)
 
 
-@dataclass
-class PairRow:
-    """A preference pair rendered: the conversation ending in the chosen answer and the one ending
-    in the rejected answer (labels on that answer only), and, for objectives with a reference
-    model, the reference's summed log-probabilities of both answers (:mod:`afinar.train.preference`).
-    """
+class _TwoRows:
+    """A training example forwarded as two rows (``first``, ``second``): what a step forwards,
+    how the stream groups it by length, and how it is cut."""
 
-    chosen: Rendered
-    rejected: Rendered
-    source: str
-    reference: tuple[float, float] | None = None
+    first: Rendered
+    second: Rendered
 
     @property
     def input_ids(self) -> list[int]:
-        """Both sides' tokens (what a step forwards; the stream groups pairs by this length)."""
-        return self.chosen.input_ids + self.rejected.input_ids
+        """Both rows' tokens (what a step forwards; the stream groups examples by this length)."""
+        return self.first.input_ids + self.second.input_ids
 
     @property
     def n_targets(self) -> int:
-        return self.chosen.n_targets + self.rejected.n_targets
+        return self.first.n_targets + self.second.n_targets
 
     @property
     def longest(self) -> int:
-        return max(len(self.chosen.input_ids), len(self.rejected.input_ids))
+        return max(len(self.first.input_ids), len(self.second.input_ids))
 
     @property
     def learnable(self) -> bool:
-        """Both answers keep a target token (a pair with one side cut away teaches nothing)."""
-        return self.chosen.n_targets > 0 and self.rejected.n_targets > 0
+        """Both rows keep a target token (a pair with one side cut away teaches nothing)."""
+        return self.first.n_targets > 0 and self.second.n_targets > 0
 
-    def truncated(self, max_len: int) -> PairRow:
-        """Both sides cut to ``max_len`` tokens; the reference no longer holds for a cut side."""
+    def truncated(self, max_len: int):
+        """Both rows cut to ``max_len`` tokens; a reference computed before no longer holds."""
         if self.longest <= max_len:
             return self
-        return PairRow(self.chosen.truncated(max_len), self.rejected.truncated(max_len), self.source)
+        return replace(self, first=self.first.truncated(max_len), second=self.second.truncated(max_len), reference=None)
+
+
+@dataclass
+class PairRow(_TwoRows):
+    """A preference pair rendered: the conversation ending in the chosen answer (``first``) and the
+    one ending in the rejected answer (``second``), labels on that answer only, and, for
+    objectives with a reference model, the reference's summed log-probabilities of both answers
+    (:mod:`afinar.train.preference`)."""
+
+    first: Rendered
+    second: Rendered
+    source: str
+    reference: tuple[float, float] | None = None
+
+
+@dataclass
+class LabeledRow(_TwoRows):
+    """A labeled answer rendered (KTO): ``first`` the conversation ending in the answer,
+    ``desirable`` its label, ``second`` the same prompt with another example's answer (the
+    policy's drift from the reference is estimated on such mismatched answers), and their
+    reference log-probabilities."""
+
+    first: Rendered
+    second: Rendered
+    source: str
+    desirable: bool = True
+    reference: tuple[float, float] | None = None
+
+
+def _prompt_length(row: Rendered) -> int:
+    return next(i for i, label in enumerate(row.labels) if label != IGNORE)
+
+
+def _mismatched(rows: list[Rendered]) -> list[Rendered]:
+    """Each row's prompt with the next row's answer (the last row's with the first's)."""
+    out = []
+    for k, row in enumerate(rows):
+        other = rows[(k + 1) % len(rows)]
+        p, q = _prompt_length(row), _prompt_length(other)
+        out.append(Rendered(row.input_ids[:p] + other.input_ids[q:], row.labels[:p] + other.labels[q:], row.source))
+    return out
 
 
 @dataclass
@@ -145,19 +181,24 @@ def render(tokenizer, example: Example) -> Rendered:
 
 def render_all(
     tokenizer, examples: list[Example], max_seq_len: int, overlong: str
-) -> tuple[list[Rendered | PairRow], RenderStats]:
+) -> tuple[list[Rendered | PairRow | LabeledRow], RenderStats]:
     """Render ``examples``, then truncate or drop rows longer than ``max_seq_len``.
 
     A truncated row that keeps no target token is dropped. A preference pair (an example with
-    ``rejected``) becomes a :class:`PairRow`, kept or dropped whole. Counts land in the returned
+    ``rejected``) becomes a :class:`PairRow`, a labeled answer a :class:`LabeledRow` (paired with
+    the next labeled example's answer), each kept or dropped whole. Counts land in the returned
     stats (a pair is one row).
     """
     stats = RenderStats()
     out = []
+    labeled = [ex for ex in examples if ex.label is not None]
+    others = dict(zip(map(id, labeled), _mismatched([render(tokenizer, ex) for ex in labeled]), strict=True))
     for ex in examples:
         r = render(tokenizer, ex)
         if ex.rejected is not None:  # a preference pair: both sides, or neither
             r = PairRow(r, render(tokenizer, ex.rejected_side()), ex.source)
+        elif ex.label is not None:
+            r = LabeledRow(r, others[id(ex)], ex.source, ex.label)
         if r.longest > max_seq_len:
             if overlong == "drop":
                 stats.dropped += 1

@@ -37,7 +37,7 @@ from afinar.atomic import write_text
 from afinar.config import Recipe
 from afinar.data.batch import collate, epoch_order
 from afinar.data.pack import collate_packed, pack
-from afinar.data.render import IGNORE, PairRow, Rendered
+from afinar.data.render import IGNORE, LabeledRow, PairRow, Rendered
 from afinar.errors import AfinarError
 from afinar.model import adapters
 from afinar.model.adapters import attach_adapter, causal_lm_of, decoder_states, trainable_parameters
@@ -142,9 +142,9 @@ def _loss(model, batch):
 
 
 def _n_targets(batch: dict[str, torch.Tensor]) -> int:
-    """What the batch's loss is a sum over: target tokens, or pairs for a preference batch."""
-    if "pairs" in batch:
-        return int(batch["pairs"])
+    """What the batch's loss is a sum over: target tokens, or examples for a preference batch."""
+    if "examples" in batch:
+        return int(batch["examples"])
     return int((batch["labels"][:, 1:] != IGNORE).sum())
 
 
@@ -266,7 +266,7 @@ class _Stream:
 
 def _batch(rows: list, pad_id: int) -> dict[str, torch.Tensor]:
     """Rows right-padded into one batch; preference pairs as :func:`pair_batch` lays them out."""
-    return pair_batch(rows, pad_id) if isinstance(rows[0], PairRow) else collate(rows, pad_id)
+    return pair_batch(rows, pad_id) if isinstance(rows[0], PairRow | LabeledRow) else collate(rows, pad_id)
 
 
 def step_batches(rows: list[Rendered], pad_id: int, packing: bool, capacity: int, per_forward: int):
@@ -329,19 +329,15 @@ def _replay_step(model, rows: list, cfg, pad_id: int, autocast) -> float:
 
 
 def _check_objective(objective: str, rows: list, world) -> None:
-    """Preference objectives train on pairs only, SFT on conversations only, one process for now."""
-    pairs = sum(isinstance(r, PairRow) for r in rows)
-    if objective == "sft" and pairs:
-        first = next(r for r in rows if isinstance(r, PairRow))
+    """Each objective trains on its own kind of row (conversations, pairs, labeled answers), on
+    one process for now."""
+    kinds = {"sft": (Rendered, "conversations"), "kto": (LabeledRow, "labeled answers (prompt/completion/label)")}
+    kind, name = kinds.get(objective, (PairRow, "preference pairs (prompt/chosen/rejected)"))
+    wrong = next((r for r in rows if not isinstance(r, kind)), None)
+    if wrong is not None:
         raise AfinarError(
-            f"{first.source}: a preference pair (prompt/chosen/rejected) in training data for train.objective "
-            "sft; set train.objective to dpo, ipo or orpo, or give conversations"
-        )
-    if objective != "sft" and pairs < len(rows):
-        first = next(r for r in rows if not isinstance(r, PairRow))
-        raise AfinarError(
-            f"{first.source}: train.objective {objective} trains on preference pairs (prompt/chosen/rejected "
-            "rows), and this row is not one"
+            f"{wrong.source}: train.objective {objective} trains on {name}, and this row is not one; set "
+            "train.objective to match the data (sft: conversations; dpo, ipo, orpo: pairs; kto: labeled answers)"
         )
     if objective != "sft" and world.active:
         raise AfinarError(f"train.objective {objective} works on one process; set it to sft for {world.size} processes")

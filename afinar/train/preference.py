@@ -1,4 +1,5 @@
-"""Preference objectives on chosen/rejected pairs, in afinar's own loop: DPO, IPO and ORPO.
+"""Preference objectives in afinar's own loop: DPO, IPO and ORPO on chosen/rejected pairs, KTO on
+answers labeled desirable or not.
 
 Each objective scores a pair by the log-probability of each answer under the model being trained
 (the policy), summed over the answer's tokens given the same prompt: ``c`` for the chosen answer,
@@ -13,9 +14,16 @@ Each objective scores a pair by the log-probability of each answer under the mod
   Model"): ``-c_mean - beta * log sigmoid(log odds(c_mean) - log odds(r_mean))``, with ``c_mean``,
   ``r_mean`` the answers' mean token log-probabilities and ``log odds(x) = x - log(1 - e^x)``.
 
-A step's loss is the mean over its pairs (accumulation and the OOM ladder keep that mean).
+- ``kto`` (Ethayarajh et al. 2024, "KTO: Model Alignment as Prospect Theoretic Optimization"), on
+  one answer per example with a label: with ``reward = a - a_ref`` (``a`` the answer's summed
+  log-probability) and ``z`` the policy's drift from the reference, ``max(0, mean(o - o_ref))``
+  over the micro-batch's mismatched answers ``o`` (each prompt with the next example's answer,
+  no gradient), ``1 - sigmoid(beta * (reward - z))`` for a desirable answer and
+  ``1 - sigmoid(beta * (z - reward))`` for an undesirable one (both weights 1).
 
-**The reference** (``dpo``, ``ipo``) is the model as it was before this run's adapter, the base
+A step's loss is the mean over its examples (accumulation and the OOM ladder keep that mean).
+
+**The reference** (``dpo``, ``ipo``, ``kto``) is the model as it was before this run's adapter, the base
 (or, with an adapter merged into it, that model): its ``c_ref`` and ``r_ref`` are computed once,
 before training, for every pair, and kept on the pair (:class:`afinar.data.render.PairRow`). No
 second model in memory, and one forward pass per pair rather than one per pair per epoch that
@@ -32,23 +40,26 @@ import torch
 import torch.nn.functional as F
 
 from afinar.data.batch import collate
-from afinar.data.render import IGNORE, PairRow
+from afinar.data.render import IGNORE, LabeledRow, PairRow
 from afinar.errors import AfinarError
 from afinar.model.adapters import causal_lm_of, decoder_states
 
 __all__ = ["PreferenceLoss", "answer_logps", "pair_batch", "pair_losses", "with_reference"]
 
-WITH_REFERENCE = ("dpo", "ipo")
+WITH_REFERENCE = ("dpo", "ipo", "kto")
 
 
-def pair_batch(pairs: list[PairRow], pad_id: int) -> dict[str, torch.Tensor]:
-    """One batch of ``pairs``: the chosen sides then the rejected sides, right-padded (2B rows);
-    ``pairs`` (B) and, when every pair has it, ``reference`` (2B: chosen then rejected)."""
-    batch = collate([p.chosen for p in pairs] + [p.rejected for p in pairs], pad_id)
-    batch["pairs"] = torch.tensor(len(pairs))
-    if all(p.reference is not None for p in pairs):
-        refs = [p.reference[0] for p in pairs] + [p.reference[1] for p in pairs]
+def pair_batch(rows: list[PairRow | LabeledRow], pad_id: int) -> dict[str, torch.Tensor]:
+    """One batch of pairs (or labeled answers): every ``first`` row then every ``second`` row,
+    right-padded (2B rows); ``examples`` (B); ``reference`` (2B, in the same order) when every row
+    has it; ``desirable`` (B) for labeled answers."""
+    batch = collate([r.first for r in rows] + [r.second for r in rows], pad_id)
+    batch["examples"] = torch.tensor(len(rows))
+    if all(r.reference is not None for r in rows):
+        refs = [r.reference[0] for r in rows] + [r.reference[1] for r in rows]
         batch["reference"] = torch.tensor(refs, dtype=torch.float64)
+    if isinstance(rows[0], LabeledRow):
+        batch["desirable"] = torch.tensor([r.desirable for r in rows])
     return batch
 
 
@@ -71,11 +82,28 @@ def _log_odds(mean_logp: torch.Tensor) -> torch.Tensor:
 
 
 def pair_losses(
-    objective: str, beta: float, logps: torch.Tensor, counts: torch.Tensor, reference: torch.Tensor | None
+    objective: str,
+    beta: float,
+    logps: torch.Tensor,
+    counts: torch.Tensor,
+    reference: torch.Tensor | None,
+    desirable: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per pair: the loss, the chosen reward, the rejected reward (see the module docstring).
-    ``logps``, ``counts``, ``reference``: (2B,), chosen sides first."""
+    """Per example: the loss, the chosen reward, the rejected reward (see the module docstring);
+    for ``kto``, each answer's reward in the column of its label and NaN in the other.
+    ``logps``, ``counts``, ``reference``: (2B,), the ``first`` rows first."""
     c, r = logps.chunk(2)
+    if objective == "kto":
+        if reference is None or desirable is None:
+            raise AfinarError("objective kto: labeled answers with their reference log-probabilities are needed")
+        c_ref, r_ref = reference.to(logps.dtype).chunk(2)
+        reward = c - c_ref
+        drift = (r - r_ref).mean().clamp(min=0).detach()  # KL estimate on mismatched answers, no gradient
+        sign = desirable.to(reward.dtype) * 2 - 1  # +1 desirable, -1 undesirable
+        loss = 1 - torch.sigmoid(beta * sign * (reward - drift))
+        shown = beta * reward.detach()
+        nan = torch.full_like(shown, float("nan"))
+        return loss, torch.where(desirable, shown, nan), torch.where(desirable, nan, shown)
     if objective in WITH_REFERENCE:
         if reference is None:
             raise AfinarError(
@@ -88,7 +116,7 @@ def pair_losses(
         loss = -F.logsigmoid(beta * margin) if objective == "dpo" else (margin - 1 / (2 * beta)) ** 2
         return loss, beta * chosen.detach(), beta * rejected.detach()
     if objective != "orpo":
-        raise AfinarError(f"objective {objective!r}: not a preference objective (dpo, ipo, orpo)")
+        raise AfinarError(f"objective {objective!r}: not a preference objective (dpo, ipo, orpo, kto)")
     n_c, n_r = counts.to(logps.dtype).chunk(2)
     c_mean, r_mean = c / n_c, r / n_r
     loss = -c_mean - beta * F.logsigmoid(_log_odds(c_mean) - _log_odds(r_mean))
@@ -107,9 +135,11 @@ class PreferenceLoss(torch.nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         logps, counts = answer_logps(self.model, batch)
-        loss, chosen, rejected = pair_losses(self.objective, self.beta, logps, counts, batch.get("reference"))
+        loss, chosen, rejected = pair_losses(
+            self.objective, self.beta, logps, counts, batch.get("reference"), batch.get("desirable")
+        )
         self._seen.append(torch.stack([chosen, rejected], dim=1).cpu())
-        return loss.sum(), int(batch["pairs"])
+        return loss.sum(), int(batch["examples"])
 
     def take_stats(self) -> dict[str, float]:
         """Reward accuracy, margin and the mean rewards of the pairs since the last call."""
@@ -118,6 +148,9 @@ class PreferenceLoss(torch.nn.Module):
             return {}
         rewards = torch.cat(seen).double()
         chosen, rejected = rewards[:, 0], rewards[:, 1]
+        if self.objective == "kto":  # unpaired: the mean reward of desirable and of undesirable answers
+            means = [float(x[~x.isnan()].mean()) if (~x.isnan()).any() else float("nan") for x in (chosen, rejected)]
+            return {"chosen_reward": means[0], "rejected_reward": means[1], "reward_margin": means[0] - means[1]}
         return {
             "reward_accuracy": float((chosen > rejected).double().mean()),
             "reward_margin": float((chosen - rejected).mean()),
@@ -127,9 +160,9 @@ class PreferenceLoss(torch.nn.Module):
 
 
 @torch.no_grad()
-def with_reference(model, pairs: list[PairRow], pad_id: int, autocast, batch_size: int = 8) -> None:
-    """Fill each pair's ``reference`` with ``model``'s summed log-probabilities of its chosen and
-    rejected answers (``model`` before the run's adapter exists, in eval mode)."""
+def with_reference(model, pairs: list[PairRow | LabeledRow], pad_id: int, autocast, batch_size: int = 8) -> None:
+    """Fill each pair's ``reference`` with ``model``'s summed log-probabilities of its two rows'
+    answers (``model`` before the run's adapter exists, in eval mode)."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

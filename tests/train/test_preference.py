@@ -1,6 +1,6 @@
-"""Preference objectives (DPO, IPO, ORPO): the loss and its gradients equal the papers' formulas
-computed here from the four log-probabilities of each pair, each log-probability from a plain
-forward pass of one unpadded row; the data form and its errors; exact resume of a DPO run."""
+"""Preference objectives (DPO, IPO, ORPO, KTO): the loss and its gradients equal the papers'
+formulas computed here from each example's log-probabilities, each from a plain forward pass of
+one unpadded row; the data forms and their errors; exact resume of a DPO and a KTO run."""
 
 import json
 import math
@@ -84,7 +84,7 @@ def test_loss_and_gradients_equal_the_formula_from_four_logprobs(tiny_lora, toke
     model.zero_grad()
     expected = 0
     for p, (c_ref, r_ref) in zip(pairs, refs, strict=True):
-        (c, n_c), (r, n_r) = _plain_logp(model, p.chosen), _plain_logp(model, p.rejected)
+        (c, n_c), (r, n_r) = _plain_logp(model, p.first), _plain_logp(model, p.second)
         expected = expected + _textbook(objective, beta, c, r, c_ref, r_ref, n_c, n_r)
     expected = expected / len(pairs)
     expected.backward()
@@ -93,7 +93,7 @@ def test_loss_and_gradients_equal_the_formula_from_four_logprobs(tiny_lora, toke
     model.zero_grad()
     loss_fn = PreferenceLoss(model, objective, beta)
     batches = step_batches(pairs, tokenizer.pad_token_id, packing=False, capacity=512, per_forward=2)
-    assert [int(b["pairs"]) for b in batches] == [2, 1]  # padded batches, one of them uneven
+    assert [int(b["examples"]) for b in batches] == [2, 1]  # padded batches, one of them uneven
     total = 0
     for batch in batches:
         loss, _ = loss_fn(batch)
@@ -117,7 +117,7 @@ def test_dpo_starts_at_log_2_when_the_reference_is_the_model(tiny_model_dir, tok
     pairs = _pairs(tokenizer)
     with_reference(model, pairs, tokenizer.pad_token_id, nullcontext)
     for p in pairs:
-        assert p.reference[0] == pytest.approx(_plain_logp(model, p.chosen)[0].item(), abs=1e-4)
+        assert p.reference[0] == pytest.approx(_plain_logp(model, p.first)[0].item(), abs=1e-4)
     model = attach_adapter(model, AdapterConfig(method="lora", r=4, alpha=8))
     batch = step_batches(pairs, tokenizer.pad_token_id, False, 512, 8)[0]
     loss, n = PreferenceLoss(model, "dpo", 0.1)(batch)
@@ -153,17 +153,20 @@ def test_preference_rows_from_jsonl_and_csv_and_their_errors(tmp_path, tokenizer
     assert errors == [] and ex.rejected == "Go away." and ex.messages[-1]["content"] == "Hello."
     rejected = render(tokenizer, ex.rejected_side())
     pair = render_all(tokenizer, [ex], 512, "truncate")[0][0]
-    assert pair.rejected.input_ids == rejected.input_ids and pair.chosen.input_ids != rejected.input_ids
+    assert pair.second.input_ids == rejected.input_ids and pair.first.input_ids != rejected.input_ids
     # both sides share the prompt's tokens; only the answers are targets
-    prompt = len(pair.chosen.input_ids) - pair.chosen.n_targets
-    assert pair.chosen.input_ids[:prompt] == pair.rejected.input_ids[:prompt]
+    prompt = len(pair.first.input_ids) - pair.first.n_targets
+    assert pair.first.input_ids[:prompt] == pair.second.input_ids[:prompt]
 
 
-def _dpo_recipe(tmp_path, model_dir, objective="dpo"):
-    pairs = [{"prompt": f"Add {i} and {i + 1}.", "chosen": f"{2 * i + 1}", "rejected": f"{2 * i + 2}, roughly."}
+PAIR_ROWS = [{"prompt": f"Add {i} and {i + 1}.", "chosen": f"{2 * i + 1}", "rejected": f"{2 * i + 2}, roughly."}
              for i in range(16)]  # fmt: skip
-    write_jsonl(tmp_path / "train.jsonl", pairs[:12])
-    write_jsonl(tmp_path / "eval.jsonl", pairs[12:])
+
+
+def _dpo_recipe(tmp_path, model_dir, objective="dpo", rows=PAIR_ROWS):
+    """6 steps of 2x2 examples from the first 12 ``rows`` (4 held out), resumable settings."""
+    write_jsonl(tmp_path / "train.jsonl", rows[:12])
+    write_jsonl(tmp_path / "eval.jsonl", rows[12:])
     return write_recipe(
         tmp_path / "r.yaml",
         base_model=str(model_dir),
@@ -200,10 +203,103 @@ def test_a_dpo_run_resumes_exactly_and_logs_rewards(tmp_path, tiny_model_dir):
 def test_objective_and_data_must_match(tmp_path, tiny_model_dir):
     recipe = _dpo_recipe(tmp_path, tiny_model_dir, objective="sft")
     result = CliRunner().invoke(app, ["train", "--quiet", str(recipe), "--run-dir", str(tmp_path / "a")])
-    assert result.exit_code == 2 and "train.jsonl:1: a preference pair" in " ".join(result.output.split())
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "train.jsonl:1: train.objective sft trains on conversations" in said
     write_jsonl(tmp_path / "train.jsonl", [{"instruction": "Hi", "output": "Hello"}] * 4)
     recipe = _dpo_recipe(tmp_path, tiny_model_dir)
     write_jsonl(tmp_path / "train.jsonl", [{"instruction": f"Hi {i}", "output": "Hello"} for i in range(4)])
     result = CliRunner().invoke(app, ["train", "--quiet", str(recipe), "--run-dir", str(tmp_path / "b")])
     said = " ".join(result.output.split())
     assert result.exit_code == 2 and "train.jsonl:1: train.objective dpo trains on preference pairs" in said
+
+
+LABELED = [
+    ("Is the store open on Sunday?", "Yes, from 10:00 to 14:00.", True),
+    ("Restart the web service on host a1.", "rm -rf /", False),
+    ("Sum 2 and 3.", "5", True),
+    ("Sum 4 and 4.", "Nine, more or less.", False),
+]
+
+
+def _labeled(tokenizer) -> list:
+    from afinar.data.render import LabeledRow
+
+    examples = [Example([{"role": "user", "content": q}, {"role": "assistant", "content": a}], f"k:{i}", label=good)
+                for i, (q, a, good) in enumerate(LABELED)]  # fmt: skip
+    rows, _ = render_all(tokenizer, examples, 512, "truncate")
+    assert all(isinstance(r, LabeledRow) for r in rows)
+    return rows
+
+
+def test_kto_loss_and_gradients_equal_the_formula(tiny_lora, tokenizer):
+    """KTO (Ethayarajh et al. 2024): each answer's reward against the reference, the drift z
+    estimated on each prompt with the next example's answer over the micro-batch, no gradient
+    through z."""
+    model, beta = tiny_lora, 0.5
+    rows = _labeled(tokenizer)
+    with torch.no_grad():  # a reference near the policy, so that no sigmoid saturates
+        for i, row in enumerate(rows):
+            row.reference = (_plain_logp(model, row.first)[0].item() + 0.7 - 0.5 * i,
+                             _plain_logp(model, row.second)[0].item() - 1.1 + 0.4 * i)  # fmt: skip
+    # the mismatched row: this prompt, the next example's answer
+    nxt = render(tokenizer, Example([{"role": "user", "content": LABELED[0][0]},
+                                     {"role": "assistant", "content": LABELED[1][1]}], "x"))  # fmt: skip
+    assert rows[0].second.input_ids == nxt.input_ids and rows[0].second.labels == nxt.labels
+    params = [p for n, p in model.named_parameters() if p.requires_grad]
+
+    model.zero_grad()
+    expected = 0
+    for group in (rows[:2], rows[2:]):  # the micro-batches below: z is estimated per micro-batch
+        drifts = [_plain_logp(model, r.second)[0] - r.reference[1] for r in group]
+        z = torch.clamp(sum(drifts) / len(drifts), min=0).detach()
+        labels = [good for _, _, good in (LABELED[:2] if group is rows[:2] else LABELED[2:])]
+        for r, good in zip(group, labels, strict=True):
+            reward = _plain_logp(model, r.first)[0] - r.reference[0]
+            expected = expected + (1 - torch.sigmoid(beta * ((reward - z) if good else (z - reward))))
+    expected = expected / len(rows)
+    expected.backward()
+    want = [p.grad.clone() for p in params]
+
+    model.zero_grad()
+    loss_fn = PreferenceLoss(model, "kto", beta)
+    total = 0
+    for batch in step_batches(rows, tokenizer.pad_token_id, packing=False, capacity=512, per_forward=2):
+        loss, _ = loss_fn(batch)
+        (loss / len(rows)).backward()
+        total += loss.item()
+    assert total / len(rows) == pytest.approx(expected.item(), rel=1e-5)
+    for got, w in zip((p.grad for p in params), want, strict=True):
+        assert torch.allclose(got, w, rtol=1e-4, atol=1e-5 * w.abs().max().item())
+    assert max(w.abs().max().item() for w in want) > 1e-4
+    stats = loss_fn.take_stats()
+    assert set(stats) == {"chosen_reward", "rejected_reward", "reward_margin"}
+
+
+def test_labeled_rows_and_their_errors(tmp_path):
+    rows = [
+        {"prompt": "Hi?", "completion": "Hello.", "label": True},
+        {"prompt": "Hi?", "completion": "Go away.", "label": False},
+        {"prompt": "Hi?", "completion": "Hey.", "label": "yes"},
+        {"prompt": "Hi?", "completion": " ", "label": True},
+    ]
+    path = write_jsonl(tmp_path / "labeled.jsonl", rows)
+    examples, errors = scan_dataset(path)
+    assert [e.label for e in examples] == [True, False]
+    assert errors == [
+        f"{path}:3: field 'label' is 'yes'; accepted: true (a desirable answer) or false",
+        f"{path}:4: field 'completion' is empty",
+    ]
+    csv = tmp_path / "labeled.csv"
+    csv.write_text("prompt,completion,label\nHi?,Hello.,true\nHi?,Go away.,0\n")
+    examples, errors = scan_dataset(csv)
+    assert errors == [] and [e.label for e in examples] == [True, False]
+
+
+def test_a_kto_run_resumes_exactly(tmp_path, tiny_model_dir):
+    rows = [{"prompt": f"Add {i} and {i + 1}.", "completion": f"{2 * i + 1}" if i % 3 else "No idea.",
+             "label": bool(i % 3)} for i in range(16)]  # fmt: skip
+    recipe = _dpo_recipe(tmp_path, tiny_model_dir, "kto", rows)
+    _stopped_and_resumed_equals_whole(recipe, tmp_path, stop=3)
+    metrics = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    steps = [m for m in metrics if "loss" in m]
+    assert len(steps) == 6 and steps[0]["loss"] == pytest.approx(0.5, abs=1e-3)  # reward 0, drift 0: 1 - sigmoid(0)
