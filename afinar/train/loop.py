@@ -527,6 +527,7 @@ def train(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
 
+            rewards = step_loss.take_stats() if preference else {}
             tokens = sum(len(r.input_ids) for r in rows)
             elapsed = time.perf_counter() - start
             mfu = step_flops(config, tokens, sum(r.n_targets for r in rows), _context(rows)) / elapsed / peak
@@ -550,9 +551,9 @@ def train(
                     "peak_mem_gb": round(peak_memory_gb(device), 3),
                 }
                 | ({"replay_loss": replay_loss} if general else {})
-                | (step_loss.take_stats() if preference else {}),
+                | rewards,
             )
-            progress.update(state["step"], loss, state["tokens"] / state["seconds"], mfu)
+            progress.update(state["step"], loss, state["tokens"] / state["seconds"], mfu, rewards)
 
             if t.eval_interval and state["step"] % t.eval_interval == 0 and state["step"] < total_steps:
                 progress.note_eval(evaluate())

@@ -303,3 +303,15 @@ def test_a_kto_run_resumes_exactly(tmp_path, tiny_model_dir):
     metrics = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     steps = [m for m in metrics if "loss" in m]
     assert len(steps) == 6 and steps[0]["loss"] == pytest.approx(0.5, abs=1e-3)  # reward 0, drift 0: 1 - sigmoid(0)
+
+
+def test_the_progress_bar_shows_reward_accuracy_and_margin():
+    from afinar.train.progress import TrainProgress
+
+    with TrainProgress(3, enabled=True) as bar:
+        bar.update(1, 0.5, 100.0, 0.1, {"reward_accuracy": 0.75, "reward_margin": 0.2})
+        assert bar._progress.tasks[0].fields["rewards"] == "  reward acc 75% margin +0.200"
+        bar.update(2, 0.4, 100.0, 0.1, {"chosen_reward": 0.1, "rejected_reward": -0.1, "reward_margin": 0.2})  # kto
+        assert bar._progress.tasks[0].fields["rewards"] == "  reward margin +0.200"
+        bar.update(3, 0.3, 100.0, 0.1)  # sft: nothing
+        assert bar._progress.tasks[0].fields["rewards"] == ""
