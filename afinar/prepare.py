@@ -132,11 +132,16 @@ def prepare_recipe(recipe_file: Path | str, show_progress: bool = True) -> dict:
             splits |= {name: split_as_trained(recipe, name) for name in recipe.data.eval_splits}
         model, autocast = in_eval_precision(model, recipe.train.precision)  # as the run's evaluation
         schema = load_schema(recipe.eval.json_schema)
+        answered = []
         with answer_progress("base answers", show_progress) as progress:
             for name, rows in splits.items():
                 prompts = [prompt_and_reference(ex)[0] for ex in scored_examples(rows, recipe.eval)]
+                if not prompts:  # no row is scored by generating (eval metric none): the run asks nothing
+                    continue
                 task = progress.add_task(name, total=len(prompts))
                 advance = lambda n, t=task: progress.advance(t, n)  # noqa: E731
                 eval_answers(model, prep.tokenizer, prompts, recipe.eval, schema, autocast, base_id, advance)
-        done["base_answers"] = {"splits": list(splits), "seconds": round(time.perf_counter() - start, 1)}
+                answered.append(name)
+        if answered:
+            done["base_answers"] = {"splits": answered, "seconds": round(time.perf_counter() - start, 1)}
     return done

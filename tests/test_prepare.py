@@ -89,3 +89,12 @@ def test_prepare_computes_what_a_run_computes_about_its_base_and_the_run_reads_i
     first = [json.loads(line) for line in (tmp_path / "run1" / "metrics.jsonl").read_text().splitlines()]
     second = [json.loads(line) for line in (tmp_path / "run2" / "metrics.jsonl").read_text().splitlines()]
     assert [m.get("replay_loss") for m in second] == [m.get("replay_loss") for m in first]
+
+
+def test_a_recipe_that_generates_nothing_prepares_no_answers(tmp_path, tiny_model_dir, monkeypatch):
+    """Eval metric ``none``: a run asks the base nothing, so prepare writes no answers."""
+    monkeypatch.setenv("AFINAR_CACHE", str(tmp_path / "cache"))
+    recipe = tiny_recipe(tmp_path, tiny_model_dir)  # eval.metric none, replay off
+    result = CliRunner().invoke(app, ["prepare", "--quiet", str(recipe)])
+    assert result.exit_code == 0, result.output
+    assert "base answers" not in result.output and not (tmp_path / "cache" / "base-answers").exists()
