@@ -315,3 +315,19 @@ def test_the_progress_bar_shows_reward_accuracy_and_margin():
         assert bar._progress.tasks[0].fields["rewards"] == "  reward margin +0.200"
         bar.update(3, 0.3, 100.0, 0.1)  # sft: nothing
         assert bar._progress.tasks[0].fields["rewards"] == ""
+
+
+def test_pairs_and_labeled_answers_from_parquet(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pairs = pa.table({"prompt": ["Hi?"], "chosen": ["Hello."], "rejected": ["Go away."]})
+    pq.write_table(pairs, tmp_path / "p.parquet")
+    (pair,), errors = scan_dataset(tmp_path / "p.parquet")
+    assert errors == [] and pair.rejected == "Go away." and pair.messages[-1]["content"] == "Hello."
+    table = pa.table({"prompt": [[{"role": "user", "content": "Hi?"}]],
+                      "completion": [[{"role": "assistant", "content": "Hello."}]], "label": [False]})  # fmt: skip
+    pq.write_table(table, tmp_path / "k.parquet")
+    (labeled,), errors = scan_dataset(tmp_path / "k.parquet")
+    assert errors == [] and labeled.label is False
+    assert labeled.messages == [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]
