@@ -212,11 +212,17 @@ class TrainConfig(_Strict):
     beta: float = Field(0.1, gt=0)
     """dpo, kto: how far the policy may move from the reference (beta); ipo: the margin's scale
     (the target margin is 1 / (2 beta)); orpo: the odds-ratio term's weight (lambda)."""
+    kto_weights: tuple[float, float] = (1.0, 1.0)
+    """kto: the weights of desirable and of undesirable answers' losses (the paper's lambda_D and
+    lambda_U); with unbalanced data, keep lambda_D * desirable / (lambda_U * undesirable) between 1
+    and 4/3 (Ethayarajh et al. 2024, section 4)."""
 
     @model_validator(mode="after")
     def _patience_needs_interval(self) -> TrainConfig:
         if self.early_stopping_patience is not None and self.eval_interval is None:
             raise ValueError("early_stopping_patience needs eval_interval to be set")
+        if min(self.kto_weights) <= 0:
+            raise ValueError(f"kto_weights must both be positive (got {list(self.kto_weights)})")
         if self.objective != "sft" and self.packing:
             raise ValueError(f"objective {self.objective} trains on pairs, which are not packed; set packing: false")
         return self

@@ -19,7 +19,8 @@ Each objective scores a pair by the log-probability of each answer under the mod
   log-probability) and ``z`` the policy's drift from the reference, ``max(0, mean(o - o_ref))``
   over the micro-batch's mismatched answers ``o`` (each prompt with the next example's answer,
   no gradient), ``1 - sigmoid(beta * (reward - z))`` for a desirable answer and
-  ``1 - sigmoid(beta * (z - reward))`` for an undesirable one (both weights 1).
+  ``1 - sigmoid(beta * (z - reward))`` for an undesirable one, each times its weight
+  (``train.kto_weights``, 1 and 1 by default).
 
 A step's loss is the mean over its examples (accumulation and the OOM ladder keep that mean).
 
@@ -88,6 +89,7 @@ def pair_losses(
     counts: torch.Tensor,
     reference: torch.Tensor | None,
     desirable: torch.Tensor | None = None,
+    kto_weights: tuple[float, float] = (1.0, 1.0),
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per example: the loss, the chosen reward, the rejected reward (see the module docstring);
     for ``kto``, each answer's reward in the column of its label and NaN in the other.
@@ -100,7 +102,8 @@ def pair_losses(
         reward = c - c_ref
         drift = (r - r_ref).mean().clamp(min=0).detach()  # KL estimate on mismatched answers, no gradient
         sign = desirable.to(reward.dtype) * 2 - 1  # +1 desirable, -1 undesirable
-        loss = 1 - torch.sigmoid(beta * sign * (reward - drift))
+        weight = torch.where(desirable, kto_weights[0], kto_weights[1]).to(reward.dtype)
+        loss = weight * (1 - torch.sigmoid(beta * sign * (reward - drift)))
         shown = beta * reward.detach()
         nan = torch.full_like(shown, float("nan"))
         return loss, torch.where(desirable, shown, nan), torch.where(desirable, nan, shown)
@@ -128,15 +131,15 @@ class PreferenceLoss(torch.nn.Module):
     ``forward(batch)`` gives the pairs' summed loss and how many pairs, so that accumulation
     divides by the step's pairs. It also sums the rewards it saw until :meth:`take_stats`."""
 
-    def __init__(self, model, objective: str, beta: float):
+    def __init__(self, model, objective: str, beta: float, kto_weights: tuple[float, float] = (1.0, 1.0)):
         super().__init__()
-        self.model, self.objective, self.beta = model, objective, beta
+        self.model, self.objective, self.beta, self.kto_weights = model, objective, beta, kto_weights
         self._seen: list[torch.Tensor] = []
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         logps, counts = answer_logps(self.model, batch)
         loss, chosen, rejected = pair_losses(
-            self.objective, self.beta, logps, counts, batch.get("reference"), batch.get("desirable")
+            self.objective, self.beta, logps, counts, batch.get("reference"), batch.get("desirable"), self.kto_weights
         )
         self._seen.append(torch.stack([chosen, rejected], dim=1).cpu())
         return loss.sum(), int(batch["examples"])

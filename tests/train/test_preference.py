@@ -234,7 +234,7 @@ def _labeled(tokenizer) -> list:
 def test_kto_loss_and_gradients_equal_the_formula(tiny_lora, tokenizer):
     """KTO (Ethayarajh et al. 2024): each answer's reward against the reference, the drift z
     estimated on each prompt with the next example's answer over the micro-batch, no gradient
-    through z."""
+    through z; undesirable answers weighted 1.5."""
     model, beta = tiny_lora, 0.5
     rows = _labeled(tokenizer)
     with torch.no_grad():  # a reference near the policy, so that no sigmoid saturates
@@ -255,13 +255,14 @@ def test_kto_loss_and_gradients_equal_the_formula(tiny_lora, tokenizer):
         labels = [good for _, _, good in (LABELED[:2] if group is rows[:2] else LABELED[2:])]
         for r, good in zip(group, labels, strict=True):
             reward = _plain_logp(model, r.first)[0] - r.reference[0]
-            expected = expected + (1 - torch.sigmoid(beta * ((reward - z) if good else (z - reward))))
+            weight = 1.0 if good else 1.5
+            expected = expected + weight * (1 - torch.sigmoid(beta * ((reward - z) if good else (z - reward))))
     expected = expected / len(rows)
     expected.backward()
     want = [p.grad.clone() for p in params]
 
     model.zero_grad()
-    loss_fn = PreferenceLoss(model, "kto", beta)
+    loss_fn = PreferenceLoss(model, "kto", beta, kto_weights=(1.0, 1.5))
     total = 0
     for batch in step_batches(rows, tokenizer.pad_token_id, packing=False, capacity=512, per_forward=2):
         loss, _ = loss_fn(batch)
@@ -331,3 +332,14 @@ def test_pairs_and_labeled_answers_from_parquet(tmp_path):
     (labeled,), errors = scan_dataset(tmp_path / "k.parquet")
     assert errors == [] and labeled.label is False
     assert labeled.messages == [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]
+
+
+def test_recipe_refuses_what_preference_runs_cannot_do():
+    from pydantic import ValidationError
+
+    from afinar.config import TrainConfig
+
+    with pytest.raises(ValidationError, match="kto_weights must both be positive"):
+        TrainConfig(objective="kto", kto_weights=(1.0, 0.0))
+    with pytest.raises(ValidationError, match="objective dpo trains on pairs, which are not packed"):
+        TrainConfig(objective="dpo", packing=True)
