@@ -87,8 +87,9 @@ def _metric(ex: Example, cfg: EvalConfig) -> str:
 
 
 def scored_examples(examples: list[Example], cfg: EvalConfig) -> list[Example]:
-    """The rows the eval scores: the first ``cfg.limit``, less those whose metric is ``none``."""
-    return [ex for ex in examples[: cfg.limit] if _metric(ex, cfg) != "none"]
+    """The rows the eval scores: the first ``cfg.limit``, less those whose metric is ``none`` and
+    labeled answers marked undesirable (a bad answer is no reference to score against)."""
+    return [ex for ex in examples[: cfg.limit] if _metric(ex, cfg) != "none" and ex.label is not False]
 
 
 def check_references(examples: list[Example], cfg: EvalConfig) -> None:

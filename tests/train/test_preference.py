@@ -343,3 +343,15 @@ def test_recipe_refuses_what_preference_runs_cannot_do():
         TrainConfig(objective="kto", kto_weights=(1.0, 0.0))
     with pytest.raises(ValidationError, match="objective dpo trains on pairs, which are not packed"):
         TrainConfig(objective="dpo", packing=True)
+
+
+def test_an_undesirable_answer_is_no_reference_for_the_domain_eval():
+    from afinar.config import EvalConfig
+    from afinar.eval.run import scored_examples
+
+    def row(answer, label):
+        return Example([{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": answer}], "x", label=label)
+
+    rows = [row("Hello.", True), row("Go away.", False), row("Hey.", None)]
+    scored = scored_examples(rows, EvalConfig(metric="exact"))
+    assert [ex.messages[-1]["content"] for ex in scored] == ["Hello.", "Hey."]
