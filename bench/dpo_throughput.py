@@ -24,16 +24,13 @@ the losses are there to show that both trained on the same task.
 
 from __future__ import annotations
 
-import argparse
 import json
-import resource
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import ClassVar
+
+from contenders import arguments, report, run_rounds
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
@@ -163,40 +160,16 @@ def _run_trl(steps: int, batch: int, ckpt: bool) -> dict:
 def worker(name: str, steps: int, batch: int) -> None:
     run = _run_afinar if name == "afinar" else _run_trl
     result = run(steps, batch, CONTENDERS[name])
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(result))
-
-
-def _spawn(name: str, steps: int, batch: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", name, "--steps", str(steps), "--batch", str(batch)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    if proc.returncode or not lines:
-        sys.exit(f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1].removeprefix("RESULT "))
+    report(result)
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--rounds", type=int, default=1)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated contenders")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    a = p.parse_args()
+    a = arguments(__doc__, CONTENDERS, steps=8, rounds=1)
     if a.worker:
         return worker(a.worker, a.steps, a.batch)
 
-    names = a.only.split(",")
     print(f"{a.steps} steps x {a.batch} pairs, DPO beta {BETA}, LoRA r=16 on all projections, bf16")
-    runs: dict[str, list[dict]] = {n: [] for n in names}
-    for r in range(a.rounds):
-        for n in names:
-            runs[n].append(_spawn(n, a.steps, a.batch))
-            print(f"  round {r + 1} {n}: {runs[n][-1]['pairs'] / runs[n][-1]['seconds']:.2f} pairs/s", flush=True)
-
-    def med(n: str, key) -> float:
-        return statistics.median(key(x) for x in runs[n])
+    names, med = run_rounds(__file__, a, "pairs")
 
     print(f"\n{'contender':<12}{'pairs/s':>9}{'peak RSS':>10}{'last loss':>11}{'reward acc':>12}")
     for n in names:

@@ -31,15 +31,13 @@ second over the bf16 matmul peak measured by this script on the spot.
 
 from __future__ import annotations
 
-import argparse
 import json
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from contenders import arguments, report, run_rounds
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
@@ -206,50 +204,26 @@ def _run_trl(steps: int, batch: int, packing: bool, ckpt: bool) -> dict:
 def worker(name: str, steps: int, batch: int) -> None:
     run = _run_afinar if name.startswith("afinar") else _run_trl
     result = run(steps, batch, *CONTENDERS[name])
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps(result))
-
-
-def _spawn(name: str, steps: int, batch: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", name, "--steps", str(steps), "--batch", str(batch)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    if proc.returncode or not lines:
-        sys.exit(f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return json.loads(lines[-1].removeprefix("RESULT "))
+    report(result)
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=12)
-    p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--only", default=",".join(CONTENDERS), help="comma-separated contenders")
-    p.add_argument("--worker", help=argparse.SUPPRESS)
-    a = p.parse_args()
+    a = arguments(__doc__, CONTENDERS, steps=12, rounds=2)
     if a.worker:
         return worker(a.worker, a.steps, a.batch)
 
     from afinar.train.speed import matmul_peak
 
-    names = a.only.split(",")
     peak = matmul_peak(seconds=3.0)
     print(f"bf16 matmul peak measured here: {peak / 1e9:.0f} GFLOP/s; {a.steps} steps x {a.batch} examples")
-    runs: dict[str, list[dict]] = {n: [] for n in names}
-    for r in range(a.rounds):
-        for n in names:
-            runs[n].append(_spawn(n, a.steps, a.batch))
-            print(f"  round {r + 1} {n}: {runs[n][-1]['examples'] / runs[n][-1]['seconds']:.2f} examples/s", flush=True)
-
-    def med(n: str, key) -> float:
-        return statistics.median(key(x) for x in runs[n])
+    names, med = run_rounds(__file__, a, "examples")
 
     header = f"{'contender':<14}{'examples/s':>11}{'tokens/s':>10}{'peak RSS':>10}{'train loss':>11}{'eval loss':>10}"
     print("\n" + header + f"{'MFU':>7}")
     for n in names:
         eps = med(n, lambda x: x["examples"] / x["seconds"])
         tps = med(n, lambda x: x["tokens"] / x["seconds"])
-        mfu = f"{med(n, lambda x: x['model_flops'] / x['seconds']) / peak:>7.0%}" if "model_flops" in runs[n][0] else ""
+        mfu = f"{med(n, lambda x: x['model_flops'] / x['seconds']) / peak:>7.0%}" if n.startswith("afinar") else ""
         print(
             f"{n:<14}{eps:>11.2f}{tps:>10.0f}{med(n, lambda x: x['peak_rss_mib']):>8.0f}Mi"
             f"{med(n, lambda x: x['train_loss']):>11.4f}{med(n, lambda x: x['eval_loss']):>10.4f}{mfu}"
