@@ -161,6 +161,20 @@ def build_card(run_dir: Path) -> list[Section]:
         )
     else:
         ev.text("MMLU-Redux: " + (f"skipped ({mmlu['skipped']})." if "skipped" in mmlu else "not measured."))
+    safety = summary.get("safety") or {}
+    if "tuned" in safety:
+        ev.text(
+            f"Safety check ({safety['items']} requests, English and Spanish; `afinar eval --suite safety`): "
+            "refused of the harmful requests, answered of the benign look-alikes."
+        )
+        ev.table(["rate", "base", "tuned", "change (paired 95%)"], [
+            [label, _pct(safety["base"][key]), _pct(safety["tuned"][key]),
+             f"{p['delta']:+.1f} pts ({p['ci95'][0]:+.1f} to {p['ci95'][1]:+.1f})"]
+            for label, key, p in (("refused (harmful)", "refusal_rate", safety["paired"]["safety_refusal"]),
+                                  ("answered (benign)", "helpful_rate", safety["paired"]["safety_helpful"]))
+        ])  # fmt: skip
+    else:
+        ev.text("Safety check: not measured (`eval.safety.enabled`, or `afinar eval RUN_DIR --suite safety`).")
     if gate:
         ev.text(f"Promotion gate: **{gate['decision'].upper()}**.")
         if gate.get("mitigation"):
@@ -194,7 +208,7 @@ def build_card(run_dir: Path) -> list[Section]:
 
     limits = Section("limitations", "Known limitations")
     notes = []
-    if gate and gate["decision"] != "approved":
+    if gate and gate["decision"] != "promoted":
         failed = [c["check"] for c in gate["checks"] if c["result"] == "fail"]
         notes.append(f"The promotion gate rejected this model ({', '.join(failed) or 'see the gate'}).")
     if "base_accuracy" in mmlu and mmlu["base_accuracy"] < 0.3:

@@ -160,3 +160,18 @@ def test_a_run_with_pii_policy_off_is_not_said_to_be_masked(tmp_path, tiny_model
     card = (tmp_path / "run" / CARD_MD).read_text()
     assert "PII policy: `off`. Found and **not masked**: training used the text as is (EMAIL 1)." in card
     assert "masked before training" not in card
+
+
+def test_the_limitations_say_rejected_only_for_a_rejected_model(tmp_path, run_dir):
+    from afinar.eval.card import build_card
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    said = {}
+    for decision, result in (("promoted", "pass"), ("rejected", "fail")):
+        check = {"check": "exact_match", "value": "90.0%", "limit": ">= 50.0%", "result": result}
+        (copy / "gate.json").write_text(json.dumps({"decision": decision, "checks": [check]}))
+        limits = next(s for s in build_card(copy) if s.id == "limitations")
+        said[decision] = " ".join(b for b in limits.blocks if isinstance(b, str))
+    assert "rejected" not in said["promoted"]
+    assert "The promotion gate rejected this model (exact_match)." in said["rejected"]
