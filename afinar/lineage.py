@@ -30,15 +30,22 @@ def _version(name: str) -> str | None:
         return None
 
 
-def lineage(recipe_file: Path, data_files: list[Path], base_spec: str, base_weights: Path | None) -> dict:
+def lineage(
+    recipe_file: Path, data_files: list[Path], base_spec: str, base_weights: Path | None, base_run: Path | None = None
+) -> dict:
+    """What a run is made from; ``base_run``: the run whose model is the base (its model hash, which
+    names its own recipe, data, base and adapter, is kept beside the merged weights' digest)."""
+    base = {
+        "spec": base_spec,
+        "weights": str(base_weights) if base_weights else None,
+        "sha256": sha256_file(base_weights) if base_weights else None,
+    }
+    if base_run is not None:
+        base["run"] = {"path": str(Path(base_run).resolve()), "model_hash": model_hash(base_run)}
     return {
         "recipe": {"path": str(recipe_file), "sha256": sha256_file(recipe_file)},
         "data": [{"path": str(p), "sha256": sha256_file(p)} for p in data_files],
-        "base_model": {
-            "spec": base_spec,
-            "weights": str(base_weights) if base_weights else None,
-            "sha256": sha256_file(base_weights) if base_weights else None,
-        },
+        "base_model": base,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": {name: _version(name) for name in PACKAGES},

@@ -229,7 +229,7 @@ def train_recipe(
     if not resume and w.main:
         run_dir = _new_run_dir(recipe, Path(run_dir) if run_dir else None)
         write_text(run_dir / RECIPE_FILE, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
-        info = lineage(recipe_file, data_files, recipe.base_model, prep.base.weights_file)
+        info = lineage(recipe_file, data_files, recipe.base_model, prep.base.weights_file, prep.base.run)
         write_json(run_dir / "lineage.json", info)
         write_json(run_dir / "data_report.json", prep.data_report)
         write_json(run_dir / "pii_report.json", prep.pii_report)

@@ -65,12 +65,6 @@ def _max_logit_diff(model, reference: list[torch.Tensor], prompt_ids: list[list[
     return worst, max(r.abs().max().item() for r in reference)
 
 
-def _tokenizer_gguf(base) -> Path | None:
-    """The base's own GGUF file, whose tokenizer metadata the export copies (None: build it)."""
-    weights = base.weights_file
-    return Path(weights) if weights is not None and Path(weights).suffix == ".gguf" else None
-
-
 def _compare(reference: list[list[int]], got: list[list[int]]) -> dict:
     same = [r == g for r, g in zip(reference, got, strict=True)]
     first_diff = []
@@ -185,7 +179,7 @@ def export_run(
         files = [out / p.name for p in written]
     else:
         out = out if out.suffix == ".gguf" else out / f"{recipe.name}-{quant}.gguf"
-        tokenizer_gguf = _tokenizer_gguf(resolve_base(recipe.base_model))
+        tokenizer_gguf = resolve_base(recipe.base_model).gguf  # its tokenizer metadata is copied (None: built)
         info["quant"] = quant
         with atomic_path(out, mode=0o644) as tmp:
             write_gguf(merged, tmp, quant, tokenizer, recipe.name, tokenizer_gguf)

@@ -7,6 +7,9 @@
   under the cache (``$AFINAR_CACHE``, default ``~/.cache/afinar``) so later loads take seconds.
 - a local Hugging Face model folder (``config.json`` + weights);
 - a ``.gguf`` file (converted and cached the same way as the default);
+- a run directory (``afinar run``'s output): that run's model, its adapter merged into its own
+  base once and cached the same way, so a run can start from another (DPO on an SFT run: the
+  reference is then the SFT model). A run of a full fine-tune is read from its folder as it is;
 - a hub id such as ``meta-llama/Meta-Llama-3-8B-Instruct`` (needs network and access).
 """
 
@@ -22,8 +25,12 @@ from pathlib import Path
 import torch
 
 from afinar.atomic import atomic_path
+from afinar.config import MERGEABLE
 from afinar.errors import AfinarError
+from afinar.lineage import model_hash
+from afinar.model.adapters import is_full_model, load_adapter
 from afinar.model.templates import ensure_chat_template
+from afinar.run_folder import RECIPE_FILE, load_run
 
 __all__ = [
     "DEFAULT_GGUF",
@@ -50,6 +57,11 @@ class BaseModel:
     """A local folder transformers can load, or a hub id."""
     weights_file: Path | None
     """The file hashed into lineage (the GGUF, or the first safetensors file)."""
+    gguf: Path | None = None
+    """The GGUF file the weights were converted from (for a run, its first base's): an export
+    copies its tokenizer metadata."""
+    run: Path | None = None
+    """The run directory whose model this is, when ``spec`` names one."""
 
 
 def cache_dir() -> Path:
@@ -121,12 +133,14 @@ def resolve_base(spec: str) -> BaseModel:
     """
     if spec == "default":
         gguf = _default_gguf()
-        return BaseModel(spec, str(_convert_gguf(gguf)), gguf)
+        return BaseModel(spec, str(_convert_gguf(gguf)), gguf, gguf)
     path = Path(spec).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
             raise AfinarError(f"{path}: GGUF file not found")
-        return BaseModel(spec, str(_convert_gguf(path)), path)
+        return BaseModel(spec, str(_convert_gguf(path)), path, path)
+    if (path / RECIPE_FILE).is_file():
+        return _run_model(spec, path)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise AfinarError(f"{path}: not a Hugging Face model folder (no config.json)")
@@ -134,9 +148,51 @@ def resolve_base(spec: str) -> BaseModel:
         return BaseModel(spec, str(path), weights[0] if weights else None)
     if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") != 1:
         raise AfinarError(
-            f"base_model '{spec}' is neither 'default', a model folder, a .gguf file, nor a hub id (org/name)"
+            f"base_model '{spec}' is neither 'default', a model folder, a .gguf file, a run directory, "
+            "nor a hub id (org/name)"
         )
     return BaseModel(spec, spec, None)
+
+
+def _run_model(spec: str, run_dir: Path) -> BaseModel:
+    """The model a finished run made, as a base: its adapter merged into its own base (that base
+    dequantized first, as export does), saved once under the cache by the run's model hash, so
+    a later run of the same run reads it in seconds. A full fine-tune's folder is used as it is.
+
+    Raises:
+        AfinarError: the run has no adapter yet (it did not finish), or its method cannot be
+            merged into the base weights.
+    """
+    recipe = load_run(run_dir)
+    adapter = run_dir / "adapter"
+    if not adapter.is_dir():
+        raise AfinarError(f"base_model '{spec}': the run has no adapter/ folder (it did not finish training)")
+    if recipe.adapter.method not in MERGEABLE:
+        raise AfinarError(
+            f"base_model '{spec}': a {recipe.adapter.method} adapter cannot be merged into its base's weights, "
+            f"so another run cannot start from it; accepted methods: {', '.join(MERGEABLE)}"
+        )
+    parent = resolve_base(recipe.base_model)  # a run of a run resolves its own base the same way
+    if is_full_model(adapter):
+        weights = sorted(adapter.glob("*.safetensors"))
+        return BaseModel(spec, str(adapter), weights[0] if weights else None, parent.gguf, run_dir)
+    target = cache_dir() / "models" / f"run-{run_dir.name}-{model_hash(run_dir)[:16]}"
+    if not (target / "config.json").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        print(f"afinar: merging the adapter of {run_dir} into its base, cached in {target.parent} (once)", flush=True)
+        model, tokenizer, _ = load_base(recipe.base_model, recipe.memory.quantize)
+        if recipe.memory.quantize != "none":  # the adapter learned against these weights: merge into them in fp32
+            model = model.dequantize(dtype=torch.float32)
+        merged = load_adapter(model, adapter).merge_and_unload()
+        try:
+            with atomic_path(target, directory=True, mode=0o755) as tmp:
+                merged.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
+                (tmp / "SOURCE").write_text(f"{run_dir.resolve()}\n")
+        except OSError as err:  # another process merged it first (as in _convert_gguf)
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not (target / "config.json").is_file():
+                raise
+    return BaseModel(spec, str(target), sorted(target.glob("*.safetensors"))[0], parent.gguf, run_dir)
 
 
 def load_tokenizer(spec: str):

@@ -5,6 +5,7 @@ one unpadded row; the data forms and their errors; exact resume of a DPO and a K
 import json
 import math
 from contextlib import nullcontext
+from pathlib import Path
 
 import pytest
 import torch
@@ -355,3 +356,58 @@ def test_an_undesirable_answer_is_no_reference_for_the_domain_eval():
     rows = [row("Hello.", True), row("Go away.", False), row("Hey.", None)]
     scored = scored_examples(rows, EvalConfig(metric="exact"))
     assert [ex.messages[-1]["content"] for ex in scored] == ["Hello.", "Hey."]
+
+
+def test_dpo_starts_from_an_sft_run_with_the_sft_model_as_reference(tmp_path, tiny_model_dir, monkeypatch):
+    """``base_model:`` a run directory: the run's adapter merged into its base (once, cached) is
+    the base, so it answers as the SFT run does, and DPO's reference is the SFT model (the first
+    step's loss is log 2); lineage names the SFT run by its model hash."""
+    from transformers import AutoModelForCausalLM
+
+    from afinar.lineage import model_hash
+    from afinar.model.load import resolve_base
+    from afinar.model.tuned import load_tuned
+    from tests.train.test_resume import _train
+
+    monkeypatch.setenv("AFINAR_CACHE", str(tmp_path / "cache"))
+    sft_dir = tmp_path / "sft"
+    sft_dir.mkdir()
+    write_jsonl(sft_dir / "train.jsonl", [{"instruction": r["prompt"], "output": r["chosen"]} for r in PAIR_ROWS])
+    write_jsonl(sft_dir / "eval.jsonl", [{"instruction": "Add 1 and 1.", "output": "2"}])
+    sft_recipe = write_recipe(sft_dir / "r.yaml", base_model=str(tiny_model_dir),
+                              train={"max_steps": 3, "precision": "fp32", "seed": 1})  # fmt: skip
+    _train(str(sft_recipe), "--run-dir", str(sft_dir / "run"))
+
+    base = resolve_base(str(sft_dir / "run"))
+    assert base.run == sft_dir / "run" and Path(base.path).is_relative_to(tmp_path / "cache")
+    merged = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
+    tuned, _, _ = load_tuned(sft_dir / "run")
+    ids = torch.tensor([[1, 5, 9, 13, 2, 7]])
+    with torch.no_grad():
+        want, got = tuned(input_ids=ids).logits, merged(input_ids=ids).logits
+        plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)(input_ids=ids).logits
+    assert (got - want).abs().max().item() < 1e-4 < (plain - want).abs().max().item()  # the SFT model, not its base
+    assert resolve_base(str(sft_dir / "run")).weights_file.stat().st_mtime_ns == base.weights_file.stat().st_mtime_ns
+
+    recipe = _dpo_recipe(tmp_path, tiny_model_dir)
+    text = recipe.read_text().replace(f"base_model: {tiny_model_dir}", f"base_model: {sft_dir / 'run'}")
+    recipe.write_text(text)
+    _train(str(recipe), "--run-dir", str(tmp_path / "dpo"))
+    steps = [json.loads(x) for x in (tmp_path / "dpo" / "metrics.jsonl").read_text().splitlines()]
+    assert steps[0]["loss"] == pytest.approx(math.log(2), abs=1e-3)
+    lineage = json.loads((tmp_path / "dpo" / "lineage.json").read_text())["base_model"]
+    assert lineage["run"]["model_hash"] == model_hash(sft_dir / "run") and lineage["sha256"]
+
+
+def test_a_run_that_cannot_be_merged_is_no_base(tmp_path):
+    from afinar.errors import AfinarError
+    from afinar.model.load import resolve_base
+
+    run = tmp_path / "run"
+    (run / "adapter").mkdir(parents=True)
+    write_recipe(run / "recipe.yaml", adapter={"method": "prompt", "virtual_tokens": 4})
+    with pytest.raises(AfinarError, match="a prompt adapter cannot be merged into its base's weights"):
+        resolve_base(str(run))
+    (run / "adapter").rmdir()
+    with pytest.raises(AfinarError, match="the run has no adapter/ folder"):
+        resolve_base(str(run))
