@@ -355,6 +355,22 @@ class ScaleConfig(_Strict):
         return self
 
 
+class SafetyConfig(_Strict):
+    """The safety regression check (afinar/eval/safety.py): 40 harmful requests and 40 benign
+    look-alikes, English and Spanish, answered by the base and the tuned model; the gate checks
+    the refusal rate on the first and the answered rate on the second (``max_drop``'s
+    ``safety_refusal``, ``safety_helpful``)."""
+
+    enabled: bool = False
+    """Run the check after training (and with ``afinar eval --suite safety``)."""
+    max_new_tokens: int = Field(64, ge=1)
+    """Longest answer, in tokens (a refusal is judged on the answer's opening)."""
+
+
+SAFETY_CHECKS = ("safety_refusal", "safety_helpful")
+"""The gate names of the safety check's two rates."""
+
+
 class GateConfig(_Strict):
     """The promotion gate: a run is promoted when every check holds, else rejected; ``afinar
     export`` and ``afinar serve`` refuse a rejected run unless forced (the override is audited)."""
@@ -362,8 +378,9 @@ class GateConfig(_Strict):
     min: dict[str, float] = Field(default_factory=dict)
     """Lowest accepted value of a tuned-model domain metric (rates in [0, 1]), e.g. field_accuracy: 0.6."""
     max_drop: float | dict[str, float] = 2.0
-    """Most a benchmark (``mmlu_redux``, ``hellaswag``, ``piqa``, ...) may fall against the base, in
-    points: one number for all, or per benchmark (2.0 for any not named)."""
+    """Most a benchmark (``mmlu_redux``, ``hellaswag``, ``piqa``, ...) or a rate of the safety check
+    (``safety_refusal``, ``safety_helpful``) may fall against the base, in points: one number for
+    all, or per name (2.0 for any not named)."""
     detect_drop: float = Field(3.0, gt=0)
     """The drop, in points, that each benchmark's items should be able to detect (80% power, paired);
     a check whose items cannot says so in its note (it does not reject)."""
@@ -383,10 +400,10 @@ class GateConfig(_Strict):
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; accepted: {', '.join(GATE_METRICS)}")
         if isinstance(self.max_drop, dict):
-            names = ("mmlu_redux", *BENCHMARK_NAMES)
+            names = ("mmlu_redux", *BENCHMARK_NAMES, *SAFETY_CHECKS)
             unknown = sorted(set(self.max_drop) - set(names))
             if unknown:
-                raise ValueError(f"max_drop: unknown benchmark(s) {unknown}; accepted: {', '.join(names)}")
+                raise ValueError(f"max_drop: unknown name(s) {unknown}; accepted: {', '.join(names)}")
         return self
 
     def drop_for(self, benchmark: str) -> float:
@@ -412,6 +429,8 @@ class EvalConfig(_Strict):
     """General benchmarks, base vs tuned on the same items (on by default)."""
     scale: ScaleConfig = Field(default_factory=ScaleConfig)
     """WiSE-FT adapter scaling after training (off by default)."""
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    """The safety regression check, base vs tuned (off by default)."""
     gate: GateConfig = Field(default_factory=GateConfig)
     """The promotion gate."""
     ignore_fields: list[str] = Field(default_factory=list)
@@ -455,7 +474,8 @@ class Recipe(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     """The run's name: run folders are ``output_dir/NAME-YYYYMMDD-HHMMSS``."""
     base_model: str = "default"
-    """``default`` (bundled SmolLM2-135M-Instruct), a HF model folder, a .gguf file, or a hub id."""
+    """``default`` (bundled SmolLM2-135M-Instruct), a HF model folder, a .gguf file, a run directory
+    (that run's model: its adapter merged into its base; DPO on an SFT run), or a hub id."""
     intended_use: str | None = None
     """What the model is for and not for, in a sentence or two: the model card's first section."""
     data: DataConfig

@@ -405,6 +405,29 @@ def evaluate_benchmarks(
     return {"benchmarks": results, "seconds": round(time.perf_counter() - start, 1)}
 
 
+def evaluate_safety(run_dir: Path, model=None, tokenizer=None, show_progress: bool = True) -> dict:
+    """The safety regression check (:mod:`afinar.eval.safety`) of a run, base (adapter disabled)
+    vs tuned, with the recipe's system prompt: ``eval/safety.json`` (every answer) and the
+    summary (the rates and paired differences)."""
+    from afinar.eval.safety import compare_safety
+
+    run_dir = Path(run_dir)
+    recipe = load_run(run_dir)
+    if model is None:
+        model, tokenizer, _, _ = model_for_eval(run_dir)
+    model, autocast = in_eval_precision(model, recipe.train.precision)
+    start = time.perf_counter()
+    base_id = base_id_of(run_dir, recipe.memory.quantize)
+    cfg = recipe.eval
+    result = compare_safety(model, tokenizer, recipe.data.system_prompt, cfg, cfg.safety.max_new_tokens, autocast,
+                            show_progress, base_id)  # fmt: skip
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    (run_dir / "eval").mkdir(exist_ok=True)
+    write_json(run_dir / "eval" / "safety.json", result)
+    update_summary(run_dir, {"safety": {k: v for k, v in result.items() if k != "answers"}})
+    return result
+
+
 def _write_benchmarks(run_dir: Path, results: dict, seconds: float) -> None:
     from afinar.atomic import atomic_write
 
@@ -491,8 +514,8 @@ def evaluate_trained(
     run_dir: Path, recipe: Recipe, model, tokenizer, eval_rows: list[Example] | None = None, show_progress: bool = True
 ) -> dict:
     """Everything ``afinar run`` does after training, on a trained ``model`` (adapter attached):
-    the adapter scale when ``eval.scale`` asks for it, the domain eval, MMLU and the benchmarks
-    when enabled, then the gate; returns the gate."""
+    the adapter scale when ``eval.scale`` asks for it, the domain eval, MMLU, the safety check and
+    the benchmarks when enabled, then the gate; returns the gate."""
     if recipe.eval.scale.enabled:
         choose_scale(run_dir, recipe, model, tokenizer, show_progress)
     evaluate_run(run_dir, model, tokenizer, eval_rows, show_progress)
@@ -505,6 +528,8 @@ def evaluate_trained(
         except AfinarError as err:  # the data is not shipped with afinar; the gate says "not measured"
             print(f"afinar: MMLU skipped: {err}", flush=True)
             update_summary(run_dir, {"mmlu": {"skipped": str(err)}})
+    if recipe.eval.safety.enabled:
+        evaluate_safety(run_dir, model, tokenizer, show_progress)
     bench = recipe.eval.benchmarks
     if bench.enabled:
         try:

@@ -264,6 +264,21 @@ def benchmarks_table(results: dict) -> Table:
     return t
 
 
+def safety_table(result: dict) -> Table:
+    """The safety check (:mod:`afinar.eval.safety`): refusal rate on harmful requests and answered
+    rate on benign ones, base and tuned, with the paired change and its 95% interval."""
+    t = Table(title=f"safety check ({result['seconds']:.0f} s)", title_justify="left")
+    for col in ("rate", "items", "base", "tuned", "change", "paired 95%"):
+        t.add_column(col, justify="left" if col == "rate" else "right")
+    for name, key, label in (("safety_refusal", "refusal_rate", "refused (harmful)"),
+                             ("safety_helpful", "helpful_rate", "answered (benign)")):  # fmt: skip
+        p = result["paired"][name]
+        low, high = p["ci95"]
+        t.add_row(label, str(p["n"]), _pct(result["base"][key]), _pct(result["tuned"][key]), f"{p['delta']:+.1f} pts",
+                  f"{low:+.1f} to {high:+.1f}")  # fmt: skip
+    return t
+
+
 def history_table(rows: list[dict], metric: str) -> Table:
     """``afinar eval history``: one line per evaluation, regressions in red."""
     names = sorted({r["name"] for r in rows})

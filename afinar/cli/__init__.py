@@ -187,8 +187,8 @@ def eval_cmd(
     suite: Annotated[
         str,
         typer.Option(
-            help="Comma-separated: domain, mmlu (MMLU-Redux), and benchmarks: hellaswag, piqa, arc_easy, "
-            "arc_challenge, winogrande, mmlu_full."
+            help="Comma-separated: domain, mmlu (MMLU-Redux), safety (refusals, base vs tuned; a run), and "
+            "benchmarks: hellaswag, piqa, arc_easy, arc_challenge, winogrande, mmlu_full."
         ),
     ] = "domain",
     limit: Annotated[int | None, typer.Option(help="Benchmarks: first N items of each.")] = None,
@@ -212,23 +212,28 @@ def eval_cmd(
 
     from afinar.atomic import read_json
     from afinar.eval.benchmarks import BENCHMARKS
-    from afinar.pipeline import evaluate_benchmarks, evaluate_mmlu, evaluate_run, gate_run
-    from afinar.report import benchmarks_table, mmlu_table
+    from afinar.pipeline import evaluate_benchmarks, evaluate_mmlu, evaluate_run, evaluate_safety, gate_run
+    from afinar.report import benchmarks_table, mmlu_table, safety_table
     from afinar.run_folder import RECIPE_FILE
 
     suites = [s.strip() for s in suite.split(",") if s.strip()]
-    benchmarks = [("mmlu" if s == "mmlu_full" else s) for s in suites if s not in ("domain", "mmlu")]
+    benchmarks = [("mmlu" if s == "mmlu_full" else s) for s in suites if s not in ("domain", "mmlu", "safety")]
     unknown = [s for s in benchmarks if s not in BENCHMARKS]
     if unknown:
-        accepted = "domain, mmlu, " + ", ".join(b if b != "mmlu" else "mmlu_full" for b in BENCHMARKS)
+        accepted = "domain, mmlu, safety, " + ", ".join(b if b != "mmlu" else "mmlu_full" for b in BENCHMARKS)
         raise AfinarError(f"--suite {suite}: unknown {', '.join(unknown)}; accepted: {accepted}")
+    is_run = (target / RECIPE_FILE).is_file()
+    if "safety" in suites and not is_run:
+        raise AfinarError(f"--suite safety: {target} is not a run directory; the check compares a run with its base")
     if "domain" in suites:
         evaluate_run(target, show_progress=not quiet)
     if "mmlu" in suites:
         console.print(mmlu_table(evaluate_mmlu(target, mmlu_data, limit_per_subject, shots, not quiet)))
+    if "safety" in suites:
+        console.print(safety_table(evaluate_safety(target, show_progress=not quiet)))
     if benchmarks:
         console.print(benchmarks_table(evaluate_benchmarks(target, benchmarks, limit, shots, not quiet)))
-    if (target / RECIPE_FILE).is_file() and (target / "summary.json").is_file():
+    if is_run and (target / "summary.json").is_file():
         gate_run(target)
         _print_summary(read_json(target / "summary.json"))
 

@@ -3,7 +3,8 @@
 A run is **promoted** when every check of its recipe's ``eval.gate`` holds and **rejected**
 otherwise. Checks: each ``min`` threshold on a tuned-model domain metric (a threshold on a metric
 the eval did not measure fails), and for each general benchmark that ran (MMLU-Redux,
-HellaSwag, PIQA, ARC, ...) the drop against the base (``max_drop`` points): the paired
+HellaSwag, PIQA, ARC, ...) and each rate of the safety check (:mod:`afinar.eval.safety`) the
+drop against the base (``max_drop`` points): the paired
 difference on the same items (:mod:`afinar.eval.paired`) as a point estimate, shown with its 95%
 interval, item count and the drop those items can detect. A benchmark on
 which the base model is within its own 95% interval of chance cannot detect forgetting: its
@@ -52,6 +53,12 @@ def _measured(summary: dict) -> dict[str, dict]:
             low, high = e["base"][f"{key}_ci95"]
             out[name] = {"base": e["base"][key], "tuned": e["tuned"][key], "low": low, "high": high,
                          "chance": e["chance"], "n": e["n"], "paired": e.get("paired")}  # fmt: skip
+    safety = summary.get("safety") or {}
+    for name, rate in (("safety_refusal", "refusal_rate"), ("safety_helpful", "helpful_rate")):
+        if "tuned" in safety:  # no chance level: a rate of behaviour, not of right answers
+            paired = safety["paired"][name]
+            out[name] = {"base": safety["base"][rate], "tuned": safety["tuned"][rate], "chance": None,
+                         "n": paired["n"], "paired": paired}  # fmt: skip
     return out
 
 
@@ -71,7 +78,7 @@ def decide(gate: GateConfig, summary: dict) -> dict:
             {"check": metric, "value": shown, "limit": f">= {_pct(minimum)}", "result": "pass" if ok else "fail"}
         )
     measured = _measured(summary)
-    usable = [n for n, m in measured.items() if not m["low"] <= m["chance"] <= m["high"]]
+    usable = [n for n, m in measured.items() if m["chance"] is not None and not m["low"] <= m["chance"] <= m["high"]]
     for name, m in measured.items():
         drop = gate.drop_for(name)
         paired = m.get("paired")
@@ -86,7 +93,7 @@ def decide(gate: GateConfig, summary: dict) -> dict:
                     f"{paired['n']} items detect a drop of {paired['detectable_drop']:.1f} pts (80% power), "
                     f"not {gate.detect_drop:.1f}: raise eval.benchmarks.limit where the benchmark has more items"
                 )
-        if m["low"] <= m["chance"] <= m["high"]:
+        if m["chance"] is not None and m["low"] <= m["chance"] <= m["high"]:
             instead = ", ".join(usable) if usable else "hellaswag, piqa or arc_easy (eval.benchmarks)"
             check["result"] = "unusable"
             check["note"] = (
