@@ -43,8 +43,8 @@ ROW_KEYS = {
     "labeled": ({"prompt", "completion", "label"}, set()),
 }
 """Each row form's required and optional top-level keys."""
-ROW_COMMON = {"scenario", "id", "metric"}
-"""Keys any row may carry."""
+ROW_COMMON = {"scenario", "id", "metric", "meta"}
+"""Keys any row may carry (``meta``: an object of the row's own, such as provenance; not trained on)."""
 FIELDS = tuple(sorted({k for required, optional in ROW_KEYS.values() for k in required | optional} | ROW_COMMON))
 """Every top-level field a row may have, in any form (what ``data.columns`` may map)."""
 PII_TYPES = (

@@ -1,5 +1,5 @@
-"""The governance verbs: ``afinar data`` (check, mask, encrypt, decrypt, rotate, shred, register,
-grant, revoke, list), ``afinar keys``, ``afinar users`` and ``afinar audit``. Each hands off to
+"""The governance verbs: ``afinar data`` (check, mask, encrypt, decrypt, rotate, shred, feedback,
+register, grant, revoke, list), ``afinar keys``, ``afinar users`` and ``afinar audit``. Each hands off to
 the data gate or the security layer; the table that mounts them is in ``afinar/cli/__init__.py``."""
 
 from __future__ import annotations
@@ -122,6 +122,23 @@ def data_shred_cmd(
         raise AfinarError(f"{file}: shredding cannot be undone; repeat with --yes")
     data_shred(file)
     console.print(f"{file}: data key destroyed", highlight=False)
+
+
+@data_app.command("feedback")
+@user_errors
+def data_feedback_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The KTO dataset to write (.jsonl).")],
+    model: Annotated[str | None, typer.Option(help="Only answers of this served model id.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only ratings from this ISO date or time on (UTC).")] = None,
+) -> None:
+    """Rated answers of 'afinar serve' (POST /v1/feedback) as a KTO dataset: prompt, completion,
+    label (good: true), masked, who rated and when in meta; needs the export permission."""
+    from afinar.data.feedback import feedback_dataset
+
+    report = feedback_dataset(out, model, since)
+    left = ", ".join(f"{why} {n}" for why, n in report["left_out"].items()) or "none"
+    console.print(f"wrote {report['rows']} rated answers to {out} ({report['good']} good, {report['bad']} bad) "
+                  f"from {report['ratings']} rating(s); left out: {left}", highlight=False)  # fmt: skip
 
 
 @data_app.command("register")

@@ -246,6 +246,8 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
             {"role": "user", "content": _text(row, "prompt", at)},
             {"role": "assistant", "content": _text(row, "completion", at)},
         ]
+    if not isinstance(row.get("meta", {}), dict):
+        raise AfinarError(f"{at}: field 'meta' must be an object (its keys are the row's own), got {row['meta']!r}")
     scenario = row.get("scenario")
     if scenario is not None and scenario not in SCENARIOS:
         raise AfinarError(f"{at}: field 'scenario' is {scenario!r}; accepted: {', '.join(SCENARIOS)}")

@@ -69,6 +69,17 @@ def authorize(action: str, permission: str, paths: list[Path] | tuple = ()) -> A
     return actor
 
 
+def permitted(actor: Actor, permission: str, paths: list[Path] | tuple) -> bool:
+    """Whether ``actor`` (as :func:`authorize` returned it) may do ``permission`` on every dataset
+    in ``paths``: a question, not a refusal (nothing is audited); always in local mode."""
+    from afinar.registry import Caller, access_registry
+
+    registry = access_registry()
+    if registry is None or actor.role is None:
+        return True
+    return all(registry.allowed(Caller(actor.name, actor.role), permission, Path(p))[0] for p in paths)
+
+
 def digests(paths) -> dict[str, str]:
     """sha256 of each existing file, keyed by path (what the audit log records instead of data)."""
     from afinar.lineage import sha256_file

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -39,6 +40,20 @@ class Deployment:
     """Cap on (and default for) ``max_tokens``."""
     context: int = 2048
     started: int = field(default_factory=lambda: int(time.time()))
+    runs: dict[str, str] = field(default_factory=dict)
+    """Served model id -> the run directory it comes from (recorded with each answer)."""
+    answered: OrderedDict = field(default_factory=OrderedDict)
+    """Completion id -> the caller it answered, for the last :data:`KEEP_ANSWERED` answers (feedback)."""
+
+    def remember(self, completion_id: str, caller: str) -> None:
+        """Keep ``completion_id`` rateable by ``caller`` (the oldest forgotten past the bound)."""
+        self.answered[completion_id] = caller
+        while len(self.answered) > KEEP_ANSWERED:
+            self.answered.popitem(last=False)
+
+
+KEEP_ANSWERED = 100_000
+"""Answers a server keeps rateable (the ids only: 100,000 take a few MiB)."""
 
 
 @dataclass

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from afinar.errors import AfinarError
+from afinar.run_folder import RECIPE_FILE
 
 __all__ = [
     "ServeOptions",
@@ -86,7 +87,7 @@ def build(opts: ServeOptions):
     from afinar.model.bottleneck import is_bottleneck
     from afinar.model.load import load_tokenizer
     from afinar.registry import access_registry
-    from afinar.run_folder import RECIPE_FILE, load_run
+    from afinar.run_folder import load_run
     from afinar.security.audit import audit_log
     from afinar.serve.auth import Gatekeeper
     from afinar.serve.deps import Deployment
@@ -154,7 +155,18 @@ def build(opts: ServeOptions):
         max_prompt_tokens=opts.max_prompt_tokens,
         max_tokens=opts.max_tokens,
         context=context,
+        runs=_runs_of(models, adapters),
     )
+
+
+def _runs_of(models: dict[str, str], adapters: dict) -> dict[str, str]:
+    """Served model id -> the run directory its adapter was trained in (adapters inside a run)."""
+    runs = {}
+    for model, adapter in models.items():
+        path = adapters.get(model, adapters.get(adapter))  # --gguf serves the run's merged model as BASE
+        if path is not None and (Path(path).parent / RECIPE_FILE).is_file():
+            runs[model] = str(Path(path).parent.resolve())
+    return runs
 
 
 def tls13_context(cert: Path, key: Path) -> ssl.SSLContext:

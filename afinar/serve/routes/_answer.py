@@ -28,6 +28,8 @@ def adapter_for(dep: Deployment, model: str, record: Record) -> str:
         served = ", ".join(sorted(dep.models))
         raise ApiError(404, "model_not_found", f"model '{model}' is not served here; served: {served}")
     record.details["adapter"] = dep.models[model]
+    if model in dep.runs:
+        record.details["run"] = dep.runs[model]
     return dep.models[model]
 
 
@@ -117,6 +119,7 @@ async def respond(
     (``delta`` None asks for the opening chunk, which may be None)."""
     rid = f"{'chatcmpl' if 'messages' in type(body).model_fields else 'cmpl'}-{secrets.token_hex(12)}"
     record.details["stream"] = body.stream
+    record.details["completion_id"] = rid
     gen.start()  # a full queue is a 503 before any byte of the answer is sent
     if not body.stream:
         try:
@@ -128,6 +131,7 @@ async def respond(
         if gone:  # nobody reads this answer; its record says so
             record.details["error"] = "client_closed_request"
             return JSONResponse({"error": "client closed the request"}, status_code=499)
+        dep.remember(rid, record.actor)
         return JSONResponse(whole(rid, gen.text, gen.finish, usage))
 
     async def events() -> AsyncIterator[str]:
@@ -143,6 +147,7 @@ async def respond(
             yield f"data: {json.dumps(err.body())}\n\n"
             return
         usage = _finish(dep, request, record, gen, prompt_text)
+        dep.remember(rid, record.actor)
         yield f"data: {json.dumps(chunk(rid, '', gen.finish))}\n\n"
         if body.stream_options and body.stream_options.include_usage:
             yield f"data: {json.dumps({**chunk(rid, '', None), 'choices': [], 'usage': usage})}\n\n"

@@ -31,6 +31,7 @@ async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentD
     texts = [m.text() for m in body.messages]
     untrusted = [t for r, t in zip(roles, texts, strict=True) if r == "user"]
     result = await guarded(dep, record, untrusted, texts)
+    record.details["roles"] = roles  # with the prompt's texts: the conversation, for feedback datasets
     seen = [_defuse(t, dep.tokenizer) if r == "user" else t for r, t in zip(roles, result.texts, strict=True)]
     messages = [{"role": r, "content": t} for r, t in zip(roles, seen, strict=True)]
     messages = with_system_prompt(messages, dep.system_prompt)
