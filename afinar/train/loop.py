@@ -176,7 +176,10 @@ def accumulate_step(
 
 
 def _without_targets(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``batch`` with no target: a rank's filler pass, so all ranks run as many passes."""
+    """``batch`` with no target (a preference batch: no example): a rank's filler pass, so all
+    ranks run as many passes."""
+    if "examples" in batch:
+        return {**batch, "examples": torch.zeros_like(batch["examples"])}
     return {**batch, "labels": torch.full_like(batch["labels"], IGNORE)}
 
 
@@ -328,9 +331,8 @@ def _replay_step(model, rows: list, cfg, pad_id: int, autocast) -> float:
     return loss.item()
 
 
-def _check_objective(objective: str, rows: list, world) -> None:
-    """Each objective trains on its own kind of row (conversations, pairs, labeled answers), on
-    one process for now."""
+def _check_objective(objective: str, rows: list) -> None:
+    """Each objective trains on its own kind of row (conversations, pairs, labeled answers)."""
     kinds = {"sft": (Rendered, "conversations"), "kto": (LabeledRow, "labeled answers (prompt/completion/label)")}
     kind, name = kinds.get(objective, (PairRow, "preference pairs (prompt/chosen/rejected)"))
     wrong = next((r for r in rows if not isinstance(r, kind)), None)
@@ -339,8 +341,6 @@ def _check_objective(objective: str, rows: list, world) -> None:
             f"{wrong.source}: train.objective {objective} trains on {name}, and this row is not one; set "
             "train.objective to match the data (sft: conversations; dpo, ipo, orpo: pairs; kto: labeled answers)"
         )
-    if objective != "sft" and world.active:
-        raise AfinarError(f"train.objective {objective} works on one process; set it to sft for {world.size} processes")
 
 
 def _append_metrics(path: Path, record: dict) -> None:
@@ -406,7 +406,7 @@ def train(
         raise AfinarError(f"train.compile works on one process; set it to false for {world.size} processes")
     if replay and world.active:
         raise AfinarError(f"replay works on one process; set replay.enabled to false for {world.size} processes")
-    _check_objective(t.objective, train_rows, world)
+    _check_objective(t.objective, train_rows)
     if t.objective in WITH_REFERENCE:  # the model before the adapter is the reference
         with_reference(model.to(device), [*train_rows, *eval_rows], pad_id, autocast)
     model = attach_adapter(model, recipe.adapter).to(device)
@@ -470,7 +470,7 @@ def train(
         if not eval_rows:
             return None
         loss = eval_loss(step_loss, eval_rows, t.micro_batch_size * 2, pad_id, device, autocast, world)
-        rewards = {f"eval_{k}": v for k, v in step_loss.take_stats().items()} if preference else {}
+        rewards = {f"eval_{k}": v for k, v in step_loss.take_stats(world).items()} if preference else {}
         log({"step": state["step"], "eval_loss": loss} | rewards)
         if state["best_eval"] is None or loss < state["best_eval"]:
             state["best_eval"], state["bad_evals"] = loss, 0
@@ -527,7 +527,7 @@ def train(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
 
-            rewards = step_loss.take_stats() if preference else {}
+            rewards = step_loss.take_stats(world) if preference else {}
             tokens = sum(len(r.input_ids) for r in rows)
             elapsed = time.perf_counter() - start
             mfu = step_flops(config, tokens, sum(r.n_targets for r in rows), _context(rows)) / elapsed / peak

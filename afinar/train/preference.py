@@ -141,25 +141,36 @@ class PreferenceLoss(torch.nn.Module):
         loss, chosen, rejected = pair_losses(
             self.objective, self.beta, logps, counts, batch.get("reference"), batch.get("desirable"), self.kto_weights
         )
+        n = int(batch["examples"])
+        if n == 0:  # a rank's filler pass (as many passes on every rank): no loss, no rewards
+            return loss.sum() * 0.0, 0
         self._seen.append(torch.stack([chosen, rejected], dim=1).cpu())
-        return loss.sum(), int(batch["examples"])
+        return loss.sum(), n
 
-    def take_stats(self) -> dict[str, float]:
-        """Reward accuracy, margin and the mean rewards of the pairs since the last call."""
+    def take_stats(self, world=None) -> dict[str, float]:
+        """Reward accuracy, margin and the mean rewards of the pairs since the last call; with a
+        distributed ``world``, over every rank's pairs (every rank must call it then)."""
         seen, self._seen = self._seen, []
-        if not seen:
-            return {}
-        rewards = torch.cat(seen).double()
+        rewards = torch.cat(seen).double() if seen else torch.zeros(0, 2, dtype=torch.float64)
         chosen, rejected = rewards[:, 0], rewards[:, 1]
         if self.objective == "kto":  # unpaired: the mean reward of desirable and of undesirable answers
-            means = [float(x[~x.isnan()].mean()) if (~x.isnan()).any() else float("nan") for x in (chosen, rejected)]
+            good, bad = chosen[~chosen.isnan()], rejected[~rejected.isnan()]
+            sums = [float(good.sum()), len(good), float(bad.sum()), len(bad)]
+        else:
+            sums = [float((chosen > rejected).sum()), float((chosen - rejected).sum()), float(chosen.sum()),
+                    float(rejected.sum()), len(chosen)]  # fmt: skip
+        if world is not None:
+            sums = world.sum(*sums)
+        if self.objective == "kto":
+            if not sums[1] and not sums[3]:
+                return {}
+            means = [sums[0] / sums[1] if sums[1] else float("nan"), sums[2] / sums[3] if sums[3] else float("nan")]
             return {"chosen_reward": means[0], "rejected_reward": means[1], "reward_margin": means[0] - means[1]}
-        return {
-            "reward_accuracy": float((chosen > rejected).double().mean()),
-            "reward_margin": float((chosen - rejected).mean()),
-            "chosen_reward": float(chosen.mean()),
-            "rejected_reward": float(rejected.mean()),
-        }
+        right, margin, c, r, n = sums
+        if not n:
+            return {}
+        return {"reward_accuracy": right / n, "reward_margin": margin / n, "chosen_reward": c / n,
+                "rejected_reward": r / n}  # fmt: skip
 
 
 @torch.no_grad()

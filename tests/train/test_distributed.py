@@ -164,3 +164,32 @@ def test_several_nodes_need_a_meeting_point(tmp_path):
     result = CliRunner().invoke(app, ["train", str(tmp_path / "r.yaml"), "--nproc", "1", "--nnodes", "2"])
     assert result.exit_code == 2
     assert "--rdzv-endpoint" in result.output
+
+
+def test_two_processes_match_one_for_dpo_and_kto(tmp_path, tiny_model_dir):
+    """The preference objectives under FSDP2: the same losses, adapters and reward metrics (each
+    rank's pairs summed over the ranks) as one process with accumulation 2."""
+    from tests.train.test_preference import LABELED_ROWS, _dpo_recipe
+
+    for objective, rows in (("dpo", None), ("kto", LABELED_ROWS)):
+        runs = []
+        for accum in (2, 1):
+            folder = tmp_path / f"{objective}-{accum}"
+            folder.mkdir()
+            recipe = _dpo_recipe(folder, tiny_model_dir, objective, **({"rows": rows} if rows else {}))
+            text = recipe.read_text().replace("grad_accum: 2", f"grad_accum: {accum}")
+            recipe.write_text(text.replace("dropout: 0.1", "dropout: 0.0"))  # each rank draws its own dropout
+            runs.append(folder / "run")
+            if accum == 2:
+                _one(str(recipe), "--run-dir", str(runs[-1]))
+            else:
+                _ok(_two(str(recipe), "--run-dir", str(runs[-1])))
+        one, two = ([json.loads(x) for x in (r / "metrics.jsonl").read_text().splitlines()] for r in runs)
+        assert len(one) == len(two) and any("eval_loss" in m for m in one)
+        for a, b in zip(one, two, strict=True):
+            for key in a.keys() & {"loss", "eval_loss", "reward_accuracy", "reward_margin", "chosen_reward",
+                                   "eval_reward_margin", "eval_chosen_reward", "eval_rejected_reward"}:  # fmt: skip
+                assert abs(a[key] - b[key]) <= 1e-4 * max(1.0, abs(a[key])), (objective, key, a, b)
+            assert a.get("examples") == b.get("examples")
+        wa, wb = _adapter(runs[0]), _adapter(runs[1])
+        assert max((wa[k] - wb[k]).abs().max().item() for k in wa) <= 1e-5

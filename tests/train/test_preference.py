@@ -297,10 +297,12 @@ def test_labeled_rows_and_their_errors(tmp_path):
     assert errors == [] and [e.label for e in examples] == [True, False]
 
 
+LABELED_ROWS = [{"prompt": f"Add {i} and {i + 1}.", "completion": f"{2 * i + 1}" if i % 3 else "No idea.",
+                 "label": bool(i % 3)} for i in range(16)]  # fmt: skip
+
+
 def test_a_kto_run_resumes_exactly(tmp_path, tiny_model_dir):
-    rows = [{"prompt": f"Add {i} and {i + 1}.", "completion": f"{2 * i + 1}" if i % 3 else "No idea.",
-             "label": bool(i % 3)} for i in range(16)]  # fmt: skip
-    recipe = _dpo_recipe(tmp_path, tiny_model_dir, "kto", rows)
+    recipe = _dpo_recipe(tmp_path, tiny_model_dir, "kto", LABELED_ROWS)
     _stopped_and_resumed_equals_whole(recipe, tmp_path, stop=3)
     metrics = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     steps = [m for m in metrics if "loss" in m]
