@@ -362,7 +362,7 @@ class SafetyConfig(_Strict):
     ``safety_refusal``, ``safety_helpful``)."""
 
     enabled: bool = False
-    """Run the check after training (and with ``afinar eval --suite safety``)."""
+    """Run the check after training (also: ``afinar eval RUN_DIR --suite safety``)."""
     max_new_tokens: int = Field(64, ge=1)
     """Longest answer, in tokens (a refusal is judged on the answer's opening)."""
 
