@@ -212,6 +212,10 @@ class TrainConfig(_Strict):
     beta: float = Field(0.1, gt=0)
     """dpo, kto: how far the policy may move from the reference (beta); ipo: the margin's scale
     (the target margin is 1 / (2 beta)); orpo: the odds-ratio term's weight (lambda)."""
+    rpo_alpha: float = Field(0.0, ge=0)
+    """dpo, ipo: add this times the chosen answer's mean token cross-entropy to each pair's loss
+    (RPO: Pang et al. 2024, "Iterative Reasoning Preference Optimization"; TRL's ``rpo_alpha``), so
+    the model keeps writing the chosen answers, not only ranking them above the rejected; 0: off."""
     kto_weights: tuple[float, float] = (1.0, 1.0)
     """kto: the weights of desirable and of undesirable answers' losses (the paper's lambda_D and
     lambda_U); with unbalanced data, keep lambda_D * desirable / (lambda_U * undesirable) between 1
@@ -223,6 +227,8 @@ class TrainConfig(_Strict):
             raise ValueError("early_stopping_patience needs eval_interval to be set")
         if min(self.kto_weights) <= 0:
             raise ValueError(f"kto_weights must both be positive (got {list(self.kto_weights)})")
+        if self.rpo_alpha and self.objective not in ("dpo", "ipo"):
+            raise ValueError(f"rpo_alpha adds a term to dpo and ipo; objective {self.objective} has none (set 0)")
         if self.objective != "sft" and self.packing:
             raise ValueError(f"objective {self.objective} trains on pairs, which are not packed; set packing: false")
         return self

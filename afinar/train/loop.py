@@ -411,7 +411,9 @@ def train(
         with_reference(model.to(device), [*train_rows, *eval_rows], pad_id, autocast)
     model = attach_adapter(model, recipe.adapter).to(device)
     preference = t.objective != "sft"
-    step_loss = PreferenceLoss(model, t.objective, t.beta, t.kto_weights) if preference else TargetLoss(model)
+    step_loss = (
+        PreferenceLoss(model, t.objective, t.beta, t.kto_weights, t.rpo_alpha) if preference else TargetLoss(model)
+    )
     if world.active:
         distributed.shard(step_loss, causal_lm_of(model).model.layers, bf16=precision == "bf16")
     elif precision == "bf16":

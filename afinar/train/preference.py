@@ -9,7 +9,8 @@ Each objective scores a pair by the log-probability of each answer under the mod
   ``-log sigmoid(beta * ((c - c_ref) - (r - r_ref)))``;
 - ``ipo`` (Azar et al. 2023, "A General Theoretical Paradigm to Understand Learning from Human
   Preferences"): ``((c - c_ref) - (r - r_ref) - 1 / (2 beta))^2``, on summed log-probabilities as
-  in the paper (TRL averages them per token);
+  in the paper (TRL averages them per token); with ``train.rpo_alpha`` (RPO, Pang et al. 2024),
+  either plus ``rpo_alpha * (-c / n_c)``, the chosen answer's mean token cross-entropy;
 - ``orpo`` (Hong et al. 2024, "ORPO: Monolithic Preference Optimization without Reference
   Model"): ``-c_mean - beta * log sigmoid(log odds(c_mean) - log odds(r_mean))``, with ``c_mean``,
   ``r_mean`` the answers' mean token log-probabilities and ``log odds(x) = x - log(1 - e^x)``.
@@ -90,6 +91,7 @@ def pair_losses(
     reference: torch.Tensor | None,
     desirable: torch.Tensor | None = None,
     kto_weights: tuple[float, float] = (1.0, 1.0),
+    rpo_alpha: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per example: the loss, the chosen reward, the rejected reward (see the module docstring);
     for ``kto``, each answer's reward in the column of its label and NaN in the other.
@@ -117,6 +119,8 @@ def pair_losses(
         chosen, rejected = c - c_ref, r - r_ref
         margin = chosen - rejected
         loss = -F.logsigmoid(beta * margin) if objective == "dpo" else (margin - 1 / (2 * beta)) ** 2
+        if rpo_alpha:
+            loss = loss - rpo_alpha * c / counts.to(logps.dtype).chunk(2)[0]
         return loss, beta * chosen.detach(), beta * rejected.detach()
     if objective != "orpo":
         raise AfinarError(f"objective {objective!r}: not a preference objective (dpo, ipo, orpo, kto)")
@@ -131,15 +135,25 @@ class PreferenceLoss(torch.nn.Module):
     ``forward(batch)`` gives the pairs' summed loss and how many pairs, so that accumulation
     divides by the step's pairs. It also sums the rewards it saw until :meth:`take_stats`."""
 
-    def __init__(self, model, objective: str, beta: float, kto_weights: tuple[float, float] = (1.0, 1.0)):
+    def __init__(
+        self, model, objective: str, beta: float, kto_weights: tuple[float, float] = (1.0, 1.0), rpo_alpha: float = 0.0
+    ):
         super().__init__()
         self.model, self.objective, self.beta, self.kto_weights = model, objective, beta, kto_weights
+        self.rpo_alpha = rpo_alpha
         self._seen: list[torch.Tensor] = []
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
         logps, counts = answer_logps(self.model, batch)
         loss, chosen, rejected = pair_losses(
-            self.objective, self.beta, logps, counts, batch.get("reference"), batch.get("desirable"), self.kto_weights
+            self.objective,
+            self.beta,
+            logps,
+            counts,
+            batch.get("reference"),
+            batch.get("desirable"),
+            self.kto_weights,
+            self.rpo_alpha,
         )
         n = int(batch["examples"])
         if n == 0:  # a rank's filler pass (as many passes on every rank): no loss, no rewards

@@ -50,6 +50,8 @@ def _plain_logp(model, row) -> tuple[torch.Tensor, int]:
 
 
 def _textbook(objective: str, beta: float, c, r, c_ref, r_ref, n_c, n_r):
+    if objective.endswith("+rpo"):  # RPO: plus 0.7 times the chosen answer's mean token cross-entropy
+        return _textbook(objective[:-4], beta, c, r, c_ref, r_ref, n_c, n_r) + 0.7 * (-c / n_c)
     if objective == "dpo":
         z = beta * ((c - c_ref) - (r - r_ref))
         return torch.log1p(torch.exp(-z))  # -log sigmoid(z)
@@ -73,7 +75,7 @@ def tiny_lora(tiny_model_dir):
     return model
 
 
-@pytest.mark.parametrize("objective", ["dpo", "ipo", "orpo"])
+@pytest.mark.parametrize("objective", ["dpo", "ipo", "orpo", "dpo+rpo", "ipo+rpo"])
 def test_loss_and_gradients_equal_the_formula_from_four_logprobs(tiny_lora, tokenizer, objective):
     model, beta = tiny_lora, 0.5
     pairs = _pairs(tokenizer)
@@ -92,7 +94,7 @@ def test_loss_and_gradients_equal_the_formula_from_four_logprobs(tiny_lora, toke
     want = [p.grad.clone() for p in params]
 
     model.zero_grad()
-    loss_fn = PreferenceLoss(model, objective, beta)
+    loss_fn = PreferenceLoss(model, objective.removesuffix("+rpo"), beta, rpo_alpha=0.7 if "+rpo" in objective else 0)
     batches = step_batches(pairs, tokenizer.pad_token_id, packing=False, capacity=512, per_forward=2)
     assert [int(b["examples"]) for b in batches] == [2, 1]  # padded batches, one of them uneven
     total = 0
@@ -346,6 +348,8 @@ def test_recipe_refuses_what_preference_runs_cannot_do():
         TrainConfig(objective="kto", kto_weights=(1.0, 0.0))
     with pytest.raises(ValidationError, match="objective dpo trains on pairs, which are not packed"):
         TrainConfig(objective="dpo", packing=True)
+    with pytest.raises(ValidationError, match="rpo_alpha adds a term to dpo and ipo; objective kto has none"):
+        TrainConfig(objective="kto", rpo_alpha=1.0)
 
 
 def test_an_undesirable_answer_is_no_reference_for_the_domain_eval():
