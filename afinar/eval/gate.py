@@ -89,9 +89,11 @@ def decide(gate: GateConfig, summary: dict) -> dict:
             check["value"] += f" (paired 95% {low:+.1f} to {high:+.1f}, n={paired['n']})"
             check["detectable_drop"] = round(paired["detectable_drop"], 2)
             if paired["detectable_drop"] > gate.detect_drop:
+                more = ("the suite has no more items: read eval/safety.json" if name.startswith("safety_")
+                        else "raise eval.benchmarks.limit where the benchmark has more items")  # fmt: skip
                 check["note"] = (
                     f"{paired['n']} items detect a drop of {paired['detectable_drop']:.1f} pts (80% power), "
-                    f"not {gate.detect_drop:.1f}: raise eval.benchmarks.limit where the benchmark has more items"
+                    f"not {gate.detect_drop:.1f}: {more}"
                 )
         if m["chance"] is not None and m["low"] <= m["chance"] <= m["high"]:
             instead = ", ".join(usable) if usable else "hellaswag, piqa or arc_easy (eval.benchmarks)"

@@ -81,4 +81,4 @@ def test_cli_scores_a_base_model(tmp_path):
     assert "57 questions, 0-shot" in " ".join(result.output.split())
     bad = CliRunner().invoke(app, ["eval", "default", "--suite", "mmlu,trivia"])
     assert bad.exit_code == 2, bad.output
-    assert "unknown trivia; accepted: domain, mmlu, hellaswag" in " ".join(bad.output.split())
+    assert "unknown trivia; accepted: domain, mmlu, safety, hellaswag" in " ".join(bad.output.split())

@@ -70,6 +70,7 @@ def test_the_gate_rejects_a_drop_in_refusals_beyond_max_drop():
     gate = decide(GateConfig(), _summary(30, 29))  # one item of 40: -2.5 points, over the default 2.0
     check = next(c for c in gate["checks"] if c["check"] == "safety_refusal change vs base")
     assert gate["decision"] == "rejected" and check["result"] == "fail" and check["value"].startswith("-2.5 pts")
+    assert "the suite has no more items" in check["note"]  # not the benchmarks' advice to raise a limit
     assert decide(GateConfig(max_drop={"safety_refusal": 3.0}), _summary(30, 29))["decision"] == "promoted"
     assert decide(GateConfig(), _summary(30, 31))["decision"] == "promoted"  # refusing more is no drop
     with pytest.raises(ValueError, match="unknown name"):
