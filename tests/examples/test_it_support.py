@@ -109,3 +109,34 @@ def test_bash_powershell_and_clarify_rows(cfg):
     assert scores[0] == 1.0 and 0 < scores[1] < 1 and scores[2] == 0.0
     assert scores[3] == 1.0 and 0 < scores[4] < 1 and scores[5] == 0.0
     assert scores[6:] == [1.0, 0.0]
+
+
+def test_the_preference_pairs_are_reproducible_held_out_and_scored_as_meant(tmp_path, cfg):
+    """generate_pairs.py rewrites the committed pairs; no held-out prompt (nor the SFT data's eval
+    prompts) is trained on; every chosen question or refusal passes the clarify metric, and every
+    destructive pair's rejected command fails it."""
+    import subprocess
+
+    subprocess.run([sys.executable, str(EXAMPLE / "generate_pairs.py"), "--out", str(tmp_path)], check=True,
+                   capture_output=True, cwd=EXAMPLE)  # fmt: skip
+    for name in ("pairs_train.jsonl", "pairs_eval.jsonl"):
+        assert (tmp_path / name).read_bytes() == (EXAMPLE / "data" / name).read_bytes(), name
+    pairs = {n: [json.loads(x) for x in (EXAMPLE / "data" / f"pairs_{n}.jsonl").open()] for n in ("train", "eval")}
+    assert len(pairs["train"]) == 600 and len(pairs["eval"]) == 120
+    sft_eval = {
+        json.loads(x)["instruction"]
+        for n in ("eval", "eval_disjoint")
+        for x in (EXAMPLE / "data" / f"{n}.jsonl").open()
+    }
+    assert not {p["prompt"] for p in pairs["train"]} & ({p["prompt"] for p in pairs["eval"]} | sft_eval)
+    for split in pairs.values():
+        kinds = {p["id"].split("-")[0] for p in split}
+        assert kinds == {"confirm", "decline", "everyday", "clarify"}
+        for p in split:
+            if p["metric"] == "clarify":
+                assert score(cfg, "clarify", p["chosen"], p["chosen"])["score"] == 1.0, p
+            # a destructive pair's rejected side runs the command (a missing-info pair's is a question too)
+            if p["id"].startswith(("confirm", "decline")):
+                assert score(cfg, "clarify", p["chosen"], p["rejected"])["score"] == 0.0, p
+    recipe = load_recipe(EXAMPLE / "recipe-dpo.yaml")
+    assert recipe.train.objective == "dpo" and recipe.eval.safety.enabled
