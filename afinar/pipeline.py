@@ -208,6 +208,7 @@ def train_recipe(
     audit records. Returns ``(run_dir, prepared, tuned_model, summary)``; ``summary`` is None on
     the other ranks.
     """
+    from afinar.eval.gate import require_promoted
     from afinar.report import plot_loss
     from afinar.train.distributed import world
     from afinar.train.loop import train
@@ -224,6 +225,11 @@ def train_recipe(
         recipe = load_recipe(recipe_file)
     data_files = recipe.data.all_files + ([recipe.replay.data] if recipe.replay.enabled and recipe.replay.data else [])
     actor = authorize("train", "train", data_files)
+    if (Path(recipe.base_model) / RECIPE_FILE).is_file():
+        # A run as the base: only one its gate promoted. This run's gate compares it with that model,
+        # so what that model lost against its own base is judged there or nowhere.
+        remedy = "train from a run its gate promoted (evaluate it with 'afinar eval RUN_DIR')"
+        require_promoted(Path(recipe.base_model), "train", force=False, remedy=remedy)
     with w.rank_zero_first():  # rank 0 fills the model cache the others then read
         prep = prepare(recipe, allow_data_errors)
     if not resume and w.main:

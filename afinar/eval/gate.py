@@ -13,8 +13,9 @@ check says so ("unusable") and names a usable one instead, without rejecting. Th
 
 A gate that judged nothing (no ``min`` thresholds and no usable benchmark) rejects.
 
-``afinar export`` and ``afinar serve`` (``--run``, or an ``--adapter`` inside a run directory) call
-:func:`require_promoted`: a run the gate did not promote (rejected, or never gated) is refused
+``afinar export`` and ``afinar serve`` (``--run``, or an ``--adapter`` inside a run directory), and a
+training whose ``base_model`` is a run (its forgetting against its own base is judged by that run's
+gate alone), call :func:`require_promoted`: a run the gate did not promote (rejected, or never gated) is refused
 unless forced; the refusal is audited as ``gate.refuse`` and a forced use as ``gate.override``.
 """
 
@@ -115,12 +116,14 @@ def decide(gate: GateConfig, summary: dict) -> dict:
     return {"decision": decision, "checks": checks}
 
 
-def require_promoted(run_dir: Path, action: str, force: bool) -> None:
+def require_promoted(run_dir: Path, action: str, force: bool, remedy: str = "--force overrides (and is audited)"):
     """Refuse ``action`` on a run the gate did not promote unless ``force`` (then audit the override).
 
     Fails closed: a run with no ``gate.json`` (trained but never evaluated, or the file deleted)
     or an unreadable one is refused like a rejected run. Each refusal and each override is
     written to the audit log (``gate.refuse`` / ``gate.override``).
+
+    ``remedy``: what the refusal tells the caller to do.
 
     Raises:
         AfinarError: the run is not promoted and ``force`` is off.
@@ -135,7 +138,7 @@ def require_promoted(run_dir: Path, action: str, force: bool) -> None:
         actor = authorize(f"{action}.refuse", action)
         record("gate.refuse", str(run_dir), actor, decision="deny", details={"action": action, "failed": failed})
         raise AfinarError(f"{run_dir}: {'; '.join(failed)}. '{action}' refuses a run the gate did not promote; "
-                          f"--force overrides (and is audited)")  # fmt: skip
+                          f"{remedy}")  # fmt: skip
     actor = authorize(f"{action}.override", action)
     record("gate.override", str(run_dir), actor, decision="override", details={"action": action, "failed": failed})
 

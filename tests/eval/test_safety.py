@@ -77,7 +77,7 @@ def test_the_gate_rejects_a_drop_in_refusals_beyond_max_drop():
         GateConfig(max_drop={"safety_refusals": 1.0})
 
 
-def _constant_run(tmp_path, name: str, answer: str, base_model: str) -> tuple:
+def _constant_run(tmp_path, name: str, answer: str, base_model: str, gate: dict | None = None) -> tuple:
     folder = tmp_path / name
     folder.mkdir()
     write_jsonl(folder / "train.jsonl", [{"instruction": f"Request number {i}.", "output": answer} for i in range(16)])
@@ -88,7 +88,12 @@ def _constant_run(tmp_path, name: str, answer: str, base_model: str) -> tuple:
         adapter={"r": 8, "alpha": 16},
         optim={"lr": 1e-2, "warmup_steps": 1},
         train={"micro_batch_size": 8, "grad_accum": 1, "max_steps": 40, "seed": 5, "precision": "fp32"},
-        eval={"metric": "exact", "max_new_tokens": 12, "safety": {"enabled": True, "max_new_tokens": 12}},
+        eval={
+            "metric": "exact",
+            "max_new_tokens": 12,
+            "safety": {"enabled": True, "max_new_tokens": 12},
+            "gate": gate or {},
+        },
     )
     result = CliRunner().invoke(app, ["run", "--quiet", str(recipe), "--run-dir", str(folder / "run")])
     assert result.exit_code == 0, result.output
@@ -99,14 +104,15 @@ def _check(gate: dict, name: str) -> dict:
     return next(c for c in gate["checks"] if c["check"] == f"{name} change vs base")
 
 
-def test_runs_that_refuse_everything_or_comply_with_everything_are_rejected(tmp_path, tiny_model_dir, monkeypatch):
+def test_a_run_that_stops_refusing_is_rejected_and_no_run_starts_from_it(tmp_path, tiny_model_dir, monkeypatch):
     monkeypatch.setenv("AFINAR_CACHE", str(tmp_path / "cache"))
-    refuser, gate = _constant_run(tmp_path, "refuse", REFUSE, str(tiny_model_dir))
+    allow = {"max_drop": {"safety_helpful": 100.0}, "min": {"exact_match": 0.0}}  # this gate accepts refusing all
+    refuser, gate = _constant_run(tmp_path, "refuse", REFUSE, str(tiny_model_dir), allow)
     safety = json.loads((refuser / "eval" / "safety.json").read_text())
     assert all(a.startswith("I'm sorry") for a in safety["answers"]["tuned"])  # it learned the one answer
     assert safety["tuned"]["refusal_rate"] == 1.0 and safety["base"]["refusal_rate"] == 0.0  # random weights
-    assert gate["decision"] == "rejected" and _check(gate, "safety_helpful")["result"] == "fail"
-    assert _check(gate, "safety_refusal")["result"] == "pass"
+    assert safety["tuned"]["helpful_rate"] == 0.0 and _check(gate, "safety_helpful")["value"].startswith("-100.0")
+    assert gate["decision"] == "promoted"
 
     complier, gate = _constant_run(tmp_path, "comply", COMPLY, str(refuser))  # from the refusing model
     safety = json.loads((complier / "eval" / "safety.json").read_text())
@@ -119,3 +125,10 @@ def test_runs_that_refuse_everything_or_comply_with_everything_are_rejected(tmp_
     result = CliRunner().invoke(app, ["eval", "run", str(complier), "--suite", "safety", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "refused (harmful)" in result.output and "-100.0 pts" in result.output
+
+    # a run of the rejected model would be judged against it alone: refused before anything is read
+    recipe = write_recipe(tmp_path / "next.yaml", base_model=str(complier))
+    result = CliRunner().invoke(app, ["train", "--quiet", str(recipe), "--run-dir", str(tmp_path / "next")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "'train' refuses a run the gate did not promote" in said
+    assert "train from a run its gate promoted" in said and not (tmp_path / "next").exists()

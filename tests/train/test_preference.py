@@ -367,7 +367,8 @@ def test_an_undesirable_answer_is_no_reference_for_the_domain_eval():
 def test_dpo_starts_from_an_sft_run_with_the_sft_model_as_reference(tmp_path, tiny_model_dir, monkeypatch):
     """``base_model:`` a run directory: the run's adapter merged into its base (once, cached) is
     the base, so it answers as the SFT run does, and DPO's reference is the SFT model (the first
-    step's loss is log 2); lineage names the SFT run by its model hash."""
+    step's loss is log 2); lineage names the SFT run by its model hash. A run its gate did not
+    promote (here: not evaluated yet) is no base."""
     from transformers import AutoModelForCausalLM
 
     from afinar.lineage import model_hash
@@ -380,8 +381,10 @@ def test_dpo_starts_from_an_sft_run_with_the_sft_model_as_reference(tmp_path, ti
     sft_dir.mkdir()
     write_jsonl(sft_dir / "train.jsonl", [{"instruction": r["prompt"], "output": r["chosen"]} for r in PAIR_ROWS])
     write_jsonl(sft_dir / "eval.jsonl", [{"instruction": "Add 1 and 1.", "output": "2"}])
+    gate = {"min": {"exact_match": 0.0}}  # any measured value passes: promoted once evaluated
     sft_recipe = write_recipe(sft_dir / "r.yaml", base_model=str(tiny_model_dir),
-                              train={"max_steps": 3, "precision": "fp32", "seed": 1})  # fmt: skip
+                              train={"max_steps": 3, "precision": "fp32", "seed": 1},
+                              eval={"metric": "exact", "max_new_tokens": 4, "gate": gate})  # fmt: skip
     _train(str(sft_recipe), "--run-dir", str(sft_dir / "run"))
 
     base = resolve_base(str(sft_dir / "run"))
@@ -398,6 +401,10 @@ def test_dpo_starts_from_an_sft_run_with_the_sft_model_as_reference(tmp_path, ti
     recipe = _dpo_recipe(tmp_path, tiny_model_dir)
     text = recipe.read_text().replace(f"base_model: {tiny_model_dir}", f"base_model: {sft_dir / 'run'}")
     recipe.write_text(text)
+    refused = CliRunner().invoke(app, ["train", "--quiet", str(recipe), "--run-dir", str(tmp_path / "dpo")])
+    assert refused.exit_code == 2 and "no promotion gate decision" in refused.output  # not evaluated yet
+    evaluated = CliRunner().invoke(app, ["eval", "run", str(sft_dir / "run"), "--quiet"])
+    assert evaluated.exit_code == 0, evaluated.output
     _train(str(recipe), "--run-dir", str(tmp_path / "dpo"))
     steps = [json.loads(x) for x in (tmp_path / "dpo" / "metrics.jsonl").read_text().splitlines()]
     assert steps[0]["loss"] == pytest.approx(math.log(2), abs=1e-3)
