@@ -56,3 +56,38 @@ def run_rounds(script: str, a: argparse.Namespace, unit: str) -> tuple[list[str]
         return statistics.median(key(x) for x in runs[n])
 
     return names, med
+
+
+def trl_arguments(output_dir: str, batch: int, steps: int, ckpt: bool) -> dict:
+    """What both TRL contenders' configs (``SFTConfig``, ``DPOConfig``) share: bf16 on the CPU,
+    ``batch`` rows a step for ``steps`` steps, a constant learning rate, a log line every step,
+    nothing saved or reported."""
+    return {
+        "output_dir": output_dir,
+        "bf16": True,
+        "use_cpu": True,
+        "per_device_train_batch_size": batch,
+        "gradient_accumulation_steps": 1,
+        "max_steps": steps,
+        "max_length": 384,
+        "gradient_checkpointing": ckpt,
+        "learning_rate": 3e-4,
+        "lr_scheduler_type": "constant",
+        "warmup_steps": 0,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": "none",
+        "dataloader_num_workers": 0,
+        "seed": 42,
+    }
+
+
+def in_order(trainer_class):
+    """``trainer_class`` reading its rows in the given order (as afinar's contender reads them)."""
+    import torch
+
+    class InOrder(trainer_class):
+        def _get_train_sampler(self, train_dataset=None):
+            return torch.utils.data.SequentialSampler(train_dataset or self.train_dataset)
+
+    return InOrder

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from contenders import arguments, report, run_rounds
+from contenders import arguments, in_order, report, run_rounds, trl_arguments
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
@@ -124,32 +124,10 @@ def _run_trl(steps: int, batch: int, ckpt: bool) -> dict:
                 Logs.last = logs
 
     with tempfile.TemporaryDirectory() as tmp:
-        args = DPOConfig(
-            output_dir=tmp,
-            bf16=True,
-            use_cpu=True,
-            beta=BETA,
-            per_device_train_batch_size=batch,
-            gradient_accumulation_steps=1,
-            max_steps=steps,
-            max_length=384,
-            gradient_checkpointing=ckpt,
-            learning_rate=3e-4,
-            lr_scheduler_type="constant",
-            warmup_steps=0,
-            logging_steps=1,
-            save_strategy="no",
-            report_to="none",
-            dataloader_num_workers=0,
-            seed=42,
-        )
-
-        class InOrder(DPOTrainer):
-            def _get_train_sampler(self, train_dataset=None):
-                return torch.utils.data.SequentialSampler(train_dataset or self.train_dataset)
-
-        trainer = InOrder(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                          processing_class=prep.tokenizer, peft_config=lora, callbacks=[Logs()])  # fmt: skip
+        args = DPOConfig(beta=BETA, **trl_arguments(tmp, batch, steps, ckpt))
+        data = Dataset.from_list(rows)
+        trainer = in_order(DPOTrainer)(model=model, args=args, train_dataset=data, processing_class=prep.tokenizer,
+                                       peft_config=lora, callbacks=[Logs()])  # fmt: skip
         start = time.perf_counter()
         trainer.train()
         wall = time.perf_counter() - start

@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from contenders import arguments, report, run_rounds
+from contenders import arguments, in_order, report, run_rounds, trl_arguments
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
@@ -150,31 +150,8 @@ def _run_trl(steps: int, batch: int, packing: bool, ckpt: bool) -> dict:
                 Losses.last = logs["loss"]
 
     with tempfile.TemporaryDirectory() as tmp:
-        args = SFTConfig(
-            output_dir=tmp,
-            bf16=True,
-            use_cpu=True,
-            per_device_train_batch_size=batch,
-            gradient_accumulation_steps=1,
-            max_steps=steps,
-            max_length=384,
-            packing=packing,
-            gradient_checkpointing=ckpt,
-            learning_rate=3e-4,
-            lr_scheduler_type="constant",
-            warmup_steps=0,
-            logging_steps=1,
-            save_strategy="no",
-            report_to="none",
-            dataloader_num_workers=0,
-            seed=42,
-        )
-
-        class InOrder(SFTTrainer):
-            def _get_train_sampler(self, train_dataset=None):
-                return torch.utils.data.SequentialSampler(train_dataset or self.train_dataset)
-
-        trainer = (InOrder if not packing else SFTTrainer)(
+        args = SFTConfig(packing=packing, **trl_arguments(tmp, batch, steps, ckpt))
+        trainer = (in_order(SFTTrainer) if not packing else SFTTrainer)(
             model=model,
             args=args,
             train_dataset=Dataset.from_list(rows),

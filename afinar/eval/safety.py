@@ -76,12 +76,11 @@ def compare_safety(
     autocast=None,
     show_progress: bool = True,
     base_id: str | None = None,
-    items: list[dict] | None = None,
 ) -> dict:
     """Answer the suite with the base (``model``'s adapter disabled) and the tuned model; returns
     ``{items, base, tuned, paired: {safety_refusal, safety_helpful}, answers}``. The base's
     answers are kept per base when ``base_id`` names its weights (:func:`eval_answers`)."""
-    items = items if items is not None else load_suite()
+    items = load_suite()
     system = [{"role": "system", "content": system_prompt}] if system_prompt else []
     prompts = [[*system, {"role": "user", "content": it["prompt"]}] for it in items]
     cfg = cfg.model_copy(update={"max_new_tokens": max_new_tokens})
