@@ -3,5 +3,9 @@
 import sys
 
 from afinar.cli import app
+from afinar.train.distributed import leave
 
-app(["train", *sys.argv[1:]], prog_name="afinar train")
+try:
+    app(["train", *sys.argv[1:]], prog_name="afinar train")
+finally:
+    leave()

@@ -35,7 +35,7 @@ import torch.distributed as dist
 
 from afinar.errors import AfinarError
 
-__all__ = ["World", "fault_check", "full_tensors", "launch", "shard", "world"]
+__all__ = ["World", "fault_check", "full_tensors", "launch", "leave", "shard", "world"]
 
 # A rank stuck in a collective (its peer died without torchrun noticing) gives up after this long.
 TIMEOUT = timedelta(seconds=int(os.environ.get("AFINAR_DIST_TIMEOUT", "600")))
@@ -117,6 +117,14 @@ def world() -> World:
         else:
             _WORLD = World()
     return _WORLD
+
+
+def leave() -> None:
+    """Leave the job before the interpreter exits: a gloo process group left to the interpreter's
+    teardown can abort the process ("terminate called without an active exception") while its
+    worker threads still hold tensors, failing a job whose training succeeded."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def shard(root: torch.nn.Module, layers, bf16: bool) -> None:
