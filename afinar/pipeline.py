@@ -176,10 +176,8 @@ def _replay_rows(prep: Prepared, run_dir: Path, show_progress: bool) -> list:
     precision, autocast = autocast_for(prep.recipe.train.precision, device)
     start = time.perf_counter()
     if show_progress:
-        print(
-            f"afinar: replay: the base writes {cfg.conversations} general conversations (cached per base)...",
-            flush=True,
-        )
+        source = f"{cfg.data}" if cfg.data else f"{cfg.conversations} general conversations the base writes (cached)"
+        print(f"afinar: replay: {cfg.loss} rows from {source}...", flush=True)
     examples = _replay_examples(prep.recipe) if cfg.data else None
     gguf = weights if weights and weights.suffix == ".gguf" else None
     rows = build_replay(
