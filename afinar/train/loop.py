@@ -35,14 +35,23 @@ import torch.nn.functional as F
 
 from afinar.atomic import write_text
 from afinar.config import Recipe
-from afinar.data.batch import collate, epoch_order
-from afinar.data.pack import collate_packed, pack
+from afinar.data.batch import collate
 from afinar.data.render import IGNORE, LabeledRow, PairRow, Rendered
 from afinar.errors import AfinarError
 from afinar.model import adapters
 from afinar.model.adapters import attach_adapter, causal_lm_of, decoder_states, trainable_parameters
 from afinar.model.precision import autocast_for
 from afinar.train import distributed
+from afinar.train.batches import (
+    Stream,
+    batch_of,
+    context_length,
+    count_targets,
+    cut,
+    rank_batches,
+    step_batches,
+    without_targets,
+)
 from afinar.train.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -55,7 +64,7 @@ from afinar.train.fused import fused_layers
 from afinar.train.interrupt import graceful_stop
 from afinar.train.memory import OOM_ERRORS, OomLadder
 from afinar.train.optim import build_optimizer
-from afinar.train.preference import WITH_REFERENCE, PreferenceLoss, pair_batch, with_reference
+from afinar.train.preference import WITH_REFERENCE, PreferenceLoss, with_reference
 from afinar.train.progress import TrainProgress
 from afinar.train.replay import replay_kl_sum
 from afinar.train.speed import (
@@ -141,13 +150,6 @@ def _loss(model, batch):
     return model(batch) if isinstance(model, TargetLoss | PreferenceLoss) else target_loss_sum(model, batch)
 
 
-def _n_targets(batch: dict[str, torch.Tensor]) -> int:
-    """What the batch's loss is a sum over: target tokens, or examples for a preference batch."""
-    if "examples" in batch:
-        return int(batch["examples"])
-    return int((batch["labels"][:, 1:] != IGNORE).sum())
-
-
 def accumulate_step(
     model,
     micro_batches: list[dict[str, torch.Tensor]],
@@ -163,7 +165,7 @@ def accumulate_step(
     multiplied by ``scale`` (the world size, undoing FSDP's gradient averaging).
     ``after_forward`` runs while a micro-batch's activations are alive (the memory check).
     """
-    total = total or sum(_n_targets(mb) for mb in micro_batches)
+    total = total or sum(count_targets(mb) for mb in micro_batches)
     loss_sum = 0.0
     for mb in micro_batches:
         with autocast():
@@ -173,14 +175,6 @@ def accumulate_step(
         (loss * (scale / total)).backward()
         loss_sum += loss.item()
     return loss_sum / total, total  # a rank's share: the ranks' values sum to the step's mean
-
-
-def _without_targets(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``batch`` with no target (a preference batch: no example): a rank's filler pass, so all
-    ranks run as many passes."""
-    if "examples" in batch:
-        return {**batch, "examples": torch.zeros_like(batch["examples"])}
-    return {**batch, "labels": torch.full_like(batch["labels"], IGNORE)}
 
 
 @torch.no_grad()
@@ -193,9 +187,9 @@ def eval_loss(
     was_training = model.training
     model.eval()
     order = sorted(range(len(rows)), key=lambda i: len(rows[i].input_ids))
-    batches = [_batch([rows[i] for i in order[s : s + batch_size]], pad_id) for s in range(0, len(order), batch_size)]
+    batches = [batch_of([rows[i] for i in order[s : s + batch_size]], pad_id) for s in range(0, len(order), batch_size)]
     mine = batches[world.rank :: world.size]
-    mine += [_without_targets(batches[0])] * (math.ceil(len(batches) / world.size) - len(mine))
+    mine += [without_targets(batches[0])] * (math.ceil(len(batches) / world.size) - len(mine))
     loss, count = 0.0, 0
     for batch in mine:
         with autocast():
@@ -239,71 +233,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-class _Stream:
-    """Endless micro-batches over epochs; position ``(epoch, index)`` is all resume needs."""
-
-    def __init__(self, rows: list[Rendered], batch_size: int, seed: int, epoch=0, index=0, group: int = 16):
-        self.rows, self.batch_size, self.seed, self.group = rows, batch_size, seed, group
-        self.lengths = [len(r.input_ids) for r in rows]
-        self.epoch, self.index = epoch, index
-        self._order = epoch_order(self.lengths, batch_size, seed, epoch, group)
-
-    @property
-    def per_epoch(self) -> int:
-        return len(self._order)
-
-    def take(self) -> list[Rendered]:
-        if self.index >= len(self._order):
-            self.epoch, self.index = self.epoch + 1, 0
-            self._order = epoch_order(self.lengths, self.batch_size, self.seed, self.epoch, self.group)
-        batch = [self.rows[i] for i in self._order[self.index]]
-        self.index += 1
-        return batch
-
-    @property
-    def epochs_done(self) -> float:
-        return self.epoch + self.index / len(self._order)
-
-
-def _batch(rows: list, pad_id: int) -> dict[str, torch.Tensor]:
-    """Rows right-padded into one batch; preference pairs as :func:`pair_batch` lays them out."""
-    return pair_batch(rows, pad_id) if isinstance(rows[0], PairRow | LabeledRow) else collate(rows, pad_id)
-
-
-def step_batches(rows: list[Rendered], pad_id: int, packing: bool, capacity: int, per_forward: int):
-    """The micro-batches of one optimizer step's rows, ``per_forward`` rows (or packed rows of
-    ``capacity`` tokens, or pairs) each. However they are split, the step sees the same examples
-    and the same target tokens, so the same gradient."""
-    if packing:
-        rows = [[rows[i] for i in b] for b in pack([len(r.input_ids) for r in rows], capacity)]
-    chunks = [rows[j : j + per_forward] for j in range(0, len(rows), per_forward)]
-    return [collate_packed(c, pad_id) if packing else _batch(c, pad_id) for c in chunks]
-
-
-def rank_batches(shares: list[list[Rendered]], rank: int, batches) -> tuple[list[dict], int, int]:
-    """This rank's micro-batches of a step whose rows are split in ``shares`` (one per rank),
-    topped up with target-free copies to the largest rank's count; how many rows (packed rows
-    when packing) all ranks forward; and the step's target tokens (the loss's denominator).
-    ``batches(rows)`` is :func:`step_batches` with the step's settings."""
-    every = [batches(share) if share else [] for share in shares]
-    mine = every[rank]
-    filler = _without_targets(next(b for bs in every for b in bs))
-    n_rows = sum(len(b["input_ids"]) for bs in every for b in bs)
-    n_targets = sum(_n_targets(b) for bs in every for b in bs)
-    return mine + [filler] * (max(map(len, every)) - len(mine)), n_rows, n_targets
-
-
-def _cut(rows: list[Rendered], max_len: int) -> list[Rendered]:
-    """Rows truncated to ``max_len`` (the OOM ladder's last rung); rows left without a target go."""
-    return [c for c in (r.truncated(max_len) for r in rows) if c.n_targets]
-
-
-def _context(rows: list[Rendered]) -> float:
-    """Mean number of tokens each token attends to (its document's earlier tokens and itself)."""
-    n = [len(r.input_ids) for r in rows]
-    return sum(k * (k + 1) / 2 for k in n) / max(sum(n), 1)
 
 
 def _clip(params: dict[str, torch.Tensor], max_norm: float | None) -> float | None:
@@ -443,8 +372,8 @@ class _Run:
         # Packing draws micro-batches without length grouping: short and long rows then share bins.
         self.group = 1 if t.packing else 16
         self.train_rows, self.replay_rows = train_rows, replay
-        self.stream = _Stream(train_rows, t.micro_batch_size, t.seed, group=self.group)
-        self.replay_stream = _Stream(replay, r.per_step, r.seed, group=1) if replay else None
+        self.stream = Stream(train_rows, t.micro_batch_size, t.seed, group=self.group)
+        self.replay_stream = Stream(replay, r.per_step, r.seed, group=1) if replay else None
 
     def _setup_optimizer(self) -> None:
         """AdamW and the schedule over the run's steps; the micro-batches per rank that keep the
@@ -463,10 +392,10 @@ class _Run:
         ckpt = load_checkpoint(self.ckpt_path, self.step_loss, self.optimizer, self.world)
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.state = LoopState.from_dict(ckpt["state"])
-        self.stream = _Stream(self.train_rows, t.micro_batch_size, t.seed, ckpt["epoch"], ckpt["index"], self.group)
+        self.stream = Stream(self.train_rows, t.micro_batch_size, t.seed, ckpt["epoch"], ckpt["index"], self.group)
         if self.replay_stream:
             at = ckpt["replay"]
-            self.replay_stream = _Stream(self.replay_rows, r.per_step, r.seed, at["epoch"], at["index"], 1)
+            self.replay_stream = Stream(self.replay_rows, r.per_step, r.seed, at["epoch"], at["index"], 1)
         set_rng_state(ckpt["rng"])
         if self.world.main:
             _truncate_metrics(self.metrics_path, self.state.step)
@@ -490,7 +419,7 @@ class _Run:
         rewards = self.step_loss.take_stats(self.world) if self.preference else {}
         tokens = sum(len(r.input_ids) for r in rows)
         elapsed = time.perf_counter() - start
-        flops = step_flops(self.config, tokens, sum(r.n_targets for r in rows), _context(rows))
+        flops = step_flops(self.config, tokens, sum(r.n_targets for r in rows), context_length(rows))
         s = self.state
         s.step, s.tokens, s.seconds, s.last_loss = s.step + 1, s.tokens + tokens, s.seconds + elapsed, loss
         record = {
@@ -523,7 +452,7 @@ class _Run:
                 ladder.before_step(self.state.step + 1)
                 distributed.fault_check(self.world, self.state.step + 1)
                 if ladder.seq < self.recipe.data.max_seq_len:
-                    shares = [_cut(rows, ladder.seq) for rows in shares]
+                    shares = [cut(rows, ladder.seq) for rows in shares]
                 micro, n_rows, n_targets = rank_batches(
                     shares,
                     self.world.rank,

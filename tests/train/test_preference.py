@@ -16,7 +16,7 @@ from afinar.config import AdapterConfig
 from afinar.data.read import Example, scan_dataset
 from afinar.data.render import PairRow, render, render_all
 from afinar.model.adapters import attach_adapter
-from afinar.train.loop import step_batches
+from afinar.train.batches import step_batches
 from afinar.train.preference import PreferenceLoss
 from tests.conftest import write_jsonl, write_recipe
 from tests.train.test_resume import _stopped_and_resumed_equals_whole

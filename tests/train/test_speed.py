@@ -9,7 +9,8 @@ from afinar.data.batch import collate
 from afinar.data.read import Example
 from afinar.data.render import render
 from afinar.model.adapters import attach_adapter, trainable_parameters
-from afinar.train.loop import accumulate_step, step_batches, target_loss_sum
+from afinar.train.batches import step_batches
+from afinar.train.loop import accumulate_step, target_loss_sum
 from afinar.train.speed import chunked_cross_entropy, step_flops, store_frozen_in_bf16
 
 
