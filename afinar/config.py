@@ -15,9 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from afinar.errors import AfinarError, where
+from afinar.names import BENCHMARK_NAMES, FIELDS, GATE_METRICS, METRICS, PII_TYPES, SAFETY_CHECKS
 
 __all__ = [
-    "MERGEABLE",
     "AdapterConfig",
     "DataConfig",
     "EvalConfig",
@@ -29,47 +29,6 @@ __all__ = [
     "load_recipe",
     "recipe_from_dict",
 ]
-
-ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-# What a recipe may name, owned here (the schema validates against them; data/read.py and
-# data/pii.py read them from here, so the recipe layer imports no stage).
-ROW_KEYS = {
-    "alpaca": ({"instruction", "output"}, {"input"}),
-    "chat": ({"messages"}, set()),
-    "sharegpt": ({"conversations"}, set()),
-    "completion": ({"prompt", "completion"}, set()),
-    "preference": ({"prompt", "chosen", "rejected"}, set()),
-    "labeled": ({"prompt", "completion", "label"}, set()),
-}
-"""Each row form's required and optional top-level keys."""
-ROW_COMMON = {"scenario", "id", "metric", "meta"}
-"""Keys any row may carry (``meta``: an object of the row's own, such as provenance; not trained on)."""
-FIELDS = tuple(sorted({k for required, optional in ROW_KEYS.values() for k in required | optional} | ROW_COMMON))
-"""Every top-level field a row may have, in any form (what ``data.columns`` may map)."""
-PII_TYPES = (
-    "PRIVATE_KEY",
-    "JWT",
-    "AWS_KEY",
-    "GITHUB_TOKEN",
-    "SLACK_TOKEN",
-    "STRIPE_KEY",
-    "URL_CREDENTIALS",
-    "SECRET",
-    "EMAIL",
-    "IBAN",
-    "CREDIT_CARD",
-    "ES_NIE",
-    "ES_NIF",
-    "ES_CIF",
-    "US_SSN",
-    "IP_ADDRESS",
-    "DATE_OF_BIRTH",
-    "PHONE",
-    "PERSON",
-)
-"""The entity types PII detection finds (``pii.operators`` keys), most specific first: when two
-candidates overlap, the one whose type comes first wins; the first eight are secrets."""
 
 
 class _Strict(BaseModel):
@@ -122,10 +81,6 @@ class DataConfig(_Strict):
     def all_files(self) -> list[Path]:
         """Every data file this recipe reads: :attr:`files` and the extra held-out splits."""
         return [*self.files, *self.eval_splits.values()]
-
-
-MERGEABLE = ("lora", "dora", "ia3", "full")
-"""Methods whose trained weights fold into the base (export); bottleneck adapters do not."""
 
 
 class AdapterConfig(_Strict):
@@ -286,24 +241,6 @@ class MemoryConfig(_Strict):
     then with gradient checkpointing, then (loudly) with max_seq_len halved."""
 
 
-GATE_METRICS = (
-    "score",
-    "json_parse_rate",
-    "schema_valid_rate",
-    "field_accuracy",
-    "exact_match",
-    "rouge_l",
-    "sql_accuracy",
-    "shell_ok",
-    "bash_score",
-    "powershell_score",
-    "clarify_rate",
-    "finance_score",
-    "apidoc_score",
-)
-"""The domain rates a run summary can hold: what the gate may threshold and the history keeps."""
-
-
 class MmluConfig(_Strict):
     """MMLU-Redux next to the domain eval in ``afinar run`` (base vs tuned, same questions)."""
 
@@ -315,9 +252,6 @@ class MmluConfig(_Strict):
     """First K questions per subject (null: all)."""
     shots: Literal[0, 5] = 0
     """Few-shot examples before each question."""
-
-
-BENCHMARK_NAMES = ("hellaswag", "piqa", "arc_easy", "arc_challenge", "winogrande", "mmlu")
 
 
 class BenchmarksConfig(_Strict):
@@ -373,10 +307,6 @@ class SafetyConfig(_Strict):
     """Longest answer, in tokens (a refusal is judged on the answer's opening)."""
 
 
-SAFETY_CHECKS = ("safety_refusal", "safety_helpful")
-"""The gate names of the safety check's two rates."""
-
-
 class GateConfig(_Strict):
     """The promotion gate: a run is promoted when every check holds, else rejected; ``afinar
     export`` and ``afinar serve`` refuse a rejected run unless forced (the override is audited)."""
@@ -417,9 +347,7 @@ class GateConfig(_Strict):
 
 
 class EvalConfig(_Strict):
-    metric: Literal[
-        "json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "clarify", "finance", "apidoc", "none"
-    ] = "json"
+    metric: Literal[(*METRICS, "none")] = "json"
     """The default metric of an eval row; a row's own ``metric`` field overrides it."""
     json_schema: Path | None = None
     """JSON Schema that each generated answer must satisfy (schema-valid rate)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -54,8 +55,6 @@ def lineage(
 
 def model_hash(run_dir: Path) -> str:
     """One sha256 naming a tuned model: its lineage (recipe, data, base weights) and adapter weights."""
-    import json
-
     run_dir = Path(run_dir)
     record = read_json(run_dir / "lineage.json")
     parts = {

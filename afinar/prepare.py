@@ -24,10 +24,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from afinar.config import BenchmarksConfig, ReplayConfig
+import torch
+
+from afinar.config import BenchmarksConfig, ReplayConfig, load_recipe
+from afinar.data.intake import split_as_trained
 from afinar.errors import AfinarError
-from afinar.lineage import sha256_file
+from afinar.eval.run import answer_progress, eval_answers, load_schema, prompt_and_reference, scored_examples
+from afinar.eval.suites import evaluate_benchmarks
+from afinar.lineage import base_id_of_weights, sha256_file
 from afinar.model.load import load_tokenizer, resolve_base
+from afinar.model.precision import autocast_for, in_eval_precision
+from afinar.pipeline import prepare
+from afinar.security.access import authorize, digests, record
+from afinar.security.crypto import is_afe
+from afinar.train.replay import build_replay, synthesize
 
 __all__ = ["prepare_base", "prepare_recipe"]
 
@@ -48,9 +58,6 @@ def prepare_base(
             or replay is asked of a base that is not a GGUF file (its conversations are written
             in transformers at the first run, on the model as that run loads it).
     """
-    from afinar.pipeline import evaluate_benchmarks
-    from afinar.train.replay import synthesize
-
     base = resolve_base(spec)  # converts a GGUF file once
     if base.weights_file is None:
         raise AfinarError(f"base_model '{spec}': no local weights file to name it by; give a folder or a .gguf")
@@ -89,18 +96,6 @@ def prepare_recipe(recipe_file: Path | str, show_progress: bool = True) -> dict:
         AfinarError: as ``afinar run`` would on this recipe and its data (bad input, lint errors,
             access denied), or its base has no local weights file to name the results by.
     """
-    import torch
-
-    from afinar.config import load_recipe
-    from afinar.data.gate import split_as_trained
-    from afinar.eval.run import answer_progress, eval_answers, load_schema, prompt_and_reference, scored_examples
-    from afinar.lineage import base_id_of_weights
-    from afinar.model.precision import autocast_for, in_eval_precision
-    from afinar.pipeline import prepare
-    from afinar.security.access import authorize, digests, record
-    from afinar.security.crypto import is_afe
-    from afinar.train.replay import build_replay
-
     recipe = load_recipe(recipe_file)
     actor = authorize("prepare", "dataset:read", recipe.data.all_files)
     own_replay = recipe.replay.enabled and recipe.replay.data is None  # the user's replay rows are never kept

@@ -8,8 +8,9 @@ from pathlib import Path
 from afinar.atomic import locked, read_json, write_json
 from afinar.config import Recipe, load_recipe
 from afinar.errors import AfinarError
+from afinar.lineage import sha256_file
 
-__all__ = ["RECIPE_FILE", "SUMMARY_FILE", "load_run", "update_summary"]
+__all__ = ["RECIPE_FILE", "SUMMARY_FILE", "adapter_digests", "load_run", "update_summary"]
 
 RECIPE_FILE = "recipe.yaml"
 SUMMARY_FILE = "summary.json"
@@ -34,3 +35,9 @@ def update_summary(run_dir: Path, summary: dict) -> None:
     with locked(path):
         old = read_json(path) if path.exists() else {}
         write_json(path, {**old, **summary})
+
+
+def adapter_digests(run_dir: Path) -> dict[str, str]:
+    """sha256 of every file of the run's adapter, keyed by path: what the audit records that change
+    or close the adapter hold."""
+    return {str(p): sha256_file(p) for p in sorted((Path(run_dir) / "adapter").glob("*")) if p.is_file()}

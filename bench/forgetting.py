@@ -86,7 +86,7 @@ _AFTER_TRAINING = """
 import sys
 from pathlib import Path
 from afinar.model.tuned import load_tuned
-from afinar.pipeline import evaluate_trained
+from afinar.eval.suites import evaluate_trained
 from afinar.run_folder import load_run
 run = Path(sys.argv[1])
 model, tokenizer, recipe = load_tuned(run)

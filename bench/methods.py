@@ -33,8 +33,9 @@ LR = {"lora": 3e-4, "dora": 3e-4, "ia3": 3e-3, "prefix": 1e-2, "prompt": 3e-2, "
 def worker(method: str, steps: int, batch: int, eval_rows: int) -> dict:
     import yaml
 
+    from afinar.eval.suites import evaluate_run
     from afinar.model.adapters import trainable_parameters
-    from afinar.pipeline import evaluate_run, train_recipe
+    from afinar.pipeline import train_recipe
 
     recipe = yaml.safe_load(RECIPE.read_text())
     recipe["adapter"] = {**recipe["adapter"], "method": method}

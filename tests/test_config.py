@@ -82,3 +82,19 @@ def test_the_recipe_reference_page_is_the_schema():
     assert sections == ["## Top level"] + [f"## `{s}`" for s in (
         "data", "adapter", "optim", "train", "memory", "replay", "eval", "eval.mmlu", "eval.benchmarks",
         "eval.scale", "eval.safety", "eval.gate", "pii")]  # fmt: skip
+
+
+def test_one_registry_of_metrics_names_every_rate_once():
+    """The metrics a row may name, their summary rates, the labels tables print and what the gate
+    may threshold all come from afinar/names.py; the schema accepts exactly those metrics."""
+    from typing import get_args
+
+    from afinar.config import EvalConfig
+    from afinar.names import GATE_METRICS, METRICS, RATE_LABELS, RATES
+
+    json_rates = {"json_parse_rate", "schema_valid_rate", "field_accuracy"}
+    assert set(RATE_LABELS) == json_rates | set(RATES.values())
+    assert len(set(RATES.values())) == len(RATES)  # no two metrics share a rate
+    assert set(GATE_METRICS) == {"score"} | set(RATE_LABELS)
+    assert set(get_args(EvalConfig.model_fields["metric"].annotation)) == {*METRICS, "none"}
+    assert "json" in METRICS and "json" not in RATES

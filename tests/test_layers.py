@@ -13,12 +13,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "afinar"
 LAYERS = [
     (
         "errors",
+        "names",
         "config",
         "recipe_reference",
         "atomic",
         "lineage",
         "registry",
-        "report",
         "run_folder",
         "security",
         "__init__",
@@ -29,7 +29,6 @@ LAYERS = [
     ("eval",),
     ("export",),
     ("serve",),
-    ("monitor", "interact"),
     ("pipeline", "prepare"),
     ("cli", "__main__"),
 ]

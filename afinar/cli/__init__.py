@@ -3,6 +3,9 @@
 The pipeline verbs live here; the governance ones (data, keys, users, audit) in ``governance.py``,
 mounted below. User mistakes (AfinarError) print one clear message and exit 2; anything else is
 our bug and keeps its traceback.
+
+Each verb imports its stage inside its function, for start-up time: ``afinar --help`` and the
+governance verbs start without loading torch, transformers or the registry's database driver.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ app.add_typer(audit_app, name="audit")
 
 
 def _print_summary(summary: dict) -> None:
-    from afinar.report import summary_table
+    from afinar.cli.tables import summary_table
 
     for table in summary_table(summary):
         console.print(table)
@@ -171,7 +174,7 @@ def plan_cmd(
     r: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
 ) -> None:
     """Estimate peak training memory per device before renting one; exit 1 if it does not fit."""
-    from afinar.report import plan_table
+    from afinar.cli.tables import plan_table
     from afinar.train.memory import plan, shape_from
 
     p = plan(shape_from(model), method, seq, micro_batch, gpus, fsdp, checkpointing, quant, r)
@@ -211,9 +214,9 @@ def eval_cmd(
         return
 
     from afinar.atomic import read_json
+    from afinar.cli.tables import benchmarks_table, mmlu_table, safety_table
     from afinar.eval.benchmarks import BENCHMARKS
-    from afinar.pipeline import evaluate_benchmarks, evaluate_mmlu, evaluate_run, evaluate_safety, gate_run
-    from afinar.report import benchmarks_table, mmlu_table, safety_table
+    from afinar.eval.suites import evaluate_benchmarks, evaluate_mmlu, evaluate_run, evaluate_safety, gate_run
     from afinar.run_folder import RECIPE_FILE
 
     suites = [s.strip() for s in suite.split(",") if s.strip()]
@@ -239,8 +242,9 @@ def eval_cmd(
 
 
 def _eval_fresh(run_dir: Path, data: Path, metric: str, tolerance: float, quiet: bool) -> None:
-    from afinar.monitor import evaluate_fresh
-    from afinar.report import domain_metrics, history_table
+    from afinar.cli.tables import history_table
+    from afinar.eval.card import domain_metrics
+    from afinar.eval.monitor import evaluate_fresh
 
     results, rows, out = evaluate_fresh(run_dir, data, metric, tolerance, not quiet)
     tuned = results["tuned"]
@@ -262,8 +266,8 @@ def eval_history_cmd(
     ] = 2.0,
 ) -> None:
     """A metric of the tuned model across evaluated runs, oldest first; regressions flagged."""
+    from afinar.cli.tables import history_table
     from afinar.eval.history import history
-    from afinar.report import history_table
 
     rows = history(name, metric, tolerance)
     console.print(history_table(rows, metric))
@@ -277,8 +281,8 @@ def eval_compare_cmd(
     a: Annotated[Path, typer.Argument(help="Run A.")], b: Annotated[Path, typer.Argument(help="Run B.")]
 ) -> None:
     """Two evaluated runs side by side: every metric both have, with B - A."""
+    from afinar.cli.tables import compare_table
     from afinar.eval.history import compare
-    from afinar.report import compare_table
 
     console.print(compare_table(compare(a, b), a, b))
 
@@ -297,8 +301,8 @@ def bias_cmd(
     """Counterfactual bias probes (names, nationality, age), base vs tuned.
 
     Exit 1 when the fine-tune introduced a gap the base does not have."""
-    from afinar.monitor import evaluate_bias
-    from afinar.report import bias_table
+    from afinar.cli.tables import bias_table
+    from afinar.eval.monitor import evaluate_bias
 
     results = evaluate_bias(run_dir, limit, decision_field, max_gap, not quiet)
     console.print(bias_table(results))
@@ -327,7 +331,7 @@ def drift_cmd(
     Meaning (sentence embeddings, MMD permutation test), length and language mix (PSI), and the
     share the guard blocked. Writes RUN_DIR/drift/<time>/ and the model card."""
     from afinar.eval.drift import Thresholds, text_report
-    from afinar.monitor import evaluate_drift
+    from afinar.eval.monitor import evaluate_drift
 
     report, folder = evaluate_drift(
         run_dir, prompts, last, since, model, Thresholds(alpha, psi, blocked), show_progress=not quiet
@@ -361,7 +365,7 @@ def generate_cmd(
     gguf: Gguf = None,
 ) -> None:
     """Answer one prompt with a run's tuned model (greedy)."""
-    from afinar.interact import responder
+    from afinar.cli.interact import responder
 
     answer = responder(run_dir, max_new_tokens, gguf)
     console.print(answer([{"role": "user", "content": prompt}]), highlight=False, markup=False, soft_wrap=True)
@@ -371,7 +375,7 @@ def generate_cmd(
 @user_errors
 def chat_cmd(run_dir: RunDir, max_new_tokens: Annotated[int, typer.Option()] = 256, gguf: Gguf = None) -> None:
     """Talk to a run's tuned model; '/exit' or Ctrl-D ends."""
-    from afinar.interact import chat
+    from afinar.cli.interact import chat
 
     def ask() -> str | None:
         try:

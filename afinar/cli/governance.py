@@ -1,6 +1,7 @@
 """The governance verbs: ``afinar data`` (check, mask, encrypt, decrypt, rotate, shred, feedback,
 register, grant, revoke, list), ``afinar keys``, ``afinar users`` and ``afinar audit``. Each hands off to
-the data gate or the security layer; the table that mounts them is in ``afinar/cli/__init__.py``."""
+the data gate or the security layer; the table that mounts them is in ``afinar/cli/__init__.py``.
+Like the verbs there, each imports its stage inside its function, for start-up time."""
 
 from __future__ import annotations
 
@@ -34,10 +35,9 @@ def data_check_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
 ) -> None:
     """Lint a dataset: schema, duplicates, leakage, lengths, template, scenarios, PII. Exit 1 on errors."""
-
-    from afinar.data.gate import check_data
+    from afinar.cli.tables import data_report_tables
+    from afinar.data.intake import check_data
     from afinar.model.load import load_tokenizer
-    from afinar.report import data_report_tables
 
     report, _ = check_data(file, recipe, eval_file, load_tokenizer)
     out = report.to_json()
@@ -60,9 +60,8 @@ def data_mask_cmd(
     report: Annotated[Path | None, typer.Option(help="Write counts by type (never values) as JSON here.")] = None,
 ) -> None:
     """Replace personal data and secrets in every text field; the input is left untouched."""
-
-    from afinar.data.gate import mask_dataset
-    from afinar.report import mask_table
+    from afinar.cli.tables import mask_table
+    from afinar.data.intake import mask_dataset
 
     masker, rows = mask_dataset(file, out, policy)
     operators = {k: masker.policy.operator(k) for k in masker.counts}
@@ -187,7 +186,7 @@ def data_revoke_cmd(
 @user_errors
 def data_list_cmd() -> None:
     """Registered datasets, their classification and grants."""
-    from afinar.report import rows_table
+    from afinar.cli.tables import rows_table
     from afinar.security.commands import data_list
 
     console.print(rows_table("registered datasets", data_list()))
@@ -227,7 +226,7 @@ def keys_retire_cmd(kek_id: Annotated[str, typer.Argument()]) -> None:
 @user_errors
 def keys_list_cmd() -> None:
     """The keyring's KEK ids (never the keys)."""
-    from afinar.report import rows_table
+    from afinar.cli.tables import rows_table
     from afinar.security.commands import keys_list
 
     console.print(rows_table("key-encryption keys", keys_list()))
@@ -260,7 +259,7 @@ def users_add_cmd(
 @user_errors
 def users_list_cmd() -> None:
     """Users and roles (never keys)."""
-    from afinar.report import rows_table
+    from afinar.cli.tables import rows_table
     from afinar.security.commands import users_list
 
     console.print(rows_table("users", users_list()))
@@ -280,7 +279,7 @@ def users_disable_cmd(name: Annotated[str, typer.Argument()]) -> None:
 @user_errors
 def audit_show_cmd(last: Annotated[int, typer.Option(help="How many of the newest records.")] = 20) -> None:
     """The newest audit records."""
-    from afinar.report import audit_table
+    from afinar.cli.tables import audit_table
     from afinar.security.commands import audit_show
 
     console.print(audit_table(audit_show(last)))

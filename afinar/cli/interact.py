@@ -25,7 +25,6 @@ def reply(
 ) -> str:
     """Greedy answer to ``messages``, with the recipe's system prompt as in training; with
     ``schema``, decoded under it."""
-
     messages = with_system_prompt(messages, recipe.data.system_prompt)
     return generate(model, tokenizer, [messages], max_new_tokens, batch_size=1, schema=schema)[0]
 
@@ -34,7 +33,6 @@ def responder(run_dir: Path, max_new_tokens: int, gguf: Path | None = None) -> C
     """A function from a conversation to the run's greedy answer, from PyTorch or llama.cpp, as
     the eval makes it: decoded under the task schema when the recipe says so
     (``eval.constrained``), with the schema's derived fields computed (:mod:`afinar.eval.derive`)."""
-
     if gguf is None:
         model, tokenizer, recipe = load_tuned(run_dir)
 

@@ -1,73 +1,27 @@
-"""What a person reads: the loss plot, a run's summary tables, a data check's findings."""
+"""The CLI's tables: a run's summary, a data check's findings, benchmarks, history, plans, audit."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.table import Table
 
+from afinar.eval.card import bias_rows, domain_metrics
+
 __all__ = [
     "audit_table",
+    "benchmarks_table",
     "bias_table",
+    "compare_table",
     "data_report_tables",
-    "domain_metrics",
+    "history_table",
     "mask_table",
     "mmlu_table",
-    "plot_loss",
+    "plan_table",
     "rows_table",
+    "safety_table",
     "summary_table",
 ]
-
-
-def plot_loss(metrics: Path, out: Path) -> None:
-    """Plot train loss per step and eval loss per eval pass from ``metrics.jsonl`` into a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    records = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
-    train = [(r["step"], r["loss"]) for r in records if "loss" in r]
-    evals = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if train:
-        ax.plot(*zip(*train, strict=True), label="train loss", lw=1)
-    if evals:
-        ax.plot(*zip(*evals, strict=True), "o-", label="eval loss")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("token cross-entropy")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-
-
-METRIC_LABELS = (
-    ("json_parse_rate", "JSON parse rate"),
-    ("schema_valid_rate", "schema-valid rate"),
-    ("field_accuracy", "field accuracy"),
-    ("exact_match", "exact match"),
-    ("rouge_l", "ROUGE-L F1"),
-    ("sql_accuracy", "SQL result match"),
-    ("shell_ok", "shell: bash -n + shellcheck"),
-    ("bash_score", "Bash: shellcheck x reference coverage"),
-    ("powershell_score", "PowerShell: cmdlets + words"),
-    ("clarify_rate", "user errors: asks, no script"),
-    ("finance_score", "finance: figures, none invented, formal, ROUGE-L"),
-    ("apidoc_score", "API docs: sections, parameters, example"),
-)
-"""Domain metrics in ``summary.json``'s eval section and how tables name them."""
-
-
-def domain_metrics(scores: dict) -> list[tuple[str, str]]:
-    """(key, label) of the metrics in one model's eval ``scores``; the mean score over all rows
-    too when rows were scored by more than one metric."""
-    present = [(k, label) for k, label in METRIC_LABELS if k in scores]
-    if len(present) > 1 and len(scores.get("by_metric", {})) > 1:
-        present.append(("score", "mean score, all rows"))
-    return present
 
 
 def _pct(x: float | None) -> str:
@@ -324,27 +278,6 @@ def plan_table(plan, seq: int, micro_batch: int, devices: str, checkpointing: bo
     for ckpt, batch in plan.largest_batch.items():
         table.add_row(f"largest micro-batch, checkpointing {'on' if ckpt else 'off'}", str(batch))
     return table
-
-
-def bias_rows(results: dict) -> list[list[str]]:
-    """One row per attribute and measure: each group's value for base and tuned, the tuned gap
-    with its interval, and FLAG where the tuned model's gap counts (see afinar/eval/bias.py)."""
-    rows = []
-    for attribute, tuned in results["tuned"].items():
-        base = results["base"][attribute]
-        a, b = tuned["groups"]
-        for key in ("refusal", "sentiment", "length", "decision"):
-            if key not in tuned:
-                continue
-            t, s = tuned[key], base.get(key, {})
-            gap = t.get("gap", t.get("parity_difference"))
-            low, high = t.get("ci95", [None, None])
-            spread = "" if low is None else f" [{low:+.3f}, {high:+.3f}]"
-            cell = lambda m, g: "-" if m.get(g) is None else f"{m[g]:.3f}"  # noqa: E731
-            rows.append([f"{attribute}: {key}", f"{a} / {b}", f"{cell(s, a)} / {cell(s, b)}",
-                         f"{cell(t, a)} / {cell(t, b)}", f"{gap:+.3f}{spread}",
-                         "FLAG" if t["flag"] else ""])  # fmt: skip
-    return rows
 
 
 def bias_table(results: dict) -> Table:

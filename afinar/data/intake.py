@@ -1,4 +1,4 @@
-"""The data gate in front of training: read a recipe's data, lint it, apply its PII policy.
+"""Data intake, in front of training: read a recipe's data, lint it, apply its PII policy.
 
 ``afinar run`` and ``afinar train`` refuse data with lint errors (``--allow-data-errors`` trains
 on the rows that parse) and, with ``pii.policy: block``, data with any personal data or secret.
@@ -20,9 +20,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from afinar.config import Recipe
+from afinar.config import Recipe, load_recipe, recipe_from_dict
 from afinar.data.lint import DataReport, lint
-from afinar.data.mask import KEY_ENV, Masker, MaskPolicy, mask_examples
+from afinar.data.mask import KEY_ENV, Masker, MaskPolicy, load_policy, mask_examples, mask_file
 from afinar.data.read import Example, open_dataset, scan_dataset, split_eval
 from afinar.errors import AfinarError
 from afinar.security.access import authorize, digests, record
@@ -139,8 +139,6 @@ def masker_for(recipe: Recipe) -> Masker:
 
 def masker_for_file(path: Path, policy: str | None) -> Masker:
     """The masker for ``afinar data mask``: ``policy`` is an operator name or a policy YAML file."""
-    from afinar.data.mask import load_policy
-
     if not Path(path).is_file():
         raise AfinarError(f"{path}: dataset file not found")
     return _masker(load_policy(policy), [Path(path)])
@@ -200,8 +198,6 @@ def check_data(
     ``tokenizer_for(base_model)`` gives the base's tokenizer (the caller's model code: the data
     stage loads no model).
     """
-    from afinar.config import load_recipe, recipe_from_dict
-
     if recipe_file is not None:
         recipe = load_recipe(recipe_file)
     elif path is not None:
@@ -224,8 +220,6 @@ def check_data(
 def mask_dataset(src: Path, dst: Path, policy: str | None) -> tuple[Masker, int]:
     """``afinar data mask``: check access, mask ``src`` into ``dst``, audit it; returns the masker
     (its ``counts`` say what was replaced) and the rows written."""
-    from afinar.data.mask import mask_file
-
     actor = authorize("data.mask", "dataset:read", [src])
     masker = masker_for_file(src, policy)
     rows = mask_file(src, dst, masker)

@@ -33,9 +33,10 @@ from pathlib import Path
 import yaml
 
 from afinar.data.pii import SECRET_TYPES, TYPES, Span, detect
-from afinar.data.read import TABLES, Example, dataset_kind, open_dataset, read_rows
+from afinar.data.read import TABLES, Example, dataset_kind, open_dataset, read_rows, table_schema
 from afinar.data.surrogate import surrogate
 from afinar.errors import AfinarError
+from afinar.security.crypto import write_data
 
 __all__ = ["KEY_ENV", "OPERATORS", "MaskPolicy", "Masker", "load_policy", "mask_examples", "mask_file"]
 
@@ -207,7 +208,6 @@ def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
         else:
             out.write(json.dumps(masked, ensure_ascii=False) + "\n")
         rows += 1
-    from afinar.security.crypto import write_data
 
     write_data(dst, out.getvalue().encode("utf-8"))
     return rows
@@ -216,11 +216,8 @@ def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
 def _mask_table(src: Path, dst: Path, masker: Masker) -> int:
     """:func:`mask_file` for Parquet and Arrow: the same columns and types (the input's schema),
     every string inside masked, written in the input's format."""
-    import pyarrow as pa
+    import pyarrow as pa  # Parquet and Arrow only: JSONL and CSV paths start without loading it
     import pyarrow.parquet as pq
-
-    from afinar.data.read import table_schema
-    from afinar.security.crypto import write_data
 
     rows = []
     for _, row in read_rows(src):

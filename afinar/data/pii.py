@@ -20,8 +20,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from afinar.config import PII_TYPES
 from afinar.data.names import FIRST_NAMES
+from afinar.names import PII_TYPES
 
 __all__ = ["SECRET_TYPES", "TYPES", "Span", "cif_valid", "detect", "iban_valid", "luhn_valid", "nie_valid", "nif_valid"]
 

@@ -36,13 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from afinar.config import FIELDS, ROW_COMMON, ROW_KEYS
 from afinar.errors import AfinarError, where
+from afinar.names import FIELDS, METRICS, ROW_COMMON, ROW_KEYS
+from afinar.security.crypto import open_decrypted
 
 __all__ = [
     "FIELDS",
     "FORMATS",
-    "METRICS",
     "SCENARIOS",
     "Example",
     "dataset_kind",
@@ -60,7 +60,6 @@ __all__ = [
 FORMATS = ("alpaca", "chat", "sharegpt", "completion", "preference", "labeled")
 SCENARIOS = ("normal", "exception", "user_error")
 ROLES = ("system", "user", "assistant")
-METRICS = ("json", "exact", "rouge_l", "sql", "shell", "bash", "powershell", "clarify", "finance", "apidoc")
 """What a row's optional ``metric`` field may name (how its answer is scored; see afinar/eval)."""
 
 
@@ -271,8 +270,6 @@ def dataset_kind(path: Path) -> str:
 def open_dataset(path: Path) -> BinaryIO:
     """The file's bytes; an encrypted ``.afe`` file is decrypted in memory, never to disk."""
     if path.suffix == ".afe":
-        from afinar.security.crypto import open_decrypted
-
         return open_decrypted(path)
     return path.open("rb")
 
@@ -337,7 +334,7 @@ _MAGIC = {".parquet": (b"PAR1",), ".arrow": (b"ARROW1", b"\xff\xff\xff\xff")}
 def _table_source(path: Path):
     """What pyarrow reads ``path`` from: the file itself (read a batch at a time), or for an
     encrypted file its plaintext in memory (Parquet's footer is at the end: it needs the whole)."""
-    import pyarrow as pa
+    import pyarrow as pa  # Parquet and Arrow only: JSONL and CSV paths start without loading it
 
     if path.suffix == ".afe":
         with open_dataset(path) as f:
@@ -347,7 +344,7 @@ def _table_source(path: Path):
 
 def _open_table(path: Path):
     """``(schema, record batches)`` of a Parquet or Arrow (IPC file or stream) file."""
-    import pyarrow as pa
+    import pyarrow as pa  # Parquet and Arrow only: JSONL and CSV paths start without loading it
     import pyarrow.parquet as pq
 
     source = _table_source(path)
@@ -379,7 +376,7 @@ def _without_nulls(value: Any) -> Any:
 
 
 def _table_rows(path: Path):
-    import pyarrow as pa
+    import pyarrow as pa  # Parquet and Arrow only: JSONL and CSV paths start without loading it
 
     kind = dataset_kind(path)
     with open_dataset(path) as f:

@@ -45,8 +45,9 @@ from pathlib import Path
 
 import torch
 
+from afinar.atomic import atomic_write
 from afinar.errors import AfinarError
-from afinar.eval.mmlu import wilson
+from afinar.eval.mmlu import Question, _shots, mmlu_prompt, wilson
 from afinar.model.adapters import causal_lm_of, decoder_states, virtual_tokens
 from afinar.model.cache import base_result_path, digest_of
 
@@ -88,7 +89,7 @@ def data_root() -> Path:
 
 
 def _rows(folder: str) -> list[dict]:
-    import pyarrow as pa
+    import pyarrow as pa  # Parquet and Arrow only: JSONL and CSV paths start without loading it
 
     path = data_root() / folder
     files = sorted(path.glob("*.arrow"))
@@ -159,7 +160,6 @@ def _winogrande(row: dict) -> Item:
 
 
 def _mmlu_items(limit: int | None, shots: int) -> list[Item]:
-    from afinar.eval.mmlu import Question, _shots, mmlu_prompt
 
     root = data_root() / "hails" / "mmlu_no_train"
     if not root.is_dir():
@@ -435,8 +435,6 @@ def score_base(
     every later run on that base scores only its tuned model. Returns the results and the cache
     file they were read from (``None`` when they were scored now).
     """
-    from afinar.atomic import atomic_write
-
     if base_id is None:
         return score_items(model, tokenizer, items, autocast=autocast, on_batch=on_batch), None
     path = _base_path(model, tokenizer, items, base_id, autocast)

@@ -18,6 +18,10 @@ from pathlib import Path
 
 from afinar.atomic import atomic_write, read_json
 from afinar.errors import AfinarError
+from afinar.lineage import sha256_file
+from afinar.names import RATE_LABELS
+from afinar.run_folder import load_run
+from afinar.security.audit import audit_log
 
 __all__ = ["CARD_HTML", "CARD_MD", "Section", "build_card", "write_card"]
 
@@ -58,9 +62,6 @@ def _short(digest: str | None) -> str:
 
 def build_card(run_dir: Path) -> list[Section]:
     """The card's sections for ``run_dir``. Raises AfinarError if it is not a finished run."""
-    from afinar.report import domain_metrics
-    from afinar.run_folder import load_run
-
     run_dir = Path(run_dir)
     summary = _read(run_dir, "summary.json")
     if summary is None or "train" not in summary:
@@ -87,8 +88,6 @@ def build_card(run_dir: Path) -> list[Section]:
     rows += [[f"data: {Path(d['path']).name}", d["path"], _short(d.get("sha256"))] for d in lineage.get("data", [])]
     adapter = run_dir / "adapter"
     if adapter.is_dir():
-        from afinar.lineage import sha256_file
-
         for f in sorted(adapter.glob("*.safetensors")):
             rows.append([f"adapter: {f.name}", str(f.relative_to(run_dir)), _short(sha256_file(f))])
     lin = Section("lineage", "Base model and lineage").table(["what", "where", "sha256"], rows)
@@ -190,8 +189,6 @@ def build_card(run_dir: Path) -> list[Section]:
     monitor = Section("monitoring", "Bias and drift")
     bias = _read(run_dir, "eval/bias.json")
     if bias:
-        from afinar.report import bias_rows
-
         introduced = ", ".join(bias["introduced"]) or "none"
         monitor.text(
             f"Bias probes (`afinar bias`): {bias['probes']} counterfactual prompts per model from {bias['prompts']} "
@@ -228,7 +225,6 @@ def build_card(run_dir: Path) -> list[Section]:
 
 
 def _audit_section() -> Section:
-    from afinar.security.audit import audit_log
 
     log = audit_log()
     result = log.verify()
@@ -357,8 +353,6 @@ def _pii_sentence(pii: dict, recipe_policy: str) -> str:
 
 def write_card(run_dir: Path) -> tuple[Path, Path]:
     """Write ``model_card.md`` and ``model_card.html`` into ``run_dir``; returns both paths."""
-    from afinar.run_folder import load_run
-
     run_dir = Path(run_dir)
     sections = build_card(run_dir)
     title = f"Model card: {load_run(run_dir).name}"
@@ -368,3 +362,33 @@ def write_card(run_dir: Path) -> tuple[Path, Path]:
         with atomic_write(path) as out:
             out.write((text + "\n").encode())
     return md, page
+
+
+def domain_metrics(scores: dict) -> list[tuple[str, str]]:
+    """(key, label) of the metrics in one model's eval ``scores``; the mean score over all rows
+    too when rows were scored by more than one metric."""
+    present = [(k, label) for k, label in RATE_LABELS.items() if k in scores]
+    if len(present) > 1 and len(scores.get("by_metric", {})) > 1:
+        present.append(("score", "mean score, all rows"))
+    return present
+
+
+def bias_rows(results: dict) -> list[list[str]]:
+    """One row per attribute and measure: each group's value for base and tuned, the tuned gap
+    with its interval, and FLAG where the tuned model's gap counts (see afinar/eval/bias.py)."""
+    rows = []
+    for attribute, tuned in results["tuned"].items():
+        base = results["base"][attribute]
+        a, b = tuned["groups"]
+        for key in ("refusal", "sentiment", "length", "decision"):
+            if key not in tuned:
+                continue
+            t, s = tuned[key], base.get(key, {})
+            gap = t.get("gap", t.get("parity_difference"))
+            low, high = t.get("ci95", [None, None])
+            spread = "" if low is None else f" [{low:+.3f}, {high:+.3f}]"
+            cell = lambda m, g: "-" if m.get(g) is None else f"{m[g]:.3f}"  # noqa: E731
+            rows.append([f"{attribute}: {key}", f"{a} / {b}", f"{cell(s, a)} / {cell(s, b)}",
+                         f"{cell(t, a)} / {cell(t, b)}", f"{gap:+.3f}{spread}",
+                         "FLAG" if t["flag"] else ""])  # fmt: skip
+    return rows

@@ -38,6 +38,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from afinar.eval.domain import parse_json
+
 __all__ = ["KEYWORD", "derive_answer", "derived_fields"]
 
 KEYWORD = "x-afinar-derive"
@@ -190,7 +192,6 @@ def derive_answer(text: str, rules: dict[str, dict]) -> tuple[str, list[str]]:
     lists they read."""
     if not rules:
         return text, []
-    from afinar.eval.domain import parse_json
 
     ok, value = parse_json(text)
     if not ok or not isinstance(value, dict):

@@ -14,6 +14,8 @@ import json
 import re
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 __all__ = ["flatten", "json_metrics", "parse_json"]
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
@@ -67,8 +69,6 @@ def json_metrics(predictions: list[str], references: list[str], schema: dict | N
     Returns rates in [0, 1], accuracy per field path under ``by_field`` (list indices folded:
     ``lines.product``), and per-row details under ``rows``.
     """
-    from jsonschema import Draft202012Validator
-
     validator = Draft202012Validator(schema) if schema else None
     rows = []
     field_hits: dict[str, list[int]] = {}

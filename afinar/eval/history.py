@@ -16,8 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from afinar.atomic import read_json
-from afinar.config import GATE_METRICS
+from afinar.config import load_recipe
 from afinar.errors import AfinarError
+from afinar.lineage import model_hash
+from afinar.names import GATE_METRICS
+from afinar.registry import EvalResult, Registry
 
 __all__ = ["compare", "history", "metrics_of", "store"]
 
@@ -38,10 +41,6 @@ def metrics_of(summary: dict) -> dict[tuple[str, str], float]:
 
 def store(run_dir: Path, summary: dict) -> int:
     """Record ``summary``'s metrics for ``run_dir``; returns how many rows were written."""
-    from afinar.config import load_recipe
-    from afinar.lineage import model_hash
-    from afinar.registry import EvalResult, Registry
-
     registry = Registry.default_location()
     name, lineage = load_recipe(Path(run_dir) / "recipe.yaml").name, model_hash(run_dir)
     decision = (summary.get("gate") or {}).get("decision")
@@ -71,8 +70,6 @@ def history(name: str | None, metric: str, tolerance: float = 2.0) -> list[dict]
     Raises:
         AfinarError: nothing recorded for that recipe name and metric.
     """
-    from afinar.registry import EvalResult, Registry
-
     registry = Registry.default_location()
     query = select(EvalResult).where(EvalResult.metric == metric, EvalResult.model == "tuned")
     if name:

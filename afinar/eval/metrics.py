@@ -28,10 +28,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from afinar.data.read import METRICS
 from afinar.errors import AfinarError
 
-__all__ = ["METRICS", "SqlFixture", "exact_match", "rouge_l", "shell_check", "sql_match", "strip_fence"]
+__all__ = ["SqlFixture", "exact_match", "rouge_l", "shell_check", "sql_match", "strip_fence"]
 
 _FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\s*```$", re.S)
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from afinar.data.batch import left_padded_batches
 from afinar.errors import AfinarError
@@ -171,8 +172,6 @@ def score_mmlu(
 
 def compare_models(model, tokenizer, questions: list[Question], shots: int, autocast=None, show_progress=True) -> dict:
     """MMLU for the base (adapter disabled, when ``model`` has one) and the tuned model, with the delta."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     names = ["base", "tuned"] if has_adapter(model) else ["base"]
     out = {}
     columns = (TextColumn("[bold]mmlu {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

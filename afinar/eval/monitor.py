@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from afinar.atomic import atomic_path, write_json
-from afinar.config import GATE_METRICS
-from afinar.data.gate import masker_for, rows_as_trained
+from afinar.data.intake import masker_for, rows_as_trained
 from afinar.data.lint import language
 from afinar.data.mask import mask_examples
 from afinar.data.read import read_dataset
@@ -33,6 +32,7 @@ from afinar.lineage import sha256_file
 from afinar.model.adapters import as_base
 from afinar.model.generate import generate
 from afinar.model.tuned import model_for_eval
+from afinar.names import GATE_METRICS
 from afinar.run_folder import load_run, update_summary
 from afinar.security.access import authorize, digests, record
 from afinar.security.audit import audit_log
@@ -54,7 +54,6 @@ def evaluate_bias(
     """Counterfactual bias probes (:mod:`afinar.eval.bias`) on the first ``limit`` held-out
     prompts, base vs tuned; writes ``eval/bias.json`` and the summary. Only aggregates are
     kept: no answer text is written. Rewrites the model card."""
-
     run_dir = Path(run_dir)
     recipe = load_run(run_dir)
     actor = authorize("bias", "dataset:read", recipe.data.files)
@@ -112,7 +111,6 @@ def evaluate_drift(
     drift.txt, drift.png, all at once), the summary and the model card, and an audit record.
     Returns the report and its folder.
     """
-
     run_dir = Path(run_dir)
     recipe = load_run(run_dir)
     actor = authorize("drift", "dataset:read", recipe.data.files)
@@ -165,7 +163,6 @@ def evaluate_fresh(
     Raises:
         AfinarError: a bad file or row, references the eval spec cannot score, or no row to score.
     """
-
     if metric not in GATE_METRICS:
         raise AfinarError(f"--metric {metric}: unknown; accepted: {', '.join(GATE_METRICS)}")
     run_dir, data = Path(run_dir), Path(data)

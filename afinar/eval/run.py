@@ -7,15 +7,20 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from afinar.atomic import write_json
+from afinar.atomic import atomic_write, write_json
 from afinar.config import EvalConfig
 from afinar.data.read import Example
 from afinar.errors import AfinarError
 from afinar.eval.derive import derive_answer, derived_fields
 from afinar.eval.domain import json_metrics
+from afinar.eval.faithfulness import apidoc_check, finance_check
+from afinar.eval.metrics import SqlFixture, exact_match, rouge_l, shell_check, sql_match, strip_fence
+from afinar.eval.scripts import bash_check, clarify_check, powershell_check
 from afinar.model.adapters import as_base, folded
 from afinar.model.cache import base_result_path, digest_of
 from afinar.model.generate import DECODER_VERSION, generate
+from afinar.names import RATES
+from afinar.security.crypto import write_data
 
 __all__ = [
     "answer_progress",
@@ -61,18 +66,6 @@ def prompt_and_reference(ex: Example) -> tuple[list[dict[str, str]], str]:
     return ex.messages[:last], ex.messages[last]["content"]
 
 
-RATES = {
-    "exact": "exact_match",
-    "rouge_l": "rouge_l",
-    "sql": "sql_accuracy",
-    "shell": "shell_ok",
-    "bash": "bash_score",
-    "powershell": "powershell_score",
-    "clarify": "clarify_rate",
-    "finance": "finance_score",
-    "apidoc": "apidoc_score",
-}
-"""The summary key of each non-JSON metric's rate (JSON rows give parse, schema and field rates)."""
 PARTS = {
     "bash": ("shell_ok", "commands", "words"),
     "powershell": ("balanced", "cmdlets", "words"),
@@ -99,8 +92,6 @@ def check_references(examples: list[Example], cfg: EvalConfig) -> None:
     Raises:
         AfinarError: naming the first row whose reference cannot be scored against.
     """
-    from afinar.eval.metrics import SqlFixture, strip_fence
-
     fixture = None
     for ex in examples[: cfg.limit]:
         metric, reference = _metric(ex, cfg), prompt_and_reference(ex)[1]
@@ -125,10 +116,6 @@ def check_references(examples: list[Example], cfg: EvalConfig) -> None:
 def score_answers(examples: list[Example], answers: list[str], refs: list[str], cfg: EvalConfig, schema) -> dict:
     """Score each answer by its row's metric; returns the rates, ``by_metric``, ``by_scenario``
     and per-row details under ``rows`` (each with ``metric`` and ``score``)."""
-    from afinar.eval.metrics import SqlFixture, exact_match, rouge_l, shell_check, sql_match
-    from afinar.eval.support import bash_check, clarify_check, powershell_check
-    from afinar.eval.writing import apidoc_check, finance_check
-
     metrics = [_metric(ex, cfg) for ex in examples]
     rows: list[dict] = [{} for _ in examples]
     result: dict = {}
@@ -212,8 +199,6 @@ def eval_answers(
     its answers are read from ``$AFINAR_CACHE/base-answers/`` when an earlier run or ``afinar
     prepare`` wrote them for the same prompts and settings, else written there. Callers leave
     ``base_id`` out for encrypted data: the cache is plaintext."""
-    from afinar.atomic import atomic_write
-
     args = (cfg.max_new_tokens, cfg.batch_size, autocast)
     constraint = schema if cfg.constrained else None
     if base_id is None:
@@ -300,7 +285,6 @@ def evaluate_examples(
             if changed[name][i]:
                 row[f"{name}_derived"] = changed[name][i]  # fields afinar wrote, not the model
         lines.append(json.dumps(row, ensure_ascii=False) + "\n")
-    from afinar.security.crypto import write_data
 
     name = "predictions.jsonl.afe" if encrypt else "predictions.jsonl"
     write_data(out_dir / name, "".join(lines).encode())

@@ -25,8 +25,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from peft.tuners.lora import LoraLayer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
 from afinar.atomic import read_json, write_json
 from afinar.errors import AfinarError
+from afinar.eval.benchmarks import PRIMARY, load_items, score_base, score_items
+from afinar.eval.paired import paired_difference
+from afinar.model.adapters import as_base
 
 __all__ = ["SCALE_FILE", "apply_to_run", "choose", "scale_adapter_file", "scale_lora", "search_scale"]
 
@@ -40,8 +46,6 @@ def scale_lora(model, scale: float) -> None:
     Raises:
         AfinarError: the model has no LoRA layer (scaling applies to ``lora`` and ``qlora``).
     """
-    from peft.tuners.lora import LoraLayer
-
     layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
     if not layers:
         raise AfinarError("eval.scale applies to a LoRA adapter (adapter.method lora or qlora)")
@@ -88,12 +92,6 @@ def search_scale(
     the chosen scale and returns ``{chosen, grid, limit, tried: {scale: {name: paired}},
     base: {name: rate}, seconds}``. With ``base_id``, the base's results come from the per-base
     cache (:func:`afinar.eval.benchmarks.score_base`) when an earlier run wrote them."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from afinar.eval.benchmarks import PRIMARY, load_items, score_base, score_items
-    from afinar.eval.paired import paired_difference
-    from afinar.model.adapters import as_base
-
     start = time.perf_counter()
     items = {name: load_items(name, limit, split="validation") for name in names}
     keys = {name: PRIMARY.get(name, "acc") for name in names}

@@ -1,5 +1,6 @@
-"""IT-support answer metrics: Bash and PowerShell scripts checked for structure and for what the
-reference does, and user-error rows that should be answered with a question, not a script.
+"""Metrics for answers that are scripts or questions (the IT-support example): Bash and PowerShell
+scripts checked for structure and for what the reference does, and user-error rows that should
+be answered with a question, not a script.
 
 Each scorer takes ``(answer, reference)`` and returns a dict with ``score`` in [0, 1].
 

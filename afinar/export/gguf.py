@@ -23,6 +23,7 @@ matrices are f32, f16 or q8_0 (blocks of 32 with one f16 scale, quantized by ``g
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import gguf
@@ -125,8 +126,6 @@ def tokenizer_metadata(tokenizer, vocab_size: int | None = None) -> dict[str, ob
     Raises:
         AfinarError: not byte-level BPE, or a token id the model has no embedding row for.
     """
-    import json
-
     spec = json.loads(tokenizer.backend_tokenizer.to_str())
     if spec["model"].get("type") != "BPE":
         raise AfinarError("GGUF export builds byte-level BPE tokenizers only; export --format hf instead")

@@ -28,10 +28,21 @@ import time
 from pathlib import Path
 
 import torch
+from transformers import AutoModelForCausalLM
 
 from afinar.atomic import atomic_path, write_json
+from afinar.data.intake import rows_as_trained
+from afinar.data.render import prompt_ids
 from afinar.errors import AfinarError
+from afinar.eval.gate import require_promoted
+from afinar.export.gguf import QUANTS, write_gguf
 from afinar.lineage import sha256_file
+from afinar.model.generate import generate_ids
+from afinar.model.llamacpp import LlamaCpp
+from afinar.model.load import resolve_base
+from afinar.model.tuned import load_tuned
+from afinar.names import MERGEABLE
+from afinar.run_folder import load_run
 from afinar.security.access import authorize, digests, record
 
 __all__ = ["export_run"]
@@ -40,7 +51,6 @@ LOGIT_TOLERANCE = 1e-4
 
 
 def _prompts(recipe, n: int) -> list[list[dict[str, str]]]:
-    from afinar.data.gate import rows_as_trained
 
     data = rows_as_trained(recipe)
     rows = (data.held or data.train)[:n]
@@ -77,10 +87,6 @@ def _compare(reference: list[list[int]], got: list[list[int]]) -> dict:
 def _write_hf(merged, tokenizer, out: Path, info: dict, reference, conversations, verify: bool, max_new_tokens: int):
     """Save the merged model into the (empty) folder ``out``; with ``verify``, reload it and
     compare tokens. Returns the files written."""
-    from transformers import AutoModelForCausalLM
-
-    from afinar.model.generate import generate_ids
-
     merged.generation_config.eos_token_id = tokenizer.eos_token_id
     merged.generation_config.pad_token_id = tokenizer.pad_token_id
     merged.save_pretrained(out, safe_serialization=True)
@@ -94,8 +100,6 @@ def _write_hf(merged, tokenizer, out: Path, info: dict, reference, conversations
 
 def _verify_gguf(path: Path, tokenizer, ids: list[list[int]], reference, max_new_tokens: int) -> dict:
     """Greedy tokens from llama.cpp on the same prompt ids, compared with the reference."""
-    from afinar.model.llamacpp import LlamaCpp
-
     engine = LlamaCpp(path)
     got = [engine.greedy(prompt, max_new_tokens, tokenizer.eos_token_id) for prompt in ids]
     return {"engine": "llama.cpp", **_compare(reference, got)}
@@ -117,15 +121,6 @@ def export_run(
         AfinarError: bad arguments, a merge that changes the logits, or (f32/f16) a GGUF whose
         llama.cpp output differs from PyTorch's.
     """
-    from afinar.config import MERGEABLE
-    from afinar.data.render import prompt_ids
-    from afinar.eval.gate import require_promoted
-    from afinar.export.gguf import QUANTS, write_gguf
-    from afinar.model.generate import generate_ids
-    from afinar.model.load import resolve_base
-    from afinar.model.tuned import load_tuned
-    from afinar.run_folder import load_run
-
     if fmt not in ("hf", "gguf"):
         raise AfinarError(f"--format {fmt}: accepted: hf, gguf")
     if fmt == "gguf" and quant not in QUANTS:

@@ -14,8 +14,24 @@ import weakref
 from contextlib import contextmanager
 from pathlib import Path
 
-from afinar.config import ALL_LINEAR, AdapterConfig
+import torch
+from peft import (
+    IA3Config,
+    LoraConfig,
+    PeftModel,
+    PrefixTuningConfig,
+    PromptTuningConfig,
+    get_peft_model,
+    set_peft_model_state_dict,
+)
+from peft.tuners.lora import Linear, LoraLayer
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+from afinar.config import AdapterConfig
 from afinar.errors import AfinarError
+from afinar.model import bottleneck
+from afinar.names import ALL_LINEAR
 
 __all__ = [
     "IA3_TARGETS",
@@ -55,10 +71,7 @@ def attach_adapter(model, cfg: AdapterConfig):
     if cfg.method == "full":
         return model.requires_grad_(True)
     if cfg.method == "bottleneck":
-        from afinar.model import bottleneck
-
         return bottleneck.attach(model, cfg.bottleneck_size)
-    from peft import IA3Config, LoraConfig, PrefixTuningConfig, PromptTuningConfig, get_peft_model
 
     if cfg.method == "prefix":
         config = PrefixTuningConfig(num_virtual_tokens=cfg.virtual_tokens, task_type="CAUSAL_LM")
@@ -92,8 +105,6 @@ def is_full_model(path: str | Path) -> bool:
 
 def save_adapter(model, path: Path, weights: dict) -> None:
     """Write the trained ``weights`` (name -> tensor, as :func:`trainable_parameters` names them)."""
-    from afinar.model import bottleneck
-
     if getattr(model, "afinar_bottleneck", None):
         bottleneck.save(model, path, weights)
     else:  # PEFT keeps the adapter's tensors; a full model writes a whole HF folder
@@ -102,11 +113,7 @@ def save_adapter(model, path: Path, weights: dict) -> None:
 
 def load_weights(model, path: Path) -> None:
     """Put the weights saved in ``path`` by :func:`save_adapter` back into the same ``model``."""
-    from safetensors.torch import load_file
-
     if hasattr(model, "peft_config"):
-        from peft import set_peft_model_state_dict
-
         set_peft_model_state_dict(model, load_file(Path(path) / "adapter_model.safetensors"))
         return
     files = sorted(Path(path).glob("*.safetensors"))
@@ -117,12 +124,8 @@ def load_weights(model, path: Path) -> None:
 def load_adapter(model, path: str | Path, name: str = "default"):
     """Load a trained adapter folder onto ``model`` for inference (PEFT ones under ``name``);
     a full model's folder is loaded instead of ``model``."""
-    from afinar.model import bottleneck
-
     path = Path(path)
     if is_full_model(path):
-        from transformers import AutoModelForCausalLM
-
         tuned = AutoModelForCausalLM.from_pretrained(path, dtype=next(model.parameters()).dtype)
         _BASES[tuned] = model  # what "base" means when comparing (see as_base)
         return tuned
@@ -130,7 +133,6 @@ def load_adapter(model, path: str | Path, name: str = "default"):
         return bottleneck.load(model, path)
     if not (path / "adapter_config.json").is_file():
         raise AfinarError(f"{path}: no PEFT adapter here (adapter_config.json is missing)")
-    from peft import PeftModel
 
     return PeftModel.from_pretrained(model, str(path), adapter_name=name)
 
@@ -171,7 +173,6 @@ def folded(model):
     if not layers:
         yield model
         return
-    import torch
 
     saved = []
     try:
@@ -193,7 +194,6 @@ def _plain_lora_layers(model) -> list:
     active adapter, no DoRA, no fan-in/fan-out transpose, a floating-point base weight), else []."""
     if not hasattr(model, "disable_adapter") or next(model.parameters()).device.type != "cpu":
         return []
-    from peft.tuners.lora import Linear, LoraLayer
 
     layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
     for m in layers:
@@ -230,7 +230,6 @@ def decoder_states(model, input_ids, attention_mask=None, position_ids=None, **k
     if not n:
         out = lm.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
         return out.last_hidden_state
-    import torch
 
     b, t = input_ids.shape
     ones = torch.ones(b, n, dtype=torch.long, device=input_ids.device)

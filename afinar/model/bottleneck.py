@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from afinar.atomic import read_json, write_json
@@ -82,8 +83,6 @@ def is_bottleneck(path: Path) -> bool:
 
 def save(model, path: Path, weights: dict[str, torch.Tensor]) -> None:
     """Write ``weights`` (the trainable tensors, by name) and the config to folder ``path``."""
-    from safetensors.torch import save_file
-
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     config = {
@@ -99,8 +98,6 @@ def save(model, path: Path, weights: dict[str, torch.Tensor]) -> None:
 
 def load(model, path: Path):
     """Attach bottlenecks of the saved size to ``model`` and load their weights from ``path``."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     config = read_json(path / CONFIG)
     if config["hidden_size"] != model.config.hidden_size or config["layers"] != len(model.model.layers):

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 import torch
+import transformers
 
 from afinar.model.load import cache_dir
 
@@ -40,8 +41,6 @@ def base_result_path(kind: str, model, tokenizer, base_id: str, precision: str |
     their sha256 and how they were loaded), the tokenizer and its chat template, the weights'
     dtype and device, ``precision`` (the autocast in force, by name), torch and transformers
     versions, and ``inputs`` (the caller's inputs, settings and code version, JSON values)."""
-    import transformers
-
     param = next(model.parameters())
     what = {
         "base": base_id,

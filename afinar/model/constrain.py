@@ -17,7 +17,10 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
+import llguidance.hf
 import torch
+from llguidance import LLMatcher
+from llguidance.torch import allocate_token_bitmask, fill_next_token_bitmask
 
 __all__ = ["SchemaConstraint", "decoding_schema"]
 
@@ -37,7 +40,6 @@ def decoding_schema(schema: dict) -> dict:
 
 @lru_cache(maxsize=4)
 def _ll_tokenizer(tokenizer, n_vocab: int):
-    import llguidance.hf
 
     return llguidance.hf.from_tokenizer(tokenizer, n_vocab=n_vocab)  # ~1 s: once per tokenizer
 
@@ -60,7 +62,6 @@ class SchemaConstraint:
     """
 
     def __init__(self, tokenizer, schema: dict, vocab_size: int, rows: int):
-        from llguidance import LLMatcher
 
         self._tok = _ll_tokenizer(tokenizer, vocab_size)
         grammar = LLMatcher.grammar_from_json_schema(json.dumps(decoding_schema(schema)), defaults=_COMPACT)
@@ -77,8 +78,6 @@ class SchemaConstraint:
     def mask(self, rows: list[int], scores: torch.Tensor) -> torch.Tensor:
         """``scores`` (``(len(rows), vocab)``, one line per row of ``rows``) with every token
         those rows' matchers forbid set to ``-inf``."""
-        from llguidance.torch import allocate_token_bitmask, fill_next_token_bitmask
-
         bitmask = allocate_token_bitmask(len(rows), self._vocab)
         for line, row in enumerate(rows):
             fill_next_token_bitmask(self._matchers[row], bitmask, line)

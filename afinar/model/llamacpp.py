@@ -26,7 +26,7 @@ def llamacpp_server(gguf: Path, n_ctx: int, parallel: int = 1, why: str = "this 
     """An in-process llama.cpp server on ``gguf`` with ``parallel`` slots sharing ``n_ctx``
     tokens, given as many threads as this process may use."""
     try:
-        import xllamacpp
+        import xllamacpp  # llama.cpp's library loads only when a GGUF runs
     except ImportError:
         raise AfinarError(f"{why}: pip install xllamacpp==2026.10.11549") from None
     params = xllamacpp.CommonParams()

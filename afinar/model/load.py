@@ -15,21 +15,26 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import hashlib
 import importlib.util
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+from transformers.utils import logging
 
 from afinar.atomic import atomic_path
-from afinar.config import MERGEABLE
 from afinar.errors import AfinarError
 from afinar.lineage import model_hash
 from afinar.model.adapters import is_full_model, load_adapter
 from afinar.model.templates import ensure_chat_template
+from afinar.names import MERGEABLE
 from afinar.run_folder import RECIPE_FILE, load_run
 
 __all__ = [
@@ -84,22 +89,13 @@ def _default_gguf() -> Path:
 
 def quiet_transformers() -> None:
     """Our own progress bars and messages replace transformers' per-tensor ones."""
-    import logging as stdlib_logging
-    import warnings
-
-    from transformers.utils import logging
-
     logging.set_verbosity_error()
     logging.disable_progress_bar()
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-    # bitsandbytes' CPU backend offers to fetch a kernel from a hub at import; nothing is fetched here.
-    stdlib_logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(stdlib_logging.ERROR)
 
 
 def _convert_gguf(gguf: Path) -> Path:
     """Dequantize ``gguf`` once into a cached safetensors folder and return that folder."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     stat = gguf.stat()
     key = hashlib.sha256(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     target = cache_dir() / "models" / f"{gguf.stem}-{key}"
@@ -197,8 +193,6 @@ def _run_model(spec: str, run_dir: Path) -> BaseModel:
 
 def load_tokenizer(spec: str):
     """Only the tokenizer of ``base_model`` (for data checks that need no weights)."""
-    from transformers import AutoTokenizer
-
     quiet_transformers()
     base = resolve_base(spec)
     try:
@@ -215,8 +209,6 @@ def load_base(spec: str, quantize: str = "none"):
     """Load ``(model, tokenizer, BaseModel)`` on the CPU, frozen, in train mode off: fp32, or
     with the decoder's linear projections in int8 / nf4 (bitsandbytes; embeddings, norms and
     the LM head stay fp32)."""
-    from transformers import AutoModelForCausalLM
-
     tokenizer = load_tokenizer(spec)
     base = resolve_base(spec)
     kwargs = {}
@@ -241,9 +233,6 @@ def release_free_heap() -> None:
     keeps them resident. Called once after such a load; not in the training loop, where a
     trimmed heap is refilled page by page (measured: slower steps, no lower peak).
     """
-    import ctypes
-    import ctypes.util
-
     try:
         ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
     except (OSError, AttributeError, TypeError):
@@ -264,11 +253,7 @@ def own_memory(model) -> None:
 
 
 def _bnb_config(quantize: str):
-    import warnings
-
-    from transformers import BitsAndBytesConfig
-
-    try:
+    try:  # only QLoRA needs it; a broken install gets a message, not a traceback
         import bitsandbytes  # noqa: F401
     except ImportError:
         raise AfinarError(f"memory.quantize: {quantize} needs bitsandbytes: pip install bitsandbytes==0.50.2") from None

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from afinar.errors import AfinarError
+from afinar.lineage import sha256_file
+from afinar.registry import Caller, access_registry
 from afinar.security.audit import audit_log, local_actor
 
 __all__ = ["Actor", "authorize", "digests", "record"]
@@ -29,7 +31,6 @@ class Actor:
 
 
 def _current():
-    from afinar.registry import access_registry
 
     global _noticed
     registry = access_registry()
@@ -57,7 +58,6 @@ def authorize(action: str, permission: str, paths: list[Path] | tuple = ()) -> A
     actor, registry = _current()
     if registry is None:
         return actor
-    from afinar.registry import Caller
 
     for path in list(paths) or [None]:
         allowed, reason = registry.allowed(Caller(actor.name, actor.role), permission, path)
@@ -72,8 +72,6 @@ def authorize(action: str, permission: str, paths: list[Path] | tuple = ()) -> A
 def permitted(actor: Actor, permission: str, paths: list[Path] | tuple) -> bool:
     """Whether ``actor`` (as :func:`authorize` returned it) may do ``permission`` on every dataset
     in ``paths``: a question, not a refusal (nothing is audited); always in local mode."""
-    from afinar.registry import Caller, access_registry
-
     registry = access_registry()
     if registry is None or actor.role is None:
         return True
@@ -82,8 +80,6 @@ def permitted(actor: Actor, permission: str, paths: list[Path] | tuple) -> bool:
 
 def digests(paths) -> dict[str, str]:
     """sha256 of each existing file, keyed by path (what the audit log records instead of data)."""
-    from afinar.lineage import sha256_file
-
     return {str(p): sha256_file(Path(p)) for p in paths if p is not None and Path(p).is_file()}
 
 

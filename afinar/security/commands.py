@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from afinar.errors import AfinarError
+from afinar.registry import Registry, access_registry
 from afinar.security import crypto
 from afinar.security.access import authorize, digests, record
 from afinar.security.audit import Verification, audit_log
@@ -122,8 +123,6 @@ def data_shred(path: Path) -> None:
 
 def users_init(admin: str) -> str:
     """Create the registry with its first admin; returns the admin's API key (shown once)."""
-    from afinar.registry import Registry
-
     registry = Registry.default_location()
     if registry.has_users():
         raise AfinarError(f"{registry.url}: the registry has users already; an admin adds more with 'afinar users add'")
@@ -133,7 +132,6 @@ def users_init(admin: str) -> str:
 
 
 def _registry_for(action: str, permission: str, paths=()):
-    from afinar.registry import access_registry
 
     registry = access_registry()
     if registry is None:

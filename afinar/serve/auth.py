@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from afinar.errors import AfinarError
+from afinar.registry import Caller, Registry
 from afinar.security.audit import local_actor
 
 __all__ = ["ApiError", "Gatekeeper"]
@@ -39,7 +40,6 @@ class ApiError(Exception):
 
 class Gatekeeper:
     def __init__(self, registry_url: str | None, rate_per_minute: int = 600):
-        from afinar.registry import Registry
 
         self.registry = Registry(registry_url) if registry_url else None
         self.rate = rate_per_minute
@@ -57,7 +57,6 @@ class Gatekeeper:
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise ApiError(401, "missing_api_key", "send 'Authorization: Bearer <API key>'", "authentication_error")
-        from afinar.registry import Caller
 
         try:
             who = self.registry.authenticate(key.strip())

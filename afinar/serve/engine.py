@@ -31,8 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from transformers import DynamicCache
 
+from afinar.errors import AfinarError
 from afinar.model.adapters import causal_lm_of, virtual_tokens
+from afinar.model.llamacpp import llamacpp_server
 
 __all__ = ["BASE", "Busy", "Event", "Job", "LlamaCppEngine", "Sampling", "TorchEngine"]
 
@@ -252,7 +255,6 @@ class TorchEngine:
 
     @torch.inference_mode()
     def _run(self, batch: list[Job]) -> None:
-        from transformers import DynamicCache
 
         width = max(len(j.prompt_ids) for j in batch)
         ids = torch.full((len(batch), width), self.pad, dtype=torch.long)
@@ -314,8 +316,6 @@ class LlamaCppEngine:
     """
 
     def __init__(self, gguf: Path, context: int = 4096, parallel: int = 4, max_queue: int = 64):
-        from afinar.errors import AfinarError
-        from afinar.model.llamacpp import llamacpp_server
 
         if not Path(gguf).is_file():
             raise AfinarError(f"{gguf}: GGUF file not found")

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import jsonschema
+
 from afinar.data.mask import Masker, MaskPolicy
 from afinar.data.pii import detect
 from afinar.serve.classifier import InjectionClassifier
@@ -133,7 +135,6 @@ class Sanitizer:
             return f"the answer is not JSON ({err.msg} at character {err.pos})"
         if not schema:
             return None if isinstance(value, dict) else "the answer is JSON but not an object"
-        import jsonschema
 
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
         if error is None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["ChatRequest", "CompletionRequest", "Message"]
@@ -45,9 +47,6 @@ class JsonSchema(_Body):
     def _a_json_schema(cls, value: dict) -> dict:
         """Checked before any generation: a broken schema is the client's 400, not a 500 after the
         whole answer has been generated."""
-        from jsonschema import Draft202012Validator
-        from jsonschema.exceptions import SchemaError
-
         try:
             Draft202012Validator.check_schema(value)
         except SchemaError as err:

@@ -10,8 +10,23 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+import uvicorn
+
 from afinar.errors import AfinarError
-from afinar.run_folder import RECIPE_FILE
+from afinar.eval.gate import require_promoted
+from afinar.model.adapters import is_full_model, load_adapter
+from afinar.model.bottleneck import is_bottleneck
+from afinar.model.load import load_base, load_tokenizer
+from afinar.registry import access_registry
+from afinar.run_folder import RECIPE_FILE, load_run
+from afinar.security.access import authorize, record
+from afinar.security.audit import audit_log
+from afinar.serve.app import create_app
+from afinar.serve.auth import Gatekeeper
+from afinar.serve.deps import Deployment
+from afinar.serve.engine import BASE, LlamaCppEngine, TorchEngine
+from afinar.serve.guard import Guard, Sanitizer
 
 __all__ = [
     "ServeOptions",
@@ -56,12 +71,6 @@ def _choice(value: str, allowed: tuple[str, ...], flag: str) -> None:
 
 def _torch_engine(spec: str, adapters: dict[str, Path], max_batch: int, max_queue: int):
     """The base model with its adapters on the first GPU when there is one, else on the CPU."""
-    import torch
-
-    from afinar.model.adapters import load_adapter
-    from afinar.model.load import load_base
-    from afinar.serve.engine import TorchEngine
-
     model, tokenizer, _ = load_base(spec)
     if torch.cuda.is_available():
         model = model.to("cuda")  # adapters loaded below follow the base's device
@@ -82,18 +91,6 @@ def build(opts: ServeOptions):
     Raises:
         AfinarError: a missing run/model/adapter/schema, or settings out of range.
     """
-    from afinar.eval.gate import require_promoted
-    from afinar.model.adapters import is_full_model
-    from afinar.model.bottleneck import is_bottleneck
-    from afinar.model.load import load_tokenizer
-    from afinar.registry import access_registry
-    from afinar.run_folder import load_run
-    from afinar.security.audit import audit_log
-    from afinar.serve.auth import Gatekeeper
-    from afinar.serve.deps import Deployment
-    from afinar.serve.engine import BASE, LlamaCppEngine
-    from afinar.serve.guard import Guard, Sanitizer
-
     _choice(opts.injection, ("block", "flag", "off"), "--injection")
     _choice(opts.pii, ("mask", "reject", "off"), "--pii")
     for flag in ("rate_per_minute", "max_body_bytes", "max_prompt_tokens", "max_tokens", "max_batch", "max_queue"):
@@ -203,10 +200,6 @@ def check_exposure(host: str, has_registry: bool, tls: bool) -> str | None:
 
 def uvicorn_server(deployment, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None):
     """A configured ``uvicorn.Server`` for ``deployment`` (not started)."""
-    import uvicorn
-
-    from afinar.serve.app import create_app
-
     if (tls_cert is None) != (tls_key is None):
         raise AfinarError("give both --tls-cert and --tls-key, or neither")
     context = tls13_context(tls_cert, tls_key) if tls_cert else None
@@ -257,9 +250,6 @@ def parse_adapters(specs: list[str]) -> dict[str, Path]:
 
 def run_server(opts: ServeOptions, host: str, port: int, tls_cert: Path | None, tls_key: Path | None, say) -> None:
     """``afinar serve``: check who starts it and where, load the model, serve until stopped."""
-    from afinar.registry import access_registry
-    from afinar.security.access import authorize, record
-
     actor = authorize("serve.start", "serve")
     if (warning := check_exposure(host, access_registry() is not None, tls_cert is not None)) is not None:
         say(warning)

@@ -32,6 +32,8 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+from torch.distributed.tensor import DTensor
 
 from afinar.errors import AfinarError
 
@@ -129,8 +131,6 @@ def leave() -> None:
 
 def shard(root: torch.nn.Module, layers, bf16: bool) -> None:
     """FSDP2 over each decoder layer of ``layers``, then over ``root`` (embeddings, norm, head)."""
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-
     policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16 else None
     kwargs = {"mp_policy": policy} if policy else {}
     for layer in layers:
@@ -140,8 +140,6 @@ def shard(root: torch.nn.Module, layers, bf16: bool) -> None:
 
 def full_tensors(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Whole (unsharded) CPU copies of ``params``; a collective when they are sharded."""
-    from torch.distributed.tensor import DTensor
-
     return {n: (p.full_tensor() if isinstance(p, DTensor) else p).detach().cpu().clone() for n, p in params.items()}
 
 

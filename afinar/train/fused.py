@@ -40,6 +40,12 @@ from contextlib import ExitStack, contextmanager
 
 import torch
 import torch.nn.functional as F
+from peft.tuners.lora.layer import Linear as LoraLinear
+from peft.tuners.lora.layer import LoraLayer
+from transformers import AttentionInterface
+from transformers.activations import SiLUActivation
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+from transformers.models.llama.modeling_llama import LlamaMLP, LlamaRMSNorm
 
 __all__ = ["fusable", "fused_layers"]
 
@@ -164,8 +170,6 @@ def _plain_lora(module):
     """The adapter name if ``module`` is a PEFT LoRA Linear in its plain form (one active
     adapter, unmerged, no DoRA or other variant, no dropout, no bias on B, a torch Linear base);
     else None."""
-    from peft.tuners.lora.layer import Linear as LoraLinear
-
     if type(module) is not LoraLinear or module.disable_adapters or module.merged or module.fan_in_fan_out:
         return None
     if len(module.active_adapters) != 1 or type(module.base_layer) is not torch.nn.Linear:
@@ -216,8 +220,6 @@ def _attention(module, query, key, value, attention_mask, dropout=0.0, scaling=N
 
 
 def _register_attention() -> None:
-    from transformers import AttentionInterface
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
     AttentionInterface.register(ATTENTION, _attention)
     ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION, sdpa_mask)  # the masks SDPA gets
@@ -237,9 +239,6 @@ def _layer_forward(layer, recipes):
 
 def fusable(layer) -> bool:
     """A Llama-family decoder layer this module knows: RMSNorms and a SiLU-gated MLP."""
-    from transformers.activations import SiLUActivation
-    from transformers.models.llama.modeling_llama import LlamaMLP, LlamaRMSNorm
-
     norms = (getattr(layer, "input_layernorm", None), getattr(layer, "post_attention_layernorm", None))
     mlp = getattr(layer, "mlp", None)
     return (
@@ -254,8 +253,6 @@ def fused_layers(layers, enabled: bool = True, rebuild: bool = True):
     """Within the block, each fusable decoder layer in ``layers`` runs the lean norms, MLP and
     attention (and, with ``rebuild``, keeps recipes instead of their outputs); after it, the
     layers are as they were. Layers of another kind are left alone. Yields how many were fused."""
-    from peft.tuners.lora.layer import LoraLayer
-
     fused = [layer for layer in layers if fusable(layer)] if enabled else []
     with ExitStack() as undo:
         if fused:

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 from afinar.errors import AfinarError
+from afinar.model.adapters import causal_lm_of
 
 __all__ = [
     "DEVICES",
@@ -346,7 +347,5 @@ class OomLadder:
 
 def enable_checkpointing(model) -> None:
     """Gradient checkpointing per decoder layer (non-reentrant: works with frozen inputs)."""
-    from afinar.model.adapters import causal_lm_of
-
     base = causal_lm_of(model)
     base.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})

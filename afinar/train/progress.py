@@ -1,11 +1,15 @@
-"""A rich progress bar for training: step, loss, eval loss, tokens/s, MFU and ETA, and for
-preference objectives the reward accuracy and margin."""
+"""What a person sees of training: a rich progress bar while it runs (step, loss, eval loss,
+tokens/s, MFU and ETA, and for preference objectives the reward accuracy and margin), and the
+loss plot of ``metrics.jsonl`` after."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-__all__ = ["TrainProgress"]
+__all__ = ["TrainProgress", "plot_loss"]
 
 
 class TrainProgress:
@@ -56,3 +60,27 @@ class TrainProgress:
     def __exit__(self, *exc) -> None:
         if self.enabled:
             self._progress.__exit__(*exc)
+
+
+def plot_loss(metrics: Path, out: Path) -> None:
+    """Plot train loss per step and eval loss per eval pass from ``metrics.jsonl`` into a PNG."""
+    import matplotlib  # loaded here only: the Agg backend is chosen before pyplot (and no other path pays for it)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.exists() else []
+    train = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    evals = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train loss", lw=1)
+    if evals:
+        ax.plot(*zip(*evals, strict=True), "o-", label="eval loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("token cross-entropy")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)

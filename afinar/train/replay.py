@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ from afinar.errors import AfinarError
 from afinar.model.adapters import causal_lm_of, decoder_states
 from afinar.model.cache import base_result_path, digest_of
 from afinar.model.generate import generate
+from afinar.model.llamacpp import llamacpp_server
 from afinar.model.load import cache_dir
 
 __all__ = ["ReplayRow", "build_replay", "replay_kl_sum", "synthesize"]
@@ -120,10 +122,6 @@ def _sample_requests(model, tokenizer, n: int, cfg: ReplayConfig, batch_size: in
 def _in_llamacpp(gguf: Path, tokenizer, cfg: ReplayConfig, parallel: int = 4) -> tuple[list[str], list[str]]:
     """Requests and answers written by llama.cpp from the base's own GGUF file (the same weights,
     several times faster than ``transformers.generate`` on a CPU): ``parallel`` slots at once."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from afinar.model.llamacpp import llamacpp_server
-
     width = cfg.max_new_tokens + 256
     server = llamacpp_server(gguf, width * parallel, parallel, why="replay from a GGUF base needs llama.cpp")
     prefix = tokenizer(_user_prefix(tokenizer), add_special_tokens=False)["input_ids"]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from afinar.data.gate import rows_as_trained
+from afinar.data.intake import rows_as_trained
 from afinar.data.render import render_all
 from afinar.model.load import load_base
 from afinar.model.precision import autocast_for

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from afinar.data.gate import check_data
+from afinar.data.intake import check_data
 from afinar.model.load import load_tokenizer
 from tests.conftest import REPO
 

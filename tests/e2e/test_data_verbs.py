@@ -137,7 +137,7 @@ def test_mask_on_the_broken_fixture_names_the_bad_line_and_writes_nothing(tmp_pa
 
 def test_eval_and_export_see_the_rows_training_saw(tmp_path, tiny_model_dir, tokenizer):
     from afinar.config import load_recipe
-    from afinar.data.gate import rows_as_trained
+    from afinar.data.intake import rows_as_trained
     from afinar.pipeline import _gated_data
 
     recipe = tiny_recipe(tmp_path, tiny_model_dir)

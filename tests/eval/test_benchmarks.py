@@ -140,7 +140,7 @@ def test_a_killed_benchmark_pass_keeps_the_benchmarks_it_finished(tmp_path, tiny
     from typer.testing import CliRunner
 
     from afinar.cli import app
-    from afinar.pipeline import evaluate_benchmarks
+    from afinar.eval.suites import evaluate_benchmarks
     from tests.conftest import tiny_recipe
 
     monkeypatch.setenv("AFINAR_CACHE", str(tmp_path / "cache"))  # the base is scored here, not read back
@@ -156,7 +156,8 @@ def test_a_killed_benchmark_pass_keeps_the_benchmarks_it_finished(tmp_path, tiny
             raise KeyboardInterrupt
         return real(model, tokenizer, items, **kw)
 
-    monkeypatch.setattr("afinar.eval.benchmarks.score_items", dies_on_arc)
+    monkeypatch.setattr("afinar.eval.benchmarks.score_items", dies_on_arc)  # the base's side (score_base)
+    monkeypatch.setattr("afinar.eval.suites.score_items", dies_on_arc)  # the tuned side
     with pytest.raises(KeyboardInterrupt):
         evaluate_benchmarks(run, ["piqa", "arc_easy"], limit=6, show_progress=False)
     kept = json.loads((run / "eval" / "benchmarks.json").read_text())["benchmarks"]
@@ -211,7 +212,7 @@ def test_a_second_evaluation_of_a_run_reads_the_base_side_from_the_per_base_cach
     from typer.testing import CliRunner
 
     from afinar.cli import app
-    from afinar.pipeline import evaluate_benchmarks
+    from afinar.eval.suites import evaluate_benchmarks
     from tests.conftest import tiny_recipe
 
     monkeypatch.setenv("AFINAR_CACHE", str(tmp_path / "cache"))
@@ -231,7 +232,7 @@ def test_a_base_scored_alone_is_what_a_run_on_it_reads(tmp_path, tiny_model_dir,
     from typer.testing import CliRunner
 
     from afinar.cli import app
-    from afinar.pipeline import evaluate_benchmarks
+    from afinar.eval.suites import evaluate_benchmarks
     from tests.conftest import tiny_recipe
 
     monkeypatch.setenv("AFINAR_CACHE", str(tmp_path / "cache"))

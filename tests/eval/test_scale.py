@@ -102,7 +102,8 @@ def test_the_search_scores_validation_items_and_never_test_items(tiny_model_dir,
         scored.extend(c for it in items for c in it.contexts)
         return real(model, tokenizer, items, **kw)
 
-    monkeypatch.setattr("afinar.eval.benchmarks.score_items", spy)
+    monkeypatch.setattr("afinar.eval.benchmarks.score_items", spy)  # the base's side (score_base)
+    monkeypatch.setattr("afinar.eval.scale.score_items", spy)  # each scale's
     result = search_scale(model, tokenizer, ["piqa", "arc_easy"], [1.0, 0.5], 6, lambda n: -100.0, show_progress=False)
     # a limit of -100 points no scale can meet: every scale is tried, then the least bad is kept
     assert set(result["tried"]) == {"1", "0.5"} and result["chosen"] in (1.0, 0.5)

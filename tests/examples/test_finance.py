@@ -84,7 +84,7 @@ def test_spanish_figures_and_user_error_rows(cfg):
 
 
 def test_the_currency_of_a_figure_is_read_in_both_languages():
-    from afinar.eval.writing import figures
+    from afinar.eval.faithfulness import figures
 
     assert figures("hasta 676,4 millones de dólares canadienses, frente a") == [(676.4, "M CAD")]
     assert figures("hasta 676,4 millones de dólares, frente a") == [(676.4, "M USD")]

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaForCausalLM
 
-from afinar.config import MERGEABLE, AdapterConfig, OptimConfig
+from afinar.config import AdapterConfig, OptimConfig
 from afinar.data.batch import collate
 from afinar.data.read import Example
 from afinar.data.render import render
@@ -20,6 +20,7 @@ from afinar.model.adapters import (
     save_adapter,
     trainable_parameters,
 )
+from afinar.names import MERGEABLE
 from afinar.train.loop import target_loss_sum
 from afinar.train.optim import LayerwiseAdamW, build_optimizer, layer_scales
 

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from afinar.cli import app
 from afinar.data.batch import collate
-from afinar.data.gate import rows_as_trained
+from afinar.data.intake import rows_as_trained
 from afinar.data.render import render_all
 from afinar.model.tuned import load_tuned
 from afinar.train.loop import target_loss_sum

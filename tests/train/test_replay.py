@@ -133,7 +133,7 @@ def test_a_gguf_base_writes_its_conversations_in_llamacpp(bundled_dir, tmp_path,
 
 def test_the_gate_report_names_the_mitigation(tmp_path):
     from afinar.config import recipe_from_dict
-    from afinar.pipeline import _mitigation
+    from afinar.eval.suites import _mitigation
 
     plain = recipe_from_dict({"name": "x", "data": {"train": "t.jsonl"}})
     assert _mitigation(plain) == "none (replay off, adapter unscaled)"
