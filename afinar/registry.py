@@ -47,7 +47,6 @@ __all__ = [
     "CLASSIFICATIONS",
     "PERMISSIONS",
     "ROLES",
-    "EvalResult",
     "Registry",
     "access_registry",
     "registry_url",
@@ -108,23 +107,6 @@ class Grant(_Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"))
     principal: Mapped[str] = mapped_column(String(80))
     permission: Mapped[str] = mapped_column(String(16))
-
-
-class EvalResult(_Base):
-    """One metric of one evaluated model: the history ``afinar eval history`` reads."""
-
-    __tablename__ = "eval_results"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    time: Mapped[str] = mapped_column(String(40))
-    run_dir: Mapped[str] = mapped_column(String(1024))
-    name: Mapped[str] = mapped_column(String(128))
-    """The recipe's name: runs of one recipe form one history."""
-    lineage: Mapped[str] = mapped_column(String(64))
-    """sha256 over the run's lineage (recipe, data, base weights) and its adapter weights."""
-    model: Mapped[str] = mapped_column(String(16))
-    metric: Mapped[str] = mapped_column(String(64))
-    value: Mapped[float]
-    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 @dataclass(frozen=True)

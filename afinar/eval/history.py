@@ -12,19 +12,48 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import String, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from afinar.atomic import read_json
 from afinar.config import load_recipe
 from afinar.errors import AfinarError
 from afinar.lineage import model_hash
 from afinar.names import GATE_METRICS
-from afinar.registry import EvalResult, Registry
+from afinar.registry import Registry
 
 __all__ = ["compare", "history", "metrics_of", "store"]
 
 _DOMAIN = GATE_METRICS
+
+
+class _Table(DeclarativeBase):
+    pass
+
+
+class EvalResult(_Table):
+    """One metric of one evaluated model: the history ``afinar eval history`` reads."""
+
+    __tablename__ = "eval_results"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    time: Mapped[str] = mapped_column(String(40))
+    run_dir: Mapped[str] = mapped_column(String(1024))
+    name: Mapped[str] = mapped_column(String(128))
+    """The recipe's name: runs of one recipe form one history."""
+    lineage: Mapped[str] = mapped_column(String(64))
+    """sha256 over the run's lineage (recipe, data, base weights) and its adapter weights."""
+    model: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float]
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+def _engine():
+    """The registry's database, with this table created on first use (access control's tables are
+    the registry's own)."""
+    engine = Registry.default_location().engine
+    _Table.metadata.create_all(engine)
+    return engine
 
 
 def metrics_of(summary: dict) -> dict[tuple[str, str], float]:
@@ -41,7 +70,7 @@ def metrics_of(summary: dict) -> dict[tuple[str, str], float]:
 
 def store(run_dir: Path, summary: dict) -> int:
     """Record ``summary``'s metrics for ``run_dir``; returns how many rows were written."""
-    registry = Registry.default_location()
+    engine = _engine()
     name, lineage = load_recipe(Path(run_dir) / "recipe.yaml").name, model_hash(run_dir)
     decision = (summary.get("gate") or {}).get("decision")
     now = datetime.now(UTC).isoformat()
@@ -58,7 +87,7 @@ def store(run_dir: Path, summary: dict) -> int:
         )
         for (model, metric), value in metrics_of(summary).items()
     ]
-    with Session(registry.engine) as s:
+    with Session(engine) as s:
         s.add_all(rows)
         s.commit()
     return len(rows)
@@ -70,11 +99,11 @@ def history(name: str | None, metric: str, tolerance: float = 2.0) -> list[dict]
     Raises:
         AfinarError: nothing recorded for that recipe name and metric.
     """
-    registry = Registry.default_location()
+    engine = _engine()
     query = select(EvalResult).where(EvalResult.metric == metric, EvalResult.model == "tuned")
     if name:
         query = query.where(EvalResult.name == name)
-    with Session(registry.engine) as s:
+    with Session(engine) as s:
         found = s.scalars(query.order_by(EvalResult.id)).all()
         rows = [
             {"time": r.time, "name": r.name, "run_dir": r.run_dir, "lineage": r.lineage, "value": r.value,
