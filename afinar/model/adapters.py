@@ -24,7 +24,8 @@ from peft import (
     get_peft_model,
     set_peft_model_state_dict,
 )
-from peft.tuners.lora import Linear, LoraLayer
+from peft.tuners.lora import Linear as LoraLinear
+from peft.tuners.lora import LoraLayer
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
@@ -197,7 +198,7 @@ def _plain_lora_layers(model) -> list:
 
     layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
     for m in layers:
-        if type(m) is not Linear or len(m.active_adapters) != 1 or m.merged or m.fan_in_fan_out:
+        if type(m) is not LoraLinear or len(m.active_adapters) != 1 or m.merged or m.fan_in_fan_out:
             return []
         if m.use_dora.get(m.active_adapters[0]) or not m.get_base_layer().weight.is_floating_point():
             return []

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
-from transformers.utils import logging
+from transformers.utils import logging as hf_logging
 
 from afinar.atomic import atomic_path
 from afinar.errors import AfinarError
@@ -89,8 +89,8 @@ def _default_gguf() -> Path:
 
 def quiet_transformers() -> None:
     """Our own progress bars and messages replace transformers' per-tensor ones."""
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
