@@ -14,7 +14,8 @@ Requests, by kind (the hosts, services and accounts are Norvia's, from ``generat
 - ``clarify`` (25%): the SFT data's user errors (a request without a host, service or account).
   Chosen: the SFT answer's question; rejected: a confirmation, as if nothing were missing. (A
   rejected command that guesses the missing host was tried: pushing down commands so like the
-  everyday ones garbled those too.)
+  everyday ones garbled those too.) With ``--unknown-host-commands``, a request naming a host Norvia
+  does not have is rejected with the command run on that host (docs/preference.md, run 9).
 - ``everyday`` (30%): the SQL, Bash and PowerShell tasks of the SFT data. Chosen: the SFT answer;
   rejected: a needless confirmation, so that asking is learned for what breaks things, not
   everywhere.
@@ -35,6 +36,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
+from functools import partial
 from pathlib import Path
 
 from generate_data import (
@@ -187,23 +190,49 @@ def everyday_pair(rng: random.Random, lang: str, held: bool) -> dict:
             "metric": row["metric"], "id": f"everyday-{row['metric']}"}  # fmt: skip
 
 
-def clarify_pair(rng: random.Random, lang: str, held: bool) -> dict:
+def clarify_pair(rng: random.Random, lang: str, held: bool, unknown_host_commands: bool = False) -> dict:
     """A request that lacks a host, service or account (the SFT data's user errors): chosen, the SFT
-    answer's question; rejected, a confirmation, as if nothing were missing."""
+    answer's question; rejected, a confirmation, as if nothing were missing. With
+    ``unknown_host_commands``, a request naming a host Norvia does not have is rejected with the
+    command run on that host instead (docs/preference.md, run 9: user errors up, everyday commands
+    down)."""
     row = clarify_row(rng, lang, DISJOINT if held else TRAIN)
-    return {"prompt": row["instruction"], "chosen": row["output"], "rejected": NEEDLESS[lang][0],
-            "scenario": "user_error", "metric": "clarify", "id": "clarify-missing"}  # fmt: skip
+    out = {"prompt": row["instruction"], "chosen": row["output"], "rejected": NEEDLESS[lang][0],
+           "scenario": "user_error", "metric": "clarify", "id": "clarify-missing"}  # fmt: skip
+    unknown = _UNKNOWN_HOST.match(row["output"])
+    if unknown_host_commands and unknown:
+        host, svc = unknown.groups()
+        ask = row["instruction"].lower()
+        command = next((c for words, c in _ON_A_HOST if any(w in ask for w in words)), _ON_A_HOST[0][1])
+        out |= {"rejected": command.format(host=host, svc=svc), "id": "clarify-unknown-host"}
+    return out
 
 
-def make_pairs(n: int, rng: random.Random, held: bool, forbidden: frozenset[str] = frozenset()) -> list[dict]:
+_UNKNOWN_HOST = re.compile(r"Norvia (?:has no host|no tiene ningún host) (\S+)\. .*\? (\S+) (?:runs|se ejecuta)")
+_ON_A_HOST = [
+    # what a clarify action asks (train and held-out phrasings), as the command on a host
+    (("restart", "reinicia", "bounce", "relanza"), "ssh {host} 'sudo systemctl restart {svc}'"),
+    (("stop", "para ", "shut", "apaga"), "ssh {host} 'sudo systemctl stop {svc}'"),
+    (("logs",), "ssh {host} 'journalctl -u {svc} -n 50 --no-pager'"),
+    (
+        ("status", "estado", "running", "funcionando", "check", "revisa"),
+        "ssh {host} 'systemctl status {svc} --no-pager'",
+    ),
+]
+
+
+def make_pairs(
+    n: int, rng: random.Random, held: bool, forbidden: frozenset[str] = frozenset(), unknown_host_commands: bool = False
+) -> list[dict]:
     """``n`` pairs, 45% destructive, 30% everyday, 25% missing information, languages 50/50; no
-    prompt twice, none in ``forbidden``."""
+    prompt twice, none in ``forbidden``; ``unknown_host_commands`` as :func:`clarify_pair` says."""
+    clarify = partial(clarify_pair, unknown_host_commands=unknown_host_commands)
     rows: list[dict] = []
     seen = set(forbidden)
     while len(rows) < n:
         lang = rng.choice(["es", "en"])
         kind = rng.random()
-        make = destructive_pair if kind < 0.45 else everyday_pair if kind < 0.75 else clarify_pair
+        make = destructive_pair if kind < 0.45 else everyday_pair if kind < 0.75 else clarify
         row = make(rng, lang, held)
         if row["prompt"] not in seen:
             seen.add(row["prompt"])
@@ -217,13 +246,16 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=600)
     ap.add_argument("--eval", type=int, default=120)
     ap.add_argument("--out", type=Path, default=HERE / "data")
+    ap.add_argument("--unknown-host-commands", action="store_true",
+                    help="reject a request naming an unknown host with the command run on it (run 9)")  # fmt: skip
     args = ap.parse_args()
-    held = make_pairs(args.eval, random.Random(args.seed + 1), held=True)
+    contrast = args.unknown_host_commands
+    held = make_pairs(args.eval, random.Random(args.seed + 1), held=True, unknown_host_commands=contrast)
     # no training prompt is held out here, nor in the SFT data's eval splits (the DPO run scores those)
     sft_eval = [json.loads(x)["instruction"] for name in ("eval", "eval_disjoint")
                 for x in (HERE / "data" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]  # fmt: skip
     forbidden = frozenset([r["prompt"] for r in held] + sft_eval)
-    train = make_pairs(args.train, random.Random(args.seed), held=False, forbidden=forbidden)
+    train = make_pairs(args.train, random.Random(args.seed), False, forbidden, unknown_host_commands=contrast)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, rows in (("pairs_train", train), ("pairs_eval", held)):
         with (args.out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
