@@ -23,7 +23,7 @@ from afinar.names import RATE_LABELS
 from afinar.run_folder import load_run
 from afinar.security.audit import audit_log
 
-__all__ = ["CARD_HTML", "CARD_MD", "Section", "build_card", "write_card"]
+__all__ = ["CARD_HTML", "CARD_MD", "Section", "bias_rows", "build_card", "domain_metrics", "write_card"]
 
 CARD_MD = "model_card.md"
 CARD_HTML = "model_card.html"
