@@ -8,7 +8,7 @@ from pathlib import Path
 from afinar.atomic import locked, read_json, write_json
 from afinar.config import Recipe, load_recipe
 from afinar.errors import AfinarError
-from afinar.lineage import sha256_file
+from afinar.security.access import digests
 
 __all__ = ["RECIPE_FILE", "SUMMARY_FILE", "adapter_digests", "load_run", "update_summary"]
 
@@ -40,4 +40,4 @@ def update_summary(run_dir: Path, summary: dict) -> None:
 def adapter_digests(run_dir: Path) -> dict[str, str]:
     """sha256 of every file of the run's adapter, keyed by path: what the audit records that change
     or close the adapter hold."""
-    return {str(p): sha256_file(p) for p in sorted((Path(run_dir) / "adapter").glob("*")) if p.is_file()}
+    return digests(sorted((Path(run_dir) / "adapter").glob("*")))

@@ -41,10 +41,6 @@ def _logps(model, rows, pad_id: int, autocast) -> list[tuple[float, float]]:
     return [r.reference for r in rows]
 
 
-def _targets(row) -> int:
-    return sum(1 for x in row.labels if x != -100)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sft", type=Path, help="The SFT run (recipe.yaml)")
@@ -56,7 +52,7 @@ def main() -> None:
     base, tokenizer, _ = load_base(sft_recipe.base_model)
     examples = rows_as_trained(recipe).held
     rows, _ = render_all(tokenizer, examples, recipe.data.max_seq_len, recipe.data.overlong)
-    lengths = [(_targets(r.first), _targets(r.second)) for r in rows]
+    lengths = [(r.first.n_targets, r.second.n_targets) for r in rows]
     scores = {"base": _logps(base, rows, tokenizer.pad_token_id, autocast)}
     del base
     for name, run in (("SFT", args.sft), ("SFT+DPO", args.dpo)):
