@@ -82,7 +82,7 @@ def _eval_loss(model, prep) -> float:
     import torch
 
     from afinar.model.precision import autocast_for
-    from afinar.train.loop import eval_loss
+    from afinar.train.loss import eval_loss
 
     _, autocast = autocast_for("bf16", torch.device("cpu"))
     return eval_loss(model, prep.eval_rows, 16, prep.tokenizer.pad_token_id, torch.device("cpu"), autocast)

@@ -131,7 +131,7 @@ def pair_losses(
 
 
 class PreferenceLoss(torch.nn.Module):
-    """The step loss of a preference run, shaped as :class:`afinar.train.loop.TargetLoss`:
+    """The step loss of a preference run, shaped as :class:`afinar.train.loss.TargetLoss`:
     ``forward(batch)`` gives the pairs' summed loss and how many pairs, so that accumulation
     divides by the step's pairs. It also sums the rewards it saw until :meth:`take_stats`."""
 

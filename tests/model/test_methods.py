@@ -21,7 +21,7 @@ from afinar.model.adapters import (
     trainable_parameters,
 )
 from afinar.names import MERGEABLE
-from afinar.train.loop import target_loss_sum
+from afinar.train.loss import target_loss_sum
 from afinar.train.optim import LayerwiseAdamW, build_optimizer, layer_scales
 
 METHODS = ["lora", "dora", "ia3", "prefix", "prompt", "bottleneck", "full"]

@@ -8,7 +8,7 @@ from afinar.data.batch import collate
 from afinar.data.read import Example
 from afinar.data.render import render
 from afinar.model.adapters import attach_adapter, trainable_parameters
-from afinar.train.loop import accumulate_step
+from afinar.train.loss import accumulate_step
 
 
 def _rows(tokenizer):

@@ -11,7 +11,7 @@ from afinar.data.batch import collate
 from afinar.model.adapters import causal_lm_of, trainable_parameters
 from afinar.train.batches import step_batches
 from afinar.train.fused import fused_layers
-from afinar.train.loop import accumulate_step, target_loss_sum
+from afinar.train.loss import accumulate_step, target_loss_sum
 from afinar.train.speed import store_frozen_in_bf16
 from tests.train.test_speed import _grads, _lora_model, _rows
 

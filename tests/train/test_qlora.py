@@ -10,7 +10,7 @@ from afinar.data.batch import collate
 from afinar.data.intake import rows_as_trained
 from afinar.data.render import render_all
 from afinar.model.tuned import load_tuned
-from afinar.train.loop import target_loss_sum
+from afinar.train.loss import target_loss_sum
 from tests.conftest import tiny_recipe
 
 

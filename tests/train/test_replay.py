@@ -60,7 +60,7 @@ def test_kl_plus_sft_is_both_terms_of_one_forward(tiny_model_dir, tokenizer):
     from transformers import AutoModelForCausalLM
 
     from afinar.data.batch import collate
-    from afinar.train.loop import target_loss_sum
+    from afinar.train.loss import target_loss_sum
     from afinar.train.replay import _rows, replay_kl_sum
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)

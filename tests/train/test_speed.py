@@ -10,7 +10,7 @@ from afinar.data.read import Example
 from afinar.data.render import render
 from afinar.model.adapters import attach_adapter, trainable_parameters
 from afinar.train.batches import step_batches
-from afinar.train.loop import accumulate_step, target_loss_sum
+from afinar.train.loss import accumulate_step, target_loss_sum
 from afinar.train.speed import chunked_cross_entropy, step_flops, store_frozen_in_bf16
 
 
@@ -75,7 +75,7 @@ def test_a_packed_step_has_the_gradient_of_the_padded_batch(tiny_model_dir, toke
 def test_a_right_padded_batch_trains_as_with_its_mask(tiny_model_dir, tokenizer):
     """The loop drops a right-padded batch's mask (causal attention never reaches the padding
     after a token); loss and gradients are transformers' own with the mask."""
-    from afinar.train.loop import _unless_right_padded
+    from afinar.train.loss import _unless_right_padded
 
     model = _lora_model(tiny_model_dir)
     rows, pad = _rows(tokenizer), tokenizer.pad_token_id
