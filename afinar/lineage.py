@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from afinar.atomic import read_json
+from afinar.shards import dataset_files
 
 __all__ = ["base_id_of", "base_id_of_weights", "lineage", "model_hash", "sha256_file"]
 
@@ -34,8 +35,9 @@ def _version(name: str) -> str | None:
 def lineage(
     recipe_file: Path, data_files: list[Path], base_spec: str, base_weights: Path | None, base_run: Path | None = None
 ) -> dict:
-    """What a run is made from; ``base_run``: the run whose model is the base (its model hash, which
-    names its own recipe, data, base and adapter, is kept beside the merged weights' digest)."""
+    """What a run is made from (a data folder: each of its shards); ``base_run``: the run whose
+    model is the base (its model hash, which names its own recipe, data, base and adapter, is kept
+    beside the merged weights' digest)."""
     base = {
         "spec": base_spec,
         "weights": str(base_weights) if base_weights else None,
@@ -45,7 +47,7 @@ def lineage(
         base["run"] = {"path": str(Path(base_run).resolve()), "model_hash": model_hash(base_run)}
     return {
         "recipe": {"path": str(recipe_file), "sha256": sha256_file(recipe_file)},
-        "data": [{"path": str(p), "sha256": sha256_file(p)} for p in data_files],
+        "data": [{"path": str(f), "sha256": sha256_file(f)} for p in data_files for f in dataset_files(p)],
         "base_model": base,
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -36,7 +36,7 @@ from afinar.model.load import load_tokenizer, resolve_base
 from afinar.model.precision import autocast_for, in_eval_precision
 from afinar.pipeline import prepare
 from afinar.security.access import authorize, digests, record
-from afinar.security.crypto import is_afe
+from afinar.shards import is_encrypted
 from afinar.train.replay import build_replay, synthesize
 
 __all__ = ["prepare_base", "prepare_recipe"]
@@ -120,7 +120,7 @@ def prepare_recipe(recipe_file: Path | str, show_progress: bool = True) -> dict:
             prep.base.weights_file if gguf else None, base_id, precision,
         )  # fmt: skip
         done["replay_rows"] = {"rows": len(rows), "seconds": round(time.perf_counter() - start, 1)}
-    if recipe.eval.compare_base and not any(is_afe(p) for p in recipe.data.files):
+    if recipe.eval.compare_base and not any(is_encrypted(p) for p in recipe.data.files):
         start = time.perf_counter()
         splits = {"eval": prep.eval}
         if recipe.eval.compare_base_on_splits:

@@ -21,6 +21,7 @@ LAYERS = [
         "registry",
         "run_folder",
         "security",
+        "shards",
         "__init__",
     ),
     ("data",),

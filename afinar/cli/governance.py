@@ -17,6 +17,7 @@ from afinar.errors import AfinarError
 
 __all__ = ["audit_app", "data_app", "keys_app", "users_app"]
 
+DATASET_HELP = "Dataset (.jsonl, .csv, .parquet, .arrow; .afe encrypted; or a folder of shards)"
 data_app = typer.Typer(no_args_is_help=True, help="Check, mask, encrypt and register datasets.")
 keys_app = typer.Typer(no_args_is_help=True, help="Key-encryption keys for encrypted (.afe) datasets.")
 users_app = typer.Typer(no_args_is_help=True, help="Users, roles and API keys (the registry).")
@@ -28,7 +29,7 @@ audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log
 def data_check_cmd(
     file: Annotated[
         Path | None,
-        typer.Argument(help="Dataset (.jsonl, .csv, .parquet, .arrow; .afe encrypted); default: the recipe's."),
+        typer.Argument(help=f"{DATASET_HELP}; default: the recipe's."),
     ] = None,
     recipe: Annotated[Path | None, typer.Option(help="Use this recipe's settings and eval file.")] = None,
     eval_file: Annotated[Path | None, typer.Option("--eval", help="Held-out file to check for leakage.")] = None,
@@ -52,8 +53,8 @@ def data_check_cmd(
 @data_app.command("mask")
 @user_errors
 def data_mask_cmd(
-    file: Annotated[Path, typer.Argument(help="Dataset (.jsonl, .csv, .parquet or .arrow; .afe encrypted).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Masked copy to write (same type).")],
+    file: Annotated[Path, typer.Argument(help=f"{DATASET_HELP}.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Masked copy to write (same type; a folder: a new one).")],
     policy: Annotated[
         str | None, typer.Option(help="redact | mask | hash | surrogate for every type, or a policy YAML file.")
     ] = None,
@@ -74,9 +75,9 @@ def data_mask_cmd(
 @data_app.command("encrypt")
 @user_errors
 def data_encrypt_cmd(
-    file: Annotated[Path, typer.Argument(help="Plaintext file.")],
+    file: Annotated[Path, typer.Argument(help="Plaintext file, or a dataset folder (each shard encrypted).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Default: FILE.afe")] = None,
-    remove: Annotated[bool, typer.Option("--remove-plaintext", help="Delete FILE once encrypted.")] = False,
+    remove: Annotated[bool, typer.Option("--remove-plaintext", help="Delete FILE (folder) once encrypted.")] = False,
 ) -> None:
     """Encrypt a file (AES-256-GCM, fresh data key wrapped by the current KEK) into .afe."""
     from afinar.security.commands import data_encrypt

@@ -26,6 +26,7 @@ from afinar.data.mask import KEY_ENV, Masker, MaskPolicy, load_policy, mask_exam
 from afinar.data.read import Example, open_dataset, scan_dataset, split_eval
 from afinar.errors import AfinarError
 from afinar.security.access import authorize, digests, record
+from afinar.shards import dataset_files
 
 __all__ = [
     "RecipeData",
@@ -113,10 +114,11 @@ def refuse_on_errors(report: DataReport) -> None:
 
 
 def data_key(paths: list[Path]) -> bytes:
-    """HMAC-SHA256 under a fixed label over the files' bytes: a key only the data's holder has."""
+    """HMAC-SHA256 under a fixed label over the files' bytes (a folder's shards in order): a key
+    only the data's holder has."""
     mac = hmac.new(_KEY_LABEL, digestmod=hashlib.sha256)
-    for path in paths:
-        with open_dataset(Path(path)) as f:  # the plaintext of an .afe file: its ciphertext is less secret
+    for path in (f for p in paths for f in dataset_files(p)):
+        with open_dataset(path) as f:  # the plaintext of an .afe file: its ciphertext is less secret
             while chunk := f.read(1 << 20):
                 mac.update(chunk)
     return mac.digest()
@@ -139,7 +141,7 @@ def masker_for(recipe: Recipe) -> Masker:
 
 def masker_for_file(path: Path, policy: str | None) -> Masker:
     """The masker for ``afinar data mask``: ``policy`` is an operator name or a policy YAML file."""
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise AfinarError(f"{path}: dataset file not found")
     return _masker(load_policy(policy), [Path(path)])
 

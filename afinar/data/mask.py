@@ -37,6 +37,7 @@ from afinar.data.read import TABLES, Example, dataset_kind, open_dataset, read_r
 from afinar.data.surrogate import surrogate
 from afinar.errors import AfinarError
 from afinar.security.crypto import write_data
+from afinar.shards import write_folder
 
 __all__ = ["KEY_ENV", "OPERATORS", "MaskPolicy", "Masker", "load_policy", "mask_examples", "mask_file"]
 
@@ -172,7 +173,8 @@ def _mask_value(value, masker: Masker):
 
 def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
     """Write ``src`` (.jsonl, .csv, .parquet, .arrow, or any of them encrypted as .afe) to ``dst``
-    with every string field masked; returns the rows written.
+    with every string field masked; returns the rows written. A dataset folder (Parquet shards, a
+    saved ``datasets`` folder: :mod:`afinar.shards`) becomes a new folder of masked shards.
 
     Every row keeps its keys and its line order; only the text inside changes. The masked text is
     built in memory and written atomically (a bad row or Ctrl-C leaves no ``dst``); an encrypted
@@ -182,6 +184,8 @@ def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
         AfinarError: unreadable input (named with its line), ``dst`` is ``src``, or a type mismatch.
     """
     src, dst = Path(src), Path(dst)
+    if src.is_dir():
+        return write_folder(src, dst, lambda shard, out: mask_file(shard, out, masker))
     if dataset_kind(dst) != dataset_kind(src):
         raise AfinarError(f"{dst}: the output must have the input's type ({dataset_kind(src)})")
     if src.suffix == ".afe" and dst.suffix != ".afe":
@@ -215,7 +219,7 @@ def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
 
 def _mask_table(src: Path, dst: Path, masker: Masker) -> int:
     """:func:`mask_file` for Parquet and Arrow: the same columns and types (the input's schema),
-    every string inside masked, written in the input's format."""
+    every string inside masked, written in the input's format (Arrow: its IPC file or stream)."""
     import pyarrow as pa  # Parquet and Arrow only: JSONL and CSV paths start without loading it
     import pyarrow.parquet as pq
 
@@ -227,7 +231,9 @@ def _mask_table(src: Path, dst: Path, masker: Masker) -> int:
     if dataset_kind(src) == ".parquet":
         pq.write_table(table, out)
     else:
-        with pa.ipc.new_file(out, table.schema) as writer:
+        with open_dataset(src) as f:
+            stream = not f.read(6).startswith(b"ARROW1")  # the IPC stream format (datasets' shards)
+        with (pa.ipc.new_stream if stream else pa.ipc.new_file)(out, table.schema) as writer:
             writer.write_table(table)
     write_data(dst, out.getvalue().to_pybytes())
     return len(rows)

@@ -4,7 +4,9 @@ Files: JSONL (one JSON object per line), CSV (one row per line, a header naming 
 Parquet and Arrow (IPC file or stream, as ``pyarrow`` writes them); Parquet and plain Arrow
 files are read a record batch at a time. Any of them may be encrypted (``train.jsonl.afe``,
 ``train.parquet.afe``, see :mod:`afinar.security.crypto`): they are decrypted in memory as they
-are read; no plaintext byte reaches the disk.
+are read; no plaintext byte reaches the disk. A dataset may also be a folder of such files: Parquet
+shards, or a Hugging Face ``datasets`` folder written by ``save_to_disk`` (:mod:`afinar.shards`);
+errors then name the shard.
 
 Accepted row forms (the fields of a JSON object, or the columns of a table):
 
@@ -39,6 +41,7 @@ from typing import Any, BinaryIO
 from afinar.errors import AfinarError, where
 from afinar.names import FIELDS, METRICS, ROW_COMMON, ROW_KEYS
 from afinar.security.crypto import open_decrypted
+from afinar.shards import ACCEPTED, KINDS, dataset_files, dataset_kind
 
 __all__ = [
     "FIELDS",
@@ -262,11 +265,6 @@ MAX_LINE_BYTES = 32 * 2**20
 """A longer line is not a training row (a 2 GB line would otherwise be read whole into memory)."""
 
 
-def dataset_kind(path: Path) -> str:
-    """The row format of ``path``: its suffix, or the one before ``.afe`` for encrypted files."""
-    return Path(path.stem).suffix if path.suffix == ".afe" else path.suffix
-
-
 def open_dataset(path: Path) -> BinaryIO:
     """The file's bytes; an encrypted ``.afe`` file is decrypted in memory, never to disk."""
     if path.suffix == ".afe":
@@ -280,7 +278,7 @@ def _check_text(path: Path) -> None:
         head = f.read(65536)
     if b"\0" in head:
         kind = dataset_kind(path)
-        raise AfinarError(f"{path}: a binary file (NUL bytes), not {kind} text; accepted: {_ACCEPTED}")
+        raise AfinarError(f"{path}: a binary file (NUL bytes), not {kind} text; accepted: {ACCEPTED}")
 
 
 def _jsonl_rows(path: Path):
@@ -382,7 +380,7 @@ def _table_rows(path: Path):
     with open_dataset(path) as f:
         head = f.read(8)
     if not head.startswith(_MAGIC[kind]):
-        raise AfinarError(f"{path}: not a {kind[1:]} file (it does not begin as one); accepted: {_ACCEPTED}")
+        raise AfinarError(f"{path}: not a {kind[1:]} file (it does not begin as one); accepted: {ACCEPTED}")
     n = 0
     try:
         for batch in _open_table(path)[1]:
@@ -391,9 +389,6 @@ def _table_rows(path: Path):
                 yield n, _without_nulls(row)
     except (pa.ArrowException, OSError) as err:
         raise AfinarError(f"{location(path, n + 1)}: cannot be read as {kind[1:]} ({err})") from None
-
-
-_ACCEPTED = ".jsonl, .csv, .parquet, .arrow (encrypted: the same with .afe)"
 
 
 def location(path: Path, n: int) -> str:
@@ -411,11 +406,13 @@ def read_rows(path: Path):
         AfinarError: missing file, unsupported type, binary content, or a line over MAX_LINE_BYTES.
     """
     path = Path(path)
+    if path.is_dir():
+        raise AfinarError(f"{path}: a folder; its shards are read one by one (afinar.shards.dataset_files)")
     if not path.is_file():
         raise AfinarError(f"{path}: dataset file not found")
     kind = dataset_kind(path)
-    if kind not in (".jsonl", ".csv", *TABLES):
-        raise AfinarError(f"{path}: unsupported dataset type '{path.suffix}'; accepted: {_ACCEPTED}")
+    if kind not in KINDS:
+        raise AfinarError(f"{path}: unsupported dataset type '{path.suffix}'; accepted: {ACCEPTED}")
     if kind in TABLES:
         yield from _table_rows(path)
         return
@@ -443,7 +440,8 @@ def with_columns(row: Any, columns: dict[str, str], at: str) -> Any:
 def scan_dataset(
     path: str | Path, fmt: str = "auto", system_prompt: str | None = None, columns: dict[str, str] | None = None
 ) -> tuple[list[Example], list[str]]:
-    """Parse every row of ``path``; rows that fail are skipped and their messages returned.
+    """Parse every row of ``path`` (a file, or a folder's shards in order: :mod:`afinar.shards`);
+    rows that fail are skipped and their messages returned.
 
     ``columns`` (``data.columns``) names the columns afinar's fields are read from.
     Returns ``(examples, errors)``; each error names the file, the line and the field.
@@ -452,17 +450,18 @@ def scan_dataset(
     mapped = (
         "; data.columns reads " + ", ".join(f"'{k}' from column '{v}'" for k, v in columns.items()) if columns else ""
     )
-    for n, row in read_rows(path):
-        try:
-            if isinstance(row, AfinarError):
-                raise row
-            at = location(path, n)
-            ex = _to_example(with_columns(row, columns or {}, at), fmt, at)
-        except AfinarError as err:
-            errors.append(f"{err}{mapped}")
-            continue
-        ex.messages = with_system_prompt(ex.messages, system_prompt)
-        examples.append(ex)
+    for shard in dataset_files(path):
+        for n, row in read_rows(shard):
+            try:
+                if isinstance(row, AfinarError):
+                    raise row
+                at = location(shard, n)
+                ex = _to_example(with_columns(row, columns or {}, at), fmt, at)
+            except AfinarError as err:
+                errors.append(f"{err}{mapped}")
+                continue
+            ex.messages = with_system_prompt(ex.messages, system_prompt)
+            examples.append(ex)
     return examples, errors
 
 

@@ -36,7 +36,7 @@ from afinar.names import GATE_METRICS
 from afinar.run_folder import load_run, update_summary
 from afinar.security.access import authorize, digests, record
 from afinar.security.audit import audit_log
-from afinar.security.crypto import is_afe
+from afinar.shards import is_encrypted
 
 __all__ = ["evaluate_bias", "evaluate_drift", "evaluate_fresh"]
 
@@ -176,7 +176,7 @@ def evaluate_fresh(
     record("eval.fresh", str(run_dir), actor, digests=digests([data]))
     out = run_dir / "eval" / "fresh" / _stamp(run_dir / "eval" / "fresh")
     cfg = recipe.eval.model_copy(update={"compare_base": False})  # the base does not change
-    encrypted = is_afe(data) or any(is_afe(p) for p in recipe.data.files)
+    encrypted = is_encrypted(data) or any(is_encrypted(p) for p in recipe.data.files)
     results = evaluate_examples(model, tokenizer, examples, cfg, out, autocast, show_progress, encrypt=encrypted)
     if not results:
         raise AfinarError(f"{data}: no row to score (the eval metric is 'none' for every row)")

@@ -42,7 +42,7 @@ from afinar.model.tuned import load_tuned, model_for_eval
 from afinar.run_folder import adapter_digests, load_run, update_summary
 from afinar.security.access import authorize, digests, record
 from afinar.security.audit import audit_log
-from afinar.security.crypto import is_afe
+from afinar.shards import is_encrypted
 
 __all__ = [
     "choose_scale",
@@ -73,7 +73,7 @@ def evaluate_run(
         examples = rows_as_trained(recipe).held
     model, autocast = in_eval_precision(model, recipe.train.precision)
     start = time.perf_counter()
-    encrypted = any(is_afe(p) for p in recipe.data.files)
+    encrypted = any(is_encrypted(p) for p in recipe.data.files)
     kept = {"encrypt": encrypted, "base_id": base_id_of(run_dir, recipe.memory.quantize)}  # base answers cached
     results = evaluate_examples(
         model, tokenizer, examples, recipe.eval, run_dir / "eval", autocast, show_progress, **kept

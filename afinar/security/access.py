@@ -17,6 +17,7 @@ from afinar.errors import AfinarError
 from afinar.lineage import sha256_file
 from afinar.registry import Caller, access_registry
 from afinar.security.audit import audit_log, local_actor
+from afinar.shards import dataset_files
 
 __all__ = ["Actor", "authorize", "digests", "record"]
 
@@ -79,8 +80,10 @@ def permitted(actor: Actor, permission: str, paths: list[Path] | tuple) -> bool:
 
 
 def digests(paths) -> dict[str, str]:
-    """sha256 of each existing file, keyed by path (what the audit log records instead of data)."""
-    return {str(p): sha256_file(Path(p)) for p in paths if p is not None and Path(p).is_file()}
+    """sha256 of each existing file, a data folder's of each shard, keyed by path (what the audit
+    log records instead of data)."""
+    files = [f for p in paths if p is not None and Path(p).exists() for f in dataset_files(p)]
+    return {str(f): sha256_file(f) for f in files}
 
 
 def record(action: str, resource: str, actor: Actor, decision: str = "allow", **kw) -> dict:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from afinar.errors import AfinarError
@@ -15,6 +16,7 @@ from afinar.security import crypto
 from afinar.security.access import authorize, digests, record
 from afinar.security.audit import Verification, audit_log
 from afinar.security.keys import KeyringProvider, default_provider, keyring_path
+from afinar.shards import is_encrypted, write_folder
 
 __all__ = [
     "audit_checkpoint",
@@ -73,13 +75,22 @@ def keys_list() -> list[dict]:
 
 
 def data_encrypt(src: Path, dst: Path | None, remove_plaintext: bool = False) -> tuple[Path, int]:
-    """Encrypt ``src`` to ``dst`` (default ``src`` + ``.afe``); optionally delete the plaintext."""
+    """Encrypt ``src`` to ``dst`` (default ``src`` + ``.afe``); optionally delete the plaintext.
+    A dataset folder becomes a new folder of ``.afe`` shards (a saved ``datasets`` folder keeps its
+    ``state.json`` and ``dataset_info.json``, which hold no rows)."""
     src = Path(src)
     dst = Path(dst) if dst else src.with_name(src.name + ".afe")
     actor = authorize("data.encrypt", "dataset:write", [src])
     provider = default_provider()
-    n = crypto.encrypt_file(src, dst, provider)
-    if remove_plaintext:
+    if src.is_dir():
+        if is_encrypted(src):
+            raise AfinarError(f"{src}: its shards are encrypted already")
+        n = write_folder(src, dst, lambda shard, out: crypto.encrypt_file(shard, out, provider), suffix=".afe")
+    else:
+        n = crypto.encrypt_file(src, dst, provider)
+    if remove_plaintext and src.is_dir():
+        shutil.rmtree(src)
+    elif remove_plaintext:
         src.unlink()
     record(
         "data.encrypt",
