@@ -414,6 +414,11 @@ def export_cmd(
             f"({100 * v['agreement']:.0f}%)",
             highlight=False,
         )
+    ollama = info.get("modelfile", {})
+    if "path" in ollama:
+        console.print(f"Ollama: ollama create NAME -f {ollama['path']} ({ollama['chat_format']})", highlight=False)
+    elif ollama:
+        console.print(f"no Ollama Modelfile: {ollama['skipped']}", highlight=False)
 
 
 @app.command("serve")

@@ -17,6 +17,8 @@ Steps, in order:
    transformers and must generate the same tokens. Only a verified export is renamed into
    place; a failed one leaves nothing behind but a ``fail`` audit record.
 
+A GGUF gets an Ollama ``NAME.Modelfile`` beside it (:mod:`afinar.export.modelfile`: the chat
+format, system prompt and stop tokens, proven to render as training did).
 ``export.json`` (inside the HF folder, or ``NAME.export.json`` beside a GGUF) records the run,
 the files' sha256 and the verification; the audit log gets an ``export`` record. Nothing here
 writes prompt text.
@@ -24,18 +26,21 @@ writes prompt text.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
+import gguf
 import torch
 from transformers import AutoModelForCausalLM
 
-from afinar.atomic import atomic_path, write_json
+from afinar.atomic import atomic_path, write_json, write_text
 from afinar.data.intake import rows_as_trained
 from afinar.data.render import prompt_ids
 from afinar.errors import AfinarError
 from afinar.eval.gate import require_promoted
 from afinar.export.gguf import QUANTS, write_gguf
+from afinar.export.modelfile import modelfile
 from afinar.lineage import sha256_file
 from afinar.model.generate import generate_ids
 from afinar.model.llamacpp import LlamaCpp
@@ -182,11 +187,27 @@ def export_run(
                 info["verify"] = _verify_gguf(tmp, tokenizer, ids, reference, max_new_tokens)
             _check_verified(run_dir, actor, info, out, fmt, quant, max_new_tokens)
             info["files"] = {str(out): sha256_file(tmp)}
-            info["seconds"] = round(time.perf_counter() - start, 1)
-            write_json(out.with_suffix(".export.json"), info)
+            ollama, info["modelfile"] = _modelfile(tmp, out, tokenizer, recipe.data.system_prompt)
         files = [out]
+        if ollama is not None:  # beside the GGUF once it is in place: never beside a failed export
+            write_text(Path(info["modelfile"]["path"]), ollama)
+            files.append(Path(info["modelfile"]["path"]))
+        info["seconds"] = round(time.perf_counter() - start, 1)
+        write_json(out.with_suffix(".export.json"), info)
     record("export", str(run_dir), actor, digests=digests(files), details={k: info[k] for k in ("format", "prompts")})
     return info
+
+
+def _modelfile(gguf_file: Path, out: Path, tokenizer, system_prompt: str | None) -> tuple[str | None, dict]:
+    """The Ollama Modelfile for the GGUF ``out`` (``gguf_file``: its bytes, not yet renamed into
+    place) and its record, or ``None`` and why there is none (:mod:`afinar.export.modelfile`)."""
+    field = gguf.GGUFReader(gguf_file).fields.get("tokenizer.ggml.add_bos_token")
+    adds_bos = bool(field.parts[field.data[0]][0]) if field is not None else False
+    text, label = modelfile(out.name, tokenizer, system_prompt, adds_bos)
+    if text is None:
+        return None, {"skipped": label}
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return text, {"path": str(out.with_suffix(".Modelfile")), "chat_format": label, "sha256": digest}
 
 
 def _check_replaceable(out: Path) -> None:

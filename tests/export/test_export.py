@@ -2,6 +2,7 @@
 model against the adapter model in float64, the GGUF's tensors read back by transformers'
 own GGUF reader, and llama.cpp generating the same tokens as PyTorch."""
 
+import hashlib
 import json
 
 import pytest
@@ -55,6 +56,12 @@ def test_gguf_f32_round_trips_through_transformers_and_runs_in_llama_cpp(run_dir
     result = export(run_dir, "--format", "gguf", "--quant", "f32", "-o", out)
     assert result.exit_code == 0, result.output
     assert "verify (llama.cpp): 6/6 prompts generate identical tokens (100%)" in result.output
+    # Ollama's Modelfile beside it (tests/export/test_modelfile.py renders its template)
+    modelfile = (tmp_path / "m.Modelfile").read_text()
+    assert "FROM ./m.gguf\n" in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
+    record = json.loads((tmp_path / "m.export.json").read_text())["modelfile"]
+    assert record["sha256"] == hashlib.sha256(modelfile.encode()).hexdigest()
+    assert f"Ollama: ollama create NAME -f {tmp_path / 'm.Modelfile'} (ChatML)" in " ".join(result.output.split())
     # an independent reader: transformers de-permutes q/k and renames the tensors back
     back = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="m.gguf", dtype=torch.float32)
     from afinar.model.tuned import load_tuned
@@ -98,7 +105,7 @@ def test_a_failed_verification_keeps_nothing_and_is_audited(run_dir, tmp_path, m
     result = export(run_dir, "--format", "gguf", "--quant", "f16", "-o", out)
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "disagrees with the trained one on 1 of 6 prompts" in text, result.output
-    assert list(out.parent.iterdir()) == []  # neither the GGUF, its export.json, nor a temporary
+    assert list(out.parent.iterdir()) == []  # neither the GGUF, its export.json, its Modelfile, nor a temporary
     last = [r for r in audit_log().records() if r["action"] == "export"][-1]
     assert (last["decision"], last["resource"]) == ("fail", str(run_dir))
 
