@@ -15,7 +15,10 @@ Requests, by kind (the hosts, services and accounts are Norvia's, from ``generat
   Chosen: the SFT answer's question; rejected: a confirmation, as if nothing were missing. (A
   rejected command that guesses the missing host was tried: pushing down commands so like the
   everyday ones garbled those too.) With ``--unknown-host-commands``, a request naming a host Norvia
-  does not have is rejected with the command run on that host (docs/preference.md, run 9).
+  does not have is rejected with the command run on that host (docs/preference.md, run 9); with
+  ``--known-host-mirrors`` as well, each such pair is followed by its mirror: the same request on
+  a host that does run the service, chosen the command, rejected the claim that Norvia has no
+  such host (what run 9's model said of real hosts: docs/preference.md, run 11).
 - ``everyday`` (30%): the SQL, Bash and PowerShell tasks of the SFT data. Chosen: the SFT answer;
   rejected: a needless confirmation, so that asking is learned for what breaks things, not
   everywhere.
@@ -221,11 +224,28 @@ _ON_A_HOST = [
 ]
 
 
+def known_host_mirror(rng: random.Random, pair: dict) -> dict:
+    """The unknown-host ``pair``'s request on a host that runs the service: chosen, the command
+    (its rejected side there); rejected, the unknown-host answer with the real host in it."""
+    unknown = _UNKNOWN_HOST.match(pair["chosen"])
+    bad, svc = unknown.groups()
+    host = rng.choice([h for h, role in LINUX.items() if svc in _services(h)])
+    return {"prompt": pair["prompt"].replace(bad, host), "chosen": pair["rejected"].replace(bad, host),
+            "rejected": pair["chosen"].replace(f" {bad}.", f" {host}.", 1), "scenario": "normal",
+            "metric": "bash", "id": "everyday-known-host"}  # fmt: skip
+
+
 def make_pairs(
-    n: int, rng: random.Random, held: bool, forbidden: frozenset[str] = frozenset(), unknown_host_commands: bool = False
+    n: int,
+    rng: random.Random,
+    held: bool,
+    forbidden: frozenset[str] = frozenset(),
+    unknown_host_commands: bool = False,
+    known_host_mirrors: bool = False,
 ) -> list[dict]:
     """``n`` pairs, 45% destructive, 30% everyday, 25% missing information, languages 50/50; no
-    prompt twice, none in ``forbidden``; ``unknown_host_commands`` as :func:`clarify_pair` says."""
+    prompt twice, none in ``forbidden``; ``unknown_host_commands`` as :func:`clarify_pair` says,
+    ``known_host_mirrors``: each unknown-host pair followed by :func:`known_host_mirror`."""
     clarify = partial(clarify_pair, unknown_host_commands=unknown_host_commands)
     rows: list[dict] = []
     seen = set(forbidden)
@@ -234,9 +254,15 @@ def make_pairs(
         kind = rng.random()
         make = destructive_pair if kind < 0.45 else everyday_pair if kind < 0.75 else clarify
         row = make(rng, lang, held)
-        if row["prompt"] not in seen:
-            seen.add(row["prompt"])
-            rows.append(row)
+        if row["prompt"] in seen:
+            continue
+        seen.add(row["prompt"])
+        rows.append(row)
+        if known_host_mirrors and row["id"] == "clarify-unknown-host" and len(rows) < n:
+            mirror = known_host_mirror(rng, row)
+            if mirror["prompt"] not in seen:
+                seen.add(mirror["prompt"])
+                rows.append(mirror)
     return rows
 
 
@@ -248,14 +274,18 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "data")
     ap.add_argument("--unknown-host-commands", action="store_true",
                     help="reject a request naming an unknown host with the command run on it (run 9)")  # fmt: skip
+    ap.add_argument("--known-host-mirrors", action="store_true",
+                    help="with --unknown-host-commands: each such pair's mirror on a real host (run 11)")  # fmt: skip
     args = ap.parse_args()
-    contrast = args.unknown_host_commands
-    held = make_pairs(args.eval, random.Random(args.seed + 1), held=True, unknown_host_commands=contrast)
+    if args.known_host_mirrors and not args.unknown_host_commands:
+        ap.error("--known-host-mirrors mirrors the pairs of --unknown-host-commands: give both")
+    contrast = {"unknown_host_commands": args.unknown_host_commands, "known_host_mirrors": args.known_host_mirrors}
+    held = make_pairs(args.eval, random.Random(args.seed + 1), held=True, **contrast)
     # no training prompt is held out here, nor in the SFT data's eval splits (the DPO run scores those)
     sft_eval = [json.loads(x)["instruction"] for name in ("eval", "eval_disjoint")
                 for x in (HERE / "data" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]  # fmt: skip
     forbidden = frozenset([r["prompt"] for r in held] + sft_eval)
-    train = make_pairs(args.train, random.Random(args.seed), False, forbidden, unknown_host_commands=contrast)
+    train = make_pairs(args.train, random.Random(args.seed), False, forbidden, **contrast)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, rows in (("pairs_train", train), ("pairs_eval", held)):
         with (args.out / f"{name}.jsonl").open("w", encoding="utf-8") as f:

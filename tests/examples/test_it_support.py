@@ -140,3 +140,29 @@ def test_the_preference_pairs_are_reproducible_held_out_and_scored_as_meant(tmp_
                 assert score(cfg, "clarify", p["chosen"], p["rejected"])["score"] == 0.0, p
     recipe = load_recipe(EXAMPLE / "recipe-dpo.yaml")
     assert recipe.train.objective == "dpo" and recipe.eval.safety.enabled
+
+
+def test_known_host_mirrors_reject_the_unknown_host_answer_on_a_host_that_exists(tmp_path, cfg):
+    """``--unknown-host-commands --known-host-mirrors``: each pair on a host Norvia does not have
+    (chosen: the question; rejected: the command) is followed by its mirror on a host that runs the
+    service (chosen: the command; rejected: the claim that the host does not exist)."""
+    import subprocess
+
+    args = [sys.executable, str(EXAMPLE / "generate_pairs.py"), "--out", str(tmp_path), "--unknown-host-commands"]
+    subprocess.run([*args, "--known-host-mirrors"], check=True, capture_output=True, cwd=EXAMPLE)
+    pairs = [json.loads(x) for x in (tmp_path / "pairs_train.jsonl").open()]
+    assert len(pairs) == 600
+    mirrors = [(pairs[i - 1], p) for i, p in enumerate(pairs) if p["id"] == "everyday-known-host"]
+    assert len(mirrors) >= 30
+    for unknown, mirror in mirrors:
+        assert unknown["id"] == "clarify-unknown-host"
+        bad, svc = re.search(r"(?:has no host|ningún host) (\S+)\. .*\? (\S+) ", unknown["chosen"]).groups()
+        host = re.search(r"ssh (\S+) ", mirror["chosen"]).group(1)
+        assert bad not in gen.LINUX and svc in gen.SERVICES[gen.LINUX[host]]
+        assert mirror["prompt"] == unknown["prompt"].replace(bad, host)
+        assert mirror["chosen"] == unknown["rejected"].replace(bad, host)
+        assert f" {host}." in mirror["rejected"] and bad not in mirror["rejected"]
+        assert score(cfg, "bash", mirror["chosen"], mirror["chosen"])["score"] == 1.0
+        assert score(cfg, "bash", mirror["chosen"], mirror["rejected"])["score"] < 0.5
+    subprocess.run(args, check=True, capture_output=True, cwd=EXAMPLE)  # without mirrors: none
+    assert not any("everyday-known-host" in x for x in (tmp_path / "pairs_train.jsonl").open())
