@@ -7,8 +7,9 @@ A folder is one of:
   ``.arrow.afe``, see ``afinar data encrypt``);
 - a folder of shards of one kind (``.jsonl``, ``.csv``, ``.parquet`` or ``.arrow``, each may be
   encrypted as ``.afe``), read in name order, numbers by value (``part-2`` before ``part-10``):
-  the Parquet shards that Spark, pandas, DuckDB or pyarrow write (``part-00000.parquet``, ...). Names that begin with ``_`` or ``.`` are not data
-  (Spark's ``_SUCCESS``, Hadoop's ``.crc`` checksums) and are skipped.
+  the Parquet shards that Spark, pandas, DuckDB or pyarrow write (``part-00000.parquet``, ...).
+  Names that begin with ``_`` or ``.`` are not data (Spark's ``_SUCCESS``, Hadoop's ``.crc``
+  checksums) and are skipped.
 
 A ``DatasetDict`` folder (``dataset_dict.json``) holds several splits: a recipe names one split's
 folder (``data/tickets/train``). Everything else a folder may hold is refused by name: a file of

@@ -11,7 +11,6 @@ import json
 import datasets
 import pyarrow as pa
 import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 import pytest
 
 from afinar.data.read import read_dataset
@@ -42,7 +41,7 @@ def sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_shard_folders_render_the_tokens_and_labels_of_one_jsonl_file_in_order(tmp_path, tokenizer, encrypting):
+def test_shard_folders_render_the_tokens_and_labels_of_one_jsonl_file_in_order(tmp_path, tokenizer, encrypting):  # noqa: F811
     rows = alpaca_rows(11)
     want = rendered(tokenizer, write_jsonl(tmp_path / "d.jsonl", rows))
     shards = parquet_shards(tmp_path / "shards", rows, per_file=1)  # part-10 after part-9, not after part-1
@@ -119,7 +118,7 @@ def test_a_folder_that_is_not_one_dataset_is_refused_by_name(tmp_path):
             read_dataset(tmp_path / name)
 
 
-def test_plaintext_shards_beside_encrypted_ones_are_refused(tmp_path, encrypting):
+def test_plaintext_shards_beside_encrypted_ones_are_refused(tmp_path, encrypting):  # noqa: F811
     folder = parquet_shards(tmp_path / "shards", alpaca_rows(4), per_file=2)
     encrypting(folder / "part-0.parquet")  # one shard sealed, the other left plain
     with pytest.raises(AfinarError, match=r"'part-1\.parquet' is plaintext beside 1 encrypted shard"):
