@@ -25,6 +25,7 @@ __all__ = [
     "OptimConfig",
     "PiiConfig",
     "Recipe",
+    "TrackingConfig",
     "TrainConfig",
     "load_recipe",
     "recipe_from_dict",
@@ -404,6 +405,22 @@ class PiiConfig(_Strict):
         return self
 
 
+class TrackingConfig(_Strict):
+    """Experiment tracking (afinar/tracking.py): the finished run logged to MLflow and/or
+    TensorBoard: the recipe as params, every step's metrics, the evaluation, the gate, the model
+    card and the adapter; never a data row."""
+
+    mlflow: bool = False
+    """Log the run to MLflow."""
+    mlflow_uri: str | None = None
+    """MLflow's tracking URI (a tracking server, or a store such as ``sqlite:///path/mlflow.db``);
+    None: ``mlflow.db`` (SQLite) beside the run folders, artifacts in ``mlflow-artifacts/``."""
+    experiment: str | None = None
+    """The MLflow experiment; None: the recipe's name."""
+    tensorboard: bool = False
+    """Write TensorBoard event files into ``RUN_DIR/tensorboard/``."""
+
+
 class Recipe(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     """The run's name: run folders are ``output_dir/NAME-YYYYMMDD-HHMMSS``."""
@@ -428,6 +445,8 @@ class Recipe(_Strict):
     """Evaluation after training and the promotion gate."""
     pii: PiiConfig = Field(default_factory=PiiConfig)
     """Personal data and secrets in the training data."""
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    """Experiment tracking: MLflow, TensorBoard."""
     output_dir: Path = Path("runs")
     """Where run folders go."""
 

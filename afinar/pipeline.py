@@ -38,6 +38,7 @@ from afinar.model.precision import autocast_for
 from afinar.run_folder import RECIPE_FILE, adapter_digests, load_run, update_summary
 from afinar.security.access import authorize, digests, record
 from afinar.security.audit import audit_log
+from afinar.tracking import log_run
 from afinar.train.distributed import world
 from afinar.train.loop import train
 from afinar.train.progress import plot_loss
@@ -273,4 +274,7 @@ def run(
         return summary
     evaluate_trained(run_dir, prep.recipe, model, prep.tokenizer, prep.eval, show_progress)
     update_summary(run_dir, {"wall_seconds": time.perf_counter() - start})
+    tracked = log_run(run_dir)
+    if tracked and show_progress:
+        print("afinar: logged to " + ", ".join(f"{k} ({v})" for k, v in tracked.items()), flush=True)
     return read_json(run_dir / "summary.json")

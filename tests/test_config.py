@@ -81,7 +81,7 @@ def test_the_recipe_reference_page_is_the_schema():
     sections = [line for line in page.splitlines() if line.startswith("## ")]
     assert sections == ["## Top level"] + [f"## `{s}`" for s in (
         "data", "adapter", "optim", "train", "memory", "replay", "eval", "eval.mmlu", "eval.benchmarks",
-        "eval.scale", "eval.safety", "eval.gate", "pii")]  # fmt: skip
+        "eval.scale", "eval.safety", "eval.gate", "pii", "tracking")]  # fmt: skip
 
 
 def test_one_registry_of_metrics_names_every_rate_once():

@@ -22,6 +22,7 @@ LAYERS = [
         "run_folder",
         "security",
         "shards",
+        "tracking",
         "__init__",
     ),
     ("data",),

@@ -421,6 +421,20 @@ def export_cmd(
         console.print(f"no Ollama Modelfile: {ollama['skipped']}", highlight=False)
 
 
+@app.command("track")
+@user_errors
+def track_cmd(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """Log a finished run to MLflow and/or TensorBoard, as its recipe's tracking section says
+    (afinar run does this when a run ends; this is for runs made before)."""
+    from afinar.tracking import log_run
+
+    where = log_run(run_dir)
+    if not where:
+        raise AfinarError(f"{run_dir}: its recipe turns no tracking on (tracking: {{mlflow: true}} or tensorboard)")
+    for kind, target in where.items():
+        console.print(f"logged {run_dir} to {kind}: {target}", highlight=False)
+
+
 @app.command("serve")
 @user_errors
 def serve_cmd(
