@@ -1,10 +1,13 @@
 """The full demo and its acceptance bar (slow: ~20 minutes on 2 cores; run with pytest -m slow):
 the domain bars on both held-out splits, the gate consistent with its checks, the export equal
-in llama.cpp, make demo's closing question answered right in every field, no drift."""
+in llama.cpp with its Ollama Modelfile, make demo's closing question answered right in every field,
+no drift, the run in MLflow and TensorBoard."""
 
 import json
 
 import pytest
+from mlflow import MlflowClient
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from typer.testing import CliRunner
 
 from afinar.cli import app
@@ -52,11 +55,23 @@ def test_demo_meets_its_bar(tmp_path):
     checks = {c["check"]: c["result"] for c in summary["gate"]["checks"]}
     assert set(checks.values()) == {"pass"} and summary["gate"]["decision"] == "promoted", summary["gate"]
 
+    # the recipe's tracking: the run in MLflow (beside the run folder) and in TensorBoard, every step
+    steps = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    losses = sorted((r["step"], r["loss"]) for r in steps if "loss" in r)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (tracked,) = client.search_runs([client.get_experiment_by_name("retail-sales-json").experiment_id])
+    assert tracked.data.tags["afinar.gate"] == "promoted"
+    assert sorted((m.step, m.value) for m in client.get_metric_history(tracked.info.run_id, "train/loss")) == losses
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [s for s, _ in losses]
+
     # the tuned retail model, exported to f16 GGUF without --force, as make demo does, answers in
     # llama.cpp exactly as in PyTorch
     exported = CliRunner().invoke(app, ["export", str(run_dir), "--format", "gguf", "--quant", "f16"])
     assert exported.exit_code == 0, exported.output
     assert "verify (llama.cpp): 20/20 prompts generate identical tokens (100%)" in exported.output
+    assert (run_dir / "export" / "gguf-f16" / "retail-sales-json-f16.Modelfile").is_file()
     gguf = run_dir / "export" / "gguf-f16" / "retail-sales-json-f16.gguf"
     answer = CliRunner().invoke(app, ["generate", str(run_dir), "--gguf", str(gguf), CLOSING])
     assert answer.exit_code == 0, answer.output
