@@ -29,9 +29,10 @@ scores the answers it generates against the chosen ones; ``scenario`` ``exceptio
 destructive requests and ``normal`` for the everyday ones; ``id`` the kind and the task
 (``confirm-reboot``, ``decline-drop``, ``everyday-sql``).
 
-``python generate_pairs.py`` writes ``data/pairs_train.jsonl`` (600 pairs) and
-``data/pairs_eval.jsonl`` (120 held-out pairs: every destructive request phrased the way training
-never phrases it, ``HELD``); byte-for-byte the same for the same ``--seed``.
+``python generate_pairs.py --unknown-host-commands --known-host-mirrors`` writes the committed
+``data/pairs_train.jsonl`` (600 pairs) and ``data/pairs_eval.jsonl`` (120 held-out pairs: every
+destructive request phrased the way training never phrases it, ``HELD``); byte-for-byte the same
+for the same ``--seed``. Without the two flags, the pairs of docs/preference.md's runs 3-8.
 """
 
 from __future__ import annotations

@@ -112,12 +112,14 @@ def test_bash_powershell_and_clarify_rows(cfg):
 
 
 def test_the_preference_pairs_are_reproducible_held_out_and_scored_as_meant(tmp_path, cfg):
-    """generate_pairs.py rewrites the committed pairs; no held-out prompt (nor the SFT data's eval
-    prompts) is trained on; every chosen question or refusal passes the clarify metric, and every
-    destructive pair's rejected command fails it."""
+    """generate_pairs.py (with the flags the recipe names) rewrites the committed pairs; no held-out
+    prompt (nor the SFT data's eval prompts) is trained on; every chosen question or refusal passes
+    the clarify metric, and every destructive pair's rejected command fails it."""
     import subprocess
 
-    subprocess.run([sys.executable, str(EXAMPLE / "generate_pairs.py"), "--out", str(tmp_path)], check=True,
+    flags = ["--unknown-host-commands", "--known-host-mirrors"]
+    assert " ".join(flags) in (EXAMPLE / "recipe-dpo.yaml").read_text().replace("\n# ", " ")
+    subprocess.run([sys.executable, str(EXAMPLE / "generate_pairs.py"), "--out", str(tmp_path), *flags], check=True,
                    capture_output=True, cwd=EXAMPLE)  # fmt: skip
     for name in ("pairs_train.jsonl", "pairs_eval.jsonl"):
         assert (tmp_path / name).read_bytes() == (EXAMPLE / "data" / name).read_bytes(), name
