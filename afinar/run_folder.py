@@ -40,4 +40,4 @@ def update_summary(run_dir: Path, summary: dict) -> None:
 def adapter_digests(run_dir: Path) -> dict[str, str]:
     """sha256 of every file of the run's adapter, keyed by path: what the audit records that change
     or close the adapter hold."""
-    return digests(sorted((Path(run_dir) / "adapter").glob("*")))
+    return digests(sorted(p for p in (Path(run_dir) / "adapter").glob("*") if p.is_file()))

@@ -167,7 +167,10 @@ def log_run(run_dir: Path) -> dict:
         try:
             where["mlflow"] = _mlflow(run_dir, recipe, summary, gate)
         except Exception as err:  # MLflow raises its own types (and requests' for a server)
-            raise AfinarError(f"MLflow at {cfg.mlflow_uri or 'the default SQLite store'}: {err}") from None
+            raise AfinarError(
+                f"MLflow at {cfg.mlflow_uri or 'the default SQLite store'}: {err} (the run itself is complete in "
+                f"{run_dir}; log it again with: afinar track {run_dir})"
+            ) from None
     if cfg.tensorboard:
         where["tensorboard"] = str(_tensorboard(run_dir, summary))
     record("track", str(run_dir), actor, digests=adapter_digests(run_dir), details=where)

@@ -107,13 +107,17 @@ def modelfile(gguf_name: str, tokenizer, system_prompt: str | None, adds_bos: bo
     if label == "Llama 3" and not adds_bos:
         template = tokenizer.bos_token + template
     system = system_prompt or template_system(tokenizer, label)
+    try:
+        quoted = _quoted(template, "template"), _quoted(system, "system prompt") if system else None
+    except AfinarError as err:  # no Modelfile rather than one that renders otherwise
+        return None, str(err)
     lines = [
         f"# Ollama: ollama create NAME -f {gguf_name.removesuffix('.gguf')}.Modelfile  (written by afinar export;",
         f"# the {label} chat format the model was trained on)",
         f"FROM ./{gguf_name}",
-        f"TEMPLATE {_quoted(template, 'template')}",
+        f"TEMPLATE {quoted[0]}",
     ]
-    if system:
-        lines.append(f"SYSTEM {_quoted(system, 'system prompt')}")
+    if quoted[1]:
+        lines.append(f"SYSTEM {quoted[1]}")
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]
     return "\n".join(lines) + "\n", label

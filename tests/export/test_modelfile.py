@@ -136,3 +136,15 @@ def test_a_chat_format_afinar_cannot_prove_gets_no_modelfile(tokenizer):
     )
     text, reason = modelfile("m.gguf", other, "Be brief.", adds_bos=False)
     assert text is None and "neither ChatML nor Llama 3" in reason
+
+
+@pytest.mark.parametrize(
+    ("system", "message"),
+    [
+        ('Quote code like this: """', "a line ending in three double quotes"),
+        ("Responde\u00a0en español.", "characters a Modelfile drops: U+00A0"),
+    ],
+)
+def test_a_system_prompt_a_modelfile_cannot_hold_gets_no_modelfile(tokenizer, system, message):
+    text, reason = modelfile("m.gguf", tokenizer, system, adds_bos=False)
+    assert text is None and message in reason
