@@ -407,7 +407,7 @@ def read_rows(path: Path):
     """
     path = Path(path)
     if path.is_dir():
-        raise AfinarError(f"{path}: a folder; its shards are read one by one (afinar.shards.dataset_files)")
+        raise AfinarError(f"{path}: a folder, where one dataset file is read")
     if not path.is_file():
         raise AfinarError(f"{path}: dataset file not found")
     kind = dataset_kind(path)

@@ -35,9 +35,10 @@ from transformers import AutoModel, AutoTokenizer
 
 from afinar.atomic import write_json, write_text
 from afinar.data.lint import language
-from afinar.data.read import read_rows
-from afinar.errors import AfinarError, where
+from afinar.data.read import location, read_rows
+from afinar.errors import AfinarError
 from afinar.model.load import quiet_transformers
+from afinar.shards import dataset_files
 
 __all__ = [
     "ENCODER_PACKAGE",
@@ -119,16 +120,18 @@ def _prompt_of(row, at: str) -> str:
 
 
 def window_from_file(path: Path) -> Window:
-    """Prompts from a .jsonl or .csv file (``.afe`` encrypted ones are decrypted in memory).
+    """Prompts from a dataset file or folder of shards (``.afe`` encrypted ones are decrypted in
+    memory).
 
     Raises:
         AfinarError: a missing or unreadable file, or a row without a prompt (file:line, field).
     """
     prompts = []
-    for n, row in read_rows(path):
-        if isinstance(row, AfinarError):
-            raise row
-        prompts.append(_prompt_of(row, where(path, n)))
+    for shard in dataset_files(path):
+        for n, row in read_rows(shard):
+            if isinstance(row, AfinarError):
+                raise row
+            prompts.append(_prompt_of(row, location(shard, n)))
     return Window(prompts, str(path))
 
 

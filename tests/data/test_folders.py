@@ -147,3 +147,11 @@ def test_masking_a_folder_writes_a_new_folder_of_masked_shards_or_nothing(tmp_pa
     assert out.exit_code != 0 and "part-1.parquet: not a parquet file" in out.output
     assert not (tmp_path / "bad-masked").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bad-masked")] == []
+
+
+def test_drift_reads_a_folder_of_production_prompts(tmp_path):
+    from afinar.eval.drift import window_from_file
+
+    rows = [{"prompt": f"question {i}"} for i in range(5)]
+    window = window_from_file(parquet_shards(tmp_path / "prompts", rows, per_file=2))
+    assert window.prompts == [r["prompt"] for r in rows]
