@@ -104,6 +104,11 @@ def data_encrypt(src: Path, dst: Path | None, remove_plaintext: bool = False) ->
 
 def data_decrypt(src: Path, dst: Path) -> int:
     """Write the plaintext of ``src`` to ``dst``: a deliberate, audited export."""
+    if Path(src).is_dir():
+        raise AfinarError(
+            f"{src}: a folder; decrypt one shard at a time (afinar data decrypt SHARD.afe -o OUT); "
+            "training, masking and the data check read an encrypted folder as it is"
+        )
     actor = authorize("data.decrypt", "dataset:read", [src])
     n = crypto.decrypt_file(src, dst)
     record("data.decrypt", str(src), actor, digests=digests([src]), details={"to": str(dst), "bytes": n})

@@ -63,6 +63,9 @@ def test_shard_folders_render_the_tokens_and_labels_of_one_jsonl_file_in_order(t
                      "data-00002-of-00003.arrow.afe", "dataset_info.json", "state.json"]  # fmt: skip
     assert not any(b"Add 1 and 2" in p.read_bytes() for p in sealed.iterdir())
     assert rendered(tokenizer, sealed) == want
+    out = cli("data", "decrypt", sealed, "-o", tmp_path / "plain")
+    assert out.exit_code == 2 and "decrypt one shard at a time" in " ".join(out.output.split())
+    assert not (tmp_path / "plain").exists()
 
 
 def test_a_run_trains_from_folders_and_its_lineage_names_each_shard(tmp_path, tiny_model_dir):
