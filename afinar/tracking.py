@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from afinar.atomic import read_json
@@ -87,7 +88,17 @@ def eval_metrics(summary: dict) -> dict[str, float]:
     return out
 
 
-def _mlflow(run_dir: Path, recipe: Recipe, summary: dict, gate: dict | None) -> str:
+@dataclass
+class _Numbers:
+    """What both trackers get, read from the run folder once."""
+
+    steps: list[tuple[int, dict[str, float]]]
+    evaluation: dict[str, float]
+    last: int
+    """The last step: where the evaluation's numbers are logged."""
+
+
+def _mlflow(run_dir: Path, recipe: Recipe, numbers: _Numbers, gate: dict | None) -> str:
     """Log to MLflow; returns the store's URI."""
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
     import mlflow  # only with tracking.mlflow: it is slow to import and most runs never need it
@@ -108,10 +119,9 @@ def _mlflow(run_dir: Path, recipe: Recipe, summary: dict, gate: dict | None) -> 
     run = client.create_run(experiment_id, run_name=run_dir.name, tags=tags)
     rid = run.info.run_id
     params = [mlflow.entities.Param(k, v[:6000]) for k, v in recipe_params(recipe).items()]
-    steps = step_metrics(run_dir)
-    last = max((s for s, _ in steps), default=0)
-    metrics = [mlflow.entities.Metric(k, v, 0, s) for s, values in steps for k, v in values.items()]
-    metrics += [mlflow.entities.Metric(k, v, 0, last) for k, v in eval_metrics(summary).items()]
+    last = numbers.last
+    metrics = [mlflow.entities.Metric(k, v, 0, s) for s, values in numbers.steps for k, v in values.items()]
+    metrics += [mlflow.entities.Metric(k, v, 0, last) for k, v in numbers.evaluation.items()]
     if gate is not None:
         metrics.append(mlflow.entities.Metric("gate/promoted", float(gate["decision"] == "promoted"), 0, last))
     for i in range(0, len(params), 100):  # MLflow takes at most 100 params and 1,000 metrics a batch
@@ -127,21 +137,19 @@ def _mlflow(run_dir: Path, recipe: Recipe, summary: dict, gate: dict | None) -> 
     return uri
 
 
-def _tensorboard(run_dir: Path, summary: dict) -> Path:
+def _tensorboard(run_dir: Path, numbers: _Numbers) -> Path:
     """Write TensorBoard event files into ``run_dir/tensorboard``; returns the folder."""
     from torch.utils.tensorboard import SummaryWriter  # only with tracking.tensorboard
 
     folder = run_dir / "tensorboard"
-    steps = step_metrics(run_dir)
-    last = max((s for s, _ in steps), default=0)
     with SummaryWriter(str(folder)) as writer:
-        for step, values in steps:
+        for step, values in numbers.steps:
             for key, value in values.items():
                 writer.add_scalar(key, value, step)
-        for key, value in eval_metrics(summary).items():
-            writer.add_scalar(key, value, last)
+        for key, value in numbers.evaluation.items():
+            writer.add_scalar(key, value, numbers.last)
         if (run_dir / "model_card.md").is_file():
-            writer.add_text("model_card", (run_dir / "model_card.md").read_text(encoding="utf-8"), last)
+            writer.add_text("model_card", (run_dir / "model_card.md").read_text(encoding="utf-8"), numbers.last)
     return folder
 
 
@@ -160,18 +168,19 @@ def log_run(run_dir: Path) -> dict:
     if not (run_dir / SUMMARY_FILE).is_file():
         raise AfinarError(f"{run_dir}: no {SUMMARY_FILE} yet; a run is logged once it has trained")
     actor = authorize("track", "train")
-    summary = read_json(run_dir / SUMMARY_FILE)
+    steps = step_metrics(run_dir)
+    numbers = _Numbers(steps, eval_metrics(read_json(run_dir / SUMMARY_FILE)), max((s for s, _ in steps), default=0))
     gate = read_json(run_dir / "gate.json") if (run_dir / "gate.json").is_file() else None
     where: dict = {}
     if cfg.mlflow:
         try:
-            where["mlflow"] = _mlflow(run_dir, recipe, summary, gate)
+            where["mlflow"] = _mlflow(run_dir, recipe, numbers, gate)
         except Exception as err:  # MLflow raises its own types (and requests' for a server)
             raise AfinarError(
                 f"MLflow at {cfg.mlflow_uri or 'the default SQLite store'}: {err} (the run itself is complete in "
                 f"{run_dir}; log it again with: afinar track {run_dir})"
             ) from None
     if cfg.tensorboard:
-        where["tensorboard"] = str(_tensorboard(run_dir, summary))
+        where["tensorboard"] = str(_tensorboard(run_dir, numbers))
     record("track", str(run_dir), actor, digests=adapter_digests(run_dir), details=where)
     return where
