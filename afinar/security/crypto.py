@@ -49,7 +49,6 @@ __all__ = [
     "decrypt_file",
     "encrypt_file",
     "encrypt_stream",
-    "is_afe",
     "open_decrypted",
     "read_header",
     "rotate",
@@ -76,10 +75,6 @@ class Header:
     """The 58 fixed bytes, as read (what the chunks and the wrapped key authenticate)."""
     slot_offset: int
     payload_offset: int
-
-
-def is_afe(path: Path) -> bool:
-    return Path(path).suffix == ".afe"
 
 
 def _fixed_bytes(chunk_size: int, file_id: bytes, commitment: bytes) -> bytes:
