@@ -24,7 +24,7 @@ ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "d
 
 ROW_KEYS = {
     "alpaca": ({"instruction", "output"}, {"input"}),
-    "chat": ({"messages"}, set()),
+    "chat": ({"messages"}, {"tools"}),
     "sharegpt": ({"conversations"}, set()),
     "completion": ({"prompt", "completion"}, set()),
     "preference": ({"prompt", "chosen", "rejected"}, set()),
@@ -72,6 +72,7 @@ RATES = {
     "clarify": "clarify_rate",
     "finance": "finance_score",
     "apidoc": "apidoc_score",
+    "tool_call": "tool_call_score",
 }
 """The one registry of domain metrics: each metric a row (``metric`` field) or ``eval.metric`` may
 name, with the summary key of its rate; ``json`` rows give the three JSON rates instead
@@ -91,6 +92,7 @@ RATE_LABELS = {
     "clarify_rate": "user errors: asks, no script",
     "finance_score": "finance: figures, none invented, formal, ROUGE-L",
     "apidoc_score": "API docs: sections, parameters, example",
+    "tool_call_score": "tool calls: needed or not, name, arguments",
 }
 """Every domain rate a summary can hold (``json`` rows' three, then each metric's), as tables and
 the model card name it."""

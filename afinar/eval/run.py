@@ -14,7 +14,7 @@ from afinar.errors import AfinarError
 from afinar.eval.derive import derive_answer, derived_fields
 from afinar.eval.domain import json_metrics
 from afinar.eval.faithfulness import apidoc_check, finance_check
-from afinar.eval.metrics import SqlFixture, exact_match, rouge_l, shell_check, sql_match, strip_fence
+from afinar.eval.metrics import SqlFixture, exact_match, rouge_l, shell_check, sql_match, strip_fence, tool_call_match
 from afinar.eval.scripts import bash_check, clarify_check, powershell_check
 from afinar.model.adapters import as_base, folded
 from afinar.model.cache import base_result_path, digest_of
@@ -71,6 +71,7 @@ PARTS = {
     "powershell": ("balanced", "cmdlets", "words"),
     "finance": ("figures", "no_invented", "formal", "rouge_l"),
     "apidoc": ("sections", "parameters", "example"),
+    "tool_call": ("decision", "name", "arguments"),
 }
 """The parts of a metric's row score that ``by_metric`` also averages (domain.json)."""
 
@@ -134,6 +135,7 @@ def score_answers(examples: list[Example], answers: list[str], refs: list[str], 
         "bash": bash_check,
         "powershell": powershell_check,
         "clarify": clarify_check,
+        "tool_call": tool_call_match,
     }
     with_prompt = {"finance": finance_check, "apidoc": apidoc_check}  # they check the answer against its input
     for i, metric in enumerate(metrics):
