@@ -1,6 +1,6 @@
 """What the server lets in (the guard) and lets out (the sanitizer).
 
-Guard, on the untrusted turns of a request (user turns; the whole prompt of a completion):
+Guard, on the untrusted turns of a request (user and tool turns; the whole prompt of a completion):
 
 - injection: the rules of :mod:`afinar.serve.rules` and the classifier of
   :mod:`afinar.serve.classifier`; ``block`` (HTTP 400, code ``prompt_injection``), ``flag``
@@ -56,7 +56,7 @@ class Guard:
         return InjectionClassifier.load()
 
     def check(self, untrusted: list[str], texts: list[str] | None = None) -> GuardResult:
-        """Look for injections in ``untrusted`` (user turns) and PII in ``texts`` (every turn;
+        """Look for injections in ``untrusted`` (user and tool turns) and PII in ``texts`` (every turn;
         default ``untrusted``). ``result.texts`` is ``texts`` as the model will see them."""
         texts = untrusted if texts is None else texts
         result = GuardResult(list(texts))

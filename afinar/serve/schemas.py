@@ -10,7 +10,10 @@ from typing import Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from afinar.data.tools import check_tools, tool_names
+from afinar.errors import AfinarError
 
 __all__ = ["ChatRequest", "CompletionRequest", "Message"]
 
@@ -24,14 +27,43 @@ class TextPart(_Body):
     text: str
 
 
+class CalledFunction(_Body):
+    name: str
+    arguments: str = "{}"
+    """JSON text of the arguments, as OpenAI sends them back."""
+
+
+class CallIn(_Body):
+    """An assistant turn's tool call, sent back with the conversation."""
+
+    id: str
+    type: Literal["function"] = "function"
+    function: CalledFunction
+
+
 class Message(_Body):
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
+    tool_calls: list[CallIn] | None = None
+    """On an assistant turn: the calls it made."""
+    tool_call_id: str | None = None
+    """On a tool turn: the call whose result this is."""
 
     def text(self) -> str:
         if isinstance(self.content, list):
             return "".join(p.text for p in self.content)
         return self.content or ""
+
+
+class _FunctionName(_Body):
+    name: str
+
+
+class NamedChoice(_Body):
+    """``tool_choice`` naming the one function to call."""
+
+    type: Literal["function"] = "function"
+    function: _FunctionName
 
 
 class StreamOptions(_Body):
@@ -87,6 +119,32 @@ class ChatRequest(_Sampling):
     messages: list[Message] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     response_format: ResponseFormat | None = None
+    tools: list[dict] | None = None
+    """OpenAI function tools, offered in the afinar tool format (:mod:`afinar.data.tools`)."""
+    tool_choice: Literal["none", "auto", "required"] | NamedChoice | None = None
+    parallel_tool_calls: bool = True
+
+    @field_validator("tools")
+    @classmethod
+    def _function_tools(cls, value: list[dict] | None) -> list[dict] | None:
+        """Checked at the door, as a training row's are: names, JSON Schema parameters."""
+        if value is None:
+            return None
+        try:
+            return check_tools(value, "request")
+        except AfinarError as err:
+            raise ValueError(str(err).removeprefix("request: ")) from None
+
+    @model_validator(mode="after")
+    def _choice_among_tools(self) -> ChatRequest:
+        if isinstance(self.tool_choice, NamedChoice) and self.tool_choice.function.name not in tool_names(
+            self.tools or []
+        ):
+            offered = ", ".join(tool_names(self.tools or [])) or "none"
+            raise ValueError(f"tool_choice names '{self.tool_choice.function.name}', which is not in tools ({offered})")
+        if self.tool_choice == "required" and not self.tools:
+            raise ValueError("tool_choice 'required' needs tools")
+        return self
 
 
 class CompletionRequest(_Sampling):

@@ -113,10 +113,11 @@ async def respond(
     body: _Sampling,
     prompt_text: str,
     whole: Callable[[str, str, str | None, dict], dict],
-    chunk: Callable[[str, str | None, str | None], dict | None],
+    chunk: Callable[[str, str | None, str | None], dict | list[dict] | None],
 ):
     """The answer: ``whole(id, text, finish, usage)`` as JSON, or SSE of ``chunk(id, delta, finish)``
-    (``delta`` None asks for the opening chunk, which may be None)."""
+    (``delta`` None asks for the opening chunk; a chunk may be None, nothing to send yet, or a list
+    of several)."""
     rid = f"{'chatcmpl' if 'messages' in type(body).model_fields else 'cmpl'}-{secrets.token_hex(12)}"
     record.details["stream"] = body.stream
     record.details["completion_id"] = rid
@@ -134,13 +135,15 @@ async def respond(
         dep.remember(rid, record.actor)
         return JSONResponse(whole(rid, gen.text, gen.finish, usage))
 
+    def sse(piece: dict | list[dict] | None) -> str:
+        return "".join(f"data: {json.dumps(p)}\n\n" for p in ([piece] if isinstance(piece, dict) else piece or []))
+
     async def events() -> AsyncIterator[str]:
-        first = chunk(rid, None, None)
-        if first:
-            yield f"data: {json.dumps(first)}\n\n"
+        yield sse(chunk(rid, None, None))
         try:
             async for delta in gen.deltas():
-                yield f"data: {json.dumps(chunk(rid, delta, None))}\n\n"
+                if out := sse(chunk(rid, delta, None)):
+                    yield out
         except ApiError as err:
             record.decision, record.details["error"] = "error", err.code
             _finish(dep, request, record, gen, prompt_text)
@@ -148,7 +151,7 @@ async def respond(
             return
         usage = _finish(dep, request, record, gen, prompt_text)
         dep.remember(rid, record.actor)
-        yield f"data: {json.dumps(chunk(rid, '', gen.finish))}\n\n"
+        yield sse(chunk(rid, "", gen.finish))
         if body.stream_options and body.stream_options.include_usage:
             yield f"data: {json.dumps({**chunk(rid, '', None), 'choices': [], 'usage': usage})}\n\n"
         yield "data: [DONE]\n\n"

@@ -1,15 +1,28 @@
-"""``POST /v1/chat/completions``: guard the user turns, apply the chat template, answer."""
+"""``POST /v1/chat/completions``: guard the untrusted turns, apply the chat template, answer.
+
+Tools (``tools``, ``tool_choice``, assistant turns with ``tool_calls``, ``tool`` turns) are
+written in the afinar tool format (:mod:`afinar.data.tools`), the one the model was trained on;
+what the model writes back is parsed into OpenAI's ``tool_calls`` by the same rules the
+evaluation scores it by. ``tool_choice: required`` or a named function starts the answer with
+the call's opening (``<tool_call>``, and the name), so the model can only go on with a call.
+Tool results are untrusted like user turns: the injection guard reads them.
+"""
 
 from __future__ import annotations
+
+import json
+import secrets as tokens
 
 from fastapi import APIRouter, Request
 
 from afinar.data.read import with_system_prompt
 from afinar.data.render import prompt_ids
+from afinar.data.tools import CALL_OPEN, ToolCall, as_text, parse_calls, tool_names, with_tools
+from afinar.serve.auth import ApiError
 from afinar.serve.deps import CallerDep, DeploymentDep, RecordDep
 from afinar.serve.generation import Generation
 from afinar.serve.routes._answer import adapter_for, created, guarded, respond, sampling
-from afinar.serve.schemas import ChatRequest
+from afinar.serve.schemas import ChatRequest, Message, NamedChoice
 
 router = APIRouter()
 
@@ -24,38 +37,136 @@ def _defuse(text: str, tokenizer) -> str:
     return text
 
 
+def _calls_in(m: Message, at: int) -> tuple[list[str], list[ToolCall]]:
+    """An assistant turn's ``tool_calls`` sent back by the client, as ids and calls."""
+    ids, calls = [], []
+    for k, call in enumerate(m.tool_calls or []):
+        try:
+            args = json.loads(call.function.arguments or "{}")
+        except ValueError:
+            args = None
+        if not isinstance(args, dict):
+            raise ApiError(400, "invalid_request", f"field 'messages.{at}.tool_calls.{k}.function.arguments' "
+                           "must be the JSON text of an object")  # fmt: skip
+        ids.append(call.id)
+        calls.append(ToolCall(call.function.name, args))
+    return ids, calls
+
+
+def _turns(body: ChatRequest, roles: list[str], seen: list[str]) -> list[dict]:
+    """The request's turns as the model reads them: tool calls and results in the afinar tool
+    format. A tool turn must answer a call of the assistant turn before it."""
+    turns: list[dict] = []
+    open_ids: list[str] = []
+    for i, (m, role, text) in enumerate(zip(body.messages, roles, seen, strict=True)):
+        turn: dict = {"role": role, "content": text}
+        if role == "assistant" and m.tool_calls:
+            turn["ids"], turn["calls"] = _calls_in(m, i)
+            open_ids = list(turn["ids"])
+        elif role == "tool":
+            if m.tool_call_id not in open_ids:
+                why = f"{m.tool_call_id!r}, which answers no tool call of the assistant turn before it"
+                raise ApiError(400, "invalid_request", f"field 'messages.{i}.tool_call_id' is {why}")
+            turn["id"] = m.tool_call_id
+        else:
+            open_ids = []
+        turns.append(turn)
+    return as_text(turns)
+
+
+def _opening(body: ChatRequest) -> str:
+    """What the answer must start with under ``tool_choice`` (empty: the model chooses)."""
+    if isinstance(body.tool_choice, NamedChoice):
+        return f'{CALL_OPEN}\n{{"name": {json.dumps(body.tool_choice.function.name)}, "arguments":'
+    return f"{CALL_OPEN}\n" if body.tool_choice == "required" else ""
+
+
+def _tool_calls(body: ChatRequest, text: str) -> tuple[str | None, list[dict]]:
+    """The answer's words and its calls in OpenAI's shape (no calls unless tools were offered)."""
+    if not body.tools or body.tool_choice == "none":
+        return text, []
+    words, calls = parse_calls(text)
+    offered = tool_names(body.tools)
+    if calls and all(c.name in offered for c in calls):
+        calls = calls if body.parallel_tool_calls else calls[:1]
+        shaped = [
+            {
+                "id": f"call_{tokens.token_hex(12)}",
+                "type": "function",
+                "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)},
+            }
+            for c in calls
+        ]
+        return words or None, shaped
+    if body.tool_choice not in (None, "auto"):
+        raise ApiError(422, "invalid_tool_call", "tool_choice asked for a call, and the model's answer is not a "
+                       f"call to an offered tool ({', '.join(offered)})", "invalid_response_error")  # fmt: skip
+    return text, []
+
+
+class _Held:
+    """Streamed text with tools offered: words go out as they come, but from the first character
+    that may open a ``<tool_call>`` block nothing goes out until the answer is complete (it is a
+    call, sent as ``tool_calls``, or it is text after all)."""
+
+    def __init__(self, opening: str):
+        self.text, self.sent, self.forced = "", 0, bool(opening)
+
+    def add(self, delta: str) -> str:
+        self.text += delta
+        if self.forced:
+            return ""
+        cut = self.text.find(CALL_OPEN)
+        if cut < 0:  # hold back a tail that may be the start of CALL_OPEN
+            cut = next((k for k in range(max(0, len(self.text) - len(CALL_OPEN)), len(self.text))
+                        if CALL_OPEN.startswith(self.text[k:])), len(self.text))  # fmt: skip
+        out, self.sent = self.text[self.sent : max(cut, self.sent)], max(cut, self.sent)
+        return out
+
+
 @router.post("/v1/chat/completions")
 async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentDep, record: RecordDep, _: CallerDep):
     adapter = adapter_for(dep, body.model, record)
     roles = ["system" if m.role == "developer" else m.role for m in body.messages]
     texts = [m.text() for m in body.messages]
-    untrusted = [t for r, t in zip(roles, texts, strict=True) if r == "user"]
+    untrusted = [t for r, t in zip(roles, texts, strict=True) if r in ("user", "tool")]
     result = await guarded(dep, record, untrusted, texts)
-    record.details["roles"] = roles  # with the prompt's texts: the conversation, for feedback datasets
-    seen = [_defuse(t, dep.tokenizer) if r == "user" else t for r, t in zip(roles, result.texts, strict=True)]
-    messages = [{"role": r, "content": t} for r, t in zip(roles, seen, strict=True)]
+    seen = [_defuse(t, dep.tokenizer) if r in ("user", "tool") else t for r, t in zip(roles, result.texts, strict=True)]
+    tooled = bool(body.tools) or any(r == "tool" or m.tool_calls for r, m in zip(roles, body.messages, strict=True))
+    plain = [{"role": r, "content": t} for r, t in zip(roles, seen, strict=True)]
+    messages = _turns(body, roles, seen) if tooled else plain
+    if tooled:  # the conversation as the model reads it: what a feedback dataset is built from
+        record.details["prompt"] = [dep.sanitizer.clean(m["content"])[0] for m in messages]
+        record.details["tools"] = tool_names(body.tools or [])
+    record.details["roles"] = [m["role"] for m in messages] if tooled else roles
     messages = with_system_prompt(messages, dep.system_prompt)
-    ids = prompt_ids(dep.tokenizer, messages)
-    settings = sampling(dep, body, len(ids), body.max_completion_tokens or body.max_tokens)
     secrets = [m["content"] for m in messages if m["role"] == "system"]
+    messages = with_tools(messages, body.tools if body.tool_choice != "none" else None)
+    opening = _opening(body)
+    ids = prompt_ids(dep.tokenizer, messages)
+    ids += dep.tokenizer(opening, add_special_tokens=False)["input_ids"] if opening else []
+    settings = sampling(dep, body, len(ids), body.max_completion_tokens or body.max_tokens)
     schema = body.response_format.schema() if body.response_format else None
     gen = Generation(dep.engine, ids, adapter, settings, dep.sanitizer, body.stops(), secrets, schema)
     stamp = created()
+    held = _Held(opening)
+
+    def answer(text: str, finish: str | None) -> tuple[str | None, list[dict], str | None]:
+        words, calls = _tool_calls(body, opening + text)
+        if calls:
+            record.details["tool_calls"] = [c["function"]["name"] for c in calls]
+        return words, calls, ("tool_calls" if calls and finish == "stop" else finish)
 
     def whole(rid: str, text: str, finish: str | None, usage: dict) -> dict:
-        choice = {
-            "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "finish_reason": finish,
-            "logprobs": None,
-        }
+        words, calls, finish = answer(text, finish)
+        message = {"role": "assistant", "content": words} | ({"tool_calls": calls} if calls else {})
+        choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
         return {"id": rid, "object": "chat.completion", "created": stamp, "model": body.model, "choices": [choice]} | {
             "usage": usage
         }
 
-    def chunk(rid: str, delta: str | None, finish: str | None) -> dict:
-        content = {"role": "assistant", "content": ""} if delta is None else ({"content": delta} if delta else {})
-        choice = {"index": 0, "delta": content, "finish_reason": finish, "logprobs": None}
+    def shape(rid: str, delta: dict, finish: str | None) -> dict:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
         return {
             "id": rid,
             "object": "chat.completion.chunk",
@@ -63,5 +174,27 @@ async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentD
             "model": body.model,
             "choices": [choice],
         }
+
+    def chunk(rid: str, delta: str | None, finish: str | None) -> dict | list[dict] | None:
+        if delta is None:
+            return shape(rid, {"role": "assistant", "content": ""}, None)
+        if not body.tools:
+            return shape(rid, {"content": delta} if delta else {}, finish)
+        if finish is None:
+            out = held.add(delta)
+            return shape(rid, {"content": out}, None) if out else None
+        text = held.text + delta
+        try:
+            _, calls, finish = answer(text, finish)
+        except ApiError as err:  # a forced call that is none: the stream ends with the error
+            record.decision, record.details["error"] = "error", err.code
+            return err.body()
+        if calls:  # the words before the first block that were held back, then the calls
+            rest = text[held.sent : max(held.sent, text.find(CALL_OPEN))] if not opening else ""
+        else:
+            rest = text[held.sent :]
+        pieces = [shape(rid, {"content": rest}, None)] if rest.strip() or (rest and not calls) else []
+        pieces += [shape(rid, {"tool_calls": [{"index": k, **c}]}, None) for k, c in enumerate(calls)]
+        return [*pieces, shape(rid, {}, finish)]
 
     return await respond(request, dep, record, gen, body, "\n".join(texts), whole, chunk)
