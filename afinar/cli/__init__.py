@@ -394,7 +394,7 @@ def chat_cmd(run_dir: RunDir, max_new_tokens: Annotated[int, typer.Option()] = 2
 def export_cmd(
     run_dir: RunDir,
     fmt: Annotated[str, typer.Option("--format", help="hf (merged safetensors) or gguf (llama.cpp).")] = "gguf",
-    quant: Annotated[str, typer.Option(help="GGUF type: f32, f16 or q8_0.")] = "f16",
+    quant: Annotated[str, typer.Option(help="GGUF type: f32, f16, q8_0, q4_k_m or q5_k_m.")] = "f16",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Default: RUN_DIR/export/...")] = None,
     verify: Annotated[bool, typer.Option(help="Reload the export and compare greedy tokens.")] = True,
     prompts: Annotated[int, typer.Option(help="Prompts in the parity check (from the eval split).")] = 20,
@@ -412,6 +412,13 @@ def export_cmd(
         console.print(
             f"verify ({v['engine']}): {v['identical']}/{v['prompts']} prompts generate identical tokens "
             f"({100 * v['agreement']:.0f}%)",
+            highlight=False,
+        )
+    if "perplexity" in info:
+        p = info["perplexity"]
+        console.print(
+            f"perplexity on {p['rows']} {p['split']} rows ({p['tokens']:,} tokens): trained {p['trained']:.4f}, "
+            f"this GGUF's weights {p['export']:.4f} ({100 * p['increase']:+.2f}%)",
             highlight=False,
         )
     ollama = info.get("modelfile", {})

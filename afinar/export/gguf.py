@@ -18,7 +18,9 @@ by (1 for short wavelengths, ``factor`` for long ones, a smooth blend between), 
 from the config as Meta defines the scaling. Other scaling types are refused by name.
 
 Norms and other 1-D tensors stay f32 in every file type (as llama.cpp's own converter does);
-matrices are f32, f16 or q8_0 (blocks of 32 with one f16 scale, quantized by ``gguf.quants``).
+matrices are f32, f16 or q8_0 (blocks of 32 with one f16 scale, quantized by ``gguf.quants``),
+or one of the k-quant mixes q4_k_m and q5_k_m, quantized tensor by tensor by llama.cpp's own
+code (:mod:`afinar.export.kquants`).
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ import torch
 
 from afinar.atomic import atomic_path
 from afinar.errors import AfinarError
+from afinar.export.kquants import MIXES, quantize_rows, tensor_type
 
-__all__ = ["QUANTS", "rope_freq_factors", "tokenizer_metadata", "write_gguf"]
+__all__ = ["QUANTS", "read_weights", "rope_freq_factors", "tokenizer_metadata", "write_gguf"]
 
 QUANTS = {
     "f32": (gguf.GGMLQuantizationType.F32, gguf.LlamaFileType.ALL_F32),
     "f16": (gguf.GGMLQuantizationType.F16, gguf.LlamaFileType.MOSTLY_F16),
     "q8_0": (gguf.GGMLQuantizationType.Q8_0, gguf.LlamaFileType.MOSTLY_Q8_0),
+    **MIXES,
 }
 _NAMES = {
     "self_attn.q_proj": "attn_q",
@@ -56,6 +60,31 @@ _NAMES = {
 def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
     """HF rotate-half row order -> llama.cpp's interleaved pairs (rows grouped per head)."""
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
+    """The inverse of :func:`_permute`: llama.cpp's interleaved pairs -> HF rotate-half order."""
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def read_weights(path: Path, model) -> dict[str, torch.Tensor]:
+    """The weights of ``model``'s tensors as the GGUF at ``path`` (written by :func:`write_gguf`)
+    stores them, dequantized by ``gguf``'s reader and put back in Hugging Face's layout: what
+    llama.cpp computes with, before it quantizes activations of its own."""
+    cfg = model.config
+    tensors = {t.name: t for t in gguf.GGUFReader(str(path)).tensors}
+    out = {}
+    for hf_name, like in model.state_dict().items():
+        if hf_name == "lm_head.weight" and cfg.tie_word_embeddings:
+            continue
+        t = tensors[_gguf_name(hf_name)]
+        data = gguf.quants.dequantize(t.data, t.tensor_type).reshape(like.shape)
+        if hf_name.endswith("q_proj.weight"):
+            data = _unpermute(data, cfg.num_attention_heads)
+        elif hf_name.endswith("k_proj.weight"):
+            data = _unpermute(data, cfg.num_key_value_heads)
+        out[hf_name] = torch.from_numpy(np.array(data, dtype=np.float32))  # a writable copy
+    return out
 
 
 def rope_freq_factors(rope: dict, head_dim: int) -> np.ndarray | None:
@@ -250,12 +279,18 @@ def write_gguf(model, out: Path, quant: str, tokenizer, name: str, tokenizer_ggu
                 data = _permute(data, n_head)
             elif hf_name.endswith("k_proj.weight"):
                 data = _permute(data, n_kv)
+            name = _gguf_name(hf_name)
             if data.ndim == 1 or qtype == gguf.GGMLQuantizationType.F32:
-                w.add_tensor(_gguf_name(hf_name), data)
+                w.add_tensor(name, data)
+            elif quant in MIXES:
+                new = tensor_type(name, data.shape[-1], quant, cfg.num_hidden_layers, cfg.tie_word_embeddings)
+                w.add_tensor(
+                    name, quantize_rows(data, new), raw_dtype=None if new == gguf.GGMLQuantizationType.F16 else new
+                )
             elif qtype == gguf.GGMLQuantizationType.F16:
-                w.add_tensor(_gguf_name(hf_name), data.astype(np.float16))
+                w.add_tensor(name, data.astype(np.float16))
             else:
-                w.add_tensor(_gguf_name(hf_name), gguf.quants.quantize(data, qtype), raw_dtype=qtype)
+                w.add_tensor(name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_tensors_to_file()

@@ -12,8 +12,11 @@ Steps, in order:
 3. write ``--format hf`` (safetensors, config, tokenizer, chat template, generation config with
    the EOS id) or ``--format gguf`` (see :mod:`afinar.export.gguf`) under a temporary name;
 4. verify: a GGUF is loaded in llama.cpp and must generate the same tokens as the reference on
-   every prompt for f32/f16; for q8_0 the agreement rate and the first differing step are
-   reported (llama.cpp also quantizes activations there). An HF export is reloaded with
+   every prompt for f32/f16; for q8_0 and the k-quant mixes the agreement rate and the first
+   differing step are reported (llama.cpp also quantizes activations there), and the perplexity
+   on the run's held-out rows (the eval split, as trained: up to 64 rows) of the trained model
+   and of the GGUF's own weights (dequantized, in PyTorch), so the cost of a quantization is a
+   number next to f16's. An HF export is reloaded with
    transformers and must generate the same tokens. Only a verified export is renamed into
    place; a failed one leaves nothing behind but a ``fail`` audit record.
 
@@ -36,10 +39,10 @@ from transformers import AutoModelForCausalLM
 
 from afinar.atomic import atomic_path, write_json, write_text
 from afinar.data.intake import rows_as_trained
-from afinar.data.render import prompt_ids
+from afinar.data.render import prompt_ids, render
 from afinar.errors import AfinarError
 from afinar.eval.gate import require_promoted
-from afinar.export.gguf import QUANTS, write_gguf
+from afinar.export.gguf import QUANTS, read_weights, write_gguf
 from afinar.export.modelfile import modelfile
 from afinar.lineage import sha256_file
 from afinar.model.generate import generate_ids
@@ -64,6 +67,32 @@ def _prompts(recipe, n: int) -> list[list[dict[str, str]]]:
         last = max(i for i, m in enumerate(ex.messages) if m["role"] == "assistant")
         out.append(ex.messages[:last])
     return out
+
+
+@torch.no_grad()
+def _perplexity(model, rows: list[list[int]]) -> tuple[float, int]:
+    """exp(mean next-token NLL) over every token of ``rows``, and the tokens scored."""
+    total, n = 0.0, 0
+    for ids in rows:
+        x = torch.tensor([ids])
+        total += torch.nn.functional.cross_entropy(
+            model(input_ids=x).logits[0, :-1].float(), x[0, 1:], reduction="sum"
+        ).item()
+        n += len(ids) - 1
+    return float(torch.exp(torch.tensor(total / n))), n
+
+
+def _perplexity_change(merged, gguf_file: Path, tokenizer, recipe, n: int = 64) -> dict:
+    """The trained model's perplexity on held-out rows, and that of the GGUF's weights. Loads
+    the GGUF's weights into ``merged`` (which is not used after this)."""
+    data = rows_as_trained(recipe)
+    rows = [render(tokenizer, ex).input_ids[: recipe.data.max_seq_len] for ex in (data.held or data.train)[:n]]
+    trained, tokens = _perplexity(merged, rows)
+    merged.load_state_dict(read_weights(gguf_file, merged), strict=False)
+    exported, _ = _perplexity(merged, rows)
+    split = "eval" if data.held else "train"
+    return {"rows": len(rows), "split": split, "tokens": tokens, "trained": round(trained, 4),
+            "export": round(exported, 4), "increase": round(exported / trained - 1, 5)}  # fmt: skip
 
 
 @torch.no_grad()
@@ -185,6 +214,7 @@ def export_run(
             write_gguf(merged, tmp, quant, tokenizer, recipe.name, tokenizer_gguf)
             if verify:
                 info["verify"] = _verify_gguf(tmp, tokenizer, ids, reference, max_new_tokens)
+                info["perplexity"] = _perplexity_change(merged, tmp, tokenizer, recipe)
             _check_verified(run_dir, actor, info, out, fmt, quant, max_new_tokens)
             info["files"] = {str(out): sha256_file(tmp)}
             ollama, info["modelfile"] = _modelfile(tmp, out, tokenizer, recipe.data.system_prompt)

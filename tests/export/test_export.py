@@ -56,6 +56,8 @@ def test_gguf_f32_round_trips_through_transformers_and_runs_in_llama_cpp(run_dir
     result = export(run_dir, "--format", "gguf", "--quant", "f32", "-o", out)
     assert result.exit_code == 0, result.output
     assert "verify (llama.cpp): 6/6 prompts generate identical tokens (100%)" in result.output
+    ppl = json.loads((tmp_path / "m.export.json").read_text())["perplexity"]
+    assert ppl["export"] == ppl["trained"] > 1 and ppl["increase"] == 0 and ppl["split"] == "eval"  # f32: same weights
     # Ollama's Modelfile beside it (tests/export/test_modelfile.py renders its template)
     modelfile = (tmp_path / "m.Modelfile").read_text()
     assert "FROM ./m.gguf\n" in modelfile and 'PARAMETER stop "<|im_end|>"' in modelfile
@@ -75,17 +77,21 @@ def test_gguf_f32_round_trips_through_transformers_and_runs_in_llama_cpp(run_dir
         assert torch.equal(got[name], tensor), name
 
 
-def test_q8_0_reports_its_agreement(run_dir, tmp_path):
+@pytest.mark.parametrize(("quant", "matrices"), [("q8_0", {"Q8_0"}), ("q4_k_m", {"Q5_0", "Q8_0"})])
+def test_quantized_gguf_reports_agreement_and_perplexity(run_dir, tmp_path, quant, matrices):
     out = tmp_path / "q.gguf"
-    result = export(run_dir, "--format", "gguf", "--quant", "q8_0", "-o", out)
+    result = export(run_dir, "--format", "gguf", "--quant", quant, "-o", out)
     assert result.exit_code == 0, result.output
     meta = json.loads(out.with_suffix(".export.json").read_text())
-    v = meta["verify"]
+    v, ppl = meta["verify"], meta["perplexity"]
     assert v["engine"] == "llama.cpp" and v["prompts"] == 6 and 0 <= v["agreement"] <= 1
+    assert ppl["rows"] == 6 and ppl["increase"] == pytest.approx(ppl["export"] / ppl["trained"] - 1, abs=1e-4)
+    assert f"this GGUF's weights {ppl['export']:.4f}" in " ".join(result.output.split())
     import gguf
 
     kinds = {(len(t.shape), t.tensor_type.name) for t in gguf.GGUFReader(out).tensors}
-    assert kinds == {(1, "F32"), (2, "Q8_0")}  # every matrix quantized, every norm kept in f32
+    # every norm kept in f32; q4_k_m on 64-wide rows: llama.cpp's fallbacks (Q5_0, and Q8_0 for the tied embedding)
+    assert kinds == {(1, "F32")} | {(2, m) for m in matrices}
 
 
 def test_a_failed_verification_keeps_nothing_and_is_audited(run_dir, tmp_path, monkeypatch):
