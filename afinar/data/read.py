@@ -14,7 +14,10 @@ Accepted row forms (the fields of a JSON object, or the columns of a table):
 - chat (OpenAI's fine-tuning format): ``messages``: list of ``{"role":
   "system"|"user"|"assistant", "content": str}``; an optional system turn first, then user and
   assistant alternating, at least one assistant turn. An assistant turn may carry ``"weight"``:
-  ``1`` (the default) or ``0``, which keeps the turn as context and out of the loss
+  ``1`` (the default) or ``0``, which keeps the turn as context and out of the loss. With
+  ``tools`` (OpenAI function tools), an assistant turn may carry ``tool_calls`` and be followed by
+  one ``tool`` turn per call (``tool_call_id``, ``content``): written as text turns in the afinar
+  tool format (:mod:`afinar.data.tools`), the tools offered at the end of the system turn
 - sharegpt: ``conversations``: list of ``{"from": "system"|"human"|"gpt", "value": str}``
   (``user`` and ``assistant`` are read as ``human`` and ``gpt``), the same turn order as chat,
   ``weight`` as chat
