@@ -125,12 +125,18 @@ def test_a_streamed_call_arrives_as_tool_call_deltas_equal_to_the_plain_answer(c
         model="base", messages=[{"role": "user", "content": ASK}], tools=[_lookup_tool()], temperature=0
     )
     stream = client.chat.completions.create(
-        model="base", messages=[{"role": "user", "content": ASK}], tools=[_lookup_tool()], temperature=0, stream=True
+        model="base",
+        messages=[{"role": "user", "content": ASK}],
+        tools=[_lookup_tool()],
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
     )
     chunks = list(stream)
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     calls = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
-    assert content == "" and chunks[-1].choices[0].finish_reason == "tool_calls"
+    assert content == "" and chunks[-2].choices[0].finish_reason == "tool_calls"
+    assert chunks[-1].usage.completion_tokens == plain.usage.completion_tokens  # the usage chunk closes the stream
     assert [(tc.index, tc.function.name, tc.function.arguments) for tc in calls] == [
         (0, "lookup_ticket", plain.choices[0].message.tool_calls[0].function.arguments)
     ]

@@ -178,6 +178,8 @@ async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentD
     def chunk(rid: str, delta: str | None, finish: str | None) -> dict | list[dict] | None:
         if delta is None:
             return shape(rid, {"role": "assistant", "content": ""}, None)
+        if not delta and finish is None:  # the frame of the usage chunk
+            return shape(rid, {}, None)
         if not body.tools:
             return shape(rid, {"content": delta} if delta else {}, finish)
         if finish is None:
