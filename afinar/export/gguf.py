@@ -279,18 +279,17 @@ def write_gguf(model, out: Path, quant: str, tokenizer, name: str, tokenizer_ggu
                 data = _permute(data, n_head)
             elif hf_name.endswith("k_proj.weight"):
                 data = _permute(data, n_kv)
-            name = _gguf_name(hf_name)
+            tensor_name = _gguf_name(hf_name)
             if data.ndim == 1 or qtype == gguf.GGMLQuantizationType.F32:
-                w.add_tensor(name, data)
+                w.add_tensor(tensor_name, data)
             elif quant in MIXES:
-                new = tensor_type(name, data.shape[-1], quant, cfg.num_hidden_layers, cfg.tie_word_embeddings)
-                w.add_tensor(
-                    name, quantize_rows(data, new), raw_dtype=None if new == gguf.GGMLQuantizationType.F16 else new
-                )
+                new = tensor_type(tensor_name, data.shape[-1], quant, cfg.num_hidden_layers, cfg.tie_word_embeddings)
+                raw = None if new == gguf.GGMLQuantizationType.F16 else new  # f16 is a numpy type of its own
+                w.add_tensor(tensor_name, quantize_rows(data, new), raw_dtype=raw)
             elif qtype == gguf.GGMLQuantizationType.F16:
-                w.add_tensor(name, data.astype(np.float16))
+                w.add_tensor(tensor_name, data.astype(np.float16))
             else:
-                w.add_tensor(name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
+                w.add_tensor(tensor_name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
