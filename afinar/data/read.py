@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from afinar.data.tools import as_text, check_calls, check_order, check_tools, with_tools
+from afinar.data.tools import as_text, check_calls, check_tools, with_tools
 from afinar.errors import AfinarError, where
 from afinar.names import FIELDS, METRICS, ROW_COMMON, ROW_KEYS
 from afinar.security.crypto import open_decrypted
@@ -174,10 +174,41 @@ def _turns(row: dict[str, Any], at: str, kind: str, tools: list[dict] | None = N
             raise AfinarError(f"{at}: field '{f}.tool_call_id' is only accepted on a tool turn")
         out.append(turn)
     first = 1 if out[0]["role"] == "system" else 0
-    check_order(out, first, said, at, key, role_key, kind)
+    _check_order(out, first, said, at, key, role_key, kind)
     if not any(m["role"] == "assistant" and (m["content"].strip() or "calls" in m) and m.get("weight", 1) for m in out):
         raise AfinarError(f"{at}: field '{key}' has no assistant turn with content to learn from (weight 1)")
     return as_text(out)
+
+
+def _check_order(turns: list[dict], first: int, said: list[str], at: str, key: str, role_key: str, kind: str) -> None:
+    """Optional system first, then user and assistant alternating; an assistant turn with tool
+    calls is followed by one tool turn per call (any order), then an assistant turn."""
+    pending: list[str] = []  # call ids not yet answered
+    expected = "user"
+    for pos in range(first, len(turns)):
+        m = turns[pos]
+        if m["role"] != expected:
+            name = expected if kind == "chat" else {"user": "human", "assistant": "gpt"}[expected]
+            rule = "optional system first, then user and assistant alternating"
+            if pending or any("calls" in t for t in turns):
+                rule += "; after an assistant turn's tool_calls, one tool turn per call, then the assistant"
+            raise AfinarError(
+                f"{at}: field '{key}[{pos}].{role_key}' is '{said[pos]}' where '{name}' is expected ({rule})"
+            )
+        if m["role"] == "tool":
+            if m["id"] not in pending:
+                raise AfinarError(
+                    f"{at}: field '{key}[{pos}].tool_call_id' is {m['id']!r}, which is no unanswered call of the "
+                    f"assistant turn before; unanswered: {', '.join(pending) or 'none'}"
+                )
+            pending.remove(m["id"])
+            expected = "tool" if pending else "assistant"
+        elif m["role"] == "assistant" and m.get("calls"):
+            pending, expected = list(m["ids"]), "tool"
+        else:
+            expected = "assistant" if m["role"] == "user" else "user"
+    if pending and turns[-1]["role"] == "tool":
+        raise AfinarError(f"{at}: field '{key}' ends before the results of call(s) {', '.join(pending)}")
 
 
 def _answer(row: dict[str, Any], key: str, at: str) -> str:

@@ -39,6 +39,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
 from afinar.errors import AfinarError
 
 __all__ = [
@@ -47,7 +50,6 @@ __all__ = [
     "as_text",
     "call_text",
     "check_calls",
-    "check_order",
     "check_tools",
     "parse_calls",
     "response_text",
@@ -150,9 +152,6 @@ def check_tools(value: Any, at: str) -> list[dict]:
     Raises:
         AfinarError: naming ``at`` and the field.
     """
-    from jsonschema import Draft202012Validator  # checked here only: rows without tools never load it
-    from jsonschema.exceptions import SchemaError
-
     if isinstance(value, str):  # a table column holding the tools as JSON text
         try:
             value = json.loads(value)
@@ -204,8 +203,6 @@ def check_calls(value: Any, tools: list[dict] | None, at: str, field: str) -> tu
     Raises:
         AfinarError: naming ``at`` and ``field``.
     """
-    from jsonschema import Draft202012Validator  # checked here only: rows without tools never load it
-
     if not tools:
         raise AfinarError(f"{at}: field '{field}' calls tools, but the row has no 'tools' to call")
     if not isinstance(value, list) or not value:
@@ -247,37 +244,6 @@ def check_calls(value: Any, tools: list[dict] | None, at: str, field: str) -> tu
     if len(set(ids)) != len(ids):
         raise AfinarError(f"{at}: field '{field}' repeats a call id; each call needs its own")
     return ids, calls
-
-
-def check_order(turns: list[dict], first: int, said: list[str], at: str, key: str, role_key: str, kind: str) -> None:
-    """Optional system first, then user and assistant alternating; an assistant turn with tool
-    calls is followed by one tool turn per call (any order), then an assistant turn."""
-    pending: list[str] = []  # call ids not yet answered
-    expected = "user"
-    for pos in range(first, len(turns)):
-        m = turns[pos]
-        if m["role"] != expected:
-            name = expected if kind == "chat" else {"user": "human", "assistant": "gpt"}[expected]
-            rule = "optional system first, then user and assistant alternating"
-            if pending or any("calls" in t for t in turns):
-                rule += "; after an assistant turn's tool_calls, one tool turn per call, then the assistant"
-            raise AfinarError(
-                f"{at}: field '{key}[{pos}].{role_key}' is '{said[pos]}' where '{name}' is expected ({rule})"
-            )
-        if m["role"] == "tool":
-            if m["id"] not in pending:
-                raise AfinarError(
-                    f"{at}: field '{key}[{pos}].tool_call_id' is {m['id']!r}, which is no unanswered call of the "
-                    f"assistant turn before; unanswered: {', '.join(pending) or 'none'}"
-                )
-            pending.remove(m["id"])
-            expected = "tool" if pending else "assistant"
-        elif m["role"] == "assistant" and m.get("calls"):
-            pending, expected = list(m["ids"]), "tool"
-        else:
-            expected = "assistant" if m["role"] == "user" else "user"
-    if pending and turns[-1]["role"] == "tool":
-        raise AfinarError(f"{at}: field '{key}' ends before the results of call(s) {', '.join(pending)}")
 
 
 def as_text(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
