@@ -39,6 +39,7 @@ from transformers import AutoModelForCausalLM
 
 from afinar.atomic import atomic_path, write_json, write_text
 from afinar.data.intake import rows_as_trained
+from afinar.data.read import Example
 from afinar.data.render import prompt_ids, render
 from afinar.errors import AfinarError
 from afinar.eval.gate import require_promoted
@@ -56,14 +57,14 @@ from afinar.security.access import authorize, digests, record
 __all__ = ["export_run"]
 
 LOGIT_TOLERANCE = 1e-4
+PERPLEXITY_ROWS = 64
+"""Held-out rows a GGUF export's perplexity is measured on."""
 
 
-def _prompts(recipe, n: int) -> list[list[dict[str, str]]]:
-
-    data = rows_as_trained(recipe)
-    rows = (data.held or data.train)[:n]
+def _prompts(rows: list[Example], n: int) -> list[list[dict[str, str]]]:
+    """The first ``n`` rows' conversations up to their last answer."""
     out = []
-    for ex in rows:
+    for ex in rows[:n]:
         last = max(i for i, m in enumerate(ex.messages) if m["role"] == "assistant")
         out.append(ex.messages[:last])
     return out
@@ -82,16 +83,14 @@ def _perplexity(model, rows: list[list[int]]) -> tuple[float, int]:
     return float(torch.exp(torch.tensor(total / n))), n
 
 
-def _perplexity_change(merged, gguf_file: Path, tokenizer, recipe, n: int = 64) -> dict:
-    """The trained model's perplexity on held-out rows, and that of the GGUF's weights. Loads
-    the GGUF's weights into ``merged`` (which is not used after this)."""
-    data = rows_as_trained(recipe)
-    rows = [render(tokenizer, ex).input_ids[: recipe.data.max_seq_len] for ex in (data.held or data.train)[:n]]
-    trained, tokens = _perplexity(merged, rows)
+def _perplexity_change(merged, gguf_file: Path, tokenizer, rows: list[Example], max_len: int) -> dict:
+    """The trained model's perplexity on ``rows`` (each cut to ``max_len`` tokens), and that of
+    the GGUF's weights. Loads the GGUF's weights into ``merged`` (which is not used after this)."""
+    ids = [render(tokenizer, ex).input_ids[:max_len] for ex in rows]
+    trained, tokens = _perplexity(merged, ids)
     merged.load_state_dict(read_weights(gguf_file, merged), strict=False)
-    exported, _ = _perplexity(merged, rows)
-    split = "eval" if data.held else "train"
-    return {"rows": len(rows), "split": split, "tokens": tokens, "trained": round(trained, 4),
+    exported, _ = _perplexity(merged, ids)
+    return {"rows": len(ids), "tokens": tokens, "trained": round(trained, 4),
             "export": round(exported, 4), "increase": round(exported / trained - 1, 5)}  # fmt: skip
 
 
@@ -175,7 +174,9 @@ def export_run(
     # A QLoRA run's base is dequantized first and the adapter merged into that: the adapter
     # learned against the quantized weights, and requantizing after the merge would lose it.
     model, tokenizer, recipe = load_tuned(run_dir, dequantize=True)
-    conversations = _prompts(recipe, n_prompts)
+    data = rows_as_trained(recipe)  # read once: the parity prompts and the perplexity rows
+    held, split = (data.held, "eval") if data.held else (data.train, "train")
+    conversations = _prompts(held, n_prompts)
     ids = [prompt_ids(tokenizer, c) for c in conversations]
     if not conversations:
         raise AfinarError(f"{run_dir}: the run's data has no rows to verify the export with")
@@ -214,7 +215,8 @@ def export_run(
             write_gguf(merged, tmp, quant, tokenizer, recipe.name, tokenizer_gguf)
             if verify:
                 info["verify"] = _verify_gguf(tmp, tokenizer, ids, reference, max_new_tokens)
-                info["perplexity"] = _perplexity_change(merged, tmp, tokenizer, recipe)
+                ppl = _perplexity_change(merged, tmp, tokenizer, held[:PERPLEXITY_ROWS], recipe.data.max_seq_len)
+                info["perplexity"] = {**ppl, "split": split}
             _check_verified(run_dir, actor, info, out, fmt, quant, max_new_tokens)
             info["files"] = {str(out): sha256_file(tmp)}
             ollama, info["modelfile"] = _modelfile(tmp, out, tokenizer, recipe.data.system_prompt)
