@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import gguf
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -51,9 +53,9 @@ def main() -> None:
                 continue
             info = json.loads(out.with_suffix(".export.json").read_text())
             rows.append((quant, out.stat().st_size, info["perplexity"], info["verify"]))
+            params = sum(int(t.n_elements) for t in gguf.GGUFReader(str(out)).tensors)  # the same in every type
     if not rows:
         sys.exit("no export succeeded")
-    params = _parameters(args.run_dir)
     f16 = next((p["export"] for q, _, p, _ in rows if q == "f16"), None)
     ppl = rows[0][2]
     print(f"# {args.run_dir.name}: {params / 1e6:.0f}M weights; perplexity on {ppl['rows']} {ppl['split']} rows "
@@ -64,13 +66,6 @@ def main() -> None:
         vs_f16 = f"{100 * (p['export'] / f16 - 1):+.2f}%" if f16 else "-"  # f16's own row when it was refused
         print(f"{quant:<8} {size / 2**20:>7.1f} {8 * size / params:>7.2f} {p['export']:>11.4f} "
               f"{100 * p['increase']:>+10.2f}% {vs_f16:>8} {v['identical']:>13}/{v['prompts']} prompts")  # fmt: skip
-
-
-def _parameters(run_dir: Path) -> int:
-    from afinar.model.tuned import load_tuned
-
-    model, _, _ = load_tuned(run_dir)
-    return sum(p.numel() for n, p in model.named_parameters() if "lora" not in n)
 
 
 if __name__ == "__main__":
