@@ -39,7 +39,8 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     train: Path
     """JSONL, CSV, Parquet or Arrow file with training rows (alpaca, chat, sharegpt or
-    prompt/completion form; afinar/data/read.py)."""
+    prompt/completion form; afinar/data/read.py), or a folder of them; for continued pretraining
+    (``format: text``), .txt or .md documents (a file or a folder of them) or ``text`` rows."""
     eval: Path | None = None
     """Held-out rows; when absent, ``eval_fraction`` of ``train`` is split off (seeded)."""
     eval_fraction: float = Field(0.1, ge=0.0, lt=1.0)
@@ -47,17 +48,20 @@ class DataConfig(_Strict):
     eval_splits: dict[str, Path] = Field(default_factory=dict)
     """More held-out files by name, each evaluated like ``eval`` (base vs tuned) and reported
     beside it, e.g. ``disjoint``: requests whose phrasings, products and stores training never saw."""
-    format: Literal["auto", "alpaca", "chat", "sharegpt", "completion", "preference", "labeled"] = "auto"
-    """The rows' form; ``auto`` tells them apart by their keys (a table's columns)."""
+    format: Literal["auto", "alpaca", "chat", "sharegpt", "completion", "preference", "labeled", "text"] = "auto"
+    """The rows' form; ``auto`` tells them apart by their keys (a table's columns). ``text``:
+    documents for continued pretraining (docs/pretraining.md), the loss on every token, a document
+    longer than ``max_seq_len`` split into pieces of that length."""
     columns: dict[str, str] = Field(default_factory=dict)
     """A table's column names for afinar's fields, ``{field: column}`` (``{instruction:
     question, output: answer}``), for data whose columns are named otherwise."""
     system_prompt: str | None = None
     """Prepended as a system turn to rows that have none; None keeps the template's default."""
     max_seq_len: int = Field(512, ge=16)
-    """Tokens per row, prompt and answer together."""
+    """Tokens per row, prompt and answer together (a document's pieces, for ``format: text``)."""
     overlong: Literal["truncate", "drop"] = "truncate"
-    """What to do with a row longer than max_seq_len; either way it is counted in the summary."""
+    """What to do with a row longer than max_seq_len; either way it is counted in the summary. A
+    document is never cut: it is split into pieces."""
 
     @model_validator(mode="after")
     def _columns_name_fields(self) -> DataConfig:

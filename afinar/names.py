@@ -29,6 +29,7 @@ ROW_KEYS = {
     "completion": ({"prompt", "completion"}, set()),
     "preference": ({"prompt", "chosen", "rejected"}, set()),
     "labeled": ({"prompt", "completion", "label"}, set()),
+    "text": ({"text"}, set()),
 }
 """Each row form's required and optional top-level keys."""
 ROW_COMMON = {"scenario", "id", "metric", "meta"}

@@ -7,7 +7,9 @@ A folder is one of:
   ``.arrow.afe``, see ``afinar data encrypt``);
 - a folder of shards of one kind (``.jsonl``, ``.csv``, ``.parquet`` or ``.arrow``, each may be
   encrypted as ``.afe``), read in name order, numbers by value (``part-2`` before ``part-10``):
-  the Parquet shards that Spark, pandas, DuckDB or pyarrow write (``part-00000.parquet``, ...).
+  the Parquet shards that Spark, pandas, DuckDB or pyarrow write (``part-00000.parquet``, ...);
+- a folder of documents (``.txt`` and ``.md`` side by side count as one kind), each file one
+  document, for continued pretraining.
   Names that begin with ``_`` or ``.`` are not data (Spark's ``_SUCCESS``, Hadoop's ``.crc``
   checksums) and are skipped.
 
@@ -28,15 +30,26 @@ from pathlib import Path
 from afinar.atomic import atomic_path
 from afinar.errors import AfinarError
 
-__all__ = ["ACCEPTED", "KINDS", "METADATA", "dataset_files", "dataset_kind", "is_encrypted", "write_folder"]
+__all__ = [
+    "ACCEPTED",
+    "DOCUMENTS",
+    "KINDS",
+    "METADATA",
+    "dataset_files",
+    "dataset_kind",
+    "is_encrypted",
+    "write_folder",
+]
 
-KINDS = (".jsonl", ".csv", ".parquet", ".arrow")
-"""The row files afinar reads (each also encrypted, with ``.afe`` after it)."""
+DOCUMENTS = (".txt", ".md")
+"""Plain text and Markdown: each file is one document (``data.format: text``, continued pretraining)."""
+KINDS = (".jsonl", ".csv", ".parquet", ".arrow", *DOCUMENTS)
+"""The files afinar reads (each also encrypted, with ``.afe`` after it)."""
 METADATA = ("state.json", "dataset_info.json")
 """A saved ``datasets`` folder's own files besides its shards (no row in them): copied as they are."""
 ACCEPTED = (
-    ".jsonl, .csv, .parquet, .arrow (encrypted: the same with .afe), or a folder of them "
-    "(Parquet shards, a datasets folder written by save_to_disk)"
+    ".jsonl, .csv, .parquet, .arrow, and for documents .txt and .md (encrypted: the same with .afe), or a "
+    "folder of them (Parquet shards, a datasets folder written by save_to_disk, a folder of documents)"
 )
 
 
@@ -86,7 +99,7 @@ def _shards(folder: Path) -> list[Path]:
         raise AfinarError(f"{folder}: {refused[0]}; a dataset folder holds shards of {', '.join(KINDS)} only")
     if not files:
         raise AfinarError(f"{folder}: the folder has no dataset files; accepted: {ACCEPTED}")
-    kinds = sorted({dataset_kind(f) for f in files})
+    kinds = sorted({".txt/.md" if dataset_kind(f) in DOCUMENTS else dataset_kind(f) for f in files})
     if len(kinds) > 1:
         raise AfinarError(f"{folder}: shards of {len(kinds)} kinds ({', '.join(kinds)}); a folder holds one kind")
     return files

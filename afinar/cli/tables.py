@@ -37,6 +37,8 @@ def summary_table(summary: dict) -> list[Table]:
         "train rows (truncated / dropped)",
         f"{d['train']['rows']} ({d['train']['truncated']} / {d['train']['dropped']})",
     )
+    if d["train"].get("split"):
+        facts.add_row("documents split into pieces", str(d["train"]["split"]))
     facts.add_row("eval rows", str(d["eval"]["rows"]))
     facts.add_row(
         "optimizer steps",
@@ -58,6 +60,9 @@ def summary_table(summary: dict) -> list[Table]:
     ev = summary.get("eval") or {}
     if ev:
         tables.append(_domain_table(f"domain eval on {ev['tuned']['n']} eval rows", ev, summary.get("mmlu") or {}))
+    text = summary.get("text_eval") or {}
+    if text:
+        tables.append(_text_table(text))
     for name, split in (summary.get("eval_splits") or {}).items():
         if split:
             tables.append(_domain_table(f"split {name}: {split['tuned']['n']} rows", split))
@@ -74,6 +79,18 @@ def summary_table(summary: dict) -> list[Table]:
             g.add_row(c["check"], c["value"], c["limit"], f"[{colour}]{c['result']}")
         tables.append(g)
     return tables
+
+
+def _text_table(text: dict) -> Table:
+    """Base vs tuned perplexity on the held-out documents (:mod:`afinar.eval.text`)."""
+    names = [n for n in ("base", "tuned") if n in text]
+    m = Table(title=f"held-out documents: {text['documents']} ({text['tokens']:,} tokens)")
+    for col in ("", *names, *(["change"] if len(names) == 2 else [])):
+        m.add_column(col, justify="right" if col else "left")
+    for key, fmt in (("perplexity", "{:.2f}"), ("loss", "{:.4f}")):
+        change = [f"{100 * text['perplexity_change']:+.1f}%"] if key == "perplexity" and len(names) == 2 else [""]
+        m.add_row(key, *(fmt.format(text[n][key]) for n in names), *(change if len(names) == 2 else []))
+    return m
 
 
 def _domain_table(title: str, ev: dict, mmlu: dict | None = None) -> Table:
@@ -119,9 +136,8 @@ def data_report_tables(report: dict, show: int = 5) -> list[Table]:
     for f in report["findings"]:
         where = ", ".join(f["where"][:show])
         for full, short in names.items():
-            where = where.replace(full, short) + (
-                f" (+{len(f['where']) - show} more)" if len(f["where"]) > show else ""
-            )
+            where = where.replace(full, short)
+        where += f" (+{len(f['where']) - show} more)" if len(f["where"]) > show else ""
         sev = f["severity"]
         message = f["message"]
         for full, short in names.items():

@@ -14,6 +14,12 @@ overridden; ``warning`` and ``info`` do not):
 - size: 1,000-5,000 good examples is the usual range for a LoRA fine-tune
 - languages: share of Spanish / English / other rows
 - pii: entities by type (from :mod:`afinar.data.pii`), with locations, never values
+
+Documents (``data.format: text``) get the checks that mean something for them: duplicates and
+near duplicates of whole documents and of their paragraphs (a paragraph repeated across
+documents, such as a boilerplate footer, weighs more in training than the text around it), the
+token count and the pieces a long document is split into, size in tokens, language mix per
+document, PII. The template and scenario checks are for conversations.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from afinar.data.dedup import near_duplicates, normalize
 from afinar.data.pii import SECRET_TYPES, detect
 from afinar.data.read import SCENARIOS, Example
-from afinar.data.render import IGNORE, render
+from afinar.data.render import IGNORE, document_ids, render
 
 __all__ = ["DataReport", "Finding", "lint"]
 
@@ -87,8 +93,9 @@ def _duplicates(report: DataReport, rows: list[Example], split: str) -> None:
     prompts: dict[str, list[str]] = defaultdict(list)
     for ex in rows:
         groups[_key(ex)].append(ex.source)
-        answers[_prompt_key(ex)].add(_key(ex))
-        prompts[_prompt_key(ex)].append(ex.source)
+        if ex.document is None:
+            answers[_prompt_key(ex)].add(_key(ex))
+            prompts[_prompt_key(ex)].append(ex.source)
     dups = [g for g in groups.values() if len(g) > 1]
     if dups:
         n = sum(len(g) - 1 for g in dups)
@@ -116,6 +123,53 @@ def _duplicates(report: DataReport, rows: list[Example], split: str) -> None:
             "near_duplicates",
             f"{split}: {len(near)} pair(s) of rows are near duplicates (3-gram Jaccard >= 0.8)",
             [f"{unique[keys[i]]} ~ {unique[keys[j]]} ({jac:.2f})" for i, j, jac in near],
+        )
+
+
+MIN_PARAGRAPH_WORDS = 8
+"""Shorter paragraphs (headings, list items, signatures) are not compared: they repeat by nature."""
+
+
+def _paragraphs(report: DataReport, rows: list[Example], split: str) -> None:
+    """Paragraphs (blocks between blank lines) of the documents that repeat, exactly or nearly
+    (3-gram Jaccard >= 0.8), within a document or across documents."""
+    where_, keys = [], []
+    for ex in rows:
+        if ex.document is None:
+            continue
+        for k, block in enumerate(re.split(r"\n\s*\n", ex.document)):
+            key = normalize(block)
+            if len(key.split()) >= MIN_PARAGRAPH_WORDS:
+                where_.append(f"{ex.source} paragraph {k + 1}")
+                keys.append(key)
+    if not keys:
+        return
+    first: dict[str, int] = {}
+    exact = []
+    for i, key in enumerate(keys):
+        if key in first:
+            exact.append(f"{where_[i]} = {where_[first[key]]}")
+        else:
+            first[key] = i
+    unique = list(first)
+    near = near_duplicates(unique)
+    report.stats.setdefault("paragraphs", {})[split] = {
+        "compared": len(keys), "repeated": len(exact), "near_duplicate_pairs": len(near)
+    }  # fmt: skip
+    if exact:
+        report.add(
+            "warning",
+            "duplicates",
+            f"{split}: {len(exact)} paragraph(s) of the documents repeat an earlier one exactly; repeated text weighs "
+            "more in training (boilerplate such as headers and footers is best removed)",
+            exact,
+        )
+    if near:
+        report.add(
+            "warning",
+            "near_duplicates",
+            f"{split}: {len(near)} pair(s) of paragraphs of the documents are near duplicates (3-gram Jaccard >= 0.8)",
+            [f"{where_[first[unique[i]]]} ~ {where_[first[unique[j]]]} ({jac:.2f})" for i, j, jac in near],
         )
 
 
@@ -149,10 +203,14 @@ def _leakage(report: DataReport, train: list[Example], held: list[Example]) -> N
 def _lengths(report: DataReport, tokenizer, rows: list[Example], max_seq_len: int, overlong: str) -> None:
     eos = tokenizer.eos_token_id
     eos_text = tokenizer.decode([eos])
-    lengths, over, cut_stop, lost, not_round = [], [], [], [], []
+    lengths, over, cut_stop, lost, not_round, split = [], [], [], [], [], []
     for ex in rows:
         r = render(tokenizer, ex)
         lengths.append(len(r.input_ids))
+        if ex.document is not None:  # no template to round-trip; a long document is split, not cut
+            if len(r.input_ids) > max_seq_len:
+                split.append(ex.source)
+            continue
         targets = [t for t, lab in zip(r.input_ids, r.labels, strict=True) if lab != IGNORE]
         expected = "".join(m["content"] + eos_text for m in ex.messages if m["role"] == "assistant")
         if not targets or targets[-1] != eos or tokenizer.decode(targets) != expected:
@@ -173,7 +231,17 @@ def _lengths(report: DataReport, tokenizer, rows: list[Example], max_seq_len: in
         "longest": max(lengths, default=0),
         "mean": round(sum(lengths) / max(len(lengths), 1), 1),
         "over_max_seq_len": len(over),
+        "documents_split": len(split),
     }
+    if split:
+        pieces = sum(-(-n // max_seq_len) for n, ex in zip(lengths, rows, strict=True) if ex.document is not None)
+        report.add(
+            "info",
+            "length",
+            f"{len(split)} document(s) are longer than max_seq_len={max_seq_len} and are trained on in pieces of "
+            f"that length ({pieces} rows from the documents in all)",
+            split,
+        )
     if over:
         verb = "dropped" if overlong == "drop" else "truncated"
         report.add(
@@ -205,6 +273,9 @@ def _lengths(report: DataReport, tokenizer, rows: list[Example], max_seq_len: in
 
 
 def _scenarios(report: DataReport, rows: list[Example]) -> None:
+    rows = [ex for ex in rows if ex.document is None]
+    if not rows:
+        return
     counts = Counter(ex.scenario or "untagged" for ex in rows)
     share = {k: round(counts.get(k, 0) / len(rows), 4) for k in (*SCENARIOS, "untagged")}
     report.stats["scenarios"] = share
@@ -243,10 +314,15 @@ def language(text: str) -> str:
 
 
 def _languages(report: DataReport, rows: list[Example]) -> None:
-    counts = Counter(language(" ".join(m["content"] for m in ex.messages if m["role"] == "user")) for ex in rows)
+    counts = Counter(
+        language(ex.document if ex.document is not None else " ".join(m["content"] for m in ex.messages
+                                                                       if m["role"] == "user"))
+        for ex in rows
+    )  # fmt: skip
     report.stats["languages"] = {k: round(v / len(rows), 4) for k, v in counts.most_common()}
     mix = ", ".join(f"{k} {v / len(rows):.0%}" for k, v in counts.most_common())
-    report.add("info", "languages", f"language mix of the prompts: {mix}")
+    what = "documents" if all(ex.document is not None for ex in rows) else "prompts"
+    report.add("info", "languages", f"language mix of the {what}: {mix}")
 
 
 def _pii(report: DataReport, rows: list[Example]) -> None:
@@ -266,6 +342,30 @@ def _pii(report: DataReport, rows: list[Example]) -> None:
             "'afinar data mask' replaces them, and the recipe's pii.policy decides what training does",
             sorted({loc for locs in where.values() for loc in locs}, key=_line_order),
         )
+
+
+MIN_DOCUMENT_TOKENS = 1_000_000
+"""Continued pretraining on fewer tokens teaches facts only through many passes (epochs), and a
+few passes over a small corpus are mostly memorized text; domain-adaptive pretraining (Gururangan
+et al. 2020) used billions."""
+
+
+def _size(report: DataReport, train: list[Example], tokenizer) -> None:
+    docs = [ex.document for ex in train if ex.document is not None]
+    if docs:
+        tokens = sum(len(document_ids(tokenizer, d)) for d in docs)
+        report.stats["documents"] = {"train": len(docs), "tokens": tokens}
+        small = tokens < MIN_DOCUMENT_TOKENS
+        usual = f"under {MIN_DOCUMENT_TOKENS:,}: expect to need several epochs" if small else "ok"
+        message = f"{len(docs)} training document(s), {tokens:,} tokens ({usual})"
+        report.add("warning" if small else "info", "size", message)
+    n = len(train) - len(docs)
+    if not n:
+        return
+    if n < MIN_ROWS:
+        report.add("warning", "size", f"{n} training rows; {MIN_ROWS:,}-{MAX_ROWS:,} good examples is the usual need")
+    else:
+        report.add("info", "size", f"{n} training rows ({MIN_ROWS:,}-{MAX_ROWS:,} is the usual range)")
 
 
 def _line_order(loc: str) -> tuple[str, int]:
@@ -298,16 +398,14 @@ def lint(
         report.add("error", "schema", "no readable rows")
         return report
     _duplicates(report, train, "train")
+    _paragraphs(report, train, "train")
     if held:
         _duplicates(report, held, "eval")
+        _paragraphs(report, held, "eval")
         _leakage(report, train, held)
     _lengths(report, tokenizer, everything, max_seq_len, overlong)
     _scenarios(report, everything)
-    n = len(train)
-    if n < MIN_ROWS:
-        report.add("warning", "size", f"{n} training rows; {MIN_ROWS:,}-{MAX_ROWS:,} good examples is the usual need")
-    else:
-        report.add("info", "size", f"{n} training rows ({MIN_ROWS:,}-{MAX_ROWS:,} is the usual range)")
+    _size(report, train, tokenizer)
     _languages(report, everything)
     _pii(report, everything)
     return report

@@ -37,7 +37,7 @@ from afinar.data.read import TABLES, Example, dataset_kind, open_dataset, read_r
 from afinar.data.surrogate import surrogate
 from afinar.errors import AfinarError
 from afinar.security.crypto import write_data
-from afinar.shards import write_folder
+from afinar.shards import DOCUMENTS, write_folder
 
 __all__ = ["KEY_ENV", "OPERATORS", "MaskPolicy", "Masker", "load_policy", "mask_examples", "mask_file"]
 
@@ -172,7 +172,8 @@ def _mask_value(value, masker: Masker):
 
 
 def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
-    """Write ``src`` (.jsonl, .csv, .parquet, .arrow, or any of them encrypted as .afe) to ``dst``
+    """Write ``src`` (.jsonl, .csv, .parquet, .arrow, a .txt or .md document, or any of them
+    encrypted as .afe) to ``dst``
     with every string field masked; returns the rows written. A dataset folder (Parquet shards, a
     saved ``datasets`` folder: :mod:`afinar.shards`) becomes a new folder of masked shards.
 
@@ -194,6 +195,12 @@ def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
         raise AfinarError(f"{dst}: refusing to overwrite the input; write the masked copy elsewhere")
     if dataset_kind(src) in TABLES:
         return _mask_table(src, dst, masker)
+    if dataset_kind(src) in DOCUMENTS:  # one document: its text masked, as text
+        (_, row), *_ = list(read_rows(src))
+        if isinstance(row, AfinarError):
+            raise row
+        write_data(dst, masker.mask(row["text"]).encode("utf-8"))
+        return 1
     out = io.StringIO(newline="")
     header = None
     if dataset_kind(src) == ".csv":

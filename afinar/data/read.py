@@ -22,6 +22,8 @@ Accepted row forms (the fields of a JSON object, or the columns of a table):
   (``user`` and ``assistant`` are read as ``human`` and ``gpt``), the same turn order as chat,
   ``weight`` as chat
 - completion: ``prompt`` (str), ``completion`` (str)
+- text (a document, for continued pretraining: ``data.format: text``): ``text`` (str); a ``.txt``
+  or ``.md`` file is one such row, the whole file
 
 ``data.columns`` in a recipe renames a table's columns to these fields (``{instruction:
 question}``: the field ``instruction`` is read from the column ``question``).
@@ -45,7 +47,7 @@ from afinar.data.tools import as_text, check_calls, check_tools, with_tools
 from afinar.errors import AfinarError, where
 from afinar.names import FIELDS, METRICS, ROW_COMMON, ROW_KEYS
 from afinar.security.crypto import open_decrypted
-from afinar.shards import ACCEPTED, KINDS, dataset_files, dataset_kind
+from afinar.shards import ACCEPTED, DOCUMENTS, KINDS, dataset_files, dataset_kind
 
 __all__ = [
     "FIELDS",
@@ -64,7 +66,11 @@ __all__ = [
     "with_system_prompt",
 ]
 
-FORMATS = ("alpaca", "chat", "sharegpt", "completion", "preference", "labeled")
+FORMATS = ("alpaca", "chat", "sharegpt", "completion", "preference", "labeled", "text")
+DOCUMENT = "document"
+"""The one turn's role of a document row (``text``): all of it is trained on, no chat template."""
+MAX_DOCUMENT_BYTES = 64 * 2**20
+"""The largest .txt or .md file read as one document (it is held in memory whole)."""
 SCENARIOS = ("normal", "exception", "user_error")
 ROLES = ("system", "user", "assistant")
 """What a row's optional ``metric`` field may name (how its answer is scored; see afinar/eval)."""
@@ -85,6 +91,11 @@ class Example:
     label: bool | None = None
     tools: list[dict] | None = None
     """A tool-calling row's ``tools``: offered in its system turn by :func:`scan_dataset`."""
+
+    @property
+    def document(self) -> str | None:
+        """A document row's text (``data.format: text``); None for a conversation."""
+        return self.messages[0]["content"] if self.messages[0]["role"] == DOCUMENT else None
 
     def rejected_side(self) -> Example:
         """The pair's conversation ending in the rejected answer instead."""
@@ -110,6 +121,8 @@ def _detect(row: dict[str, Any]) -> str | None:
         return "alpaca"
     if "prompt" in row or "completion" in row:
         return "completion"
+    if "text" in row:
+        return "text"
     return None
 
 
@@ -269,7 +282,7 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
         raise AfinarError(
             f"{at}: cannot tell the row's form from its keys {sorted(row)}; accepted: "
             "instruction/input/output (alpaca), messages (chat), conversations (sharegpt), prompt/completion, "
-            "prompt/chosen/rejected (preference pairs), prompt/completion/label (labeled answers)"
+            "prompt/chosen/rejected (preference pairs), prompt/completion/label (labeled answers), text (documents)"
         )
     required, optional = ROW_KEYS[kind]
     unknown = set(row) - required - optional - ROW_COMMON
@@ -285,6 +298,8 @@ def _to_example(row: Any, fmt: str, at: str) -> Example:
     elif kind == "labeled":
         messages = [*_prompt_turns(row, at), {"role": "assistant", "content": _answer(row, "completion", at)}]
         label = _label(row, at)
+    elif kind == "text":
+        messages = [{"role": DOCUMENT, "content": _text(row, "text", at)}]
     elif kind == "alpaca":
         user = _text(row, "instruction", at)
         extra = _text(row, "input", at, required=False)
@@ -440,8 +455,37 @@ def _table_rows(path: Path):
 
 def location(path: Path, n: int) -> str:
     """Where row ``n`` of ``path`` is, for messages: ``file:line`` for text files, ``file: row n``
-    for Parquet and Arrow."""
-    return f"{path}: row {n}" if dataset_kind(Path(path)) in TABLES else where(path, n)
+    for Parquet and Arrow, the file alone for a document (.txt, .md)."""
+    kind = dataset_kind(Path(path))
+    return f"{path}: row {n}" if kind in TABLES else str(path) if kind in DOCUMENTS else where(path, n)
+
+
+def _document_rows(path: Path):
+    """A .txt or .md file as one ``text`` row: the whole file, UTF-8."""
+    with open_dataset(path) as f:
+        data = f.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise AfinarError(
+            f"{path}: a document over {MAX_DOCUMENT_BYTES >> 20} MiB; split it into several files, or write it as "
+            "JSONL rows with a 'text' field"
+        )
+    if b"\0" in data:
+        raise AfinarError(f"{path}: a binary file (NUL bytes), not {dataset_kind(path)} text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        yield (
+            1,
+            AfinarError(
+                f"{where(path, line)}: not UTF-8 text (byte 0x{data[err.start]:02x}); re-save the file as UTF-8"
+            ),
+        )
+        return
+    if not text.strip():
+        yield 1, AfinarError(f"{path}: the document is empty")
+        return
+    yield 1, {"text": text}
 
 
 def read_rows(path: Path):
@@ -462,6 +506,9 @@ def read_rows(path: Path):
         raise AfinarError(f"{path}: unsupported dataset type '{path.suffix}'; accepted: {ACCEPTED}")
     if kind in TABLES:
         yield from _table_rows(path)
+        return
+    if kind in DOCUMENTS:
+        yield from _document_rows(path)
         return
     _check_text(path)
     yield from (_jsonl_rows(path) if kind == ".jsonl" else _csv_rows(path))
@@ -507,7 +554,8 @@ def scan_dataset(
             except AfinarError as err:
                 errors.append(f"{err}{mapped}")
                 continue
-            ex.messages = with_tools(with_system_prompt(ex.messages, system_prompt), ex.tools)
+            if ex.document is None:
+                ex.messages = with_tools(with_system_prompt(ex.messages, system_prompt), ex.tools)
             examples.append(ex)
     return examples, errors
 

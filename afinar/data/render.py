@@ -5,6 +5,11 @@ context), and each assistant turn's end-of-turn token (the tokenizer's
 EOS, ``<|im_end|>`` for SmolLM2 and Llama-3-style ``<|eot_id|>``) is inside the loss: a model
 that never sees the stop token as a target never learns to stop.
 
+A document (``data.format: text``) is no conversation: its text is tokenized as the base's
+tokenizer encodes plain text (with the BOS where the tokenizer adds one), every token after the
+first is a target, and a document longer than ``max_seq_len`` becomes several rows of that length
+(its pieces; none is dropped or cut short).
+
 Each turn is tokenized piece by piece (prompt piece, then assistant piece), the same way the
 prompt is tokenized at inference, so training and generation see identical prompt tokens.
 """
@@ -16,7 +21,17 @@ from dataclasses import dataclass, replace
 from afinar.data.read import Example
 from afinar.errors import AfinarError
 
-__all__ = ["IGNORE", "LabeledRow", "PairRow", "RenderStats", "Rendered", "prompt_ids", "render", "render_all"]
+__all__ = [
+    "IGNORE",
+    "LabeledRow",
+    "PairRow",
+    "RenderStats",
+    "Rendered",
+    "document_ids",
+    "prompt_ids",
+    "render",
+    "render_all",
+]
 
 IGNORE = -100
 """Label value that cross-entropy skips (PyTorch's default ``ignore_index``)."""
@@ -128,6 +143,8 @@ class RenderStats:
     tokens: int = 0
     target_tokens: int = 0
     longest: int = 0
+    split: int = 0
+    """Documents longer than ``max_seq_len``, each trained on as several rows."""
 
 
 def _template(tokenizer, messages, generation_prompt: bool) -> str:
@@ -143,13 +160,32 @@ def prompt_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:
     return _ids(tokenizer, _template(tokenizer, messages, True))
 
 
+def document_ids(tokenizer, text: str) -> list[int]:
+    """A document's token ids, as the tokenizer encodes plain text (its BOS first where it adds one)."""
+    return tokenizer(text, add_special_tokens=True)["input_ids"]
+
+
+def _pieces(row: Rendered, max_len: int) -> list[Rendered]:
+    """A document's rows of at most ``max_len`` tokens, each piece's first token context only."""
+    ids = row.input_ids
+    return [
+        Rendered(ids[at : at + max_len], [IGNORE, *ids[at + 1 : at + max_len]], f"{row.source} (piece {k + 1})")
+        for k, at in enumerate(range(0, len(ids), max_len))
+        if len(ids) - at >= 2  # a last piece of one token has nothing to predict
+    ]
+
+
 def render(tokenizer, example: Example) -> Rendered:
     """Tokenize one conversation; labels are the ids on assistant turns (but those with
-    ``weight: 0``), ``IGNORE`` elsewhere.
+    ``weight: 0``), ``IGNORE`` elsewhere. A document is tokenized whole, every token after the
+    first a target.
 
     Raises:
         AfinarError: the chat template renders turns in a way that is not prefix-consistent.
     """
+    if example.document is not None:
+        ids = document_ids(tokenizer, example.document)
+        return Rendered(ids, [IGNORE, *ids[1:]], example.source)
     eos = tokenizer.eos_token_id
     ids: list[int] = []
     labels: list[int] = []
@@ -182,7 +218,8 @@ def render(tokenizer, example: Example) -> Rendered:
 def render_all(
     tokenizer, examples: list[Example], max_seq_len: int, overlong: str
 ) -> tuple[list[Rendered | PairRow | LabeledRow], RenderStats]:
-    """Render ``examples``, then truncate or drop rows longer than ``max_seq_len``.
+    """Render ``examples``, then truncate or drop rows longer than ``max_seq_len``; a document
+    longer than that is split into rows of that length instead.
 
     A truncated row that keeps no target token is dropped. A preference pair (an example with
     ``rejected``) becomes a :class:`PairRow`, a labeled answer a :class:`LabeledRow` (paired with
@@ -199,6 +236,13 @@ def render_all(
             r = PairRow(r, render(tokenizer, ex.rejected_side()), ex.source)
         elif ex.label is not None:
             r = LabeledRow(r, others[id(ex)], ex.source, ex.label)
+        if ex.document is not None:
+            pieces = _pieces(r, max_seq_len)
+            stats.split += len(pieces) > 1
+            for piece in pieces:
+                _count(stats, piece)
+            out += pieces
+            continue
         if r.longest > max_seq_len:
             if overlong == "drop":
                 stats.dropped += 1
@@ -208,9 +252,13 @@ def render_all(
                 stats.dropped += 1
                 continue
             stats.truncated += 1
-        stats.rows += 1
-        stats.tokens += len(r.input_ids)
-        stats.target_tokens += r.n_targets
-        stats.longest = max(stats.longest, r.longest)
+        _count(stats, r)
         out.append(r)
     return out, stats
+
+
+def _count(stats: RenderStats, row) -> None:
+    stats.rows += 1
+    stats.tokens += len(row.input_ids)
+    stats.target_tokens += row.n_targets
+    stats.longest = max(stats.longest, row.longest)

@@ -149,8 +149,16 @@ def build_card(run_dir: Path) -> list[Section]:
             rows.append([label, _pct(b), _pct(e["tuned"][key]), change])
         ev.text(f"Domain metrics on {e['tuned']['n']} held-out rows.")
         ev.table(["metric", "base", "tuned", "change"], rows)
-    else:
+    elif not summary.get("text_eval"):
         ev.text("Domain evaluation: not run (`afinar eval RUN_DIR`).")
+    text = summary.get("text_eval") or {}
+    if "tuned" in text:
+        base = f"base {text['base']['perplexity']:.2f}, " if "base" in text else ""
+        change = f" ({100 * text['perplexity_change']:+.1f}%)" if "perplexity_change" in text else ""
+        ev.text(
+            f"Held-out documents ({text['documents']}, {text['tokens']:,} tokens): perplexity {base}tuned "
+            f"{text['tuned']['perplexity']:.2f}{change}."
+        )
     mmlu = summary.get("mmlu") or {}
     if "base_accuracy" in mmlu:
         delta = 100 * (mmlu["tuned_accuracy"] - mmlu["base_accuracy"])

@@ -2,7 +2,9 @@
 
 A run is **promoted** when every check of its recipe's ``eval.gate`` holds and **rejected**
 otherwise. Checks: each ``min`` threshold on a tuned-model domain metric (a threshold on a metric
-the eval did not measure fails), and for each general benchmark that ran (MMLU-Redux,
+the eval did not measure fails), for held-out documents (continued pretraining,
+:mod:`afinar.eval.text`) that the tuned model predicts them better than the base (lower
+perplexity), and for each general benchmark that ran (MMLU-Redux,
 HellaSwag, PIQA, ARC, ...) and each rate of the safety check (:mod:`afinar.eval.safety`) the
 drop against the base (``max_drop`` points): the paired
 difference on the same items (:mod:`afinar.eval.paired`) as a point estimate, shown with its 95%
@@ -78,6 +80,12 @@ def decide(gate: GateConfig, summary: dict) -> dict:
         checks.append(
             {"check": metric, "value": shown, "limit": f">= {_pct(minimum)}", "result": "pass" if ok else "fail"}
         )
+    text = summary.get("text_eval") or {}
+    if "perplexity_change" in text:
+        change = text["perplexity_change"]
+        value = f"{100 * change:+.1f}% ({text['base']['perplexity']:.2f} -> {text['tuned']['perplexity']:.2f})"
+        checks.append({"check": "held-out documents perplexity vs base", "value": value, "limit": "< +0.0%",
+                       "result": "pass" if change < 0 else "fail"})  # fmt: skip
     measured = _measured(summary)
     usable = [n for n, m in measured.items() if m["chance"] is not None and not m["low"] <= m["chance"] <= m["high"]]
     for name, m in measured.items():

@@ -81,9 +81,14 @@ def _metric(ex: Example, cfg: EvalConfig) -> str:
 
 
 def scored_examples(examples: list[Example], cfg: EvalConfig) -> list[Example]:
-    """The rows the eval scores: the first ``cfg.limit``, less those whose metric is ``none`` and
-    labeled answers marked undesirable (a bad answer is no reference to score against)."""
-    return [ex for ex in examples[: cfg.limit] if _metric(ex, cfg) != "none" and ex.label is not False]
+    """The rows the eval scores: the first ``cfg.limit``, less those whose metric is ``none``,
+    labeled answers marked undesirable (a bad answer is no reference to score against) and
+    documents (no answer at all: :mod:`afinar.eval.text` scores them)."""
+    return [
+        ex
+        for ex in examples[: cfg.limit]
+        if _metric(ex, cfg) != "none" and ex.label is not False and ex.document is None
+    ]
 
 
 def check_references(examples: list[Example], cfg: EvalConfig) -> None:
@@ -94,7 +99,7 @@ def check_references(examples: list[Example], cfg: EvalConfig) -> None:
         AfinarError: naming the first row whose reference cannot be scored against.
     """
     fixture = None
-    for ex in examples[: cfg.limit]:
+    for ex in scored_examples(examples, cfg):
         metric, reference = _metric(ex, cfg), prompt_and_reference(ex)[1]
         if metric == "json":
             try:

@@ -2,7 +2,8 @@
 (or takes the trained model in memory), compares base and tuned, writes its results under
 ``eval/`` and into the summary, and :func:`gate_run` decides on them.
 
-- :func:`evaluate_run`: the domain eval on the eval split and the named eval splits;
+- :func:`evaluate_run`: the domain eval on the eval split and the named eval splits, and the
+  held-out documents' perplexity (:mod:`afinar.eval.text`);
 - :func:`evaluate_mmlu`, :func:`evaluate_benchmarks`: general ability, item by item;
 - :func:`evaluate_safety`: refusals of harmful requests, answers to benign ones;
 - :func:`choose_scale`: WiSE-FT's adapter scale (``eval.scale``);
@@ -34,6 +35,7 @@ from afinar.eval.paired import paired_difference
 from afinar.eval.run import evaluate_examples
 from afinar.eval.safety import compare_safety
 from afinar.eval.scale import apply_to_run, search_scale
+from afinar.eval.text import evaluate_documents
 from afinar.lineage import base_id_of, base_id_of_weights
 from afinar.model.adapters import as_base, folded
 from afinar.model.load import resolve_base
@@ -87,7 +89,12 @@ def evaluate_run(
         splits[name] = evaluate_examples(
             model, tokenizer, rows, on_splits, run_dir / "eval" / name, autocast, show_progress, **kept
         )
-    update_summary(run_dir, {"eval": results, "eval_splits": splits, "eval_seconds": time.perf_counter() - start})
+    text = evaluate_documents(model, tokenizer, examples, recipe.data.max_seq_len, autocast, recipe.eval.compare_base)
+    if text:
+        (run_dir / "eval").mkdir(exist_ok=True)
+        write_json(run_dir / "eval" / "text.json", text)
+    seconds = time.perf_counter() - start
+    update_summary(run_dir, {"eval": results, "eval_splits": splits, "text_eval": text, "eval_seconds": seconds})
     return results
 
 

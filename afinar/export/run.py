@@ -62,9 +62,13 @@ PERPLEXITY_ROWS = 64
 
 
 def _prompts(rows: list[Example], n: int) -> list[list[dict[str, str]]]:
-    """The first ``n`` rows' conversations up to their last answer."""
+    """The first ``n`` rows' conversations up to their last answer; a document's opening
+    (its first 400 characters) as a user turn."""
     out = []
     for ex in rows[:n]:
+        if ex.document is not None:
+            out.append([{"role": "user", "content": ex.document[:400]}])
+            continue
         last = max(i for i, m in enumerate(ex.messages) if m["role"] == "assistant")
         out.append(ex.messages[:last])
     return out

@@ -187,9 +187,13 @@ def synthesize(
 
 def _rows(tokenizer, examples: list[Example], max_seq_len: int) -> list[ReplayRow]:
     """Each conversation as a chat row (labels on the answers) and its last answer as plain text
-    (labels on every token after the first), cut to ``max_seq_len``."""
+    (labels on every token after the first), a document as plain text alone, cut to ``max_seq_len``."""
     out = []
     for ex in examples:
+        if ex.document is not None:  # a document of the user's replay.data: plain text only
+            ids = render(tokenizer, ex).input_ids[:max_seq_len]
+            out.append(ReplayRow(ids, [IGNORE, *ids[1:]], f"{ex.source}:text"))
+            continue
         chat = render(tokenizer, ex).truncated(max_seq_len)
         answer = next(m["content"] for m in reversed(ex.messages) if m["role"] == "assistant")
         plain = tokenizer(answer, add_special_tokens=True)["input_ids"][:max_seq_len]
