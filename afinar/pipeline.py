@@ -33,8 +33,10 @@ from afinar.eval.gate import require_promoted
 from afinar.eval.run import check_references, load_schema
 from afinar.eval.suites import evaluate_trained
 from afinar.lineage import base_id_of, lineage, sha256_file
+from afinar.model.adapters import has_adapter
 from afinar.model.load import load_base
 from afinar.model.precision import autocast_for
+from afinar.model.tuned import load_tuned
 from afinar.run_folder import RECIPE_FILE, adapter_digests, load_run, update_summary
 from afinar.security.access import authorize, digests, record
 from afinar.security.audit import audit_log
@@ -272,6 +274,10 @@ def run(
     )
     if summary["train"]["interrupted_at"] is not None:
         return summary
+    if not has_adapter(model):  # a full fine-tune keeps no copy of its base: load the two, as 'afinar eval' does
+        device = next(model.parameters()).device
+        del model
+        model = load_tuned(run_dir)[0].to(device)
     evaluate_trained(run_dir, prep.recipe, model, prep.tokenizer, prep.eval, show_progress)
     update_summary(run_dir, {"wall_seconds": time.perf_counter() - start})
     tracked = log_run(run_dir)

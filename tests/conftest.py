@@ -118,3 +118,21 @@ def tiny_recipe(
     write_jsonl(tmp_path / "train.jsonl", alpaca_rows(n_train))
     write_jsonl(tmp_path / "eval.jsonl", alpaca_rows(n_eval, start=eval_start))
     return write_recipe(tmp_path / "r.yaml", base_model=str(model_dir), **sections)
+
+
+@pytest.fixture
+def encrypting(tmp_path, monkeypatch):
+    """A fresh AFINAR_HOME with a key: returns a function that encrypts a file as afinar does."""
+    from typer.testing import CliRunner
+
+    from afinar.cli import app
+
+    monkeypatch.setenv("AFINAR_HOME", str(tmp_path / "home"))
+    assert CliRunner().invoke(app, ["keys", "init"]).exit_code == 0
+
+    def encrypt(path):
+        out = CliRunner().invoke(app, ["data", "encrypt", str(path), "--remove-plaintext"])
+        assert out.exit_code == 0, out.output
+        return path.with_name(path.name + ".afe")
+
+    return encrypt

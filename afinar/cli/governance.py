@@ -17,7 +17,7 @@ from afinar.errors import AfinarError
 
 __all__ = ["audit_app", "data_app", "keys_app", "users_app"]
 
-DATASET_HELP = "Dataset (.jsonl, .csv, .parquet, .arrow; .afe encrypted; or a folder of shards)"
+DATASET_HELP = "Dataset (.jsonl, .csv, .parquet, .arrow, documents .txt/.md; .afe encrypted; or a folder of them)"
 data_app = typer.Typer(no_args_is_help=True, help="Check, mask, encrypt and register datasets.")
 keys_app = typer.Typer(no_args_is_help=True, help="Key-encryption keys for encrypted (.afe) datasets.")
 users_app = typer.Typer(no_args_is_help=True, help="Users, roles and API keys (the registry).")

@@ -438,10 +438,24 @@ def _trim_name(name: str) -> str:
     return " ".join(words)
 
 
+# Words that end the name of a team, a department or a system, never a person's: "owned by Payments
+# Platform", "equipo responsable Network Operations", "the Customer Portal".
+_UNIT_WORDS = set(
+    """team teams group grupo department departamento office oficina platform plataforma system systems sistema
+    sistemas operations operaciones applications aplicaciones application telemetry telemetría network networks red
+    portal services servicios support soporte infrastructure infraestructura security seguridad engineering
+    ingeniería access acceso desk helpdesk cloud finance finanzas payments pagos warehouse almacén fleet flota
+    logistics logística solutions technologies identity""".split()
+)
+
+
 def _name_ok(name: str) -> bool:
-    """Not a capitalized common word; a month or a word like "Grace" passes when a surname follows."""
+    """Not a capitalized common word; a month or a word like "Grace" passes when a surname follows;
+    not the name of a team, department or system (its last word says so: "Payments Platform")."""
     words = name.split()
     first = words[0].lower()
+    if words[-1].lower() in _UNIT_WORDS:
+        return False
     return first not in _NOT_NAMES or (first in FIRST_NAMES and len(words) > 1)
 
 

@@ -67,6 +67,9 @@ class BaseModel:
     copies its tokenizer metadata."""
     run: Path | None = None
     """The run directory whose model this is, when ``spec`` names one."""
+    tokenizer: str | None = None
+    """Where the tokenizer is read, when not beside the weights (a full fine-tune's folder holds
+    only weights: its base's tokenizer)."""
 
 
 def cache_dir() -> Path:
@@ -171,7 +174,8 @@ def _run_model(spec: str, run_dir: Path) -> BaseModel:
     parent = resolve_base(recipe.base_model)  # a run of a run resolves its own base the same way
     if is_full_model(adapter):
         weights = sorted(adapter.glob("*.safetensors"))
-        return BaseModel(spec, str(adapter), weights[0] if weights else None, parent.gguf, run_dir)
+        return BaseModel(spec, str(adapter), weights[0] if weights else None, parent.gguf, run_dir,
+                         parent.tokenizer or parent.path)  # fmt: skip
     target = cache_dir() / "models" / f"run-{run_dir.name}-{model_hash(run_dir)[:16]}"
     if not (target / "config.json").is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +200,7 @@ def load_tokenizer(spec: str):
     quiet_transformers()
     base = resolve_base(spec)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(base.path)
+        tokenizer = AutoTokenizer.from_pretrained(base.tokenizer or base.path)
     except OSError as err:
         raise AfinarError(f"cannot load the tokenizer of base_model '{spec}': {err}") from None
     ensure_chat_template(tokenizer, spec)  # a base checkpoint may ship none (afinar/model/templates.py)

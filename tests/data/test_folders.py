@@ -16,7 +16,7 @@ import pytest
 from afinar.data.read import read_dataset
 from afinar.errors import AfinarError
 from tests.conftest import alpaca_rows, write_jsonl, write_recipe
-from tests.data.test_formats import CHATS, cli, encrypting, rendered  # noqa: F401 (encrypting: a fixture)
+from tests.data.test_formats import CHATS, cli, rendered
 
 
 def parquet_shards(folder, rows, per_file: int):
@@ -41,7 +41,7 @@ def sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_shard_folders_render_the_tokens_and_labels_of_one_jsonl_file_in_order(tmp_path, tokenizer, encrypting):  # noqa: F811
+def test_shard_folders_render_the_tokens_and_labels_of_one_jsonl_file_in_order(tmp_path, tokenizer, encrypting):
     rows = alpaca_rows(11)
     want = rendered(tokenizer, write_jsonl(tmp_path / "d.jsonl", rows))
     shards = parquet_shards(tmp_path / "shards", rows, per_file=1)  # part-10 after part-9, not after part-1
@@ -121,7 +121,7 @@ def test_a_folder_that_is_not_one_dataset_is_refused_by_name(tmp_path):
             read_dataset(tmp_path / name)
 
 
-def test_plaintext_shards_beside_encrypted_ones_are_refused(tmp_path, encrypting):  # noqa: F811
+def test_plaintext_shards_beside_encrypted_ones_are_refused(tmp_path, encrypting):
     folder = parquet_shards(tmp_path / "shards", alpaca_rows(4), per_file=2)
     encrypting(folder / "part-0.parquet")  # one shard sealed, the other left plain
     with pytest.raises(AfinarError, match=r"'part-1\.parquet' is plaintext beside 1 encrypted shard"):

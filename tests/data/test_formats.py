@@ -52,20 +52,6 @@ def rendered(tokenizer, path, **kw) -> list[tuple[list[int], list[int]]]:
     return [(r.input_ids, r.labels) for r in (render(tokenizer, ex) for ex in read_dataset(path, **kw))]
 
 
-@pytest.fixture
-def encrypting(tmp_path, monkeypatch):
-    """A fresh AFINAR_HOME with a key: returns a function that encrypts a file as afinar does."""
-    monkeypatch.setenv("AFINAR_HOME", str(tmp_path / "home"))
-    assert cli("keys", "init").exit_code == 0
-
-    def encrypt(path):
-        out = cli("data", "encrypt", path, "--remove-plaintext")
-        assert out.exit_code == 0, out.output
-        return path.with_name(path.name + ".afe")
-
-    return encrypt
-
-
 def test_tables_render_the_tokens_and_labels_of_the_same_rows_in_jsonl(tmp_path, tokenizer, encrypting):
     rows = [{**r, "scenario": "normal"} for r in alpaca_rows(10)]
     rows[3] = {"instruction": "Sum 1 and 2.", "input": "Show the working.", "output": "1 + 2 = 3."}
