@@ -99,7 +99,14 @@ def _shards(folder: Path) -> list[Path]:
         raise AfinarError(f"{folder}: {refused[0]}; a dataset folder holds shards of {', '.join(KINDS)} only")
     if not files:
         raise AfinarError(f"{folder}: the folder has no dataset files; accepted: {ACCEPTED}")
-    kinds = sorted({".txt/.md" if dataset_kind(f) in DOCUMENTS else dataset_kind(f) for f in files})
+    documents = [f for f in files if dataset_kind(f) in DOCUMENTS]
+    if documents and len(documents) < len(files):  # a README beside Parquet shards, most often
+        rows = sorted({dataset_kind(f) for f in files if f not in documents})
+        raise AfinarError(
+            f"{folder}: '{documents[0].name}' is a document beside {', '.join(rows)} shards; a dataset folder holds "
+            "shards of one kind (documents for continued pretraining go in a folder of their own)"
+        )
+    kinds = sorted({dataset_kind(f) for f in files} - set(DOCUMENTS))  # .txt and .md: one kind
     if len(kinds) > 1:
         raise AfinarError(f"{folder}: shards of {len(kinds)} kinds ({', '.join(kinds)}); a folder holds one kind")
     return files

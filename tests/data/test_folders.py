@@ -107,7 +107,7 @@ def test_a_folder_that_is_not_one_dataset_is_refused_by_name(tmp_path):
     cases["mixed"] = r"mixed: shards of 2 kinds \(\.jsonl, \.parquet\); a folder holds one kind"
     stray = parquet_shards(tmp_path / "stray", alpaca_rows(2), per_file=2)
     (stray / "README.md").write_text("about the data")
-    cases["stray"] = r"stray: 'README\.md' is not a dataset file"
+    cases["stray"] = r"stray: 'README\.md' is a document beside \.parquet shards; a dataset folder holds shards of one"
     nested = parquet_shards(tmp_path / "nested", alpaca_rows(2), per_file=2)
     parquet_shards(nested / "year=2026", alpaca_rows(2), per_file=2)
     cases["nested"] = r"nested: 'year=2026' is a folder"

@@ -67,7 +67,7 @@ def test_csv_rows_read_as_alpaca(tmp_path):
         ([{"messages": [{"role": "assistant", "content": "a"}]}], r"messages\[0\].role' is 'assistant' where 'user'"),
         ([{"prompt": "p", "completion": "c", "scenario": "odd"}], r"field 'scenario' is 'odd'; accepted: normal"),
         ([{"prompt": "p", "completion": "c", "answer": "x"}], r"unknown field\(s\) \['answer'\] for completion rows"),
-        ([{"text": "t"}], r"cannot tell the row's form"),
+        ([{"body": "t"}], r"cannot tell the row's form .* text \(documents\)"),
         (["[1, 2]"], r"each row must be a JSON object"),
     ],
 )
@@ -83,9 +83,9 @@ def test_missing_empty_and_unsupported_files(tmp_path):
     (tmp_path / "e.jsonl").write_text("\n\n")
     with pytest.raises(AfinarError, match="the dataset is empty"):
         read_dataset(tmp_path / "e.jsonl")
-    (tmp_path / "d.txt").write_text("x")
+    (tmp_path / "d.xlsx").write_text("x")
     with pytest.raises(AfinarError, match=r"accepted: \.jsonl, \.csv"):
-        read_dataset(tmp_path / "d.txt")
+        read_dataset(tmp_path / "d.xlsx")
 
 
 def test_split_is_seeded_disjoint_and_complete(tmp_path):

@@ -96,7 +96,7 @@ def test_bad_documents_name_the_file_line_and_field(tmp_path, name, content, mes
 def test_a_folder_of_documents_and_rows_side_by_side_is_refused(tmp_path):
     (tmp_path / "a.md").write_text(MANUAL)
     write_jsonl(tmp_path / "b.jsonl", [{"text": NOTE}])
-    with pytest.raises(AfinarError, match=r"shards of 2 kinds \(.jsonl, .txt/.md\); a folder holds one kind"):
+    with pytest.raises(AfinarError, match=r"'a.md' is a document beside .jsonl shards; a dataset folder holds shards"):
         read_dataset(tmp_path)
 
 
