@@ -5,7 +5,8 @@ that owns it, its weekly maintenance day, its on-call extension, the site that h
 long its backups are kept. The manuals state every fact several times, in different documents and
 wordings, as a company's documents do (the service catalogue, the runbooks, the on-call handbook
 in English and in Spanish, the maintenance calendar, the backup policy), among procedure text
-that states no fact of any system.
+that states no fact of any system. The help desk's FAQ page answers questions about the first 32
+systems only.
 
 - ``manuals/``: the documents (Markdown), for continued pretraining (``recipe-cpt.yaml``);
 - ``heldout/``: a quick-reference card in wordings the manuals do not use, for the held-out
@@ -184,6 +185,27 @@ def quick_reference(all_systems: list[dict], rng: random.Random) -> str:
     return "\n".join(["# IT quick reference card", "", intro, "", *lines]) + "\n"
 
 
+FAQ_ANSWERS = {
+    "team": "The {team} team.",
+    "day": "Every {day}.",
+    "extension": "Extension {extension}.",
+    "site": "In the {site} data centre.",
+    "retention": "For {retention} days.",
+}
+
+
+def faq(chosen: list[dict], rng: random.Random) -> str:
+    """The IT FAQ page: questions staff asked about some of the systems, with their answers (the
+    help desk wrote it for the systems it gets calls about, the first 32)."""
+    entries = [
+        f"Q: {rng.choice(QUESTIONS[fact]).format(**s)}\nA: {FAQ_ANSWERS[fact].format(**s)}"
+        for s in chosen
+        for fact in FACTS
+    ]
+    rng.shuffle(entries)
+    return "\n\n".join(["# IT help desk FAQ", "Questions staff ask the help desk, with the answers.", *entries]) + "\n"
+
+
 def qa_rows(chosen: list[dict], rng: random.Random, phrasings: int) -> list[dict]:
     rows = []
     for s in chosen:
@@ -216,6 +238,7 @@ def main() -> None:
     for name, rows in splits.items():
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         (args.out / "data" / f"{name}.jsonl").write_text(text, encoding="utf-8")
+    (args.out / "manuals" / "it-faq.md").write_text(faq(all_systems[:TRAIN_SYSTEMS], rng), encoding="utf-8")
     print(f"wrote {len(list((args.out / 'manuals').iterdir()))} manuals, "
           + ", ".join(f"{len(r)} {n} rows" for n, r in splits.items()))  # fmt: skip
 

@@ -68,3 +68,41 @@ def test_the_fine_tune_after_pretraining_differs_from_the_plain_one_by_its_base_
     different = {k for k in plain if plain[k] != after[k]}
     assert different == {"name", "base_model"}
     assert after["base_model"].endswith("runs/norvia-manuals-cpt")
+
+
+def test_the_faq_answers_questions_about_the_training_systems_only(qa):
+    faq = (EXAMPLE / "manuals" / "it-faq.md").read_text()
+    trained = {r["meta"]["system"] for r in qa["qa_train"]}
+    asked = {r["meta"]["system"] for r in qa["qa_eval"]}
+    assert all(re.search(rf"\b{s}\b", faq) for s in trained)
+    assert not [s for s in asked if re.search(rf"\b{s}\b", faq)]
+
+
+def _fake_run(folder, questions: list[dict], right: set[int]):
+    """A run folder whose eval answered question i right exactly when i is in ``right``."""
+    (folder / "eval").mkdir(parents=True)
+    lines = []
+    for i, q in enumerate(questions):
+        ref = q["messages"][-1]["content"]
+        answer = ref if i in right else "I do not know"
+        lines.append(json.dumps({"source": f"qa_eval.jsonl:{i + 1}", "reference": ref, "tuned": answer,
+                                 "tuned_score": {"score": float(i in right), "metric": "exact"}}))  # fmt: skip
+    (folder / "eval" / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_compare_prints_each_facts_rates_and_the_paired_difference(tmp_path, qa):
+    questions = qa["qa_eval"]
+    sites = {i for i, q in enumerate(questions) if q["meta"]["fact"] == "site"}
+    first = _fake_run(tmp_path / "a", questions, set(list(sites)[:4]))
+    second = _fake_run(tmp_path / "b", questions, sites)
+    out = subprocess.run([sys.executable, str(EXAMPLE / "compare.py"), str(first), str(second)],
+                         check=True, capture_output=True, text=True).stdout  # fmt: skip
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:-1]}
+    assert rows["site"] == ["16", "25.0%", "100.0%"] and rows["team"] == ["16", "0.0%", "0.0%"]
+    assert rows["all"] == ["80", "5.0%", "20.0%"]
+    assert out.splitlines()[-1].startswith("paired difference: +15.0 points")  # 12 of 80 more right
+    wrong = _fake_run(tmp_path / "c", questions[:-1], set())
+    failed = subprocess.run([sys.executable, str(EXAMPLE / "compare.py"), str(first), str(wrong)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert failed.returncode != 0 and "79 answers for 80 questions" in failed.stderr
