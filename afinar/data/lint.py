@@ -133,14 +133,14 @@ MIN_PARAGRAPH_WORDS = 8
 def _paragraphs(report: DataReport, rows: list[Example], split: str) -> None:
     """Paragraphs (blocks between blank lines) of the documents that repeat, exactly or nearly
     (3-gram Jaccard >= 0.8), within a document or across documents."""
-    where_, keys = [], []
+    places, keys = [], []
     for ex in rows:
         if ex.document is None:
             continue
         for k, block in enumerate(re.split(r"\n\s*\n", ex.document)):
             key = normalize(block)
             if len(key.split()) >= MIN_PARAGRAPH_WORDS:
-                where_.append(f"{ex.source} paragraph {k + 1}")
+                places.append(f"{ex.source} paragraph {k + 1}")
                 keys.append(key)
     if not keys:
         return
@@ -148,7 +148,7 @@ def _paragraphs(report: DataReport, rows: list[Example], split: str) -> None:
     exact = []
     for i, key in enumerate(keys):
         if key in first:
-            exact.append(f"{where_[i]} = {where_[first[key]]}")
+            exact.append(f"{places[i]} = {places[first[key]]}")
         else:
             first[key] = i
     unique = list(first)
@@ -169,7 +169,7 @@ def _paragraphs(report: DataReport, rows: list[Example], split: str) -> None:
             "warning",
             "near_duplicates",
             f"{split}: {len(near)} pair(s) of paragraphs of the documents are near duplicates (3-gram Jaccard >= 0.8)",
-            [f"{where_[first[unique[i]]]} ~ {where_[first[unique[j]]]} ({jac:.2f})" for i, j, jac in near],
+            [f"{places[first[unique[i]]]} ~ {places[first[unique[j]]]} ({jac:.2f})" for i, j, jac in near],
         )
 
 
@@ -234,7 +234,8 @@ def _lengths(report: DataReport, tokenizer, rows: list[Example], max_seq_len: in
         "documents_split": len(split),
     }
     if split:
-        pieces = sum(-(-n // max_seq_len) for n, ex in zip(lengths, rows, strict=True) if ex.document is not None)
+        # as render_all splits them: a last piece of one token has nothing to predict and is left out
+        pieces = sum(len(range(0, n - 1, max_seq_len)) for n, ex in zip(lengths, rows, strict=True) if ex.document)
         report.add(
             "info",
             "length",
@@ -313,12 +314,15 @@ def language(text: str) -> str:
     return best if score[best] >= 2 and score[best] > min(score.values()) else "other"
 
 
+def _prose(ex: Example) -> str:
+    """What a row's language is read from: a document's text, a conversation's user turns."""
+    if ex.document is not None:
+        return ex.document
+    return " ".join(m["content"] for m in ex.messages if m["role"] == "user")
+
+
 def _languages(report: DataReport, rows: list[Example]) -> None:
-    counts = Counter(
-        language(ex.document if ex.document is not None else " ".join(m["content"] for m in ex.messages
-                                                                       if m["role"] == "user"))
-        for ex in rows
-    )  # fmt: skip
+    counts = Counter(language(_prose(ex)) for ex in rows)
     report.stats["languages"] = {k: round(v / len(rows), 4) for k, v in counts.most_common()}
     mix = ", ".join(f"{k} {v / len(rows):.0%}" for k, v in counts.most_common())
     what = "documents" if all(ex.document is not None for ex in rows) else "prompts"

@@ -173,8 +173,8 @@ def _mask_value(value, masker: Masker):
 
 def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
     """Write ``src`` (.jsonl, .csv, .parquet, .arrow, a .txt or .md document, or any of them
-    encrypted as .afe) to ``dst``
-    with every string field masked; returns the rows written. A dataset folder (Parquet shards, a
+    encrypted as .afe) to ``dst`` with every string field masked (a document's text as text);
+    returns the rows written. A dataset folder (Parquet shards, a
     saved ``datasets`` folder: :mod:`afinar.shards`) becomes a new folder of masked shards.
 
     Every row keeps its keys and its line order; only the text inside changes. The masked text is
