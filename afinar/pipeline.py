@@ -277,6 +277,7 @@ def run(
     if not has_adapter(model):  # a full fine-tune keeps no copy of its base: load the two, as 'afinar eval' does
         device = next(model.parameters()).device
         del model
+        prep.model = None  # the trained weights are in adapter/; hold one copy, not three
         model = load_tuned(run_dir)[0].to(device)
     evaluate_trained(run_dir, prep.recipe, model, prep.tokenizer, prep.eval, show_progress)
     update_summary(run_dir, {"wall_seconds": time.perf_counter() - start})
