@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from afinar.data.dedup import near_duplicates, normalize
 from afinar.data.pii import SECRET_TYPES, detect
 from afinar.data.read import SCENARIOS, Example
-from afinar.data.render import IGNORE, document_ids, render
+from afinar.data.render import IGNORE, render
 
 __all__ = ["DataReport", "Finding", "lint"]
 
@@ -114,16 +114,22 @@ def _duplicates(report: DataReport, rows: list[Example], split: str) -> None:
             f"{split}: {len(conflicts)} prompt(s) appear with different answers; the model cannot learn both",
             [" / ".join(c) for c in conflicts],
         )
-    unique = {k: g[0] for k, g in groups.items()}
-    keys = list(unique)
+    _near_duplicates(report, split, "rows", {k: g[0] for k, g in groups.items()})
+
+
+def _near_duplicates(report: DataReport, split: str, what: str, first_at: dict[str, str]) -> int:
+    """Report the pairs of distinct texts (normalized; ``first_at`` maps each to where it first
+    appears) whose 3-gram Jaccard is >= 0.8; returns how many pairs."""
+    keys = list(first_at)
     near = near_duplicates(keys)
     if near:
         report.add(
             "warning",
             "near_duplicates",
-            f"{split}: {len(near)} pair(s) of rows are near duplicates (3-gram Jaccard >= 0.8)",
-            [f"{unique[keys[i]]} ~ {unique[keys[j]]} ({jac:.2f})" for i, j, jac in near],
+            f"{split}: {len(near)} pair(s) of {what} are near duplicates (3-gram Jaccard >= 0.8)",
+            [f"{first_at[keys[i]]} ~ {first_at[keys[j]]} ({jac:.2f})" for i, j, jac in near],
         )
+    return len(near)
 
 
 MIN_PARAGRAPH_WORDS = 8
@@ -144,18 +150,13 @@ def _paragraphs(report: DataReport, rows: list[Example], split: str) -> None:
                 keys.append(key)
     if not keys:
         return
-    first: dict[str, int] = {}
+    first: dict[str, str] = {}  # each distinct paragraph -> where it first appears
     exact = []
-    for i, key in enumerate(keys):
+    for place, key in zip(places, keys, strict=True):
         if key in first:
-            exact.append(f"{places[i]} = {places[first[key]]}")
+            exact.append(f"{place} = {first[key]}")
         else:
-            first[key] = i
-    unique = list(first)
-    near = near_duplicates(unique)
-    report.stats.setdefault("paragraphs", {})[split] = {
-        "compared": len(keys), "repeated": len(exact), "near_duplicate_pairs": len(near)
-    }  # fmt: skip
+            first[key] = place
     if exact:
         report.add(
             "warning",
@@ -164,13 +165,10 @@ def _paragraphs(report: DataReport, rows: list[Example], split: str) -> None:
             "more in training (boilerplate such as headers and footers is best removed)",
             exact,
         )
-    if near:
-        report.add(
-            "warning",
-            "near_duplicates",
-            f"{split}: {len(near)} pair(s) of paragraphs of the documents are near duplicates (3-gram Jaccard >= 0.8)",
-            [f"{places[first[unique[i]]]} ~ {places[first[unique[j]]]} ({jac:.2f})" for i, j, jac in near],
-        )
+    near = _near_duplicates(report, split, "paragraphs of the documents", first)
+    report.stats.setdefault("paragraphs", {})[split] = {
+        "compared": len(keys), "repeated": len(exact), "near_duplicate_pairs": near
+    }  # fmt: skip
 
 
 def _leakage(report: DataReport, train: list[Example], held: list[Example]) -> None:
@@ -200,7 +198,8 @@ def _leakage(report: DataReport, train: list[Example], held: list[Example]) -> N
         )
 
 
-def _lengths(report: DataReport, tokenizer, rows: list[Example], max_seq_len: int, overlong: str) -> None:
+def _lengths(report: DataReport, tokenizer, rows: list[Example], max_seq_len: int, overlong: str) -> list[int]:
+    """The length check; returns each row's rendered length (in ``rows``' order)."""
     eos = tokenizer.eos_token_id
     eos_text = tokenizer.decode([eos])
     lengths, over, cut_stop, lost, not_round, split = [], [], [], [], [], []
@@ -271,6 +270,7 @@ def _lengths(report: DataReport, tokenizer, rows: list[Example], max_seq_len: in
             f"assistant text followed by the stop token {eos_text!r}",
             not_round,
         )
+    return lengths
 
 
 def _scenarios(report: DataReport, rows: list[Example]) -> None:
@@ -354,10 +354,11 @@ few passes over a small corpus are mostly memorized text; domain-adaptive pretra
 et al. 2020) used billions."""
 
 
-def _size(report: DataReport, train: list[Example], tokenizer) -> None:
-    docs = [ex.document for ex in train if ex.document is not None]
+def _size(report: DataReport, train: list[Example], lengths: list[int]) -> None:
+    """Training rows against the usual range, documents by tokens (``lengths``: each row's, rendered)."""
+    docs = [n for ex, n in zip(train, lengths, strict=True) if ex.document is not None]
     if docs:
-        tokens = sum(len(document_ids(tokenizer, d)) for d in docs)
+        tokens = sum(docs)
         report.stats["documents"] = {"train": len(docs), "tokens": tokens}
         small = tokens < MIN_DOCUMENT_TOKENS
         usual = f"under {MIN_DOCUMENT_TOKENS:,}: expect to need several epochs" if small else "ok"
@@ -407,9 +408,9 @@ def lint(
         _duplicates(report, held, "eval")
         _paragraphs(report, held, "eval")
         _leakage(report, train, held)
-    _lengths(report, tokenizer, everything, max_seq_len, overlong)
+    lengths = _lengths(report, tokenizer, everything, max_seq_len, overlong)
     _scenarios(report, everything)
-    _size(report, train, tokenizer)
+    _size(report, train, lengths[: len(train)])
     _languages(report, everything)
     _pii(report, everything)
     return report

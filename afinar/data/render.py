@@ -27,7 +27,6 @@ __all__ = [
     "PairRow",
     "RenderStats",
     "Rendered",
-    "document_ids",
     "prompt_ids",
     "render",
     "render_all",
@@ -160,11 +159,6 @@ def prompt_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:
     return _ids(tokenizer, _template(tokenizer, messages, True))
 
 
-def document_ids(tokenizer, text: str) -> list[int]:
-    """A document's token ids, as the tokenizer encodes plain text (its BOS first where it adds one)."""
-    return tokenizer(text, add_special_tokens=True)["input_ids"]
-
-
 def _pieces(row: Rendered, max_len: int) -> list[Rendered]:
     """A document's rows of at most ``max_len`` tokens, each piece's first token context only."""
     ids = row.input_ids
@@ -184,7 +178,7 @@ def render(tokenizer, example: Example) -> Rendered:
         AfinarError: the chat template renders turns in a way that is not prefix-consistent.
     """
     if example.document is not None:
-        ids = document_ids(tokenizer, example.document)
+        ids = tokenizer(example.document, add_special_tokens=True)["input_ids"]  # as plain text: BOS where it adds one
         return Rendered(ids, [IGNORE, *ids[1:]], example.source)
     eos = tokenizer.eos_token_id
     ids: list[int] = []
