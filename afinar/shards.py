@@ -26,9 +26,11 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from afinar.atomic import atomic_path
 from afinar.errors import AfinarError
+from afinar.security.crypto import open_decrypted
 
 __all__ = [
     "ACCEPTED",
@@ -38,6 +40,7 @@ __all__ = [
     "dataset_files",
     "dataset_kind",
     "is_encrypted",
+    "open_dataset",
     "write_folder",
 ]
 
@@ -138,6 +141,13 @@ def dataset_files(path: str | Path) -> list[Path]:
             f"encrypt the whole folder (afinar data encrypt {path})"
         )
     return files
+
+
+def open_dataset(path: Path) -> BinaryIO:
+    """The file's bytes; an encrypted ``.afe`` file is decrypted in memory, never to disk."""
+    if path.suffix == ".afe":
+        return open_decrypted(path)
+    return path.open("rb")
 
 
 def is_encrypted(path: str | Path) -> bool:

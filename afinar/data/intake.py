@@ -23,10 +23,10 @@ from pathlib import Path
 from afinar.config import Recipe, load_recipe, recipe_from_dict
 from afinar.data.lint import DataReport, lint
 from afinar.data.mask import KEY_ENV, Masker, MaskPolicy, load_policy, mask_examples, mask_file
-from afinar.data.read import Example, open_dataset, scan_dataset, split_eval
+from afinar.data.read import Example, scan_dataset, split_eval
 from afinar.errors import AfinarError
 from afinar.security.access import authorize, digests, record
-from afinar.shards import dataset_files
+from afinar.shards import dataset_files, open_dataset
 
 __all__ = [
     "RecipeData",

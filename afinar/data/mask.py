@@ -33,11 +33,11 @@ from pathlib import Path
 import yaml
 
 from afinar.data.pii import SECRET_TYPES, TYPES, Span, detect
-from afinar.data.read import TABLES, Example, dataset_kind, open_dataset, read_rows, table_schema
+from afinar.data.read import TABLES, Example, dataset_kind, read_rows, table_schema
 from afinar.data.surrogate import surrogate
 from afinar.errors import AfinarError
 from afinar.security.crypto import write_data
-from afinar.shards import DOCUMENTS, write_folder
+from afinar.shards import DOCUMENTS, open_dataset, write_folder
 
 __all__ = ["KEY_ENV", "OPERATORS", "MaskPolicy", "Masker", "load_policy", "mask_examples", "mask_file"]
 

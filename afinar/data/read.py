@@ -41,13 +41,13 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from afinar.data.documents import document_rows
 from afinar.data.tools import as_text, check_calls, check_tools, with_tools
 from afinar.errors import AfinarError, where
 from afinar.names import FIELDS, METRICS, ROW_COMMON, ROW_KEYS
-from afinar.security.crypto import open_decrypted
-from afinar.shards import ACCEPTED, DOCUMENTS, KINDS, dataset_files, dataset_kind
+from afinar.shards import ACCEPTED, DOCUMENTS, KINDS, dataset_files, dataset_kind, open_dataset
 
 __all__ = [
     "FIELDS",
@@ -69,8 +69,6 @@ __all__ = [
 FORMATS = ("alpaca", "chat", "sharegpt", "completion", "preference", "labeled", "text")
 DOCUMENT = "document"
 """The one turn's role of a document row (``text``): all of it is trained on, no chat template."""
-MAX_DOCUMENT_BYTES = 64 * 2**20
-"""The largest .txt or .md file read as one document (it is held in memory whole)."""
 SCENARIOS = ("normal", "exception", "user_error")
 ROLES = ("system", "user", "assistant")
 """What a row's optional ``metric`` field may name (how its answer is scored; see afinar/eval)."""
@@ -327,13 +325,6 @@ MAX_LINE_BYTES = 32 * 2**20
 """A longer line is not a training row (a 2 GB line would otherwise be read whole into memory)."""
 
 
-def open_dataset(path: Path) -> BinaryIO:
-    """The file's bytes; an encrypted ``.afe`` file is decrypted in memory, never to disk."""
-    if path.suffix == ".afe":
-        return open_decrypted(path)
-    return path.open("rb")
-
-
 def _check_text(path: Path) -> None:
     """Refuse binary files (a NUL byte in the first 64 KiB) before parsing anything."""
     with open_dataset(path) as f:
@@ -460,34 +451,6 @@ def location(path: Path, n: int) -> str:
     return f"{path}: row {n}" if kind in TABLES else str(path) if kind in DOCUMENTS else where(path, n)
 
 
-def _document_rows(path: Path):
-    """A .txt or .md file as one ``text`` row: the whole file, UTF-8."""
-    with open_dataset(path) as f:
-        data = f.read(MAX_DOCUMENT_BYTES + 1)
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise AfinarError(
-            f"{path}: a document over {MAX_DOCUMENT_BYTES >> 20} MiB; split it into several files, or write it as "
-            "JSONL rows with a 'text' field"
-        )
-    if b"\0" in data:
-        raise AfinarError(f"{path}: a binary file (NUL bytes), not {dataset_kind(path)} text")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        yield (
-            1,
-            AfinarError(
-                f"{where(path, line)}: not UTF-8 text (byte 0x{data[err.start]:02x}); re-save the file as UTF-8"
-            ),
-        )
-        return
-    if not text.strip():
-        yield 1, AfinarError(f"{path}: the document is empty")
-        return
-    yield 1, {"text": text}
-
-
 def read_rows(path: Path):
     """Yield ``(n, row)`` for each row of a .jsonl, .csv, .parquet or .arrow file: ``n`` is the
     line (the row, for Parquet and Arrow), ``row`` a parsed object, or an :class:`AfinarError` for
@@ -508,7 +471,7 @@ def read_rows(path: Path):
         yield from _table_rows(path)
         return
     if kind in DOCUMENTS:
-        yield from _document_rows(path)
+        yield from document_rows(path)
         return
     _check_text(path)
     yield from (_jsonl_rows(path) if kind == ".jsonl" else _csv_rows(path))
