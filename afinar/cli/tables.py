@@ -84,12 +84,15 @@ def summary_table(summary: dict) -> list[Table]:
 def _text_table(text: dict) -> Table:
     """Base vs tuned perplexity on the held-out documents (:mod:`afinar.eval.text`)."""
     names = [n for n in ("base", "tuned") if n in text]
+    both = len(names) == 2
     m = Table(title=f"held-out documents: {text['documents']} ({text['tokens']:,} tokens)")
-    for col in ("", *names, *(["change"] if len(names) == 2 else [])):
+    for col in ("", *names, *(["change"] if both else [])):
         m.add_column(col, justify="right" if col else "left")
     for key, fmt in (("perplexity", "{:.2f}"), ("loss", "{:.4f}")):
-        change = [f"{100 * text['perplexity_change']:+.1f}%"] if key == "perplexity" and len(names) == 2 else [""]
-        m.add_row(key, *(fmt.format(text[n][key]) for n in names), *(change if len(names) == 2 else []))
+        row = [key, *(fmt.format(text[n][key]) for n in names)]
+        if both:
+            row.append(f"{100 * text['perplexity_change']:+.1f}%" if key == "perplexity" else "")
+        m.add_row(*row)
     return m
 
 
