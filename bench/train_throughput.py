@@ -31,13 +31,10 @@ second over the bf16 matmul peak measured by this script on the spot.
 
 from __future__ import annotations
 
-import json
-import statistics
-import tempfile
-import time
 from pathlib import Path
 
-from contenders import arguments, in_order, report, run_rounds, trl_arguments
+import torch
+from contenders import LORA, TARGETS, afinar_sft, arguments, report, run_rounds, trl_sft
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "examples" / "retail-sales-json" / "recipe.yaml"
@@ -50,8 +47,6 @@ CONTENDERS = {
     "trl-nockpt": (False, False),
     "trl-packed": (True, True),
 }
-LORA = {"r": 16, "alpha": 32, "dropout": 0.0}
-TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def _recipe(steps: int, batch: int, packing: bool, ckpt: bool = False):
@@ -78,104 +73,12 @@ def _recipe(steps: int, batch: int, packing: bool, ckpt: bool = False):
     )
 
 
-def _eval_loss(model, prep) -> float:
-    import torch
-
-    from afinar.model.precision import autocast_for
-    from afinar.train.loss import eval_loss
-
-    _, autocast = autocast_for("bf16", torch.device("cpu"))
-    return eval_loss(model, prep.eval_rows, 16, prep.tokenizer.pad_token_id, torch.device("cpu"), autocast)
-
-
 def _run_afinar(steps: int, batch: int, packing: bool, ckpt: bool) -> dict:
-    from afinar.pipeline import prepare
-    from afinar.train.loop import train
-    from afinar.train.speed import matmul_peak
-
-    recipe = _recipe(steps, batch, packing, ckpt)
-    prep = prepare(recipe)
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        model, result = train(prep.model, prep.tokenizer, prep.train_rows, [], recipe, Path(tmp), show_progress=False)
-        wall = time.perf_counter() - start
-        metrics = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
-    examples = sum(m["examples"] for m in metrics)
-    flops = sum(m["mfu"] * m["tokens"] / m["tokens_per_s"] for m in metrics) * matmul_peak()
-    return {
-        "examples": examples,
-        "tokens": result.tokens,
-        "seconds": wall,
-        "train_loss": result.train_loss,
-        "eval_loss": _eval_loss(model, prep),
-        "model_flops": flops,
-        "config": model.get_base_model().config.to_dict(),
-    }
+    return afinar_sft(_recipe(steps, batch, packing, ckpt), torch.device("cpu"))
 
 
 def _run_trl(steps: int, batch: int, packing: bool, ckpt: bool) -> dict:
-    import torch
-    from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, TrainerCallback
-    from trl import SFTConfig, SFTTrainer
-
-    from afinar.data.batch import epoch_order
-    from afinar.model.load import resolve_base
-    from afinar.pipeline import prepare
-
-    recipe = _recipe(steps, batch, packing)
-    prep = prepare(recipe)  # the same masked rows afinar trains on
-    examples = prep.train
-    if not packing:  # afinar's first `steps` micro-batches, in its order (its stream, epoch 0)
-        assert len(prep.train_rows) == len(prep.train), "a dropped row would shift the indices"
-        lengths = [len(r.input_ids) for r in prep.train_rows]
-        order = epoch_order(lengths, batch, recipe.train.seed, 0)[:steps]
-        examples = [prep.train[i] for b in order for i in b]
-    rows = [{"prompt": ex.messages[:-1], "completion": ex.messages[-1:]} for ex in examples]
-    model = AutoModelForCausalLM.from_pretrained(resolve_base("default").path, dtype=torch.float32)
-    lora = LoraConfig(
-        r=LORA["r"],
-        lora_alpha=LORA["alpha"],
-        lora_dropout=LORA["dropout"],
-        target_modules=TARGETS,
-        task_type="CAUSAL_LM",
-    )
-
-    class Losses(TrainerCallback):
-        last = float("nan")
-
-        def on_log(self, args, state, control, logs=None, **kw):
-            if logs and "loss" in logs:
-                Losses.last = logs["loss"]
-
-    with tempfile.TemporaryDirectory() as tmp:
-        args = SFTConfig(packing=packing, **trl_arguments(tmp, batch, steps, ckpt))
-        trainer = (in_order(SFTTrainer) if not packing else SFTTrainer)(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list(rows),
-            processing_class=prep.tokenizer,
-            peft_config=lora,
-            callbacks=[Losses()],
-        )
-        data = trainer.train_dataset
-        if packing:  # a packed row's documents restart their position ids at 0
-            per_row = statistics.mean(len(s) for s in data["seq_lengths"])
-            tokens_per_row = statistics.mean(sum(s) for s in data["seq_lengths"])
-        else:
-            per_row, tokens_per_row = 1.0, statistics.mean(len(x) for x in data["input_ids"])
-        start = time.perf_counter()
-        trainer.train()
-        wall = time.perf_counter() - start
-    rows_seen = steps * batch
-    return {
-        "examples": rows_seen * per_row,
-        "tokens": rows_seen * tokens_per_row,
-        "seconds": wall,
-        "train_loss": Losses.last,
-        "eval_loss": _eval_loss(trainer.model, prep),
-    }
+    return trl_sft(_recipe(steps, batch, packing), packing, ckpt, torch.device("cpu"))
 
 
 def worker(name: str, steps: int, batch: int) -> None:
