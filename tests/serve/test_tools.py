@@ -198,3 +198,17 @@ def test_an_injection_in_a_tool_result_is_refused_and_bad_tool_requests_are_400(
     bad = {"type": "function", "function": {"name": "x y", "parameters": {}}}
     with pytest.raises(openai.BadRequestError, match=r"tools\[0\].function.name' is 'x y'"):
         client.chat.completions.create(model="base", messages=[{"role": "user", "content": ASK}], tools=[bad])
+
+
+def test_personal_data_in_the_arguments_of_a_call_sent_back_meets_the_pii_policy(client):
+    """A client fills the assistant turns it sends back; the arguments of their calls are masked
+    (value by value) as the other turns are, and counted in the audit record."""
+    args = {"ticket_id": TICKET, "notify": ["ana.garcia@example.org", {"cc": "luis.p@example.com"}]}
+    call = {"id": "c1", "type": "function", "function": {"name": "lookup_ticket", "arguments": json.dumps(args)}}
+    client.chat.completions.create(model="base", tools=[_lookup_tool()], max_tokens=4, messages=[
+        {"role": "user", "content": ASK}, {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": '{"status": "open"}'}])  # fmt: skip
+    record = audit_records()[-1]["details"]
+    assert record["guard"]["pii"] == {"EMAIL": 2}
+    said = json.dumps(record["prompt"])
+    assert "ana.garcia@example.org" not in said and "luis.p@example.com" not in said

@@ -5,7 +5,9 @@ written in the afinar tool format (:mod:`afinar.data.tools`), the one the model 
 what the model writes back is parsed into OpenAI's ``tool_calls`` by the same rules the
 evaluation scores it by. ``tool_choice: required`` or a named function starts the answer with
 the call's opening (``<tool_call>``, and the name), so the model can only go on with a call.
-Tool results are untrusted like user turns: the injection guard reads them.
+Tool results are untrusted like user turns: the injection guard reads them. The arguments of
+assistant ``tool_calls`` a client sends back go through the PII policy with the other turns (the
+client may have filled them), value by value, so the JSON stays valid.
 """
 
 from __future__ import annotations
@@ -53,15 +55,30 @@ def _calls_in(m: Message, at: int) -> tuple[list[str], list[ToolCall]]:
     return ids, calls
 
 
-def _turns(body: ChatRequest, roles: list[str], seen: list[str]) -> list[dict]:
-    """The request's turns as the model reads them: tool calls and results in the afinar tool
-    format. A tool turn must answer a call of the assistant turn before it."""
+def _strings(value, replace=None):
+    """The string values inside a call's arguments, depth first; with ``replace`` (an iterator of
+    new strings, in that order), ``value`` with each replaced."""
+    if isinstance(value, str):
+        return [value] if replace is None else next(replace)
+    if isinstance(value, dict):
+        parts = {k: _strings(v, replace) for k, v in value.items()}
+        return [x for v in parts.values() for x in v] if replace is None else parts
+    if isinstance(value, list):
+        parts = [_strings(v, replace) for v in value]
+        return [x for v in parts for x in v] if replace is None else parts
+    return [] if replace is None else value
+
+
+def _turns(body: ChatRequest, roles: list[str], seen: list[str], calls: dict[int, tuple]) -> list[dict]:
+    """The request's turns as the model reads them: tool calls (``calls``: by turn, as
+    :func:`_calls_in` read them) and results in the afinar tool format. A tool turn must answer a
+    call of the assistant turn before it."""
     turns: list[dict] = []
     open_ids: list[str] = []
     for i, (m, role, text) in enumerate(zip(body.messages, roles, seen, strict=True)):
         turn: dict = {"role": role, "content": text}
-        if role == "assistant" and m.tool_calls:
-            turn["ids"], turn["calls"] = _calls_in(m, i)
+        if i in calls:
+            turn["ids"], turn["calls"] = calls[i]
             open_ids = list(turn["ids"])
         elif role == "tool":
             if m.tool_call_id not in open_ids:
@@ -130,11 +147,17 @@ async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentD
     roles = ["system" if m.role == "developer" else m.role for m in body.messages]
     texts = [m.text() for m in body.messages]
     untrusted = [t for r, t in zip(roles, texts, strict=True) if r in ("user", "tool")]
-    result = await guarded(dep, record, untrusted, texts)
-    seen = [_defuse(t, dep.tokenizer) if r in ("user", "tool") else t for r, t in zip(roles, result.texts, strict=True)]
+    calls = {i: _calls_in(m, i) for i, (m, r) in enumerate(zip(body.messages, roles, strict=True))
+             if r == "assistant" and m.tool_calls}  # fmt: skip
+    values = [x for _, cs in calls.values() for c in cs for x in _strings(c.arguments)]
+    result = await guarded(dep, record, untrusted, texts + values)
+    masked = iter(result.texts[len(texts) :])
+    calls = {i: (ids, [ToolCall(c.name, _strings(c.arguments, masked)) for c in cs]) for i, (ids, cs) in calls.items()}
+    seen = [_defuse(t, dep.tokenizer) if r in ("user", "tool") else t
+            for r, t in zip(roles, result.texts[: len(texts)], strict=True)]  # fmt: skip
     tooled = bool(body.tools) or any(r == "tool" or m.tool_calls for r, m in zip(roles, body.messages, strict=True))
     plain = [{"role": r, "content": t} for r, t in zip(roles, seen, strict=True)]
-    messages = _turns(body, roles, seen) if tooled else plain
+    messages = _turns(body, roles, seen, calls) if tooled else plain
     if tooled:  # the conversation as the model reads it: what a feedback dataset is built from
         record.details["prompt"] = [dep.sanitizer.clean(m["content"])[0] for m in messages]
         record.details["tools"] = tool_names(body.tools or [])
