@@ -389,6 +389,15 @@ def chat_cmd(run_dir: RunDir, max_new_tokens: Annotated[int, typer.Option()] = 2
     chat(run_dir, ask, say, max_new_tokens, gguf)
 
 
+def _ties(ties: list[dict]) -> str:
+    """The export check's near ties, as a clause of its verify line."""
+    n = sum(t["tie"] for t in ties)
+    if not n:
+        return ""
+    margins = ", ".join(f"{t['margin']:.2g} <= {t['allowed']:.2g}" for t in ties if t["tie"])
+    return f"; {n} differ at a near tie of the trained model (logit margin {margins}), accepted"
+
+
 @app.command("export")
 @user_errors
 def export_cmd(
@@ -411,7 +420,7 @@ def export_cmd(
         v = info["verify"]
         console.print(
             f"verify ({v['engine']}): {v['identical']}/{v['prompts']} prompts generate identical tokens "
-            f"({100 * v['agreement']:.0f}%)",
+            f"({100 * v['agreement']:.0f}%)" + _ties(v.get("near_ties", [])),
             highlight=False,
         )
     if "perplexity" in info:

@@ -12,12 +12,16 @@ Steps, in order:
 3. write ``--format hf`` (safetensors, config, tokenizer, chat template, generation config with
    the EOS id) or ``--format gguf`` (see :mod:`afinar.export.gguf`) under a temporary name;
 4. verify: a GGUF is loaded in llama.cpp and must generate the same tokens as the reference on
-   every prompt for f32/f16; for q8_0 and the k-quant mixes the agreement rate and the first
-   differing step are reported (llama.cpp also quantizes activations there), and the perplexity
-   on the run's held-out rows (the eval split, as trained: up to 64 rows) of the trained model
-   and of the GGUF's own weights (dequantized, in PyTorch), so the cost of a quantization is a
-   number next to f16's. An HF export is reloaded with
-   transformers and must generate the same tokens. Only a verified export is renamed into
+   every prompt for f32/f16, but where the reference was a near tie: at the first differing step,
+   the reference's margin between its token and llama.cpp's is within what the file's rounding
+   moves the logits there (the file's weights against the trained ones, in PyTorch, at that
+   step; at least 1e-4 per unit of the largest logit, the summation-order allowance), so either
+   token is the model's answer; those are counted and listed. For q8_0 and the k-quant mixes
+   the agreement rate and the first differing step are reported (llama.cpp also quantizes
+   activations there), and the perplexity on the run's held-out rows (the eval split, as
+   trained: up to 64 rows) of the trained model and of the GGUF's own weights (dequantized, in
+   PyTorch), so the cost of a quantization is a number next to f16's. An HF export is reloaded
+   with transformers and must generate the same tokens. Only a verified export is renamed into
    place; a failed one leaves nothing behind but a ``fail`` audit record.
 
 A GGUF gets an Ollama ``NAME.Modelfile`` beside it (:mod:`afinar.export.modelfile`: the chat
@@ -57,6 +61,8 @@ from afinar.security.access import authorize, digests, record
 __all__ = ["export_run"]
 
 LOGIT_TOLERANCE = 1e-4
+EXACT = ("f32", "f16")
+"""GGUF types whose export must generate the trained model's tokens (near ties aside)."""
 PERPLEXITY_ROWS = 64
 """Held-out rows a GGUF export's perplexity is measured on."""
 
@@ -135,11 +141,42 @@ def _write_hf(merged, tokenizer, out: Path, info: dict, reference, conversations
     return sorted(p for p in out.iterdir() if p.is_file())
 
 
-def _verify_gguf(path: Path, tokenizer, ids: list[list[int]], reference, max_new_tokens: int) -> dict:
-    """Greedy tokens from llama.cpp on the same prompt ids, compared with the reference."""
+def _verify_gguf(path: Path, tokenizer, ids: list[list[int]], reference, max_new_tokens: int):
+    """Greedy tokens from llama.cpp on the same prompt ids, compared with the reference; returns
+    the comparison and the tokens."""
     engine = LlamaCpp(path)
     got = [engine.greedy(prompt, max_new_tokens, tokenizer.eos_token_id) for prompt in ids]
-    return {"engine": "llama.cpp", **_compare(reference, got)}
+    return {"engine": "llama.cpp", **_compare(reference, got)}, got
+
+
+@torch.no_grad()
+def _next_logits(model, prefixes: list[list[int]]) -> list[torch.Tensor]:
+    """``model``'s next-token logits after each prefix, fp32."""
+    return [model(input_ids=torch.tensor([ids])).logits[0, -1].float() for ids in prefixes]
+
+
+def _divergences(ids, reference, got, eos: int) -> list[tuple[int, list[int], int, int]]:
+    """Each prompt whose tokens differ: ``(prompt, prefix, reference token, llama.cpp token)`` at
+    the first differing step (a sequence that ended there stands for its end of turn)."""
+    out = []
+    for p, (prompt, r, g) in enumerate(zip(ids, reference, got, strict=True)):
+        if r != g:
+            k = next((i for i, (x, y) in enumerate(zip(r, g, strict=False)) if x != y), min(len(r), len(g)))
+            out.append((p, prompt + r[:k], r[k] if k < len(r) else eos, g[k] if k < len(g) else eos))
+    return out
+
+
+def near_ties(trained: list[torch.Tensor], exported: list[torch.Tensor], divergences) -> list[dict]:
+    """Whether each divergence is a near tie of the trained model: its margin between the two
+    tokens within twice the largest change the exported weights make to any logit at that step
+    (both logits may move by that much), or within the summation-order allowance."""
+    out = []
+    for (p, _, r, g), t, e in zip(divergences, trained, exported, strict=True):
+        margin = (t[r] - t[g]).item()
+        rounding = (e - t).abs().max().item()
+        allowed = max(2 * rounding, LOGIT_TOLERANCE * max(1.0, t.abs().max().item()))
+        out.append({"prompt": p, "margin": round(margin, 6), "allowed": round(allowed, 6), "tie": margin <= allowed})
+    return out
 
 
 def export_run(
@@ -218,9 +255,14 @@ def export_run(
         with atomic_path(out, mode=0o644) as tmp:
             write_gguf(merged, tmp, quant, tokenizer, recipe.name, tokenizer_gguf)
             if verify:
-                info["verify"] = _verify_gguf(tmp, tokenizer, ids, reference, max_new_tokens)
+                info["verify"], got = _verify_gguf(tmp, tokenizer, ids, reference, max_new_tokens)
+                divergences = _divergences(ids, reference, got, tokenizer.eos_token_id) if quant in EXACT else []
+                trained = _next_logits(merged, [d[1] for d in divergences])
                 ppl = _perplexity_change(merged, tmp, tokenizer, held[:PERPLEXITY_ROWS], recipe.data.max_seq_len)
                 info["perplexity"] = {**ppl, "split": split}
+                if divergences:  # merged now holds the file's weights
+                    info["verify"]["near_ties"] = near_ties(trained, _next_logits(merged, [d[1] for d in divergences]),
+                                                            divergences)  # fmt: skip
             _check_verified(run_dir, actor, info, out, fmt, quant, max_new_tokens)
             info["files"] = {str(out): sha256_file(tmp)}
             ollama, info["modelfile"] = _modelfile(tmp, out, tokenizer, recipe.data.system_prompt)
@@ -254,10 +296,12 @@ def _check_replaceable(out: Path) -> None:
 
 
 def _check_verified(run_dir: Path, actor, info: dict, out: Path, fmt: str, quant: str, max_new_tokens: int) -> None:
-    """Refuse (audited, nothing kept) an f32/f16/hf export that generates other tokens."""
+    """Refuse (audited, nothing kept) an f32/f16/hf export that generates other tokens, but where
+    the trained model was at a near tie."""
     v = info.get("verify")
-    exact = fmt == "hf" or quant in ("f32", "f16")
-    if v and exact and v["identical"] != v["prompts"]:
+    exact = fmt == "hf" or quant in EXACT
+    ties = sum(t["tie"] for t in (v or {}).get("near_ties", []))
+    if v and exact and v["identical"] + ties != v["prompts"]:
         _refuse(run_dir, actor, info, f"{out}: exported model disagrees with the trained one on "
                 f"{v['prompts'] - v['identical']} of {v['prompts']} prompts ({v['engine']}, greedy, {max_new_tokens} "
                 f"tokens; first differing step per prompt: {v['first_diff']}); nothing written")  # fmt: skip

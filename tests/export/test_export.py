@@ -94,19 +94,28 @@ def test_quantized_gguf_reports_agreement_and_perplexity(run_dir, tmp_path, quan
     assert kinds == {(1, "F32")} | {(2, m) for m in matrices}
 
 
-def test_a_failed_verification_keeps_nothing_and_is_audited(run_dir, tmp_path, monkeypatch):
-    """llama.cpp answering otherwise than PyTorch (played by turning one match of the real
-    comparison into a difference): no GGUF, no export.json, and a 'fail' audit record, not 'allow'."""
+def _disagreeing(monkeypatch):
+    """llama.cpp made to answer otherwise than PyTorch on the first prompt: its token at step 3
+    (or its last) replaced by the next id, the comparison then made by the real code."""
     import afinar.export.run as export_module
-    from afinar.security.audit import audit_log
 
     real = export_module._verify_gguf
 
-    def disagreeing(*args):
-        v = real(*args)
-        return {**v, "identical": v["identical"] - 1, "first_diff": [3, *v["first_diff"][1:]]}
+    def disagreeing(path, tokenizer, ids, reference, max_new_tokens):
+        _, got = real(path, tokenizer, ids, reference, max_new_tokens)
+        k = min(3, len(got[0]) - 1)
+        got = [[*got[0][:k], (got[0][k] + 1) % len(tokenizer)], *got[1:]]
+        return {"engine": "llama.cpp", **export_module._compare(reference, got)}, got
 
     monkeypatch.setattr(export_module, "_verify_gguf", disagreeing)
+
+
+def test_a_failed_verification_keeps_nothing_and_is_audited(run_dir, tmp_path, monkeypatch):
+    """llama.cpp answering otherwise than PyTorch, where the trained model was no near tie: no
+    GGUF, no export.json, and a 'fail' audit record, not 'allow'."""
+    from afinar.security.audit import audit_log
+
+    _disagreeing(monkeypatch)
     out = tmp_path / "g" / "m.gguf"
     result = export(run_dir, "--format", "gguf", "--quant", "f16", "-o", out)
     text = " ".join(result.output.split())
@@ -114,6 +123,36 @@ def test_a_failed_verification_keeps_nothing_and_is_audited(run_dir, tmp_path, m
     assert list(out.parent.iterdir()) == []  # neither the GGUF, its export.json, its Modelfile, nor a temporary
     last = [r for r in audit_log().records() if r["action"] == "export"][-1]
     assert (last["decision"], last["resource"]) == ("fail", str(run_dir))
+
+
+def test_a_difference_at_a_near_tie_is_accepted_and_reported(run_dir, tmp_path, monkeypatch):
+    """The same difference passes once the allowance covers the trained model's margin there
+    (the summation-order allowance raised to make it one); export.json lists the tie."""
+    import afinar.export.run as export_module
+
+    _disagreeing(monkeypatch)
+    monkeypatch.setattr(export_module, "LOGIT_TOLERANCE", 10.0)
+    out = tmp_path / "m.gguf"
+    result = export(run_dir, "--format", "gguf", "--quant", "f16", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "1 differ at a near tie of the trained model" in " ".join(result.output.split())
+    (tie,) = json.loads(out.with_suffix(".export.json").read_text())["verify"]["near_ties"]
+    assert tie["prompt"] == 0 and tie["tie"] and 0 <= tie["margin"] <= tie["allowed"]
+
+
+def test_near_ties_compare_the_margin_with_what_the_rounding_moves():
+    from afinar.export.run import near_ties
+
+    trained = torch.tensor([5.0, 4.9995, 1.0])
+    moved = trained + torch.tensor([0.001, -0.001, 0.0])  # the file's weights move logits by 1e-3
+    divergence = [(0, [1, 2], 0, 1)]  # the trained model chose 0, llama.cpp 1
+    (tie,) = near_ties([trained], [moved], divergence)
+    assert tie["tie"] and tie["margin"] == pytest.approx(0.0005, abs=1e-6) and tie["allowed"] == pytest.approx(0.002)
+    (clear,) = near_ties([torch.tensor([5.0, 3.0, 1.0])], [torch.tensor([5.001, 2.999, 1.0])], divergence)
+    assert not clear["tie"] and clear["margin"] == pytest.approx(2.0)
+    # unmoved weights (f32): only the summation-order allowance, 1e-4 per unit of the largest logit
+    (f32,) = near_ties([torch.tensor([20.0, 19.999, 0.0])], [torch.tensor([20.0, 19.999, 0.0])], divergence)
+    assert f32["allowed"] == pytest.approx(0.002) and f32["tie"]
 
 
 def test_hf_export_replaces_an_earlier_export_and_nothing_else(run_dir, tmp_path):
