@@ -150,7 +150,10 @@ def tokenizer_metadata(tokenizer, vocab_size: int | None = None) -> dict[str, ob
     Token types follow llama.cpp: 3 (control) for special added tokens, 4 (user-defined) for other
     added tokens, 1 (normal) for the rest. llama.cpp needs one token per embedding row: with the
     model's ``vocab_size`` larger than the tokenizer (rows padded to a round number), the rest are
-    ``[PAD{id}]`` of type 5 (unused), as llama.cpp's converter writes them.
+    ``[PAD{id}]`` of type 5 (unused), as llama.cpp's converter writes them. ``add_bos_token`` says
+    what the tokenizer does when it encodes text (Llama 3's post-processor adds
+    ``<|begin_of_text|>`` while transformers leaves the attribute unset), as llama.cpp's
+    converter reads it from that post-processor, so llama.cpp tokenizes text as training did.
 
     Raises:
         AfinarError: not byte-level BPE, or a token id the model has no embedding row for.
@@ -176,7 +179,7 @@ def tokenizer_metadata(tokenizer, vocab_size: int | None = None) -> dict[str, ob
         "tokenizer.ggml.tokens": tokens,
         "tokenizer.ggml.token_type": [(3 if added[i] else 4) if i in added else 1 for i in range(n)] + [5] * (rows - n),
         "tokenizer.ggml.merges": merges,
-        "tokenizer.ggml.add_bos_token": bool(getattr(tokenizer, "add_bos_token", False)),
+        "tokenizer.ggml.add_bos_token": _adds_bos(tokenizer),
     }
     for key, value in (
         ("bos", tokenizer.bos_token_id),
@@ -189,6 +192,12 @@ def tokenizer_metadata(tokenizer, vocab_size: int | None = None) -> dict[str, ob
     if tokenizer.chat_template:
         meta["tokenizer.chat_template"] = tokenizer.chat_template
     return meta
+
+
+def _adds_bos(tokenizer) -> bool:
+    """Whether encoding text puts the BOS token first."""
+    bos = tokenizer.bos_token_id
+    return bos is not None and tokenizer("a")["input_ids"][:1] == [bos]
 
 
 def _add_metadata(writer: gguf.GGUFWriter, meta: dict[str, object]) -> None:

@@ -229,6 +229,13 @@ def test_a_tiny_llama3_exports_to_gguf_that_llama_cpp_runs_token_for_token(tmp_p
         for text in CORPUS:
             got = engine.post("/tokenize", {"content": text, "add_special": False, "parse_special": True})["tokens"]
             assert got == tokenizer.encode(text, add_special_tokens=False), text
+        # with its special tokens, as transformers encodes text for training: <|begin_of_text|> first,
+        # as gguf-py (llama.cpp's converter) reads the tokenizer's post-processor
+        assert gguf.SpecialVocab(llama3, load_merges=False).add_special_token["bos"] is True
+        bos = reader.fields["tokenizer.ggml.add_bos_token"]
+        assert bool(bos.parts[bos.data[0]][0]) is True
+        got = engine.post("/tokenize", {"content": CORPUS[0], "add_special": True, "parse_special": True})["tokens"]
+        assert got == tokenizer(CORPUS[0])["input_ids"] and got[0] == 128000
     if rope_scaling:
         config = json.loads((llama3 / "config.json").read_text())
         want = rope_freq_factors({**config["rope_parameters"]}, 16)
