@@ -5,7 +5,7 @@ instead of null, a revenue lands in the integer ``units``, a line loses a key (t
 example's schema failures, docs/forgetting.md). A grammar compiled from the task schema rules
 those out while the model still chooses every value. This is what structured-output APIs do;
 here it is done by llguidance (the library behind several inference servers' structured output)
-for PyTorch generation, and by llama.cpp's own JSON-Schema grammar for an exported GGUF.
+for PyTorch generation, and by the same llguidance grammar inside llama.cpp for an exported GGUF.
 
 The schema is compiled as afinar's answers are written: compact (``,`` and ``:``, no
 whitespace), ``oneOf`` read as ``anyOf`` (the branches of a task schema are disjoint by their
@@ -22,7 +22,7 @@ import torch
 from llguidance import LLMatcher
 from llguidance.torch import allocate_token_bitmask, fill_next_token_bitmask
 
-__all__ = ["SchemaConstraint", "decoding_schema"]
+__all__ = ["SchemaConstraint", "decoding_schema", "llamacpp_grammar"]
 
 _COMPACT = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":", "coerce_one_of": True}
 
@@ -36,6 +36,14 @@ def decoding_schema(schema: dict) -> dict:
     if isinstance(schema, list):
         return [decoding_schema(v) for v in schema]
     return schema
+
+
+def llamacpp_grammar(schema: dict) -> str:
+    """The grammar llama.cpp decodes ``schema`` under: llama.cpp runs llguidance too (the
+    ``%llguidance`` form), given the options above, so both engines allow the same answers. (Its
+    ``json_schema`` field compiles with flexible whitespace: a model that favours blanks could fill
+    an answer with them.)"""
+    return "%llguidance {}\nstart: %json " + json.dumps({"x-guidance": _COMPACT, **decoding_schema(schema)})
 
 
 @lru_cache(maxsize=4)

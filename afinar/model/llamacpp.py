@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from afinar.errors import AfinarError
-from afinar.model.constrain import decoding_schema
+from afinar.model.constrain import llamacpp_grammar
 
 __all__ = ["LlamaCpp", "llamacpp_server"]
 
@@ -64,7 +64,7 @@ class LlamaCpp:
     ) -> list[int]:
         """Generated token ids, cut before ``eos_id`` (llama.cpp reports the end-of-generation
         token it stopped on; PyTorch-side answers are cut before it). With ``json_schema``, decoded
-        under llama.cpp's grammar for that schema."""
+        under the grammar PyTorch decoding uses (:func:`afinar.model.constrain.llamacpp_grammar`)."""
         request = {
             "prompt": prompt_ids,
             "n_predict": max_new_tokens,
@@ -74,7 +74,7 @@ class LlamaCpp:
             "return_tokens": True,
         }
         if json_schema is not None:
-            request["json_schema"] = decoding_schema(json_schema)
+            request["grammar"] = llamacpp_grammar(json_schema)
         try:
             result = self.post("/completion", request)
         except OSError as err:  # an HTTP error status included

@@ -8,7 +8,10 @@ event loop never waits on a forward pass; what comes back is a stream of :class:
   schedules its own parallel slots.
 
 Both take prompts as token ids, so the server applies one chat template (the tokenizer's) and
-counts tokens the same way for either.
+counts tokens the same way for either. A request with a JSON schema (``Sampling.json_schema``) is
+decoded under it: every token that would break the schema is masked at each step (llguidance,
+:mod:`afinar.model.constrain`, in the PyTorch engine; llama.cpp's own JSON-schema grammar in
+llama.cpp), so the answer can only be JSON the schema accepts, unless ``max_tokens`` cuts it.
 
 Failures stay with the request that caused them: a row that fails in a batch gets an ``error``
 event and the others go on (a batch whose forward pass fails is retried one request at a time);
@@ -19,6 +22,7 @@ requests wait: past that :meth:`submit` raises :class:`Busy` (the server answers
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -35,6 +39,7 @@ from transformers import DynamicCache
 
 from afinar.errors import AfinarError
 from afinar.model.adapters import causal_lm_of, virtual_tokens
+from afinar.model.constrain import SchemaConstraint, llamacpp_grammar
 from afinar.model.llamacpp import llamacpp_server
 
 __all__ = ["BASE", "Busy", "Event", "Job", "LlamaCppEngine", "Sampling", "TorchEngine"]
@@ -56,6 +61,8 @@ class Sampling:
     """0 means greedy."""
     top_p: float = 1.0
     seed: int | None = None
+    json_schema: str | None = None
+    """The JSON text of a JSON Schema the answer is decoded under (``{}``: any JSON object)."""
 
 
 @dataclass(frozen=True)
@@ -278,6 +285,7 @@ class TorchEngine:
         texts = [_Detokenizer(self.tokenizer) for _ in batch]
         live = [True] * len(batch)
         logits = self._forward(ids, mask, positions, cache, adapters, embeds)
+        rules = [self._constraint(j, logits.shape[-1]) for j in batch]
         for _ in range(max(j.sampling.max_tokens for j in batch)):
             step = torch.full((len(batch), 1), self.pad, dtype=torch.long)
             for r, j in enumerate(batch):
@@ -285,7 +293,10 @@ class TorchEngine:
                     continue
                 n = len(texts[r].ids)
                 try:
-                    token = _pick(logits[r], j.sampling, gens[r])
+                    row = logits[r] if rules[r] is None else rules[r].mask([0], logits[r : r + 1])[0]
+                    token = _pick(row, j.sampling, gens[r])
+                    if rules[r] is not None and token not in self.stop_ids:
+                        rules[r].advance(0, token)
                     delta = None if token in self.stop_ids else texts[r].add(token)
                 except Exception as err:  # this row only (its logits, its sampling, its text)
                     live[r] = False
@@ -307,6 +318,17 @@ class TorchEngine:
             mask = torch.cat([mask, torch.ones((len(batch), 1), dtype=mask.dtype, device=self.device)], dim=1)
             positions = positions[:, -1:] + 1
             logits = self._forward(step.to(self.device), mask, positions, cache, adapters)
+
+    def _constraint(self, job: Job, vocab: int) -> SchemaConstraint | None:
+        """The decoding constraint of ``job``'s schema, over ``vocab`` logits (None: free text)."""
+        if job.sampling.json_schema is None:
+            return None
+        return SchemaConstraint(self.tokenizer, json_schema_of(job.sampling), vocab, 1)
+
+
+def json_schema_of(s: Sampling) -> dict:
+    """``s``'s schema as a grammar reads it: ``{}`` (any JSON object) as ``{"type": "object"}``."""
+    return json.loads(s.json_schema) or {"type": "object"}
 
 
 class LlamaCppEngine:
@@ -383,6 +405,8 @@ class LlamaCppEngine:
             request["top_k"] = 1
         if s.seed is not None:
             request["seed"] = s.seed
+        if s.json_schema is not None:
+            request["grammar"] = llamacpp_grammar(json_schema_of(s))
         count = 0
 
         def chunk(data: dict) -> bool:

@@ -67,8 +67,10 @@ def test_a_random_model_writes_only_valid_answers_under_the_schema(tiny):
 
 
 def test_llama_cpp_decodes_under_the_same_schema(tokenizer):
-    """The bundled SmolLM2 GGUF in llama.cpp. (Not the tiny random model: in llama.cpp's grammar,
-    which allows whitespace between JSON tokens, it repeated one whitespace token 400 times.)"""
+    """The bundled SmolLM2 GGUF in llama.cpp, under the compact grammar PyTorch uses (llama.cpp's
+    own ``json_schema`` allows whitespace between JSON tokens: the tiny random model repeated one
+    whitespace token 400 times in it; tests/serve/test_json_schema.py runs that model in llama.cpp
+    under the compact grammar)."""
     from afinar.data.render import prompt_ids
     from afinar.model.llamacpp import LlamaCpp
     from afinar.model.load import resolve_base

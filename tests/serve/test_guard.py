@@ -70,14 +70,16 @@ def test_pii_reject_mode(deployment):
 
 
 def test_json_promise_is_enforced(deployment):
-    schema = {"type": "object"}
+    """Decoding under the schema cannot finish the object in 3 tokens: the cut answer is no JSON,
+    and it is refused, not sent."""
+    schema = {"type": "object", "properties": {"report": {"type": "string"}}, "required": ["report"]}
     with running(deployment) as url:
         client = _client(url)
         with pytest.raises(openai.UnprocessableEntityError) as err:
             client.chat.completions.create(
                 model="alpha",
                 messages=[{"role": "user", "content": "Informe de ventas en JSON"}],
-                max_tokens=8,
+                max_tokens=3,
                 temperature=0,
                 response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}},
             )

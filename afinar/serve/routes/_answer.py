@@ -12,6 +12,7 @@ import anyio
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from afinar.model.constrain import SchemaConstraint
 from afinar.serve.auth import ApiError
 from afinar.serve.deps import Deployment, Record
 from afinar.serve.engine import Sampling
@@ -65,8 +66,15 @@ def _count_tokens(tokenizer, texts: list[str]) -> int:
     return sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]) if texts else 0
 
 
-def sampling(dep: Deployment, body: _Sampling, prompt_tokens: int, max_tokens: int | None) -> Sampling:
-    """The engine's settings for ``body``, after the prompt and context limits."""
+def sampling(
+    dep: Deployment, body: _Sampling, prompt_tokens: int, max_tokens: int | None, schema: dict | None = None
+) -> Sampling:
+    """The engine's settings for ``body``, after the prompt and context limits; with ``schema``
+    (a JSON Schema, ``{}`` for any JSON object) the answer is decoded under it.
+
+    Raises:
+        ApiError: 400 for a limit passed, or a schema the decoding grammar cannot express.
+    """
     wanted = max_tokens or dep.max_tokens
     if wanted > dep.max_tokens:
         raise ApiError(400, "max_tokens_too_large", f"max_tokens {wanted} is over this deployment's {dep.max_tokens}")
@@ -82,7 +90,13 @@ def sampling(dep: Deployment, body: _Sampling, prompt_tokens: int, max_tokens: i
             "context_length_exceeded",
             f"prompt ({prompt_tokens}) + max_tokens ({wanted}) is over the model's context of {dep.context} tokens",
         )
-    return Sampling(wanted, body.temperature, body.top_p, body.seed)
+    if schema is None:
+        return Sampling(wanted, body.temperature, body.top_p, body.seed)
+    try:  # compiled once here, so a schema no grammar can express is the client's 400, not a 500 later
+        SchemaConstraint(dep.tokenizer, schema or {"type": "object"}, len(dep.tokenizer), 0)
+    except ValueError as err:
+        raise ApiError(400, "invalid_request", f"response_format: {err}") from None
+    return Sampling(wanted, body.temperature, body.top_p, body.seed, json.dumps(schema))
 
 
 def _finish(dep: Deployment, request: Request, record: Record, gen: Generation, prompt_text: str) -> dict:

@@ -168,8 +168,12 @@ async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentD
     opening = _opening(body)
     ids = prompt_ids(dep.tokenizer, messages)
     ids += dep.tokenizer(opening, add_special_tokens=False)["input_ids"] if opening else []
-    settings = sampling(dep, body, len(ids), body.max_completion_tokens or body.max_tokens)
     schema = body.response_format.schema() if body.response_format else None
+    schema = dep.sanitizer.schema if schema is None else schema  # --json-schema: every answer of this deployment
+    may_call = bool(body.tools) and body.tool_choice != "none"
+    # decoded under the schema, unless the answer may be a tool call (no JSON answer): then checked after
+    wanted = body.max_completion_tokens or body.max_tokens
+    settings = sampling(dep, body, len(ids), wanted, None if may_call else schema)
     gen = Generation(dep.engine, ids, adapter, settings, dep.sanitizer, body.stops(), secrets, schema)
     stamp = created()
     held = _Held(opening)

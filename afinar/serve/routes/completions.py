@@ -21,9 +21,10 @@ async def completions(body: CompletionRequest, request: Request, dep: Deployment
     text = body.text()
     result = await guarded(dep, record, [text], [text])
     ids = dep.tokenizer(result.texts[0])["input_ids"]
-    settings = sampling(dep, body, len(ids), body.max_tokens)
+    schema = dep.sanitizer.schema  # --json-schema: every answer of this deployment, decoded under it
+    settings = sampling(dep, body, len(ids), body.max_tokens, schema)
     secrets = [dep.system_prompt] if dep.system_prompt else []
-    gen = Generation(dep.engine, ids, adapter, settings, dep.sanitizer, body.stops(), secrets)
+    gen = Generation(dep.engine, ids, adapter, settings, dep.sanitizer, body.stops(), secrets, schema)
     stamp = created()
 
     def whole(rid: str, out: str, finish: str | None, usage: dict) -> dict:
