@@ -39,7 +39,7 @@ from afinar.errors import AfinarError
 from afinar.security.crypto import write_data
 from afinar.shards import DOCUMENTS, open_dataset, write_folder
 
-__all__ = ["KEY_ENV", "OPERATORS", "MaskPolicy", "Masker", "load_policy", "mask_examples", "mask_file"]
+__all__ = ["KEY_ENV", "OPERATORS", "MaskPolicy", "Masker", "load_policy", "map_strings", "mask_examples", "mask_file"]
 
 OPERATORS = ("redact", "mask", "hash", "surrogate")
 KEY_ENV = "AFINAR_PII_KEY"
@@ -161,13 +161,14 @@ def mask_examples(examples: list[Example], masker: Masker) -> None:
             ex.rejected = masker.mask(ex.rejected)
 
 
-def _mask_value(value, masker: Masker):
+def map_strings(value, fn):
+    """``value`` (parsed JSON) with ``fn`` applied to every string in it, depth first, keys kept."""
     if isinstance(value, str):
-        return masker.mask(value)
+        return fn(value)
     if isinstance(value, list):
-        return [_mask_value(v, masker) for v in value]
+        return [map_strings(v, fn) for v in value]
     if isinstance(value, dict):
-        return {k: _mask_value(v, masker) for k, v in value.items()}
+        return {k: map_strings(v, fn) for k, v in value.items()}
     return value
 
 
@@ -213,7 +214,7 @@ def mask_file(src: str | Path, dst: str | Path, masker: Masker) -> int:
     for _, row in read_rows(src):
         if isinstance(row, AfinarError):
             raise row
-        masked = _mask_value(row, masker)
+        masked = map_strings(row, masker.mask)
         if writer:
             writer.writerow(masked)
         else:
@@ -232,7 +233,7 @@ def _mask_table(src: Path, dst: Path, masker: Masker) -> int:
 
     rows = []
     for _, row in read_rows(src):
-        rows.append(_mask_value(row, masker))
+        rows.append(map_strings(row, masker.mask))
     table = pa.Table.from_pylist(rows, schema=table_schema(src))
     out = pa.BufferOutputStream()
     if dataset_kind(src) == ".parquet":

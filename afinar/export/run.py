@@ -149,21 +149,17 @@ def _verify_gguf(path: Path, tokenizer, ids: list[list[int]], reference, max_new
     return {"engine": "llama.cpp", **_compare(reference, got)}, got
 
 
-@torch.no_grad()
 def _next_logits(model, prefixes: list[list[int]]) -> list[torch.Tensor]:
     """``model``'s next-token logits after each prefix, fp32."""
-    return [model(input_ids=torch.tensor([ids])).logits[0, -1].float() for ids in prefixes]
+    return [logits[0, -1].float() for logits in _logits(model, prefixes)]
 
 
-def _divergences(ids, reference, got, eos: int) -> list[tuple[int, list[int], int, int]]:
+def _divergences(ids, reference, got, first_diff: list[int | None], eos: int) -> list[tuple[int, list[int], int, int]]:
     """Each prompt whose tokens differ: ``(prompt, prefix, reference token, llama.cpp token)`` at
-    the first differing step (a sequence that ended there stands for its end of turn)."""
-    out = []
-    for p, (prompt, r, g) in enumerate(zip(ids, reference, got, strict=True)):
-        if r != g:
-            k = next((i for i, (x, y) in enumerate(zip(r, g, strict=False)) if x != y), min(len(r), len(g)))
-            out.append((p, prompt + r[:k], r[k] if k < len(r) else eos, g[k] if k < len(g) else eos))
-    return out
+    its first differing step (``first_diff``, from :func:`_compare`; a sequence that ended there
+    stands for its end of turn)."""
+    return [(p, ids[p] + reference[p][:k], reference[p][k] if k < len(reference[p]) else eos,
+             got[p][k] if k < len(got[p]) else eos) for p, k in enumerate(first_diff) if k is not None]  # fmt: skip
 
 
 def near_ties(trained: list[torch.Tensor], exported: list[torch.Tensor], divergences) -> list[dict]:
@@ -256,7 +252,8 @@ def export_run(
             write_gguf(merged, tmp, quant, tokenizer, recipe.name, tokenizer_gguf)
             if verify:
                 info["verify"], got = _verify_gguf(tmp, tokenizer, ids, reference, max_new_tokens)
-                divergences = _divergences(ids, reference, got, tokenizer.eos_token_id) if quant in EXACT else []
+                first = info["verify"]["first_diff"]
+                divergences = _divergences(ids, reference, got, first, tokenizer.eos_token_id) if quant in EXACT else []
                 trained = _next_logits(merged, [d[1] for d in divergences])
                 ppl = _perplexity_change(merged, tmp, tokenizer, held[:PERPLEXITY_ROWS], recipe.data.max_seq_len)
                 info["perplexity"] = {**ppl, "split": split}

@@ -62,7 +62,7 @@ class Sampling:
     top_p: float = 1.0
     seed: int | None = None
     json_schema: str | None = None
-    """The JSON text of a JSON Schema the answer is decoded under (``{}``: any JSON object)."""
+    """The JSON text of a JSON Schema the answer is decoded under."""
 
 
 @dataclass(frozen=True)
@@ -323,12 +323,7 @@ class TorchEngine:
         """The decoding constraint of ``job``'s schema, over ``vocab`` logits (None: free text)."""
         if job.sampling.json_schema is None:
             return None
-        return SchemaConstraint(self.tokenizer, json_schema_of(job.sampling), vocab, 1)
-
-
-def json_schema_of(s: Sampling) -> dict:
-    """``s``'s schema as a grammar reads it: ``{}`` (any JSON object) as ``{"type": "object"}``."""
-    return json.loads(s.json_schema) or {"type": "object"}
+        return SchemaConstraint(self.tokenizer, json.loads(job.sampling.json_schema), vocab, 1)
 
 
 class LlamaCppEngine:
@@ -406,7 +401,7 @@ class LlamaCppEngine:
         if s.seed is not None:
             request["seed"] = s.seed
         if s.json_schema is not None:
-            request["grammar"] = llamacpp_grammar(json_schema_of(s))
+            request["grammar"] = llamacpp_grammar(json.loads(s.json_schema))
         count = 0
 
         def chunk(data: dict) -> bool:

@@ -92,11 +92,12 @@ def sampling(
         )
     if schema is None:
         return Sampling(wanted, body.temperature, body.top_p, body.seed)
+    decoded = schema or {"type": "object"}  # {}: any JSON object
     try:  # compiled once here, so a schema no grammar can express is the client's 400, not a 500 later
-        SchemaConstraint(dep.tokenizer, schema or {"type": "object"}, len(dep.tokenizer), 0)
+        SchemaConstraint(dep.tokenizer, decoded, len(dep.tokenizer), 0)
     except ValueError as err:
         raise ApiError(400, "invalid_request", f"response_format: {err}") from None
-    return Sampling(wanted, body.temperature, body.top_p, body.seed, json.dumps(schema))
+    return Sampling(wanted, body.temperature, body.top_p, body.seed, json.dumps(decoded))
 
 
 def _finish(dep: Deployment, request: Request, record: Record, gen: Generation, prompt_text: str) -> dict:

@@ -17,6 +17,7 @@ import secrets as tokens
 
 from fastapi import APIRouter, Request
 
+from afinar.data.mask import map_strings
 from afinar.data.read import with_system_prompt
 from afinar.data.render import prompt_ids
 from afinar.data.tools import CALL_OPEN, ToolCall, as_text, parse_calls, tool_names, with_tools
@@ -53,20 +54,6 @@ def _calls_in(m: Message, at: int) -> tuple[list[str], list[ToolCall]]:
         ids.append(call.id)
         calls.append(ToolCall(call.function.name, args))
     return ids, calls
-
-
-def _strings(value, replace=None):
-    """The string values inside a call's arguments, depth first; with ``replace`` (an iterator of
-    new strings, in that order), ``value`` with each replaced."""
-    if isinstance(value, str):
-        return [value] if replace is None else next(replace)
-    if isinstance(value, dict):
-        parts = {k: _strings(v, replace) for k, v in value.items()}
-        return [x for v in parts.values() for x in v] if replace is None else parts
-    if isinstance(value, list):
-        parts = [_strings(v, replace) for v in value]
-        return [x for v in parts for x in v] if replace is None else parts
-    return [] if replace is None else value
 
 
 def _turns(body: ChatRequest, roles: list[str], seen: list[str], calls: dict[int, tuple]) -> list[dict]:
@@ -149,10 +136,14 @@ async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentD
     untrusted = [t for r, t in zip(roles, texts, strict=True) if r in ("user", "tool")]
     calls = {i: _calls_in(m, i) for i, (m, r) in enumerate(zip(body.messages, roles, strict=True))
              if r == "assistant" and m.tool_calls}  # fmt: skip
-    values = [x for _, cs in calls.values() for c in cs for x in _strings(c.arguments)]
+    values: list[str] = []
+    for _, cs in calls.values():
+        for c in cs:
+            map_strings(c.arguments, values.append)
     result = await guarded(dep, record, untrusted, texts + values)
     masked = iter(result.texts[len(texts) :])
-    calls = {i: (ids, [ToolCall(c.name, _strings(c.arguments, masked)) for c in cs]) for i, (ids, cs) in calls.items()}
+    calls = {i: (ids, [ToolCall(c.name, map_strings(c.arguments, lambda _: next(masked))) for c in cs])
+             for i, (ids, cs) in calls.items()}  # fmt: skip
     seen = [_defuse(t, dep.tokenizer) if r in ("user", "tool") else t
             for r, t in zip(roles, result.texts[: len(texts)], strict=True)]  # fmt: skip
     tooled = bool(body.tools) or any(r == "tool" or m.tool_calls for r, m in zip(roles, body.messages, strict=True))
