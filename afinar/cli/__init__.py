@@ -402,25 +402,38 @@ def _ties(ties: list[dict]) -> str:
 @user_errors
 def export_cmd(
     run_dir: RunDir,
-    fmt: Annotated[str, typer.Option("--format", help="hf (merged safetensors) or gguf (llama.cpp).")] = "gguf",
-    quant: Annotated[str, typer.Option(help="GGUF type: f32, f16, q8_0, q4_k_m or q5_k_m.")] = "f16",
+    fmt: Annotated[
+        str, typer.Option("--format", help="hf (merged safetensors), gguf (merged, llama.cpp), gguf-lora (adapter).")
+    ] = "gguf",
+    quant: Annotated[
+        str, typer.Option(help="GGUF type: f32, f16, q8_0, q4_k_m or q5_k_m (gguf-lora: the base's).")
+    ] = "f16",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Default: RUN_DIR/export/...")] = None,
     verify: Annotated[bool, typer.Option(help="Reload the export and compare greedy tokens.")] = True,
     prompts: Annotated[int, typer.Option(help="Prompts in the parity check (from the eval split).")] = 20,
+    base_gguf: Annotated[
+        Path | None, typer.Option(help="gguf-lora: the base GGUF to verify on (default: write it beside the adapter).")
+    ] = None,
     force: Force = False,
 ) -> None:
-    """Merge the adapter and export HF or GGUF; verify the export answers like the trained model."""
+    """Merge the adapter and export HF or GGUF, or export the LoRA adapter alone for llama.cpp;
+    verify the export answers like the trained model."""
     from afinar.export.run import export_run
 
-    info = export_run(run_dir, fmt, quant, out, verify, prompts, force=force)
+    info = export_run(run_dir, fmt, quant, out, verify, prompts, force=force, base_gguf=base_gguf)
     for path, digest in info["files"].items():
         console.print(f"wrote {path} (sha256 {digest[:16]}...)", highlight=False)
-    console.print(f"merge: max logit difference {info['merge_max_logit_diff']:.2e}", highlight=False)
+    if "base" in info and not info["base"]["written"]:
+        console.print(f"base: {info['base']['path']} ({info['quant']})", highlight=False)
+    if "merge_max_logit_diff" in info:
+        console.print(f"merge: max logit difference {info['merge_max_logit_diff']:.2e}", highlight=False)
     if "verify" in info:
         v = info["verify"]
+        same = v.get("from_text_same")
+        from_text = "" if same is None else f"; from the prompt text: {same}/{v['prompts']} the same"
         console.print(
             f"verify ({v['engine']}): {v['identical']}/{v['prompts']} prompts generate identical tokens "
-            f"({100 * v['agreement']:.0f}%)" + _ties(v.get("near_ties", [])),
+            f"({100 * v['agreement']:.0f}%)" + _ties(v.get("near_ties", [])) + from_text,
             highlight=False,
         )
     if "perplexity" in info:

@@ -28,6 +28,7 @@ __all__ = [
     "RenderStats",
     "Rendered",
     "prompt_ids",
+    "prompt_text",
     "render",
     "render_all",
 ]
@@ -156,7 +157,13 @@ def _ids(tokenizer, text: str) -> list[int]:
 
 def prompt_ids(tokenizer, messages: list[dict[str, str]]) -> list[int]:
     """Token ids of ``messages`` followed by the assistant generation prompt."""
-    return _ids(tokenizer, _template(tokenizer, messages, True))
+    return _ids(tokenizer, prompt_text(tokenizer, messages))
+
+
+def prompt_text(tokenizer, messages: list[dict[str, str]]) -> str:
+    """The text of ``messages`` followed by the assistant generation prompt (:func:`prompt_ids`
+    tokenizes it without adding special tokens)."""
+    return _template(tokenizer, messages, True)
 
 
 def _pieces(row: Rendered, max_len: int) -> list[Rendered]:

@@ -36,7 +36,15 @@ from afinar.atomic import atomic_path
 from afinar.errors import AfinarError
 from afinar.export.kquants import MIXES, quantize_rows, tensor_type
 
-__all__ = ["QUANTS", "read_weights", "rope_freq_factors", "tokenizer_metadata", "write_gguf"]
+__all__ = [
+    "QUANTS",
+    "gguf_name",
+    "permute_heads",
+    "read_weights",
+    "rope_freq_factors",
+    "tokenizer_metadata",
+    "write_gguf",
+]
 
 QUANTS = {
     "f32": (gguf.GGMLQuantizationType.F32, gguf.LlamaFileType.ALL_F32),
@@ -57,28 +65,29 @@ _NAMES = {
 }
 
 
-def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
+def permute_heads(w: np.ndarray, n_head: int) -> np.ndarray:
     """HF rotate-half row order -> llama.cpp's interleaved pairs (rows grouped per head)."""
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
 def _unpermute(w: np.ndarray, n_head: int) -> np.ndarray:
-    """The inverse of :func:`_permute`: llama.cpp's interleaved pairs -> HF rotate-half order."""
+    """The inverse of :func:`permute_heads`: llama.cpp's interleaved pairs -> HF rotate-half order."""
     return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def read_weights(path: Path, model) -> dict[str, torch.Tensor]:
-    """The weights of ``model``'s tensors as the GGUF at ``path`` (written by :func:`write_gguf`)
-    stores them, dequantized by ``gguf``'s reader and put back in Hugging Face's layout: what
-    llama.cpp computes with, before it quantizes activations of its own."""
+def read_weights(path: Path, model, like: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The weights of ``model``'s tensors (or those of ``like``, by Hugging Face name) as the GGUF
+    at ``path`` (written by :func:`write_gguf`) stores them, dequantized by ``gguf``'s reader and
+    put back in Hugging Face's layout: what llama.cpp computes with, before it quantizes
+    activations of its own."""
     cfg = model.config
     tensors = {t.name: t for t in gguf.GGUFReader(str(path)).tensors}
     out = {}
-    for hf_name, like in model.state_dict().items():
+    for hf_name, ref in (model.state_dict() if like is None else like).items():
         if hf_name == "lm_head.weight" and cfg.tie_word_embeddings:
             continue
-        t = tensors[_gguf_name(hf_name)]
-        data = gguf.quants.dequantize(t.data, t.tensor_type).reshape(like.shape)
+        t = tensors[gguf_name(hf_name)]
+        data = gguf.quants.dequantize(t.data, t.tensor_type).reshape(ref.shape)
         if hf_name.endswith("q_proj.weight"):
             data = _unpermute(data, cfg.num_attention_heads)
         elif hf_name.endswith("k_proj.weight"):
@@ -109,7 +118,7 @@ def rope_freq_factors(rope: dict, head_dim: int) -> np.ndarray | None:
     return out.astype(np.float32)
 
 
-def _gguf_name(hf_name: str) -> str:
+def gguf_name(hf_name: str) -> str:
     if hf_name == "model.embed_tokens.weight":
         return "token_embd.weight"
     if hf_name == "model.norm.weight":
@@ -234,8 +243,12 @@ def _copy_field(writer: gguf.GGUFWriter, field) -> None:
         writer.add_key_value(field.name, field.parts[field.data[0]].tolist()[0], kind)
 
 
-def write_gguf(model, out: Path, quant: str, tokenizer, name: str, tokenizer_gguf: Path | None = None) -> None:
-    """Write ``model`` (a merged ``LlamaForCausalLM``) to ``out`` as GGUF ``quant``.
+def write_gguf(
+    model, out: Path, quant: str, tokenizer, name: str, tokenizer_gguf: Path | None = None,
+    weights: dict[str, torch.Tensor] | None = None,
+) -> None:  # fmt: skip
+    """Write ``model`` (a merged ``LlamaForCausalLM``; or ``weights`` by Hugging Face name, with
+    ``model``'s config) to ``out`` as GGUF ``quant``.
 
     The tokenizer metadata is copied from ``tokenizer_gguf`` when the base came from a GGUF file
     (exactly what llama.cpp read before), else built from ``tokenizer``.
@@ -280,15 +293,15 @@ def write_gguf(model, out: Path, quant: str, tokenizer, name: str, tokenizer_ggu
             _add_metadata(w, tokenizer_meta)
         if factors is not None:
             w.add_tensor("rope_freqs.weight", factors)
-        for hf_name, tensor in model.state_dict().items():
+        for hf_name, tensor in (model.state_dict() if weights is None else weights).items():
             if hf_name == "lm_head.weight" and cfg.tie_word_embeddings:
                 continue  # llama.cpp reuses token_embd when output.weight is absent
             data = tensor.detach().to(torch.float32).cpu().numpy()
             if hf_name.endswith("q_proj.weight"):
-                data = _permute(data, n_head)
+                data = permute_heads(data, n_head)
             elif hf_name.endswith("k_proj.weight"):
-                data = _permute(data, n_kv)
-            tensor_name = _gguf_name(hf_name)
+                data = permute_heads(data, n_kv)
+            tensor_name = gguf_name(hf_name)
             if data.ndim == 1 or qtype == gguf.GGMLQuantizationType.F32:
                 w.add_tensor(tensor_name, data)
             elif quant in MIXES:

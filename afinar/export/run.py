@@ -35,6 +35,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import gguf
@@ -44,10 +47,11 @@ from transformers import AutoModelForCausalLM
 from afinar.atomic import atomic_path, write_json, write_text
 from afinar.data.intake import rows_as_trained
 from afinar.data.read import Example
-from afinar.data.render import prompt_ids, render
+from afinar.data.render import prompt_ids, prompt_text, render
 from afinar.errors import AfinarError
 from afinar.eval.gate import require_promoted
 from afinar.export.gguf import QUANTS, read_weights, write_gguf
+from afinar.export.lora_gguf import base_weights, load_base_weights, lora_pairs, write_lora_gguf
 from afinar.export.modelfile import modelfile
 from afinar.lineage import sha256_file
 from afinar.model.generate import generate_ids
@@ -58,8 +62,9 @@ from afinar.names import MERGEABLE
 from afinar.run_folder import load_run
 from afinar.security.access import authorize, digests, record
 
-__all__ = ["export_run"]
+__all__ = ["FORMATS", "export_run"]
 
+FORMATS = ("hf", "gguf", "gguf-lora")
 LOGIT_TOLERANCE = 1e-4
 EXACT = ("f32", "f16")
 """GGUF types whose export must generate the trained model's tokens (near ties aside)."""
@@ -93,13 +98,19 @@ def _perplexity(model, rows: list[list[int]]) -> tuple[float, int]:
     return float(torch.exp(torch.tensor(total / n))), n
 
 
-def _perplexity_change(merged, gguf_file: Path, tokenizer, rows: list[Example], max_len: int) -> dict:
-    """The trained model's perplexity on ``rows`` (each cut to ``max_len`` tokens), and that of
-    the GGUF's weights. Loads the GGUF's weights into ``merged`` (which is not used after this)."""
+def _load_file(model, path: Path) -> None:
+    """The weights of the GGUF ``path`` into ``model``, in place."""
+    model.load_state_dict(read_weights(path, model), strict=False)
+
+
+def _perplexity_change(model, load_file_weights, tokenizer, rows: list[Example], max_len: int) -> dict:
+    """The trained ``model``'s perplexity on ``rows`` (each cut to ``max_len`` tokens), and that
+    of the exported file's weights, which ``load_file_weights()`` puts into ``model`` (it holds
+    them after this)."""
     ids = [render(tokenizer, ex).input_ids[:max_len] for ex in rows]
-    trained, tokens = _perplexity(merged, ids)
-    merged.load_state_dict(read_weights(gguf_file, merged), strict=False)
-    exported, _ = _perplexity(merged, ids)
+    trained, tokens = _perplexity(model, ids)
+    load_file_weights()
+    exported, _ = _perplexity(model, ids)
     return {"rows": len(ids), "tokens": tokens, "trained": round(trained, 4),
             "export": round(exported, 4), "increase": round(exported / trained - 1, 5)}  # fmt: skip
 
@@ -184,19 +195,33 @@ def export_run(
     n_prompts: int = 20,
     max_new_tokens: int = 32,
     force: bool = False,
+    base_gguf: Path | None = None,
 ) -> dict:
     """Export ``run_dir``'s tuned model; returns what ``export.json`` holds.
+
+    ``gguf-lora`` writes the adapter alone as a GGUF LoRA file (:mod:`afinar.export.lora_gguf`)
+    and, unless ``base_gguf`` names one to apply it to, the unmerged base as a GGUF ``quant`` next
+    to it; the pair is verified in llama.cpp as a merged GGUF is.
 
     Raises:
         AfinarError: bad arguments, a merge that changes the logits, or (f32/f16) a GGUF whose
         llama.cpp output differs from PyTorch's.
     """
-    if fmt not in ("hf", "gguf"):
-        raise AfinarError(f"--format {fmt}: accepted: hf, gguf")
-    if fmt == "gguf" and quant not in QUANTS:
+    if fmt not in FORMATS:
+        raise AfinarError(f"--format {fmt}: accepted: {', '.join(FORMATS)}")
+    if fmt != "hf" and quant not in QUANTS:
         raise AfinarError(f"--quant {quant}: accepted: {', '.join(QUANTS)}")
+    if base_gguf is not None and fmt != "gguf-lora":
+        raise AfinarError("--base-gguf goes with --format gguf-lora (the base a LoRA adapter file is applied to)")
+    if base_gguf is not None and not Path(base_gguf).is_file():
+        raise AfinarError(f"--base-gguf {base_gguf}: file not found")
     run_dir = Path(run_dir)
     recipe = load_run(run_dir)
+    if fmt == "gguf-lora" and recipe.adapter.method != "lora":
+        raise AfinarError(
+            f"{run_dir}: --format gguf-lora exports LoRA adapters (llama.cpp applies low-rank pairs only); this run's"
+            f" method is {recipe.adapter.method}: export it merged with --format gguf"
+        )
     if recipe.adapter.method not in MERGEABLE:
         raise AfinarError(
             f"{run_dir}: {recipe.adapter.method} adapters cannot be merged into the base weights (a nonlinearity"
@@ -205,7 +230,8 @@ def export_run(
         )
     actor = authorize("export", "export", recipe.data.files)
     require_promoted(run_dir, "export", force)
-    out = Path(out) if out else run_dir / "export" / (f"gguf-{quant}" if fmt == "gguf" else "hf")
+    default = {"gguf": f"gguf-{quant}", "gguf-lora": "gguf-lora", "hf": "hf"}[fmt]
+    out = Path(out) if out else run_dir / "export" / default
     start = time.perf_counter()
 
     # A QLoRA run's base is dequantized first and the adapter merged into that: the adapter
@@ -218,6 +244,16 @@ def export_run(
     if not conversations:
         raise AfinarError(f"{run_dir}: the run's data has no rows to verify the export with")
     reference = generate_ids(model, tokenizer, conversations, max_new_tokens, batch_size=len(conversations))
+    if fmt == "gguf-lora":
+        texts = [prompt_text(tokenizer, c) for c in conversations]
+        check = Check(ids, texts, reference, held[:PERPLEXITY_ROWS], split)
+        info = _export_lora(run_dir, model, tokenizer, recipe, check, out, quant, base_gguf, verify, max_new_tokens,
+                            actor)  # fmt: skip
+        info["seconds"] = round(time.perf_counter() - start, 1)
+        write_json(Path(info["adapter"]["path"]).with_suffix(".export.json"), info)
+        record("export", str(run_dir), actor, digests=digests([Path(f) for f in info["files"]]),
+               details={k: info[k] for k in ("format", "prompts")})  # fmt: skip
+        return info
     adapter_logits = _logits(model, ids[:4])  # before merge_and_unload folds the adapter in place
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model  # full: nothing to fold
     diff, scale = _max_logit_diff(merged, adapter_logits, ids[:4])
@@ -255,7 +291,8 @@ def export_run(
                 first = info["verify"]["first_diff"]
                 divergences = _divergences(ids, reference, got, first, tokenizer.eos_token_id) if quant in EXACT else []
                 trained = _next_logits(merged, [d[1] for d in divergences])
-                ppl = _perplexity_change(merged, tmp, tokenizer, held[:PERPLEXITY_ROWS], recipe.data.max_seq_len)
+                load = partial(_load_file, merged, tmp)
+                ppl = _perplexity_change(merged, load, tokenizer, held[:PERPLEXITY_ROWS], recipe.data.max_seq_len)
                 info["perplexity"] = {**ppl, "split": split}
                 if divergences:  # merged now holds the file's weights
                     info["verify"]["near_ties"] = near_ties(trained, _next_logits(merged, [d[1] for d in divergences]),
@@ -273,12 +310,117 @@ def export_run(
     return info
 
 
+@dataclass
+class Check:
+    """What an export is verified on."""
+
+    ids: list[list[int]]
+    """The prompts, as training tokenized them."""
+    texts: list[str]
+    """The same prompts as text, for llama.cpp to tokenize."""
+    reference: list[list[int]]
+    """The trained model's greedy answers to ``ids``."""
+    rows: list[Example]
+    """Held-out rows the perplexity is measured on."""
+    split: str
+
+
+def _matrix_types(path: Path) -> str:
+    """The GGUF type of the matrices in ``path``: ``f32``, ``f16``, or the quantized types found."""
+    kinds = {t.tensor_type.name.lower() for t in gguf.GGUFReader(path).tensors if len(t.shape) > 1}
+    if kinds <= {"f32"}:
+        return "f32"
+    return "f16" if kinds <= {"f16", "f32"} else "+".join(sorted(kinds - {"f32"}))
+
+
+def _check_base(base: Path, pairs: dict) -> None:
+    """Refuse a ``--base-gguf`` that the adapter's pairs do not fit (llama.cpp would, less clearly)."""
+    reader = gguf.GGUFReader(base)
+    arch = reader.fields.get("general.architecture")
+    arch = bytes(arch.parts[arch.data[0]]).decode() if arch is not None else None
+    if arch != "llama":
+        raise AfinarError(f"--base-gguf {base}: its architecture is {arch}; the adapter is for a llama model")
+    shapes = {t.name: [int(n) for n in t.shape] for t in reader.tensors}
+    for name, (a, b) in sorted(pairs.items()):
+        want = [a.shape[1], b.shape[0]]
+        if shapes.get(name) != want:
+            raise AfinarError(
+                f"--base-gguf {base}: tensor {name} is {shapes.get(name, 'missing')}, the adapter needs {want} "
+                "(inputs, outputs): not the base this run was trained on"
+            )
+
+
+def _adds_bos(gguf_file: Path) -> bool:
+    """Whether llama.cpp puts the BOS token before a text prompt, as the GGUF's tokenizer says."""
+    field = gguf.GGUFReader(gguf_file).fields.get("tokenizer.ggml.add_bos_token")
+    return bool(field.parts[field.data[0]][0]) if field is not None else False
+
+
+def _no_bos(text: str, tokenizer, gguf_file: Path) -> str:
+    """``text`` without its leading BOS token where llama.cpp adds one itself."""
+    bos = tokenizer.bos_token
+    return text[len(bos) :] if bos and text.startswith(bos) and _adds_bos(gguf_file) else text
+
+
+def _verify_lora(model, tokenizer, recipe, check: Check, base_file: Path, adapter: Path, info: dict, n: int) -> None:
+    """Greedy answers from llama.cpp with ``adapter`` on ``base_file``, from the prompts' ids and
+    from their text, against the trained ``model``'s; near ties and the perplexity as a merged
+    GGUF's check has them. Leaves the base file's weights in ``model``."""
+    engine = LlamaCpp(base_file, adapter=adapter)
+    eos = tokenizer.eos_token_id
+    got = [engine.greedy(prompt, n, eos) for prompt in check.ids]
+    from_text = [engine.greedy(_no_bos(t, tokenizer, base_file), n, eos) for t in check.texts]
+    del engine
+    v = info["verify"] = {"engine": "llama.cpp", **_compare(check.reference, got)}
+    v["from_text_same"] = sum(a == b for a, b in zip(got, from_text, strict=True))
+    exact = info["quant"] in EXACT
+    divergences = _divergences(check.ids, check.reference, got, v["first_diff"], eos) if exact else []
+    trained = _next_logits(model, [d[1] for d in divergences])
+    load = partial(load_base_weights, model, read_weights(base_file, model, base_weights(model)))
+    ppl = _perplexity_change(model, load, tokenizer, check.rows, recipe.data.max_seq_len)
+    info["perplexity"] = {**ppl, "split": check.split}
+    if divergences:  # model now holds the base file's weights under the adapter
+        v["near_ties"] = near_ties(trained, _next_logits(model, [d[1] for d in divergences]), divergences)
+
+
+def _export_lora(run_dir, model, tokenizer, recipe, check: Check, out: Path, quant: str, base_gguf, verify: bool,
+                 max_new_tokens: int, actor) -> dict:  # fmt: skip
+    """``--format gguf-lora``: the adapter file (and the base GGUF unless ``base_gguf``), verified
+    in llama.cpp against ``check``; returns the export record."""
+    pairs = lora_pairs(model, run_dir)
+    adapter_out = out if out.suffix == ".gguf" else out / f"{recipe.name}-lora.gguf"
+    base_out = Path(base_gguf) if base_gguf else adapter_out.parent / f"base-{quant}.gguf"
+    if base_gguf is not None:
+        _check_base(base_out, pairs)
+    info: dict = {"run_dir": str(run_dir), "format": "gguf-lora", "base_quantization": recipe.memory.quantize,
+                  "prompts": len(check.ids)}  # fmt: skip
+    with ExitStack() as stack:  # both files appear verified or neither does
+        tmp = stack.enter_context(atomic_path(adapter_out, mode=0o644))
+        write_lora_gguf(pairs, tmp, recipe.name)
+        base_file = base_out
+        if base_gguf is None:
+            base_file = stack.enter_context(atomic_path(base_out, mode=0o644))
+            write_gguf(model, base_file, quant, tokenizer, f"{recipe.name} base", resolve_base(recipe.base_model).gguf,
+                       weights=base_weights(model))  # fmt: skip
+        info["quant"] = _matrix_types(base_file)
+        if verify:
+            _verify_lora(model, tokenizer, recipe, check, base_file, tmp, info, max_new_tokens)
+            if info["verify"]["from_text_same"] != len(check.ids):
+                why = "answers the prompt text unlike the same prompt as token ids (it tokenizes the text another way)"
+                _refuse(run_dir, actor, info, f"{adapter_out}: llama.cpp {why}; nothing written")
+        _check_verified(run_dir, actor, info, adapter_out, "gguf-lora", info["quant"], max_new_tokens)
+        info["adapter"] = {"path": str(adapter_out), "sha256": sha256_file(tmp), "tensors": 2 * len(pairs)}
+        info["base"] = {"path": str(base_out), "sha256": sha256_file(base_file), "written": base_gguf is None}
+        info["files"] = {str(adapter_out): info["adapter"]["sha256"]}
+        if base_gguf is None:
+            info["files"][str(base_out)] = info["base"]["sha256"]
+    return info
+
+
 def _modelfile(gguf_file: Path, out: Path, tokenizer, system_prompt: str | None) -> tuple[str | None, dict]:
     """The Ollama Modelfile for the GGUF ``out`` (``gguf_file``: its bytes, not yet renamed into
     place) and its record, or ``None`` and why there is none (:mod:`afinar.export.modelfile`)."""
-    field = gguf.GGUFReader(gguf_file).fields.get("tokenizer.ggml.add_bos_token")
-    adds_bos = bool(field.parts[field.data[0]][0]) if field is not None else False
-    text, label = modelfile(out.name, tokenizer, system_prompt, adds_bos)
+    text, label = modelfile(out.name, tokenizer, system_prompt, _adds_bos(gguf_file))
     if text is None:
         return None, {"skipped": label}
     digest = hashlib.sha256(text.encode()).hexdigest()
