@@ -5,7 +5,9 @@ event loop never waits on a forward pass; what comes back is a stream of :class:
   ``max_batch`` queued requests run as one left-padded batch with a shared KV cache; each row
   names its adapter (PEFT's mixed-adapter forward), its sampling settings and its seed.
 - :class:`LlamaCppEngine`: an exported GGUF in llama.cpp (the ``xllamacpp`` wheel), which
-  schedules its own parallel slots.
+  schedules its own parallel slots; with GGUF LoRA adapters (``afinar export --format
+  gguf-lora``) loaded on that base, each request names the one it runs with. llama.cpp decodes
+  the requests that run with the same adapter in one batch, and the groups in turn.
 
 Both take prompts as token ids, so the server applies one chat template (the tokenizer's) and
 counts tokens the same way for either. A request with a JSON schema (``Sampling.json_schema``) is
@@ -40,7 +42,7 @@ from transformers import DynamicCache
 from afinar.errors import AfinarError
 from afinar.model.adapters import causal_lm_of, virtual_tokens
 from afinar.model.constrain import SchemaConstraint, llamacpp_grammar
-from afinar.model.llamacpp import llamacpp_server
+from afinar.model.llamacpp import llamacpp_server, lora_request
 
 __all__ = ["BASE", "Busy", "Event", "Job", "LlamaCppEngine", "Sampling", "TorchEngine"]
 
@@ -327,19 +329,25 @@ class TorchEngine:
 
 
 class LlamaCppEngine:
-    """An exported GGUF served by llama.cpp, ``parallel`` requests at a time.
+    """An exported GGUF served by llama.cpp, ``parallel`` requests at a time, with ``adapters``
+    (name -> GGUF LoRA file) on it.
 
     llama.cpp gets as many threads as this process may use: oversubscribed, it stalls.
     """
 
-    def __init__(self, gguf: Path, context: int = 4096, parallel: int = 4, max_queue: int = 64):
-
+    def __init__(
+        self, gguf: Path, context: int = 4096, parallel: int = 4, max_queue: int = 64,
+        adapters: dict[str, Path] | None = None,
+    ):  # fmt: skip
         if not Path(gguf).is_file():
             raise AfinarError(f"{gguf}: GGUF file not found")
+        adapters = adapters or {}
+        self.adapters = list(adapters)
         # llama.cpp splits n_ctx across its slots
-        self.server = llamacpp_server(gguf, context * parallel, parallel, why="--gguf needs llama.cpp")
+        self.server = llamacpp_server(
+            gguf, context * parallel, parallel, why="--gguf needs llama.cpp", adapters=list(adapters.values())
+        )
         self.context = context
-        self.adapters: list[str] = []
         self.batches: deque[int] = deque(maxlen=10_000)
         self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="afinar-llamacpp")
         self._parallel, self._limit = parallel, parallel + max_queue
@@ -395,6 +403,7 @@ class LlamaCppEngine:
             "top_p": s.top_p,
             "stream": True,
             "cache_prompt": False,
+            "lora": lora_request(len(self.adapters), self.adapters.index(job.adapter) if job.adapter != BASE else None),
         }
         if s.temperature <= 0:
             request["top_k"] = 1

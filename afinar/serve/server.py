@@ -15,6 +15,7 @@ import uvicorn
 
 from afinar.errors import AfinarError
 from afinar.eval.gate import require_promoted
+from afinar.lineage import sha256_file
 from afinar.model.adapters import is_full_model, load_adapter
 from afinar.model.bottleneck import is_bottleneck
 from afinar.model.load import load_base, load_tokenizer
@@ -33,6 +34,7 @@ __all__ = [
     "bind",
     "build",
     "check_exposure",
+    "gguf_adapters",
     "parse_adapters",
     "run_server",
     "serve",
@@ -106,6 +108,10 @@ def build(opts: ServeOptions):
         spec, name = spec or recipe.base_model, recipe.name
         adapters = {name: Path(opts.run) / "adapter", **adapters}
         system_prompt = system_prompt or recipe.data.system_prompt
+    lora, lora_runs = {}, {}
+    if opts.gguf is not None:  # --adapter names GGUF LoRA adapters for the base; --run's is merged into --gguf
+        lora, lora_runs = gguf_adapters(opts.adapters, Path(opts.gguf), opts.force)
+        adapters = {k: v for k, v in adapters.items() if k not in lora}
     # the gate follows the adapter, not the flag that named it: RUN/adapter given as --adapter is that run
     for run_dir in sorted({Path(p).parent for p in adapters.values() if (Path(p).parent / RECIPE_FILE).is_file()}):
         require_promoted(run_dir, "serve", opts.force)
@@ -131,9 +137,9 @@ def build(opts: ServeOptions):
     if opts.gguf is not None:
         tokenizer = load_tokenizer(spec)
         engine = LlamaCppEngine(
-            Path(opts.gguf), opts.max_prompt_tokens + opts.max_tokens, opts.max_batch, opts.max_queue
+            Path(opts.gguf), opts.max_prompt_tokens + opts.max_tokens, opts.max_batch, opts.max_queue, lora
         )
-        models = {name or Path(opts.gguf).stem: BASE}
+        models = {name or Path(opts.gguf).stem: BASE, **{a: a for a in lora}}
         context = engine.context
     else:
         engine, tokenizer = _torch_engine(spec, adapters, opts.max_batch, opts.max_queue)
@@ -152,8 +158,60 @@ def build(opts: ServeOptions):
         max_prompt_tokens=opts.max_prompt_tokens,
         max_tokens=opts.max_tokens,
         context=context,
-        runs=_runs_of(models, adapters),
+        runs={**_runs_of(models, adapters), **lora_runs},
     )
+
+
+def _lora_file(name: str, path: Path) -> Path:
+    """The GGUF LoRA file ``--adapter NAME=PATH`` names: the file, or a run's (or its adapter
+    folder's) ``afinar export --format gguf-lora`` output."""
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise AfinarError(f"--adapter {name}={path}: file not found")
+        return path
+    run = path if (path / RECIPE_FILE).is_file() else path.parent if (path.parent / RECIPE_FILE).is_file() else None
+    found = sorted((run / "export" / "gguf-lora").glob("*-lora.gguf")) if run else []
+    if len(found) != 1:
+        why = "is not a run" if run is None else "has no gguf-lora export" if not found else "has several"
+        raise AfinarError(
+            f"--adapter {name}={path}: with --gguf an adapter is a GGUF LoRA file, and this {why}; make one with "
+            f"'afinar export RUN --format gguf-lora --base-gguf BASE.gguf' and give its .gguf"
+        )
+    return found[0]
+
+
+def gguf_adapters(specs: dict[str, Path], base: Path, force: bool = False) -> tuple[dict[str, Path], dict[str, str]]:
+    """For ``--gguf BASE --adapter NAME=PATH ...``: name -> GGUF LoRA file, and name -> the run
+    each was trained in. Each must be an afinar export (its ``.export.json`` beside it) verified
+    on this very base (by sha256) from a run the gate promoted (or ``force``).
+
+    Raises:
+        AfinarError: a file that is not such an export, made for another base, or not promoted.
+    """
+    files, runs, base_digest = {}, {}, None
+    for name, path in specs.items():
+        file = _lora_file(name, Path(path))
+        record_file = file.with_suffix(".export.json")
+        try:
+            info = json.loads(record_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = {}
+        if info.get("format") != "gguf-lora":
+            raise AfinarError(
+                f"--adapter {name}={file}: no afinar gguf-lora export record ({record_file.name}) beside it: an "
+                "adapter is served only on the base it was verified on; make one with afinar export RUN --format "
+                "gguf-lora"
+            )
+        base_digest = base_digest or sha256_file(base)
+        if info["base"]["sha256"] != base_digest:
+            raise AfinarError(
+                f"--adapter {name}={file}: verified on the base {info['base']['path']} (sha256 "
+                f"{info['base']['sha256'][:16]}...), not on --gguf {base} ({base_digest[:16]}...); export it with "
+                f"--base-gguf {base}"
+            )
+        require_promoted(Path(info["run_dir"]), "serve", force)
+        files[name], runs[name] = file, str(Path(info["run_dir"]).resolve())
+    return files, runs
 
 
 def _runs_of(models: dict[str, str], adapters: dict) -> dict[str, str]:
