@@ -51,7 +51,7 @@ from afinar.data.render import prompt_ids, prompt_text, render
 from afinar.errors import AfinarError
 from afinar.eval.gate import require_promoted
 from afinar.export.gguf import QUANTS, read_weights, write_gguf
-from afinar.export.lora_gguf import base_weights, load_base_weights, lora_pairs, write_lora_gguf
+from afinar.export.lora_gguf import base_weights, load_base_weights, lora_pairs, round_like_file, write_lora_gguf
 from afinar.export.modelfile import modelfile
 from afinar.lineage import sha256_file
 from afinar.model.generate import generate_ids
@@ -365,7 +365,7 @@ def _no_bos(text: str, tokenizer, gguf_file: Path) -> str:
 def _verify_lora(model, tokenizer, recipe, check: Check, base_file: Path, adapter: Path, info: dict, n: int) -> None:
     """Greedy answers from llama.cpp with ``adapter`` on ``base_file``, from the prompts' ids and
     from their text, against the trained ``model``'s; near ties and the perplexity as a merged
-    GGUF's check has them. Leaves the base file's weights in ``model``."""
+    GGUF's check has them. Leaves the files' weights (base and adapter, as rounded there) in ``model``."""
     engine = LlamaCpp(base_file, adapter=adapter)
     eos = tokenizer.eos_token_id
     got = [engine.greedy(prompt, n, eos) for prompt in check.ids]
@@ -376,10 +376,14 @@ def _verify_lora(model, tokenizer, recipe, check: Check, base_file: Path, adapte
     exact = info["quant"] in EXACT
     divergences = _divergences(check.ids, check.reference, got, v["first_diff"], eos) if exact else []
     trained = _next_logits(model, [d[1] for d in divergences])
-    load = partial(load_base_weights, model, read_weights(base_file, model, base_weights(model)))
+
+    def load() -> None:
+        load_base_weights(model, read_weights(base_file, model, base_weights(model)))
+        round_like_file(model, info["adapter_type"])
+
     ppl = _perplexity_change(model, load, tokenizer, check.rows, recipe.data.max_seq_len)
     info["perplexity"] = {**ppl, "split": check.split}
-    if divergences:  # model now holds the base file's weights under the adapter
+    if divergences:  # model now holds the base file's weights and adapter
         v["near_ties"] = near_ties(trained, _next_logits(model, [d[1] for d in divergences]), divergences)
 
 
@@ -396,7 +400,8 @@ def _export_lora(run_dir, model, tokenizer, recipe, check: Check, out: Path, qua
                   "prompts": len(check.ids)}  # fmt: skip
     with ExitStack() as stack:  # both files appear verified or neither does
         tmp = stack.enter_context(atomic_path(adapter_out, mode=0o644))
-        write_lora_gguf(pairs, tmp, recipe.name)
+        info["adapter_type"] = "f32" if quant == "f32" else "f16"
+        write_lora_gguf(pairs, tmp, recipe.name, info["adapter_type"])
         base_file = base_out
         if base_gguf is None:
             base_file = stack.enter_context(atomic_path(base_out, mode=0o644))
