@@ -6,7 +6,7 @@ Roles and what they may do (fixed; a grant on a dataset narrows ``dataset:read``
 ==============  =======================================================================
 admin           everything, on every dataset
 data_steward    dataset:read, dataset:write, dataset:grant, audit:read
-ml_engineer     dataset:read, train, export, serve
+ml_engineer     dataset:read, train, export, serve, deploy
 auditor         audit:read
 viewer          nothing but reading the registry's own listings
 ==============  =======================================================================
@@ -52,11 +52,11 @@ __all__ = [
     "registry_url",
 ]
 
-PERMISSIONS = ("dataset:read", "dataset:write", "dataset:grant", "train", "export", "serve", "audit:read")
+PERMISSIONS = ("dataset:read", "dataset:write", "dataset:grant", "train", "export", "serve", "deploy", "audit:read")
 ROLES = {
     "admin": set(PERMISSIONS),
     "data_steward": {"dataset:read", "dataset:write", "dataset:grant", "audit:read"},
-    "ml_engineer": {"dataset:read", "train", "export", "serve"},
+    "ml_engineer": {"dataset:read", "train", "export", "serve", "deploy"},
     "auditor": {"audit:read"},
     "viewer": set(),
 }

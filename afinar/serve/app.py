@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 
 from afinar.serve.auth import ApiError
 from afinar.serve.deps import Deployment, Record
-from afinar.serve.routes import chat, completions, feedback, models, ops
+from afinar.serve.routes import adapters, chat, completions, feedback, models, ops
 
 __all__ = ["Exchange", "create_app"]
 
@@ -134,7 +134,7 @@ class Exchange:
         details = {"status": status, "path": route, "latency_ms": round(seconds * 1000, 1), **record.details}
         if status >= 400 and status not in (404, 405):
             self.metrics.blocked.labels(details.get("error", str(status))).inc()
-        action = "serve" + route.removeprefix("/v1").replace("/", ".")
+        action = record.action or "serve" + route.removeprefix("/v1").replace("/", ".")
         decision = record.decision or _decision(status, details.get("error"))
         await anyio.to_thread.run_sync(
             lambda: self.dep.audit.append(
@@ -177,7 +177,7 @@ def create_app(deployment: Deployment) -> FastAPI:
         code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
         return _error_response(request, ApiError(err.status_code, code, str(err.detail)))
 
-    for router in (chat.router, completions.router, feedback.router, models.router, ops.router):
+    for router in (adapters.router, chat.router, completions.router, feedback.router, models.router, ops.router):
         app.include_router(router)
     app.add_middleware(Exchange, deployment=deployment, metrics=app.state.metrics)
     return app

@@ -1,9 +1,9 @@
 """Who is calling, may they be served, and are they over their rate.
 
 With a registry (``afinar users init``), ``Authorization: Bearer <API key>`` must name an active
-user whose role has the ``serve`` permission: 401 without a valid key, 403 without the
-permission. Without a registry the server runs in local mode (every caller is the OS user), which
-:func:`afinar.serve.server.serve` allows only on a loopback address.
+user whose role has the ``serve`` permission (``deploy`` to add or remove adapters): 401 without
+a valid key, 403 without the permission. Without a registry the server runs in local mode (every
+caller is the OS user), which :func:`afinar.serve.server.serve` allows only on a loopback address.
 
 Rate limits are a token bucket per caller: ``rate_per_minute`` requests, refilled continuously,
 with bursts up to the same number; over it, 429 with ``Retry-After`` in whole seconds.
@@ -46,11 +46,11 @@ class Gatekeeper:
         self._buckets: dict[str, tuple[float, float]] = {}  # caller -> (tokens, last refill)
         self._lock = threading.Lock()
 
-    def caller(self, authorization: str | None) -> str:
+    def caller(self, authorization: str | None, permission: str = "serve") -> str:
         """The caller's name.
 
         Raises:
-            ApiError: 401 (no or unknown key) or 403 (no ``serve`` permission).
+            ApiError: 401 (no or unknown key) or 403 (no ``permission``).
         """
         if self.registry is None:
             return local_actor()
@@ -64,9 +64,10 @@ class Gatekeeper:
             raise ApiError(
                 401, "invalid_api_key", "the API key is unknown or disabled", "authentication_error"
             ) from None
-        allowed, reason = self.registry.allowed(Caller(who.name, who.role), "serve")
+        allowed, reason = self.registry.allowed(Caller(who.name, who.role), permission)
         if not allowed:
-            raise ApiError(403, "permission_denied", f"{reason}: needs 'serve'", "permission_error", actor=who.name)
+            message = f"{reason}: needs '{permission}'"
+            raise ApiError(403, "permission_denied", message, "permission_error", actor=who.name)
         return who.name
 
     def take(self, caller: str) -> None:

@@ -17,7 +17,7 @@ from afinar.security.audit import AuditLog
 from afinar.serve.auth import ApiError, Gatekeeper
 from afinar.serve.guard import Guard, Sanitizer
 
-__all__ = ["CallerDep", "Deployment", "DeploymentDep", "Record", "RecordDep"]
+__all__ = ["CallerDep", "DeployerDep", "Deployment", "DeploymentDep", "Record", "RecordDep"]
 
 
 @dataclass
@@ -42,6 +42,8 @@ class Deployment:
     started: int = field(default_factory=lambda: int(time.time()))
     runs: dict[str, str] = field(default_factory=dict)
     """Served model id -> the run directory it comes from (recorded with each answer)."""
+    base: str | None = None
+    """The base model spec the PyTorch engine serves (adapters added later must share it)."""
     answered: OrderedDict = field(default_factory=OrderedDict)
     """Completion id -> the caller it answered, for the last :data:`KEEP_ANSWERED` answers (feedback)."""
 
@@ -61,6 +63,8 @@ class Record:
     """What one request's audit record will say; routes fill it in."""
 
     actor: str = "unknown"
+    action: str | None = None
+    """The audit action; by default ``serve`` + the route (``serve.chat.completions``)."""
     model: str = ""
     decision: str | None = None
     details: dict = field(default_factory=dict)
@@ -85,10 +89,10 @@ DeploymentDep = Annotated[Deployment, Depends(_deployment)]
 RecordDep = Annotated[Record, Depends(_record)]
 
 
-async def _caller(dep: DeploymentDep, record: RecordDep, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The authenticated caller, after spending one request from their rate bucket."""
+async def _authenticated(dep: Deployment, record: Record, authorization: str | None, permission: str) -> str:
+    """The authenticated caller with ``permission``, after spending one request from their rate bucket."""
     try:
-        name = await anyio.to_thread.run_sync(dep.gate.caller, authorization)
+        name = await anyio.to_thread.run_sync(dep.gate.caller, authorization, permission)
     except ApiError as err:
         record.actor = err.actor or "unknown"
         raise
@@ -97,4 +101,18 @@ async def _caller(dep: DeploymentDep, record: RecordDep, authorization: Annotate
     return name
 
 
+Authorization = Annotated[str | None, Header()]
+
+
+async def _caller(dep: DeploymentDep, record: RecordDep, authorization: Authorization = None) -> str:
+    return await _authenticated(dep, record, authorization, "serve")
+
+
+async def _deployer(dep: DeploymentDep, record: RecordDep, authorization: Authorization = None) -> str:
+    return await _authenticated(dep, record, authorization, "deploy")
+
+
 CallerDep = Annotated[str, Depends(_caller)]
+"""A caller allowed to be served."""
+DeployerDep = Annotated[str, Depends(_deployer)]
+"""A caller allowed to change what is served (``deploy``)."""

@@ -1,9 +1,11 @@
 """The model workers behind the server. Requests queue to a worker that owns the model, so the
 event loop never waits on a forward pass; what comes back is a stream of :class:`Event`.
 
-- :class:`TorchEngine`: the base model loaded once with any number of PEFT adapters on it. Up to
-  ``max_batch`` queued requests run as one left-padded batch with a shared KV cache; each row
-  names its adapter (PEFT's mixed-adapter forward), its sampling settings and its seed.
+- :class:`TorchEngine`: the base model loaded once with any number of PEFT adapters on it
+  (added and removed while serving). Up to ``max_batch`` requests decode as one running batch
+  with a shared KV cache, continuously: a request joins at the next step and leaves at the step
+  it ends. Each row names its adapter (PEFT's mixed-adapter forward), its sampling settings and
+  its seed.
 - :class:`LlamaCppEngine`: an exported GGUF in llama.cpp (the ``xllamacpp`` wheel), which
   schedules its own parallel slots; with GGUF LoRA adapters (``afinar export --format
   gguf-lora``) loaded on that base, each request names the one it runs with. llama.cpp decodes
@@ -16,8 +18,9 @@ decoded under it: every token that would break the schema is masked at each step
 llama.cpp), so the answer can only be JSON the schema accepts, unless ``max_tokens`` cuts it.
 
 Failures stay with the request that caused them: a row that fails in a batch gets an ``error``
-event and the others go on (a batch whose forward pass fails is retried one request at a time);
-an ``emit`` that raises (its client is gone) cancels that request only. At most ``max_queue``
+event and the others go on (requests whose joint prefill fails are prefilled again one at a
+time; a failed decoding step ends the rows in it, which have streamed text already); an ``emit``
+that raises (its client is gone) cancels that request only. At most ``max_queue``
 requests wait: past that :meth:`submit` raises :class:`Busy` (the server answers 503 with
 ``Retry-After``). :meth:`close` answers every request still waiting with an error.
 """
@@ -31,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +43,7 @@ import torch
 from transformers import DynamicCache
 
 from afinar.errors import AfinarError
-from afinar.model.adapters import causal_lm_of, virtual_tokens
+from afinar.model.adapters import causal_lm_of, load_adapter, virtual_tokens
 from afinar.model.constrain import SchemaConstraint, llamacpp_grammar
 from afinar.model.llamacpp import llamacpp_server, lora_request
 
@@ -129,14 +132,90 @@ class _Detokenizer:
         return delta
 
 
+@dataclass(eq=False)
+class _Row:
+    """One request in the running batch: its job and its own decoding state."""
+
+    job: Job
+    text: _Detokenizer
+    gen: torch.Generator | None
+    rule: SchemaConstraint | None
+    position: int
+    """The position id of the next token this row feeds."""
+
+    @property
+    def tokens(self) -> int:
+        return len(self.text.ids)
+
+
+@dataclass
+class _Batch:
+    """The running batch: its rows, their KV cache (left-padded to a common length), the mask
+    over that cache, and each row's next-token logits."""
+
+    rows: list[_Row] = field(default_factory=list)
+    cache: DynamicCache | None = None
+    mask: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+
+    def keep(self, keep: list[int]) -> None:
+        """Only the rows at ``keep`` stay (their cache rows too); columns no row uses are dropped."""
+        if len(keep) == len(self.rows):
+            return
+        if not keep:
+            self.rows, self.cache, self.mask, self.logits = [], None, None, None
+            return
+        index = torch.tensor(keep, device=self.mask.device)
+        self.rows = [self.rows[i] for i in keep]
+        self.mask, self.logits = self.mask[index], self.logits[index]
+        self.cache.batch_select_indices(index)
+        unused = int((self.mask.sum(0) == 0).long().cumprod(0).sum())  # leading all-padding columns
+        if unused:
+            self.mask = self.mask[:, unused:]
+            for layer in self.cache.layers:
+                layer.keys, layer.values = layer.keys[..., unused:, :], layer.values[..., unused:, :]
+
+    def join(self, other: _Batch) -> None:
+        """Add ``other``'s rows: both caches left-padded to the longer one, then stacked."""
+        if not self.rows:
+            self.rows, self.cache, self.mask, self.logits = other.rows, other.cache, other.mask, other.logits
+            return
+        width = max(self.mask.shape[1], other.mask.shape[1])
+
+        def pad(t: torch.Tensor, dim: int) -> torch.Tensor:
+            missing = width - t.shape[dim]
+            if not missing:
+                return t
+            shape = list(t.shape)
+            shape[dim] = missing
+            return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
+            mine.keys = torch.cat([pad(mine.keys, -2), pad(theirs.keys, -2)])
+            mine.values = torch.cat([pad(mine.values, -2), pad(theirs.values, -2)])
+        self.mask = torch.cat([pad(self.mask, 1), pad(other.mask, 1)])
+        self.logits = torch.cat([self.logits, other.logits])
+        self.rows += other.rows
+
+
 class TorchEngine:
-    """One worker thread running batched generation on a (PEFT) model.
+    """One worker thread decoding a running batch on a (PEFT) model, continuously: a request joins
+    at the next decoding step (its prompt prefilled, its KV cache rows added to the batch's) and
+    leaves the step it ends, so no request waits for another's longest answer. Each row has its
+    own adapter (PEFT's mixed-adapter forward), sampling settings, seed and schema.
+
+    A prefix- or prompt-tuned model puts learned tokens before every input; there, requests join
+    only an empty batch (a batch runs until its last answer ends), as static batching does.
+
+    Adapters can be added and removed while serving (:meth:`add_adapter`,
+    :meth:`remove_adapter`): the worker does it between decoding steps, a removal once no running
+    or waiting request uses the adapter.
 
     Args:
         model: a causal LM, or a ``PeftModel`` holding every adapter by name.
         tokenizer: its tokenizer (for decoding and the end-of-turn ids).
         max_batch: the most requests decoded together.
-        batch_window_s: how long the worker waits for more requests before starting a batch.
+        batch_window_s: how long an idle worker waits for more requests before it starts.
         max_queue: the most requests waiting for the worker; :meth:`submit` raises :class:`Busy` past it.
     """
 
@@ -151,9 +230,13 @@ class TorchEngine:
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.device = next(model.parameters()).device
         self._queue: queue.Queue[Job] = queue.Queue(maxsize=max_queue)
+        self._ops: deque[tuple[Callable[[], bool], Future]] = deque()
         self._closing = threading.Event()
+        self._batch = _Batch()
         self.batches: deque[int] = deque(maxlen=10_000)
-        """Sizes of the latest batches (the tests read them to see batching happen)."""
+        """The running batch's size at each decoding step (the tests read them to see batching)."""
+        self.admitted = 0
+        """Requests taken into the running batch (prefilled) so far."""
         self._thread = threading.Thread(target=self._work, name="afinar-model", daemon=True)
         self._thread.start()
 
@@ -170,7 +253,7 @@ class TorchEngine:
         return self._thread.is_alive() and not self._closing.is_set()
 
     def close(self) -> None:
-        """Finish the batch in progress, answer every waiting request with an error, stop."""
+        """Finish the requests being decoded, answer every waiting request with an error, stop."""
         self._closing.set()
         self._thread.join(timeout=30)
         while True:
@@ -179,45 +262,189 @@ class TorchEngine:
             except queue.Empty:
                 break
             _emit(job, Event("", "error", error="the server is shutting down"))
+        while self._ops:
+            self._ops.popleft()[1].set_exception(Busy("the server is shutting down"))
 
-    def _next(self, timeout: float | None) -> Job | None:
-        """The next queued job, or None after ``timeout`` seconds or once closing."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._closing.is_set():
-            left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
-            if left <= 0:
-                return None
+    # ------------------------------------------------------------ adapters while serving
+
+    def add_adapter(self, name: str, path: Path) -> Future:
+        """Load the PEFT adapter at ``path`` as ``name`` between two decoding steps; the future
+        resolves once requests may use it (or holds the loading error)."""
+
+        def load() -> bool:
+            if name in self.adapters:
+                raise AfinarError(f"an adapter named '{name}' is served already")
+            if self.peft:
+                self.model.load_adapter(str(path), adapter_name=name)
+            else:
+                self.model, self.peft = load_adapter(self.model, path, name), True
+            self.model.eval()
+            self.adapters = sorted([*self.adapters, name])
+            return True
+
+        return self._op(load)
+
+    def remove_adapter(self, name: str) -> Future:
+        """Unload adapter ``name`` once no request being decoded or waiting uses it."""
+
+        def unload() -> bool:
+            if name not in self.adapters:
+                raise AfinarError(f"no adapter named '{name}' is served")
+            with self._queue.mutex:
+                if any(j.adapter == name for j in self._queue.queue):
+                    return False
+            if any(r.job.adapter == name for r in self._batch.rows):
+                return False
+            self.model.delete_adapter(name)
+            self.adapters = [a for a in self.adapters if a != name]
+            return True
+
+        return self._op(unload)
+
+    def _op(self, fn: Callable[[], bool]) -> Future:
+        if self._closing.is_set():
+            raise Busy("the server is shutting down")
+        done: Future = Future()
+        self._ops.append((fn, done))
+        return done
+
+    def _run_ops(self) -> None:
+        """The adapter changes that can be made now (one that must wait is kept for later)."""
+        for _ in range(len(self._ops)):
+            fn, done = self._ops.popleft()
             try:
-                return self._queue.get(timeout=left)
+                if fn():
+                    done.set_result(None)
+                else:
+                    self._ops.append((fn, done))
+            except Exception as err:
+                done.set_exception(err)
+
+    # ------------------------------------------------------------ the worker
+
+    def _take(self, free: int, wait: bool) -> list[Job]:
+        """Up to ``free`` queued jobs that are not cancelled. With ``wait`` (nothing is being
+        decoded): wait for a first one, polling so that adapter changes and closing are seen,
+        then up to ``window`` seconds for more to start with it."""
+        jobs: list[Job] = []
+        deadline = None
+        while wait and not jobs and not self._closing.is_set():
+            try:
+                job = self._queue.get(timeout=0.1)
             except queue.Empty:
+                self._run_ops()
                 continue
-        return None
+            if not job.cancelled.is_set():
+                jobs.append(job)
+                deadline = time.monotonic() + self.window
+        while len(jobs) < free:
+            left = 0 if deadline is None else deadline - time.monotonic()
+            try:
+                job = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if not job.cancelled.is_set():
+                jobs.append(job)
+        return jobs
 
     def _work(self) -> None:
-        while (job := self._next(None)) is not None:
-            batch = [job]
-            deadline = time.monotonic() + self.window
-            while len(batch) < self.max_batch and (nxt := self._next(deadline - time.monotonic())) is not None:
-                batch.append(nxt)
-            batch = [j for j in batch if not j.cancelled.is_set()]
-            if batch:
-                self._run_isolated(batch)
+        while not self._closing.is_set() or self._batch.rows:
+            self._run_ops()
+            joinable = not self._batch.rows or not virtual_tokens(self.model)[0]
+            free = self.max_batch - len(self._batch.rows) if joinable and not self._closing.is_set() else 0
+            for jobs in self._prefill_groups(self._take(free, wait=not self._batch.rows) if free else []):
+                self._batch.join(jobs)
+            if not self._batch.rows:
+                continue
+            self.batches.append(len(self._batch.rows))
+            tokens = self._pick()
+            self._batch.keep([i for i, t in enumerate(tokens) if t is not None])
+            if self._batch.rows:
+                self._step([t for t in tokens if t is not None])
 
-    def _run_isolated(self, batch: list[Job]) -> None:
-        """Run ``batch``; if its forward pass fails, the jobs that have emitted nothing yet run
-        again one at a time, so only the request that caused the failure gets the error."""
-        self.batches.append(len(batch))
+    def _prefill_groups(self, jobs: list[Job]) -> list[_Batch]:
+        """The new rows, prefilled: together, or, if that fails, each alone, so only a request
+        that cannot run gets the error."""
+        if not jobs:
+            return []
         try:
-            self._run(batch)
-        except Exception as err:  # the server turns this into a 500 for these requests only
-            if len(batch) == 1:
-                _emit(batch[0], Event("", "error", error=f"{type(err).__name__}: {err}"))
-                return
-            for j in batch:
-                if j.emitted:  # it has streamed text already: running it again would repeat it
-                    _emit(j, Event("", "error", error=f"{type(err).__name__}: {err}"))
-                elif not j.cancelled.is_set():
-                    self._run_isolated([j])
+            return [self._prefill(jobs)]
+        except Exception as err:
+            if len(jobs) == 1:
+                _emit(jobs[0], Event("", "error", error=f"{type(err).__name__}: {err}"))
+                return []
+        return [b for job in jobs for b in self._prefill_groups([job])]
+
+    @torch.inference_mode()
+    def _prefill(self, jobs: list[Job]) -> _Batch:
+        width = max(len(j.prompt_ids) for j in jobs)
+        ids = torch.full((len(jobs), width), self.pad, dtype=torch.long)
+        mask = torch.zeros((len(jobs), width), dtype=torch.long)
+        for r, j in enumerate(jobs):
+            ids[r, width - len(j.prompt_ids) :] = torch.tensor(j.prompt_ids)
+            mask[r, width - len(j.prompt_ids) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        ids, mask, positions = ids.to(self.device), mask.to(self.device), positions.to(self.device)
+        adapters = [j.adapter for j in jobs]
+        with self._one_adapter(adapters):
+            cache, mask, positions, embeds = self._virtual(ids, mask, positions, DynamicCache())
+            logits = self._forward(ids, mask, positions, cache, adapters, embeds)
+        self.admitted += len(jobs)
+        rows = []
+        for r, j in enumerate(jobs):
+            gen = torch.Generator(self.device).manual_seed(j.sampling.seed) if j.sampling.seed is not None else None
+            rule = self._constraint(j, logits.shape[-1])
+            rows.append(_Row(j, _Detokenizer(self.tokenizer), gen, rule, int(positions[r, -1]) + 1))
+        return _Batch(rows, cache, mask, logits)
+
+    def _pick(self) -> list[int | None]:
+        """Each row's next token from its logits, emitted; None for a row that has ended."""
+        out: list[int | None] = []
+        for r, row in enumerate(self._batch.rows):
+            j, n = row.job, row.tokens
+            try:
+                logits = self._batch.logits[r]
+                if row.rule is not None:
+                    logits = row.rule.mask([0], logits[None])[0]
+                token = _pick(logits, j.sampling, row.gen)
+                if row.rule is not None and token not in self.stop_ids:
+                    row.rule.advance(0, token)
+                delta = None if token in self.stop_ids else row.text.add(token)
+            except Exception as err:  # this row only (its logits, its sampling, its text)
+                _emit(j, Event("", "error", n, error=f"{type(err).__name__}: {err}"))
+                out.append(None)
+                continue
+            if j.cancelled.is_set():
+                _emit(j, Event("", "cancelled", n))
+                out.append(None)
+            elif delta is None:
+                _emit(j, Event("", "stop", n))
+                out.append(None)
+            else:
+                done = n + 1 >= j.sampling.max_tokens
+                _emit(j, Event(delta, "length" if done else None, n + 1))
+                out.append(None if done else token)
+        return out
+
+    @torch.inference_mode()
+    def _step(self, tokens: list[int]) -> None:
+        """One decoding step for every row: feed its last token, keep its next logits. A failure
+        here ends every row (each has streamed text already: running it again would repeat it)."""
+        b = self._batch
+        adapters = [row.job.adapter for row in b.rows]
+        try:
+            ids = torch.tensor(tokens, device=self.device)[:, None]
+            positions = torch.tensor([row.position for row in b.rows], device=self.device)[:, None]
+            mask = torch.cat([b.mask, torch.ones((len(b.rows), 1), dtype=b.mask.dtype, device=self.device)], dim=1)
+            with self._one_adapter(adapters):
+                b.logits = self._forward(ids, mask, positions, b.cache, adapters)
+            b.mask = mask
+            for row in b.rows:
+                row.position += 1
+        except Exception as err:
+            for row in b.rows:
+                _emit(row.job, Event("", "error", row.tokens, error=f"{type(err).__name__}: {err}"))
+            self._batch = _Batch()
 
     def _forward(self, ids, mask, positions, cache, adapters, embeds=None):
         extra, model = {}, self.model
@@ -259,67 +486,9 @@ class TorchEngine:
             return nullcontext()
         if adapters[0] == BASE:
             return self.model.disable_adapter()
-        self.model.set_adapter(adapters[0])
+        if self.model.active_adapter != adapters[0]:  # set_adapter walks every LoRA layer
+            self.model.set_adapter(adapters[0])
         return nullcontext()
-
-    @torch.inference_mode()
-    def _run(self, batch: list[Job]) -> None:
-
-        width = max(len(j.prompt_ids) for j in batch)
-        ids = torch.full((len(batch), width), self.pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for r, j in enumerate(batch):
-            ids[r, width - len(j.prompt_ids) :] = torch.tensor(j.prompt_ids)
-            mask[r, width - len(j.prompt_ids) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        adapters = [j.adapter for j in batch]
-        cache = DynamicCache()
-        ids, mask, positions = ids.to(self.device), mask.to(self.device), positions.to(self.device)
-        with self._one_adapter(adapters):
-            cache, mask, positions, embeds = self._virtual(ids, mask, positions, cache)
-            self._decode(batch, ids, mask, positions, cache, adapters, embeds)
-
-    def _decode(self, batch: list[Job], ids, mask, positions, cache, adapters, embeds=None) -> None:
-        gens = [
-            torch.Generator(self.device).manual_seed(j.sampling.seed) if j.sampling.seed is not None else None
-            for j in batch
-        ]
-        texts = [_Detokenizer(self.tokenizer) for _ in batch]
-        live = [True] * len(batch)
-        logits = self._forward(ids, mask, positions, cache, adapters, embeds)
-        rules = [self._constraint(j, logits.shape[-1]) for j in batch]
-        for _ in range(max(j.sampling.max_tokens for j in batch)):
-            step = torch.full((len(batch), 1), self.pad, dtype=torch.long)
-            for r, j in enumerate(batch):
-                if not live[r]:
-                    continue
-                n = len(texts[r].ids)
-                try:
-                    row = logits[r] if rules[r] is None else rules[r].mask([0], logits[r : r + 1])[0]
-                    token = _pick(row, j.sampling, gens[r])
-                    if rules[r] is not None and token not in self.stop_ids:
-                        rules[r].advance(0, token)
-                    delta = None if token in self.stop_ids else texts[r].add(token)
-                except Exception as err:  # this row only (its logits, its sampling, its text)
-                    live[r] = False
-                    _emit(j, Event("", "error", n, error=f"{type(err).__name__}: {err}"))
-                    continue
-                if j.cancelled.is_set():
-                    live[r] = False
-                    _emit(j, Event("", "cancelled", n))
-                elif delta is None:
-                    live[r] = False
-                    _emit(j, Event("", "stop", n))
-                else:
-                    step[r, 0] = token
-                    done = n + 1 >= j.sampling.max_tokens
-                    live[r] = not done
-                    _emit(j, Event(delta, "length" if done else None, n + 1))
-            if not any(live):
-                return
-            mask = torch.cat([mask, torch.ones((len(batch), 1), dtype=mask.dtype, device=self.device)], dim=1)
-            positions = positions[:, -1:] + 1
-            logits = self._forward(step.to(self.device), mask, positions, cache, adapters)
 
     def _constraint(self, job: Job, vocab: int) -> SchemaConstraint | None:
         """The decoding constraint of ``job``'s schema, over ``vocab`` logits (None: free text)."""

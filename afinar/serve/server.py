@@ -159,6 +159,7 @@ def build(opts: ServeOptions):
         max_tokens=opts.max_tokens,
         context=context,
         runs={**_runs_of(models, adapters), **lora_runs},
+        base=None if opts.gguf is not None else spec,
     )
 
 
