@@ -10,6 +10,7 @@ governance verbs start without loading torch, transformers or the registry's dat
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -485,10 +486,18 @@ def serve_cmd(
     max_tokens: Annotated[int, typer.Option(help="Cap on (and default for) max_tokens.")] = 512,
     max_batch: Annotated[int, typer.Option(help="Most requests decoded together (llama.cpp: parallel slots).")] = 8,
     max_queue: Annotated[int, typer.Option(help="Requests that may wait for the model; then 503 + Retry-After.")] = 64,
+    replica: Annotated[
+        str | None, typer.Option(help="This server's id among replicas: it keeps its own audit chain.")
+    ] = None,
     force: Force = False,
 ) -> None:
     """OpenAI-compatible API: API keys -> guard -> model -> sanitizer -> audit log."""
+    from afinar.security.audit import AuditLog
     from afinar.serve.server import ServeOptions, parse_adapters, run_server
+
+    if replica is not None:
+        AuditLog(replica=replica)  # a bad id is refused before anything is recorded
+        os.environ["AFINAR_REPLICA"] = replica  # every record of this process goes to its chain
 
     opts = ServeOptions(
         run=run,

@@ -294,7 +294,8 @@ def audit_verify_cmd() -> None:
 
     result = audit_verify()
     if result.ok:
-        console.print(f"audit log intact: {result.records} records, {result.checkpoints} checkpoint(s)")
+        chains = f" in {result.chains} chains" if result.chains > 1 else ""
+        console.print(f"audit log intact: {result.records} records{chains}, {result.checkpoints} checkpoint(s)")
         return
     for problem in result.problems:
         err_console.print(Text.assemble(("tampered: ", "bold red"), problem), soft_wrap=True)
@@ -307,5 +308,6 @@ def audit_checkpoint_cmd() -> None:
     """Sign the chain head and record count (Ed25519) so a deleted tail is detected."""
     from afinar.security.commands import audit_checkpoint
 
-    cp = audit_checkpoint()
-    console.print(f"checkpoint: {cp['count']} records, head {cp['head'][:16]}...", highlight=False)
+    for cp in audit_checkpoint():
+        chain = f"replica {cp['replica']}: " if cp["replica"] else ""
+        console.print(f"checkpoint: {chain}{cp['count']} records, head {cp['head'][:16]}...", highlight=False)

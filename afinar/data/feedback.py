@@ -27,7 +27,7 @@ from afinar.data.mask import Masker, MaskPolicy
 from afinar.errors import AfinarError
 from afinar.run_folder import load_run
 from afinar.security.access import authorize, digests, permitted, record
-from afinar.security.audit import audit_log
+from afinar.security.audit import all_records, verify_all
 
 __all__ = ["ANSWER_ACTIONS", "feedback_dataset", "feedback_rows"]
 
@@ -113,8 +113,7 @@ def feedback_dataset(out: Path, model: str | None = None, since: str | None = No
     """
     out = Path(out)
     actor = authorize("data.feedback", "export")
-    log = audit_log()
-    check = log.verify()
+    check = verify_all()
     if not check.ok:
         raise AfinarError(f"the audit log fails verification ({'; '.join(check.problems)}); a dataset is not built "
                           "from a log that may have been altered: 'afinar audit verify' says more")  # fmt: skip
@@ -126,7 +125,7 @@ def feedback_dataset(out: Path, model: str | None = None, since: str | None = No
             return False
         return permitted(actor, "dataset:read", files)
 
-    rows, report = feedback_rows(log.records(), may_read_run, model, since)
+    rows, report = feedback_rows(all_records(), may_read_run, model, since)
     if not rows:
         raise AfinarError(f"no rated answers to write ({report['ratings']} rating(s) in the audit log; "
                           f"left out: {report['left_out'] or 'none'}); nothing written to {out}")  # fmt: skip

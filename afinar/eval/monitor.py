@@ -35,7 +35,7 @@ from afinar.model.tuned import model_for_eval
 from afinar.names import GATE_METRICS
 from afinar.run_folder import load_run, update_summary
 from afinar.security.access import authorize, digests, record
-from afinar.security.audit import audit_log
+from afinar.security.audit import all_records, audit_log
 from afinar.shards import is_encrypted
 
 __all__ = ["evaluate_bias", "evaluate_drift", "evaluate_fresh"]
@@ -116,7 +116,7 @@ def evaluate_drift(
     actor = authorize("drift", "dataset:read", recipe.data.files)
     if prompts is None:
         authorize("drift", "audit:read")
-        window = window_from_audit(audit_log().records(), last, since, model)
+        window = window_from_audit(all_records(), last, since, model)
     else:
         window = window_from_file(Path(prompts))
     window.check()

@@ -14,6 +14,13 @@ field breaks that record's MAC; deleting, inserting or swapping records breaks `
 (``$AFINAR_AUDIT_CHECKPOINTS``, default ``$AFINAR_HOME/audit/checkpoints.jsonl``; point it at
 storage the log's writers cannot rewrite). ``verify`` replays the chain and every checkpoint.
 
+Several servers behind one load balancer (replicas) each keep a chain of their own: a process
+with ``$AFINAR_REPLICA`` set (``afinar serve --replica ID``) writes ``log.ID.jsonl``, every
+record carrying ``"replica": "ID"`` under its MAC, and checkpoints to ``checkpoints.ID.jsonl``.
+:func:`verify_all` replays every chain in the audit folder (copied there from the replicas'
+machines, or on storage they share) and names the replica and record of any problem;
+:func:`all_records` reads them all, in time order.
+
 Records hold digests, never raw data: dataset and adapter sha256, prompt digests, masked text.
 A record is bounded: a string in ``details`` over ``MAX_TEXT`` characters keeps an excerpt, its
 length and its sha256; ``details`` whose JSON is still over ``MAX_DETAILS`` bytes is replaced by
@@ -31,6 +38,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from collections import Counter
 from collections.abc import Iterator
@@ -46,7 +54,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from afinar.errors import AfinarError
 from afinar.security.keys import afinar_home
 
-__all__ = ["AuditLog", "Verification", "audit_log", "local_actor"]
+__all__ = ["AuditLog", "Verification", "all_records", "audit_log", "chains", "local_actor", "verify_all"]
 
 GENESIS = "0" * 64
 MAX_TEXT = 4096
@@ -55,6 +63,8 @@ EXCERPT = 1024
 MAX_DETAILS = 65536
 """Bytes of ``details`` (canonical JSON, after ``MAX_TEXT``) kept whole."""
 _BLOCK = 65536
+REPLICA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+"""What a replica id may be (it names files: no dots, no slashes)."""
 
 
 def _sha256(data: bytes) -> str:
@@ -137,14 +147,28 @@ class Verification:
     problems: list[str] = field(default_factory=list)
     first_bad: int | None = None
     """1-based line of the first bad record, if any."""
+    chains: int = 1
+
+
+def _of_replica(path: Path, replica: str | None) -> Path:
+    """``log.jsonl`` -> ``log.ID.jsonl`` for replica ``ID``."""
+    return path if replica is None else path.with_name(f"{path.stem}.{replica}{path.suffix}")
 
 
 class AuditLog:
-    def __init__(self, home: Path | None = None, checkpoints: Path | None = None):
+    def __init__(self, home: Path | None = None, checkpoints: Path | None = None, replica: str | None = None):
+        """The chain of ``home`` (``replica``'s own, when given).
+
+        Raises:
+            AfinarError: a replica id that is not letters, digits, ``_`` and ``-`` (64 at most).
+        """
         home = Path(home or afinar_home())
-        self.path = home / "audit" / "log.jsonl"
+        if replica is not None and not REPLICA.match(replica):
+            raise AfinarError(f"replica id '{replica}': accepted: letters, digits, '_' and '-', 64 at most")
+        self.replica = replica
+        self.path = _of_replica(home / "audit" / "log.jsonl", replica)
         env = os.environ.get("AFINAR_AUDIT_CHECKPOINTS")
-        self.checkpoints = Path(checkpoints or env or home / "audit" / "checkpoints.jsonl")
+        self.checkpoints = _of_replica(Path(checkpoints or env or home / "audit" / "checkpoints.jsonl"), replica)
         self.key_path = home / "keys" / "audit.key"
         self.signing_path = home / "keys" / "audit-signing.key"
         self.public_path = home / "keys" / "audit-signing.pub"
@@ -215,6 +239,8 @@ class AuditLog:
                 "details": _bounded_details(details or {}),
                 "prev": prev,
             }
+            if self.replica is not None:
+                record["replica"] = self.replica
             record["mac"] = hmac.new(key, _canonical(record), hashlib.sha256).hexdigest()
             with self.path.open("ab") as f:
                 f.write(_canonical(record) + b"\n")
@@ -278,6 +304,8 @@ class AuditLog:
                 found.append((n, f"line {n}: record(s) seq {last_seq + 1}..{seq - 1} were deleted before seq {seq}"))
             elif rec["prev"] != prev:
                 found.append((n, f"line {n} (seq {seq}): does not chain to the record before it (inserted)"))
+            elif rec.get("replica") != self.replica:
+                found.append((n, f"line {n} (seq {seq}): a record of replica {rec.get('replica')} in this chain"))
             last_seq, prev = seq, rec["mac"]
         problems = []
         if found:
@@ -339,4 +367,30 @@ def _seq_of(line: str) -> int | None:
 
 
 def audit_log() -> AuditLog:
-    return AuditLog()
+    """This process's chain: its replica's (``$AFINAR_REPLICA``), or the one chain."""
+    return AuditLog(replica=os.environ.get("AFINAR_REPLICA") or None)
+
+
+def chains(home: Path | None = None) -> list[AuditLog]:
+    """Every chain in the audit folder: the one chain, then each replica's by id."""
+    home = Path(home or afinar_home())
+    replicas = sorted(p.name[len("log.") : -len(".jsonl")] for p in (home / "audit").glob("log.*.jsonl"))
+    return [AuditLog(home), *(AuditLog(home, replica=r) for r in replicas if REPLICA.match(r))]
+
+
+def verify_all(home: Path | None = None) -> Verification:
+    """:meth:`AuditLog.verify` on every chain; a replica's problems are prefixed with its id."""
+    problems, records, checkpoints, first_bad = [], 0, 0, None
+    logs = chains(home)
+    for log in logs:
+        result = log.verify()
+        problems += [f"replica {log.replica}: {p}" if log.replica else p for p in result.problems]
+        records, checkpoints = records + result.records, checkpoints + result.checkpoints
+        first_bad = first_bad if first_bad is not None else result.first_bad
+    present = sum(log.path.exists() for log in logs)
+    return Verification(not problems, records, checkpoints, problems, first_bad, max(present, 1))
+
+
+def all_records(home: Path | None = None) -> list[dict]:
+    """The records of every chain, oldest first."""
+    return sorted((r for log in chains(home) for r in log.records()), key=lambda r: r["time"])

@@ -14,7 +14,7 @@ from afinar.errors import AfinarError
 from afinar.registry import Registry, access_registry
 from afinar.security import crypto
 from afinar.security.access import authorize, digests, record
-from afinar.security.audit import Verification, audit_log
+from afinar.security.audit import Verification, all_records, audit_log, chains, verify_all
 from afinar.security.keys import KeyringProvider, default_provider, keyring_path
 from afinar.shards import is_encrypted, write_folder
 
@@ -210,24 +210,28 @@ def data_list() -> list[dict]:
 
 def audit_show(last: int = 20) -> list[dict]:
     authorize("audit.show", "audit:read")
-    return audit_log().records()[-last:]
+    return all_records()[-last:]
 
 
 def audit_verify() -> Verification:
     actor = authorize("audit.verify", "audit:read")
-    result = audit_log().verify()
+    result = verify_all()
     # recorded after verifying, so the check never changes what it checked; a log whose last
     # line is damaged cannot be appended to, and verify has just said why
     try:
         details = {"records": result.records, "problems": len(result.problems)}
-        record("audit.verify", str(audit_log().path), actor, "allow" if result.ok else "fail", details=details)
+        record("audit.verify", str(audit_log().path.parent), actor, "allow" if result.ok else "fail", details=details)
     except AfinarError:
         pass
     return result
 
 
-def audit_checkpoint() -> dict:
+def audit_checkpoint() -> list[dict]:
+    """Sign the head of every chain (the one chain, each replica's): the signed records, each
+    with its replica (None for the one chain)."""
     actor = authorize("audit.checkpoint", "audit:read")
-    cp = audit_log().checkpoint()
-    record("audit.checkpoint", str(audit_log().checkpoints), actor, details={"count": cp["count"]})
-    return cp
+    logs = [log for log in chains() if log.replica is None or log.path.exists()]
+    signed = [log.checkpoint() for log in logs]
+    for log, cp in zip(logs, signed, strict=True):
+        record("audit.checkpoint", str(log.checkpoints), actor, details={"count": cp["count"], "replica": log.replica})
+    return [{**cp, "replica": log.replica} for log, cp in zip(logs, signed, strict=True)]
