@@ -231,6 +231,7 @@ class TorchEngine:
         self.device = next(model.parameters()).device
         self._queue: queue.Queue[Job] = queue.Queue(maxsize=max_queue)
         self._ops: deque[tuple[Callable[[], bool], Future]] = deque()
+        self._ops_lock = threading.Lock()
         self._closing = threading.Event()
         self._batch = _Batch()
         self.batches: deque[int] = deque(maxlen=10_000)
@@ -262,8 +263,9 @@ class TorchEngine:
             except queue.Empty:
                 break
             _emit(job, Event("", "error", error="the server is shutting down"))
-        while self._ops:
-            self._ops.popleft()[1].set_exception(Busy("the server is shutting down"))
+        with self._ops_lock:
+            while self._ops:
+                self._ops.popleft()[1].set_exception(Busy("the server is shutting down"))
 
     # ------------------------------------------------------------ adapters while serving
 
@@ -302,10 +304,11 @@ class TorchEngine:
         return self._op(unload)
 
     def _op(self, fn: Callable[[], bool]) -> Future:
-        if self._closing.is_set():
-            raise Busy("the server is shutting down")
         done: Future = Future()
-        self._ops.append((fn, done))
+        with self._ops_lock:  # never appended after close() has answered the waiting ones
+            if self._closing.is_set():
+                raise Busy("the server is shutting down")
+            self._ops.append((fn, done))
         return done
 
     def _run_ops(self) -> None:
@@ -565,6 +568,9 @@ class LlamaCppEngine:
 
     def _complete(self, job: Job) -> None:
         s = job.sampling
+        if job.adapter != BASE and job.adapter not in self.adapters:
+            _emit(job, Event("", "error", error=f"no adapter '{job.adapter}' is loaded in llama.cpp"))
+            return
         request = {
             "prompt": job.prompt_ids,
             "n_predict": s.max_tokens,
@@ -572,7 +578,7 @@ class LlamaCppEngine:
             "top_p": s.top_p,
             "stream": True,
             "cache_prompt": False,
-            "lora": lora_request(len(self.adapters), self.adapters.index(job.adapter) if job.adapter != BASE else None),
+            "lora": lora_request(len(self.adapters), None if job.adapter == BASE else self.adapters.index(job.adapter)),
         }
         if s.temperature <= 0:
             request["top_k"] = 1

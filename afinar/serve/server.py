@@ -135,11 +135,14 @@ def build(opts: ServeOptions):
     registry = access_registry()
     gate = Gatekeeper(registry.url if registry else None, opts.rate_per_minute)
     if opts.gguf is not None:
+        served = name or Path(opts.gguf).stem
+        if served in lora:
+            raise AfinarError(f"--adapter {served}=...: '{served}' names the base model here; rename the adapter")
         tokenizer = load_tokenizer(spec)
         engine = LlamaCppEngine(
             Path(opts.gguf), opts.max_prompt_tokens + opts.max_tokens, opts.max_batch, opts.max_queue, lora
         )
-        models = {name or Path(opts.gguf).stem: BASE, **{a: a for a in lora}}
+        models = {served: BASE, **{a: a for a in lora}}
         context = engine.context
     else:
         engine, tokenizer = _torch_engine(spec, adapters, opts.max_batch, opts.max_queue)
@@ -210,6 +213,9 @@ def gguf_adapters(specs: dict[str, Path], base: Path, force: bool = False) -> tu
                 f"{info['base']['sha256'][:16]}...), not on --gguf {base} ({base_digest[:16]}...); export it with "
                 f"--base-gguf {base}"
             )
+        if sha256_file(file) != info["adapter"]["sha256"]:
+            raise AfinarError(f"--adapter {name}={file}: the file changed since it was exported and verified "
+                              f"(its sha256 is not the one in {record_file.name}); export it again")  # fmt: skip
         require_promoted(Path(info["run_dir"]), "serve", force)
         files[name], runs[name] = file, str(Path(info["run_dir"]).resolve())
     return files, runs

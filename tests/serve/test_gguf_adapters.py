@@ -113,6 +113,16 @@ def test_adapters_not_verified_on_this_base_are_refused(runs, tiny_model_dir, tm
     shutil.copy(run_a / "export" / "gguf-lora" / "t-lora.gguf", loose)
     with pytest.raises(AfinarError, match="no afinar gguf-lora export record"):
         build(ServeOptions(model=str(tiny_model_dir), gguf=base, adapters={"a": loose}, force=True))
+    swapped = tmp_path / "swapped"  # the file changed after its export was verified
+    swapped.mkdir()
+    for suffix in (".gguf", ".export.json"):
+        shutil.copy((run_a / "export" / "gguf-lora" / "t-lora").with_suffix(suffix), swapped / f"t-lora{suffix}")
+    with (swapped / "t-lora.gguf").open("ab") as f:
+        f.write(b"\0" * 32)
+    with pytest.raises(AfinarError, match="the file changed since it was exported"):
+        build(ServeOptions(model=str(tiny_model_dir), gguf=base, adapters={"a": swapped / "t-lora.gguf"}, force=True))
+    with pytest.raises(AfinarError, match="'base-f32' names the base model here"):
+        build(ServeOptions(model=str(tiny_model_dir), gguf=base, adapters={"base-f32": run_a}, force=True))
     with pytest.raises(AfinarError, match="this is not a run"):
         build(ServeOptions(model=str(tiny_model_dir), gguf=base, adapters={"a": tmp_path}, force=True))
     unexported = shutil.copytree(run_a, tmp_path / "run", ignore=shutil.ignore_patterns("export"))

@@ -86,6 +86,9 @@ async def add_adapter(body: AddAdapter, dep: DeploymentDep, record: RecordDep, _
         raise ApiError(409, "adapter_exists", f"'{body.name}' is served already; remove it first to replace it")
     if not hasattr(dep.engine, "add_adapter"):
         raise ApiError(409, "not_supported", "llama.cpp loads its adapters when it starts: restart with --adapter")
+    if dep.models.get("base") != BASE:
+        raise ApiError(409, "not_supported", "this server serves a full fine-tune or bottleneck adapter alone; "
+                       "adapters are added to a server of a base model")  # fmt: skip
     folder, run = await anyio.to_thread.run_sync(_adapter, Path(body.path), dep.base)
     if run is not None:
         record.details["run"] = run
