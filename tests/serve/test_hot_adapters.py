@@ -128,3 +128,15 @@ def test_who_may_change_adapters_and_what_is_refused(alpha_only, tiny_adapters, 
     records = [r for r in audit_records()[before:] if r["action"] == "serve.adapter.add"]
     assert [(r["actor"], r["decision"]) for r in records] == [("vic", "deny")] + [("ana", "reject")] * 4
     assert "gamma" not in alpha_only.models
+
+
+def test_a_change_asked_of_a_server_shutting_down_is_503(tiny_model_dir, tiny_adapters):
+    from afinar.serve.server import ServeOptions, build
+
+    dep = build(ServeOptions(model=str(tiny_model_dir), adapters={"alpha": tiny_adapters["alpha"]}))
+    dep.engine.close()
+    with running(dep) as url:
+        added = httpx2.post(f"{url}/v1/adapters", json={"name": "beta", "path": str(tiny_adapters["beta"])})
+        removed = httpx2.delete(f"{url}/v1/adapters/alpha")
+    assert added.status_code == 503 and added.json()["error"]["code"] == "server_busy"
+    assert removed.status_code == 503 and removed.json()["error"]["code"] == "server_busy"

@@ -28,7 +28,7 @@ from afinar.model.load import resolve_base
 from afinar.run_folder import RECIPE_FILE, load_run
 from afinar.serve.auth import ApiError
 from afinar.serve.deps import DeployerDep, DeploymentDep, RecordDep
-from afinar.serve.engine import BASE
+from afinar.serve.engine import BASE, Busy
 from afinar.serve.schemas import _Body
 
 router = APIRouter()
@@ -94,6 +94,8 @@ async def add_adapter(body: AddAdapter, dep: DeploymentDep, record: RecordDep, _
         record.details["run"] = run
     try:
         await asyncio.wrap_future(dep.engine.add_adapter(body.name, folder))
+    except Busy as err:
+        raise ApiError(503, "server_busy", str(err), "server_error") from None
     except Exception as err:  # a folder PEFT cannot load onto this base
         raise ApiError(400, "invalid_adapter", f"{body.path}: {type(err).__name__}: {err}") from None
     dep.models[body.name] = body.name
@@ -111,5 +113,8 @@ async def remove_adapter(name: str, dep: DeploymentDep, record: RecordDep, _: De
     del dep.models[name]  # new requests for it get 404 from now on
     if name in dep.runs:
         record.details["run"] = dep.runs.pop(name)
-    await asyncio.wrap_future(dep.engine.remove_adapter(name))  # once the requests using it have ended
+    try:
+        await asyncio.wrap_future(dep.engine.remove_adapter(name))  # once the requests using it have ended
+    except Busy as err:
+        raise ApiError(503, "server_busy", str(err), "server_error") from None
     return {"id": name, "object": "model", "deleted": True}
