@@ -356,10 +356,9 @@ def _adds_bos(gguf_file: Path) -> bool:
     return bool(field.parts[field.data[0]][0]) if field is not None else False
 
 
-def _no_bos(text: str, tokenizer, gguf_file: Path) -> str:
-    """``text`` without its leading BOS token where llama.cpp adds one itself."""
-    bos = tokenizer.bos_token
-    return text[len(bos) :] if bos and text.startswith(bos) and _adds_bos(gguf_file) else text
+def _no_bos(text: str, bos: str | None) -> str:
+    """``text`` without its leading ``bos`` (the BOS token llama.cpp adds itself, or None)."""
+    return text[len(bos) :] if bos and text.startswith(bos) else text
 
 
 def _verify_lora(model, tokenizer, recipe, check: Check, base_file: Path, adapter: Path, info: dict, n: int) -> None:
@@ -369,7 +368,8 @@ def _verify_lora(model, tokenizer, recipe, check: Check, base_file: Path, adapte
     engine = LlamaCpp(base_file, adapter=adapter)
     eos = tokenizer.eos_token_id
     got = [engine.greedy(prompt, n, eos) for prompt in check.ids]
-    from_text = [engine.greedy(_no_bos(t, tokenizer, base_file), n, eos) for t in check.texts]
+    bos = tokenizer.bos_token if _adds_bos(base_file) else None
+    from_text = [engine.greedy(_no_bos(t, bos), n, eos) for t in check.texts]
     del engine
     v = info["verify"] = {"engine": "llama.cpp", **_compare(check.reference, got)}
     v["from_text_same"] = sum(a == b for a, b in zip(got, from_text, strict=True))

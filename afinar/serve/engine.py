@@ -6,7 +6,7 @@ event loop never waits on a forward pass; what comes back is a stream of :class:
   with a shared KV cache, continuously: a request joins at the next step and leaves at the step
   it ends. Each row names its adapter (PEFT's mixed-adapter forward), its sampling settings and
   its seed.
-- :class:`LlamaCppEngine`: an exported GGUF in llama.cpp (the ``xllamacpp`` wheel), which
+- :class:`~afinar.serve.llamacpp_engine.LlamaCppEngine`: an exported GGUF in llama.cpp (the ``xllamacpp`` wheel), which
   schedules its own parallel slots; with GGUF LoRA adapters (``afinar export --format
   gguf-lora``) loaded on that base, each request names the one it runs with. llama.cpp decodes
   the requests that run with the same adapter in one batch, and the groups in turn.
@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,10 +44,9 @@ from transformers import DynamicCache
 
 from afinar.errors import AfinarError
 from afinar.model.adapters import causal_lm_of, load_adapter, virtual_tokens
-from afinar.model.constrain import SchemaConstraint, llamacpp_grammar
-from afinar.model.llamacpp import llamacpp_server, lora_request
+from afinar.model.constrain import SchemaConstraint
 
-__all__ = ["BASE", "Busy", "Event", "Job", "LlamaCppEngine", "Sampling", "TorchEngine"]
+__all__ = ["BASE", "Busy", "Event", "Job", "Sampling", "TorchEngine", "emit"]
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +89,11 @@ class Job:
     emit: Callable[[Event], None]
     """Called from the worker thread; must be thread-safe and quick."""
     cancelled: threading.Event = field(default_factory=threading.Event)
-    emitted: bool = False
-    """Whether any event has gone out (a job that has emitted nothing can be run again)."""
 
 
-def _emit(job: Job, event: Event) -> None:
+def emit(job: Job, event: Event) -> None:
     """``job.emit(event)``; if that raises (the client's event loop is gone), cancel the job
     instead of letting the exception reach the worker thread."""
-    job.emitted = True
     try:
         job.emit(event)
     except Exception:
@@ -262,7 +258,7 @@ class TorchEngine:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 break
-            _emit(job, Event("", "error", error="the server is shutting down"))
+            emit(job, Event("", "error", error="the server is shutting down"))
         with self._ops_lock:
             while self._ops:
                 self._ops.popleft()[1].set_exception(Busy("the server is shutting down"))
@@ -374,7 +370,7 @@ class TorchEngine:
             return [self._prefill(jobs)]
         except Exception as err:
             if len(jobs) == 1:
-                _emit(jobs[0], Event("", "error", error=f"{type(err).__name__}: {err}"))
+                emit(jobs[0], Event("", "error", error=f"{type(err).__name__}: {err}"))
                 return []
         return [b for job in jobs for b in self._prefill_groups([job])]
 
@@ -414,18 +410,18 @@ class TorchEngine:
                     row.rule.advance(0, token)
                 delta = None if token in self.stop_ids else row.text.add(token)
             except Exception as err:  # this row only (its logits, its sampling, its text)
-                _emit(j, Event("", "error", n, error=f"{type(err).__name__}: {err}"))
+                emit(j, Event("", "error", n, error=f"{type(err).__name__}: {err}"))
                 out.append(None)
                 continue
             if j.cancelled.is_set():
-                _emit(j, Event("", "cancelled", n))
+                emit(j, Event("", "cancelled", n))
                 out.append(None)
             elif delta is None:
-                _emit(j, Event("", "stop", n))
+                emit(j, Event("", "stop", n))
                 out.append(None)
             else:
                 done = n + 1 >= j.sampling.max_tokens
-                _emit(j, Event(delta, "length" if done else None, n + 1))
+                emit(j, Event(delta, "length" if done else None, n + 1))
                 out.append(None if done else token)
         return out
 
@@ -446,7 +442,7 @@ class TorchEngine:
                 row.position += 1
         except Exception as err:
             for row in b.rows:
-                _emit(row.job, Event("", "error", row.tokens, error=f"{type(err).__name__}: {err}"))
+                emit(row.job, Event("", "error", row.tokens, error=f"{type(err).__name__}: {err}"))
             self._batch = _Batch()
 
     def _forward(self, ids, mask, positions, cache, adapters, embeds=None):
@@ -498,111 +494,3 @@ class TorchEngine:
         if job.sampling.json_schema is None:
             return None
         return SchemaConstraint(self.tokenizer, json.loads(job.sampling.json_schema), vocab, 1)
-
-
-class LlamaCppEngine:
-    """An exported GGUF served by llama.cpp, ``parallel`` requests at a time, with ``adapters``
-    (name -> GGUF LoRA file) on it.
-
-    llama.cpp gets as many threads as this process may use: oversubscribed, it stalls.
-    """
-
-    def __init__(
-        self, gguf: Path, context: int = 4096, parallel: int = 4, max_queue: int = 64,
-        adapters: dict[str, Path] | None = None,
-    ):  # fmt: skip
-        if not Path(gguf).is_file():
-            raise AfinarError(f"{gguf}: GGUF file not found")
-        adapters = adapters or {}
-        self.adapters = list(adapters)
-        # llama.cpp splits n_ctx across its slots
-        self.server = llamacpp_server(
-            gguf, context * parallel, parallel, why="--gguf needs llama.cpp", adapters=list(adapters.values())
-        )
-        self.context = context
-        self.batches: deque[int] = deque(maxlen=10_000)
-        self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="afinar-llamacpp")
-        self._parallel, self._limit = parallel, parallel + max_queue
-        self._waiting: set[Job] = set()  # submitted, no slot yet
-        self._running: set[Job] = set()
-        self._lock = threading.Lock()
-        self._closing = False
-
-    def submit(self, job: Job) -> None:
-        """Hand ``job`` to a llama.cpp slot. Raises :class:`Busy` when ``max_queue`` requests
-        wait for a slot or the engine is closing."""
-        with self._lock:
-            if self._closing:
-                raise Busy("the server is shutting down")
-            if len(self._waiting) + len(self._running) >= self._limit:
-                raise Busy(f"{len(self._waiting)} requests are waiting for the model")
-            self._waiting.add(job)
-        self._pool.submit(self._run, job)
-
-    def alive(self) -> bool:
-        """False once closing. llama.cpp itself runs inside this process: if it died, so did we."""
-        return not self._closing
-
-    def close(self) -> None:
-        """Stop taking requests, answer the waiting ones with an error, let running ones finish."""
-        with self._lock:
-            self._closing = True
-            waiting, self._waiting = self._waiting, set()
-            for job in waiting:  # a slot that frees now skips them (see _run)
-                job.cancelled.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for job in waiting:  # nobody else will answer them
-            _emit(job, Event("", "error", error="the server is shutting down"))
-
-    def _run(self, job: Job) -> None:
-        with self._lock:
-            self._waiting.discard(job)
-            if job.cancelled.is_set():  # its client left, or the engine closed, while it waited
-                return
-            self._running.add(job)
-        try:
-            self._complete(job)
-        finally:
-            with self._lock:
-                self._running.discard(job)
-
-    def _complete(self, job: Job) -> None:
-        s = job.sampling
-        if job.adapter != BASE and job.adapter not in self.adapters:
-            _emit(job, Event("", "error", error=f"no adapter '{job.adapter}' is loaded in llama.cpp"))
-            return
-        request = {
-            "prompt": job.prompt_ids,
-            "n_predict": s.max_tokens,
-            "temperature": s.temperature,
-            "top_p": s.top_p,
-            "stream": True,
-            "cache_prompt": False,
-            "lora": lora_request(len(self.adapters), None if job.adapter == BASE else self.adapters.index(job.adapter)),
-        }
-        if s.temperature <= 0:
-            request["top_k"] = 1
-        if s.seed is not None:
-            request["seed"] = s.seed
-        if s.json_schema is not None:
-            request["grammar"] = llamacpp_grammar(json.loads(s.json_schema))
-        count = 0
-
-        def chunk(data: dict) -> bool:
-            """One streamed chunk from llama.cpp; returning True stops its generation."""
-            nonlocal count
-            if "error" in data or not data.get("choices"):
-                _emit(job, Event("", "error", count, error=str(data.get("error", data))))
-                return True
-            choice = data["choices"][0]
-            count += 1 if choice.get("text") else 0
-            finish = choice.get("finish_reason")
-            if finish:
-                count = (data.get("usage") or {}).get("completion_tokens", count)
-            _emit(job, Event(choice.get("text") or "", finish, count))
-            return job.cancelled.is_set()  # the client has gone: free the slot
-
-        try:
-            self.server.handle_completions(request, chunk)
-        except Exception as err:
-            _emit(job, Event("", "error", count, error=f"{type(err).__name__}: {err}"))

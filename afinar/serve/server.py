@@ -26,8 +26,9 @@ from afinar.security.audit import audit_log
 from afinar.serve.app import create_app
 from afinar.serve.auth import Gatekeeper
 from afinar.serve.deps import Deployment
-from afinar.serve.engine import BASE, LlamaCppEngine, TorchEngine
+from afinar.serve.engine import BASE, TorchEngine
 from afinar.serve.guard import Guard, Sanitizer
+from afinar.serve.llamacpp_engine import LlamaCppEngine
 
 __all__ = [
     "ServeOptions",

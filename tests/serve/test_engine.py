@@ -117,7 +117,7 @@ def test_llama_cpp_engine_is_bounded_and_close_answers_waiting_requests(tiny_mod
     from transformers import AutoModelForCausalLM
 
     from afinar.export.gguf import write_gguf
-    from afinar.serve.engine import LlamaCppEngine
+    from afinar.serve.llamacpp_engine import LlamaCppEngine
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
     write_gguf(model, tmp_path / "tiny.gguf", "f32", tokenizer, "tiny")
