@@ -63,7 +63,7 @@ def feedback_rows(
         r["details"]["completion_id"]: r
         for r in records
         if r["action"] in ANSWER_ACTIONS and r["decision"] == "allow" and "completion_id" in r["details"]
-        and "response" in r["details"]
+        and ("response" in r["details"] or "responses" in r["details"])
     }  # fmt: skip
     ratings: dict[str, dict] = {}
     for r in records:
@@ -84,6 +84,8 @@ def feedback_rows(
             left["another model"] += 1
         elif since is not None and rating["time"] < since:
             left["rated before --since"] += 1
+        elif "response" not in d:
+            left["several choices (n > 1): the rating names none of them"] += 1
         elif _cut(d):
             left["cut by the audit log (over its size limit)"] += 1
         elif d.get("run") and not may_read_run(d["run"]):

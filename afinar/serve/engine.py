@@ -46,7 +46,7 @@ from afinar.errors import AfinarError
 from afinar.model.adapters import causal_lm_of, load_adapter, virtual_tokens
 from afinar.model.constrain import SchemaConstraint
 
-__all__ = ["BASE", "Busy", "Event", "Job", "Sampling", "TorchEngine", "emit"]
+__all__ = ["BASE", "Busy", "Event", "Job", "Sampling", "TokenLogprob", "TorchEngine", "emit"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,19 @@ class Sampling:
     seed: int | None = None
     json_schema: str | None = None
     """The JSON text of a JSON Schema the answer is decoded under."""
+    logprobs: int | None = None
+    """None: no log-probabilities; k: each token's, with the k most likely tokens at its step."""
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A generated token's text, its log-probability under the model's distribution at its step
+    (the raw logits, before temperature, nucleus or schema masking, as llama.cpp reports them),
+    and the most likely tokens there with theirs."""
+
+    text: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,8 @@ class Event:
     tokens: int = 0
     """Completion tokens so far."""
     error: str | None = None
+    probs: tuple[TokenLogprob, ...] = ()
+    """The log-probabilities of the tokens behind ``text``, when the request asked for them."""
 
 
 @dataclass(eq=False)  # compared and hashed by identity
@@ -409,6 +424,8 @@ class TorchEngine:
                 if row.rule is not None and token not in self.stop_ids:
                     row.rule.advance(0, token)
                 delta = None if token in self.stop_ids else row.text.add(token)
+                asked = delta is not None and j.sampling.logprobs is not None
+                probs = (self._logprob(self._batch.logits[r], token, delta, j),) if asked else ()
             except Exception as err:  # this row only (its logits, its sampling, its text)
                 emit(j, Event("", "error", n, error=f"{type(err).__name__}: {err}"))
                 out.append(None)
@@ -421,9 +438,18 @@ class TorchEngine:
                 out.append(None)
             else:
                 done = n + 1 >= j.sampling.max_tokens
-                emit(j, Event(delta, "length" if done else None, n + 1))
+                emit(j, Event(delta, "length" if done else None, n + 1, probs=probs))
                 out.append(None if done else token)
         return out
+
+    def _logprob(self, logits: torch.Tensor, token: int, text: str, job: Job) -> TokenLogprob:
+        """``token``'s log-probability (written as ``text``) and the ``job``'s top-k at its step."""
+        lp = torch.log_softmax(logits.float(), dim=-1)
+        top = lp.topk(job.sampling.logprobs) if job.sampling.logprobs else None
+        alternatives = () if top is None else tuple(
+            (self.tokenizer.decode([int(i)]), float(v)) for v, i in zip(top.values, top.indices, strict=True)
+        )  # fmt: skip
+        return TokenLogprob(text, float(lp[token]), alternatives)
 
     @torch.inference_mode()
     def _step(self, tokens: list[int]) -> None:

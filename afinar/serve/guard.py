@@ -110,13 +110,19 @@ class Sanitizer:
 
     def clean(self, text: str) -> tuple[str, dict[str, int]]:
         """``text`` with PII redacted, and the counts by type."""
+        clean, counts, _ = self.redact(text)
+        return clean, counts
+
+    def redact(self, text: str) -> tuple[str, dict[str, int], list[tuple[int, int, str]]]:
+        """:meth:`clean`, and where: each redacted ``text[start:end]`` with what replaced it."""
         if not self.redact_pii:
-            return text, {}
+            return text, {}, []
         spans = detect(text)
         counts: dict[str, int] = {}
         for s in spans:
             counts[s.type] = counts.get(s.type, 0) + 1
-        return (self._masker.mask(text, spans) if spans else text), counts
+        where = [(s.start, s.end, self._masker.replacement(s.type, text[s.start : s.end])) for s in spans]
+        return (self._masker.mask(text, spans) if spans else text), counts, where
 
     def leaked(self, text: str, extra_secrets: list[str] = ()) -> bool:
         return any(leaks(text, s) for s in [*self.secrets, *extra_secrets])

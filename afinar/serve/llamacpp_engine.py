@@ -13,7 +13,7 @@ from pathlib import Path
 from afinar.errors import AfinarError
 from afinar.model.constrain import llamacpp_grammar
 from afinar.model.llamacpp import llamacpp_server, lora_request
-from afinar.serve.engine import BASE, Busy, Event, Job, emit
+from afinar.serve.engine import BASE, Busy, Event, Job, TokenLogprob, emit
 
 __all__ = ["LlamaCppEngine"]
 
@@ -104,6 +104,8 @@ class LlamaCppEngine:
             request["seed"] = s.seed
         if s.json_schema is not None:
             request["grammar"] = llamacpp_grammar(json.loads(s.json_schema))
+        if s.logprobs is not None:  # llama.cpp sends none at all for 0
+            request["logprobs"] = max(1, s.logprobs)
         count = 0
 
         def chunk(data: dict) -> bool:
@@ -117,10 +119,19 @@ class LlamaCppEngine:
             finish = choice.get("finish_reason")
             if finish:
                 count = (data.get("usage") or {}).get("completion_tokens", count)
-            emit(job, Event(choice.get("text") or "", finish, count))
+            probs = _probs(choice.get("logprobs"), s.logprobs) if s.logprobs is not None else ()
+            emit(job, Event(choice.get("text") or "", finish, count, probs=probs))
             return job.cancelled.is_set()  # the client has gone: free the slot
 
         try:
             self.server.handle_completions(request, chunk)
         except Exception as err:
             emit(job, Event("", "error", count, error=f"{type(err).__name__}: {err}"))
+
+
+def _probs(logprobs: dict | None, top: int) -> tuple[TokenLogprob, ...]:
+    """A llama.cpp chunk's OpenAI-style ``logprobs`` as :class:`TokenLogprob`, ``top`` alternatives each."""
+    return tuple(
+        TokenLogprob(c["token"], c["logprob"], tuple((t["token"], t["logprob"]) for t in c["top_logprobs"][:top]))
+        for c in (logprobs or {}).get("content") or []
+    )

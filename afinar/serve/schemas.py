@@ -98,12 +98,18 @@ class ResponseFormat(_Body):
         return self.json_schema.schema_ if self.type == "json_schema" and self.json_schema else {}
 
 
+MAX_CHOICES = 16
+"""The most choices (``n``) one request may ask for."""
+MAX_TOP_LOGPROBS = 20
+"""The most alternatives per token (chat's ``top_logprobs``; OpenAI's limit)."""
+
+
 class _Sampling(_Body):
     model: str
     max_tokens: int | None = Field(None, ge=1)
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    n: int = Field(1, ge=1, le=1, description="only one choice per request")
+    n: int = Field(1, ge=1, le=MAX_CHOICES, description="choices per request, decoded side by side")
     stop: str | list[str] | None = None
     seed: int | None = None
     stream: bool = False
@@ -123,6 +129,12 @@ class ChatRequest(_Sampling):
     """OpenAI function tools, offered in the afinar tool format (:mod:`afinar.data.tools`)."""
     tool_choice: Literal["none", "auto", "required"] | NamedChoice | None = None
     parallel_tool_calls: bool = True
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
+
+    def top(self) -> int | None:
+        """How many alternatives per token (None: no log-probabilities)."""
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     @field_validator("tools")
     @classmethod
@@ -144,12 +156,15 @@ class ChatRequest(_Sampling):
             raise ValueError(f"tool_choice names '{self.tool_choice.function.name}', which is not in tools ({offered})")
         if self.tool_choice == "required" and not self.tools:
             raise ValueError("tool_choice 'required' needs tools")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
         return self
 
 
 class CompletionRequest(_Sampling):
     prompt: str | list[str]
     max_tokens: int | None = Field(16, ge=1)
+    logprobs: int | None = Field(None, ge=0, le=5, description="each token's log-probability, and the k most likely")
 
     def text(self) -> str:
         return self.prompt if isinstance(self.prompt, str) else "".join(self.prompt)

@@ -120,7 +120,7 @@ def test_openai_shaped_errors(client):
         client.chat.completions.create(model="gamma", messages=MESSAGES, max_tokens=4)
     assert err.value.code == "model_not_found" and "alpha" in err.value.message
     with pytest.raises(openai.BadRequestError) as err:
-        client.chat.completions.create(model="alpha", messages=MESSAGES, max_tokens=4, n=2)
+        client.chat.completions.create(model="alpha", messages=MESSAGES, max_tokens=4, n=17)
     assert err.value.code == "invalid_request" and "'n'" in err.value.message
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(model="alpha", messages=MESSAGES, max_tokens=4000)

@@ -99,6 +99,8 @@ def _rating(seq: int, cid: str, rating: str) -> dict:
     ],
 )
 def test_what_the_join_keeps_and_leaves_out(kwargs, kept, why):
+    several = _answer(8, "d")
+    several["details"]["responses"] = [several["details"].pop("response"), "other"]
     records = [
         _answer(1, "a"),
         _answer(2, "b", run="/runs/secret"),
@@ -107,11 +109,15 @@ def test_what_the_join_keeps_and_leaves_out(kwargs, kept, why):
         _rating(5, "b", "good"),
         _rating(6, "c", "bad"),
         _rating(7, "gone", "bad"),
+        several,  # n = 2: a rating cannot say which choice it is about
+        _rating(9, "d", "good"),
     ]
     rows, report = feedback_rows(records, lambda run: run != "/runs/secret", **kwargs)
-    assert [r["id"] for r in rows] == kept and report["ratings"] == 4
+    assert [r["id"] for r in rows] == kept and report["ratings"] == 5
     left = report["left_out"]
     assert left["answer not in the audit log"] == 1
+    if why != "another model":
+        assert left["several choices (n > 1): the rating names none of them"] == 1
     if why is None:
         assert left["model trained on data the caller may not read"] == 1
         assert left["cut by the audit log (over its size limit)"] == 1
@@ -119,4 +125,4 @@ def test_what_the_join_keeps_and_leaves_out(kwargs, kept, why):
             "rated_by": "ana", "rated_at": "2026-12-04T00:00:00", "model": "m", "answered_to": "ana",
             "answered_at": "2026-12-01T00:00:00", "audit_seq": [1, 4]}}  # fmt: skip
     else:
-        assert left[why] == 3
+        assert left[why] == (4 if why == "another model" else 3)

@@ -3,10 +3,12 @@ one JSON body or as server-sent events in OpenAI's chunk format."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 import anyio
 from fastapi import Request
@@ -20,7 +22,7 @@ from afinar.serve.generation import Generation
 from afinar.serve.guard import GuardResult
 from afinar.serve.schemas import _Sampling
 
-__all__ = ["adapter_for", "guarded", "respond", "sampling"]
+__all__ = ["adapter_for", "choices", "guarded", "respond", "sampling"]
 
 
 def adapter_for(dep: Deployment, model: str, record: Record) -> str:
@@ -67,10 +69,12 @@ def _count_tokens(tokenizer, texts: list[str]) -> int:
 
 
 def sampling(
-    dep: Deployment, body: _Sampling, prompt_tokens: int, max_tokens: int | None, schema: dict | None = None
-) -> Sampling:
+    dep: Deployment, body: _Sampling, prompt_tokens: int, max_tokens: int | None, schema: dict | None = None,
+    logprobs: int | None = None,
+) -> Sampling:  # fmt: skip
     """The engine's settings for ``body``, after the prompt and context limits; with ``schema``
-    (a JSON Schema, ``{}`` for any JSON object) the answer is decoded under it.
+    (a JSON Schema, ``{}`` for any JSON object) the answer is decoded under it; with ``logprobs``
+    (k) each token's log-probability comes back, with the k most likely at its step.
 
     Raises:
         ApiError: 400 for a limit passed, or a schema the decoding grammar cannot express.
@@ -91,31 +95,54 @@ def sampling(
             f"prompt ({prompt_tokens}) + max_tokens ({wanted}) is over the model's context of {dep.context} tokens",
         )
     if schema is None:
-        return Sampling(wanted, body.temperature, body.top_p, body.seed)
+        return Sampling(wanted, body.temperature, body.top_p, body.seed, logprobs=logprobs)
     decoded = schema or {"type": "object"}  # {}: any JSON object
     try:  # compiled once here, so a schema no grammar can express is the client's 400, not a 500 later
         SchemaConstraint(dep.tokenizer, decoded, len(dep.tokenizer), 0)
     except ValueError as err:
         raise ApiError(400, "invalid_request", f"response_format: {err}") from None
-    return Sampling(wanted, body.temperature, body.top_p, body.seed, json.dumps(decoded))
+    return Sampling(wanted, body.temperature, body.top_p, body.seed, json.dumps(decoded), logprobs)
 
 
-def _finish(dep: Deployment, request: Request, record: Record, gen: Generation, prompt_text: str) -> dict:
-    """Fill in the audit record and metrics once the answer is done; returns OpenAI's usage."""
+def choices(
+    dep: Deployment, body: _Sampling, ids: list[int], adapter: str, settings: Sampling, secrets: list[str],
+    schema: dict | None,
+) -> list[Generation]:  # fmt: skip
+    """``body.n`` answers to ``ids``, decoded side by side; with a ``seed``, choice i samples with
+    seed + i (reproducible, and not all the same)."""
+    seeded = [settings if settings.seed is None else replace(settings, seed=settings.seed + i) for i in range(body.n)]
+    return [Generation(dep.engine, ids, adapter, s, dep.sanitizer, body.stops(), secrets, schema) for s in seeded]
+
+
+def _finish(dep: Deployment, request: Request, record: Record, gens: list[Generation], prompt_text: str) -> dict:
+    """Fill in the audit record and metrics once the answers are done; returns OpenAI's usage.
+
+    One choice is recorded as ``response`` (the text a rating refers to); several as
+    ``responses``, with a finish reason each."""
+    completion = sum(g.tokens for g in gens)
     usage = {
-        "prompt_tokens": len(gen.prompt_ids),
-        "completion_tokens": gen.tokens,
-        "total_tokens": len(gen.prompt_ids) + gen.tokens,
+        "prompt_tokens": len(gens[0].prompt_ids),
+        "completion_tokens": completion,
+        "total_tokens": len(gens[0].prompt_ids) + completion,
     }
-    record.digest(prompt_text, gen.text)  # digests of what was asked and what was answered
-    record.details.update(
-        usage | {"finish_reason": gen.finish, "output_redactions": gen.redacted, "system_prompt_leak": gen.leaked}
-    )
-    record.details["response"] = gen.text  # already sanitized: PII redacted
+    texts = [g.text for g in gens]  # already sanitized: PII redacted
+    redacted: dict[str, int] = {}
+    for g in gens:
+        for kind, count in g.redacted.items():
+            redacted[kind] = redacted.get(kind, 0) + count
+    leaked = any(g.leaked for g in gens)
+    one = len(gens) == 1
+    record.digest(prompt_text, texts[0] if one else json.dumps(texts))  # digests of what was asked and answered
+    record.details.update(usage | {
+        "finish_reason": gens[0].finish if one else [g.finish for g in gens],
+        "output_redactions": redacted,
+        "system_prompt_leak": leaked,
+    })  # fmt: skip
+    record.details["response" if one else "responses"] = texts[0] if one else texts
     metrics = request.app.state.metrics
     metrics.tokens.labels("prompt").inc(usage["prompt_tokens"])
     metrics.tokens.labels("completion").inc(usage["completion_tokens"])
-    if gen.leaked:
+    if leaked:
         metrics.blocked.labels("system_prompt_leak").inc()
     return usage
 
@@ -124,63 +151,118 @@ async def respond(
     request: Request,
     dep: Deployment,
     record: Record,
-    gen: Generation,
+    gens: list[Generation],
     body: _Sampling,
     prompt_text: str,
-    whole: Callable[[str, str, str | None, dict], dict],
-    chunk: Callable[[str, str | None, str | None], dict | list[dict] | None],
+    whole: Callable[[str, list[Generation], dict], dict],
+    chunk: Callable[[str, int, str | None, str | None, list[dict]], dict | list[dict] | None],
 ):
-    """The answer: ``whole(id, text, finish, usage)`` as JSON, or SSE of ``chunk(id, delta, finish)``
-    (``delta`` None asks for the opening chunk; a chunk may be None, nothing to send yet, or a list
-    of several)."""
+    """The answers (``gens``, one per choice): ``whole(id, gens, usage)`` as JSON, or SSE of
+    ``chunk(id, index, delta, finish, logprobs)`` (``delta`` None asks for a choice's opening
+    chunk; a chunk may be None, nothing to send yet, or a list of several; ``logprobs``: the
+    entries released since that choice's last chunk, given again until a chunk is sent)."""
     rid = f"{'chatcmpl' if 'messages' in type(body).model_fields else 'cmpl'}-{secrets.token_hex(12)}"
     record.details["stream"] = body.stream
     record.details["completion_id"] = rid
-    gen.start()  # a full queue is a 503 before any byte of the answer is sent
+    try:  # a full queue is a 503 before any byte of the answer is sent
+        for gen in gens:
+            gen.start()
+    except ApiError:
+        for gen in gens:
+            gen.cancel()
+        raise
     if not body.stream:
         try:
-            gone = await _complete_unless_gone(request, gen)
+            gone = await _complete_unless_gone(request, gens)
         except ApiError:
-            _finish(dep, request, record, gen, prompt_text)  # the audit record still gets the counts
+            _finish(dep, request, record, gens, prompt_text)  # the audit record still gets the counts
             raise
-        usage = _finish(dep, request, record, gen, prompt_text)
+        usage = _finish(dep, request, record, gens, prompt_text)
         if gone:  # nobody reads this answer; its record says so
             record.details["error"] = "client_closed_request"
             return JSONResponse({"error": "client closed the request"}, status_code=499)
         dep.remember(rid, record.actor)
-        return JSONResponse(whole(rid, gen.text, gen.finish, usage))
+        return JSONResponse(whole(rid, gens, usage))
 
     def sse(piece: dict | list[dict] | None) -> str:
         return "".join(f"data: {json.dumps(p)}\n\n" for p in ([piece] if isinstance(piece, dict) else piece or []))
 
     async def events() -> AsyncIterator[str]:
-        yield sse(chunk(rid, None, None))
+        for i in range(len(gens)):
+            yield sse(chunk(rid, i, None, None, []))
+        pending: list[list[dict]] = [[] for _ in gens]
+
+        def out(i: int, delta: str, finish: str | None) -> str:
+            pending[i] += gens[i].take_logprobs()
+            piece = chunk(rid, i, delta, finish, pending[i])
+            if piece is not None:
+                pending[i] = []
+            return sse(piece)
+
         try:
-            async for delta in gen.deltas():
-                if out := sse(chunk(rid, delta, None)):
-                    yield out
+            async for i, delta in _merged(gens):
+                if text := out(i, delta, None):
+                    yield text
         except ApiError as err:
             record.decision, record.details["error"] = "error", err.code
-            _finish(dep, request, record, gen, prompt_text)
+            _finish(dep, request, record, gens, prompt_text)
             yield f"data: {json.dumps(err.body())}\n\n"
             return
-        usage = _finish(dep, request, record, gen, prompt_text)
+        usage = _finish(dep, request, record, gens, prompt_text)
         dep.remember(rid, record.actor)
-        yield sse(chunk(rid, "", gen.finish))
+        for i, gen in enumerate(gens):
+            yield out(i, "", gen.finish)
         if body.stream_options and body.stream_options.include_usage:
-            yield f"data: {json.dumps({**chunk(rid, '', None), 'choices': [], 'usage': usage})}\n\n"
+            frame = chunk(rid, 0, "", None, [])
+            yield f"data: {json.dumps({**frame, 'choices': [], 'usage': usage})}\n\n"
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
-async def _complete_unless_gone(request: Request, gen: Generation) -> bool:
-    """Run ``gen`` to its end, or stop it when the client disconnects first; True if it did.
+async def _merged(gens: list[Generation]) -> AsyncIterator[tuple[int, str]]:
+    """Every choice's deltas as ``(index, delta)``, in the order they come; the first failure
+    (an :class:`ApiError`) stops them all and is raised."""
+    if len(gens) == 1:  # the common case, without tasks
+        async for delta in gens[0].deltas():
+            yield 0, delta
+        return
+    queue: asyncio.Queue = asyncio.Queue()
+    done = object()
+
+    async def pump(i: int, gen: Generation) -> None:
+        try:
+            async for delta in gen.deltas():
+                await queue.put((i, delta))
+        except ApiError as err:
+            await queue.put((i, err))
+        await queue.put((i, done))
+
+    tasks = [asyncio.create_task(pump(i, g)) for i, g in enumerate(gens)]
+    try:
+        left = len(gens)
+        while left:
+            i, item = await queue.get()
+            if item is done:
+                left -= 1
+            elif isinstance(item, ApiError):
+                raise item
+            else:
+                yield i, item
+    finally:
+        for task in tasks:
+            task.cancel()
+        for gen in gens:
+            gen.cancel()
+
+
+async def _complete_unless_gone(request: Request, gens: list[Generation]) -> bool:
+    """Run ``gens`` to their end, or stop them when the client disconnects first; True if it did.
 
     A streamed answer is stopped by Starlette when its client leaves; a plain one is not, and
-    would hold a batch row until ``max_tokens``.
+    would hold batch rows until ``max_tokens``.
     """
-    gone, failed = False, None
+    gone, failed, left = False, None, len(gens)
     async with anyio.create_task_group() as tg:
 
         async def watch() -> None:
@@ -188,19 +270,25 @@ async def _complete_unless_gone(request: Request, gen: Generation) -> bool:
             while (await request.receive())["type"] != "http.disconnect":
                 pass
             gone = True
-            tg.cancel_scope.cancel()  # cancels run(): its generation stops
+            tg.cancel_scope.cancel()  # cancels run(): its generations stop
 
-        async def run() -> None:
-            nonlocal failed
+        async def run(gen: Generation) -> None:
+            nonlocal failed, left
             try:
                 await gen.complete()
             except ApiError as err:  # raised below, not wrapped in the task group's ExceptionGroup
-                failed = err
-            tg.cancel_scope.cancel()  # answered: stop watching
+                failed = failed or err
+                tg.cancel_scope.cancel()
+            left -= 1
+            if not left:
+                tg.cancel_scope.cancel()  # answered: stop watching
 
         tg.start_soon(watch)
-        tg.start_soon(run)
+        for gen in gens:
+            tg.start_soon(run, gen)
     if failed is not None:
+        for gen in gens:
+            gen.cancel()
         raise failed
     return gone
 

@@ -24,7 +24,7 @@ from afinar.data.tools import CALL_OPEN, ToolCall, as_text, parse_calls, tool_na
 from afinar.serve.auth import ApiError
 from afinar.serve.deps import CallerDep, DeploymentDep, RecordDep
 from afinar.serve.generation import Generation
-from afinar.serve.routes._answer import adapter_for, created, guarded, respond, sampling
+from afinar.serve.routes._answer import adapter_for, choices, created, guarded, respond, sampling
 from afinar.serve.schemas import ChatRequest, Message, NamedChoice
 
 router = APIRouter()
@@ -164,27 +164,33 @@ async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentD
     may_call = bool(body.tools) and body.tool_choice != "none"
     # decoded under the schema, unless the answer may be a tool call (no JSON answer): then checked after
     wanted = body.max_completion_tokens or body.max_tokens
-    settings = sampling(dep, body, len(ids), wanted, None if may_call else schema)
-    gen = Generation(dep.engine, ids, adapter, settings, dep.sanitizer, body.stops(), secrets, schema)
+    settings = sampling(dep, body, len(ids), wanted, None if may_call else schema, body.top())
+    gens = choices(dep, body, ids, adapter, settings, secrets, schema)
     stamp = created()
-    held = _Held(opening)
+    held = [_Held(opening) for _ in gens]
 
     def answer(text: str, finish: str | None) -> tuple[str | None, list[dict], str | None]:
         words, calls = _tool_calls(body, opening + text)
         if calls:
-            record.details["tool_calls"] = [c["function"]["name"] for c in calls]
+            named = record.details.setdefault("tool_calls", [])
+            named += [c["function"]["name"] for c in calls]
         return words, calls, ("tool_calls" if calls and finish == "stop" else finish)
 
-    def whole(rid: str, text: str, finish: str | None, usage: dict) -> dict:
-        words, calls, finish = answer(text, finish)
-        message = {"role": "assistant", "content": words} | ({"tool_calls": calls} if calls else {})
-        choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
-        return {"id": rid, "object": "chat.completion", "created": stamp, "model": body.model, "choices": [choice]} | {
+    def logprobs(entries: list[dict]) -> dict | None:
+        return {"content": entries, "refusal": None} if body.logprobs else None
+
+    def whole(rid: str, gens: list[Generation], usage: dict) -> dict:
+        out = []
+        for i, gen in enumerate(gens):
+            words, calls, finish = answer(gen.text, gen.finish)
+            message = {"role": "assistant", "content": words} | ({"tool_calls": calls} if calls else {})
+            out.append({"index": i, "message": message, "finish_reason": finish, "logprobs": logprobs(gen.logprobs())})
+        return {"id": rid, "object": "chat.completion", "created": stamp, "model": body.model, "choices": out} | {
             "usage": usage
         }
 
-    def shape(rid: str, delta: dict, finish: str | None) -> dict:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+    def shape(rid: str, i: int, delta: dict, finish: str | None, entries: list[dict] = ()) -> dict:
+        choice = {"index": i, "delta": delta, "finish_reason": finish, "logprobs": logprobs(list(entries))}
         return {
             "id": rid,
             "object": "chat.completion.chunk",
@@ -193,28 +199,29 @@ async def chat_completions(body: ChatRequest, request: Request, dep: DeploymentD
             "choices": [choice],
         }
 
-    def chunk(rid: str, delta: str | None, finish: str | None) -> dict | list[dict] | None:
+    def chunk(rid: str, i: int, delta: str | None, finish: str | None, entries: list[dict]) -> dict | list[dict] | None:
         if delta is None:
-            return shape(rid, {"role": "assistant", "content": ""}, None)
-        if not delta and finish is None:  # the frame of the usage chunk
-            return shape(rid, {}, None)
+            return shape(rid, i, {"role": "assistant", "content": ""}, None)
+        if not delta and finish is None and not entries:  # the frame of the usage chunk
+            return shape(rid, i, {}, None)
         if not body.tools:
-            return shape(rid, {"content": delta} if delta else {}, finish)
+            return shape(rid, i, {"content": delta} if delta else {}, finish, entries)
         if finish is None:
-            out = held.add(delta)
-            return shape(rid, {"content": out}, None) if out else None
-        text = held.text + delta
+            out = held[i].add(delta)
+            return shape(rid, i, {"content": out}, None, entries) if out else None
+        text = held[i].text + delta
         try:
             _, calls, finish = answer(text, finish)
         except ApiError as err:  # a forced call that is none: the stream ends with the error
             record.decision, record.details["error"] = "error", err.code
             return err.body()
+        sent = held[i].sent
         if calls:  # the words before the first block that were held back, then the calls
-            rest = text[held.sent : max(held.sent, text.find(CALL_OPEN))] if not opening else ""
+            rest = text[sent : max(sent, text.find(CALL_OPEN))] if not opening else ""
         else:
-            rest = text[held.sent :]
-        pieces = [shape(rid, {"content": rest}, None)] if rest.strip() or (rest and not calls) else []
-        pieces += [shape(rid, {"tool_calls": [{"index": k, **c}]}, None) for k, c in enumerate(calls)]
-        return [*pieces, shape(rid, {}, finish)]
+            rest = text[sent:]
+        pieces = [shape(rid, i, {"content": rest}, None)] if rest.strip() or (rest and not calls) else []
+        pieces += [shape(rid, i, {"tool_calls": [{"index": k, **c}]}, None) for k, c in enumerate(calls)]
+        return [*pieces, shape(rid, i, {}, finish, entries)]
 
-    return await respond(request, dep, record, gen, body, "\n".join(texts), whole, chunk)
+    return await respond(request, dep, record, gens, body, "\n".join(texts), whole, chunk)
