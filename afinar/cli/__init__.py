@@ -489,6 +489,9 @@ def serve_cmd(
     replica: Annotated[
         str | None, typer.Option(help="This server's id among replicas: it keeps its own audit chain.")
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="--run's engine: auto (llama.cpp when the run has a gguf-lora export), llamacpp, torch.")
+    ] = "auto",
     force: Force = False,
 ) -> None:
     """OpenAI-compatible API: API keys -> guard -> model -> sanitizer -> audit log."""
@@ -515,6 +518,7 @@ def serve_cmd(
         max_batch=max_batch,
         max_queue=max_queue,
         force=force,
+        engine=engine,
     )
     run_server(opts, host, port, tls_cert, tls_key, lambda line: err_console.print(line, highlight=False))
 

@@ -44,6 +44,8 @@ class Deployment:
     """Served model id -> the run directory it comes from (recorded with each answer)."""
     base: str | None = None
     """The base model spec the PyTorch engine serves (adapters added later must share it)."""
+    note: str | None = None
+    """Which engine serves and why, said when the server starts."""
     answered: OrderedDict = field(default_factory=OrderedDict)
     """Completion id -> the caller it answered, for the last :data:`KEEP_ANSWERED` answers (feedback)."""
 

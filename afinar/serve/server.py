@@ -65,6 +65,9 @@ class ServeOptions:
     """Requests that may wait for the model; past that, 503 with Retry-After."""
     force: bool = False
     """Serve a run that the promotion gate rejected (the override is audited)."""
+    engine: str = "auto"
+    """``--run``'s engine: ``llamacpp`` (its GGUF LoRA export on its base GGUF), ``torch``, or
+    ``auto``: llama.cpp when the run has that export and no other adapter is named, else PyTorch."""
 
 
 def _choice(value: str, allowed: tuple[str, ...], flag: str) -> None:
@@ -96,6 +99,10 @@ def build(opts: ServeOptions):
     """
     _choice(opts.injection, ("block", "flag", "off"), "--injection")
     _choice(opts.pii, ("mask", "reject", "off"), "--pii")
+    _choice(opts.engine, ("auto", "torch", "llamacpp"), "--engine")
+    if opts.engine != "auto" and (opts.run is None or opts.gguf is not None):
+        raise AfinarError(f"--engine {opts.engine}: it chooses --run's engine (--gguf is served by llama.cpp, "
+                          "--model alone by PyTorch)")  # fmt: skip
     for flag in ("rate_per_minute", "max_body_bytes", "max_prompt_tokens", "max_tokens", "max_batch", "max_queue"):
         if getattr(opts, flag) < 1:
             name = "--rate-limit" if flag == "rate_per_minute" else "--" + flag.replace("_", "-")
@@ -109,10 +116,22 @@ def build(opts: ServeOptions):
         spec, name = spec or recipe.base_model, recipe.name
         adapters = {name: Path(opts.run) / "adapter", **adapters}
         system_prompt = system_prompt or recipe.data.system_prompt
-    lora, lora_runs = {}, {}
+    lora, lora_runs, note, base_gguf = {}, {}, None, None
     if opts.gguf is not None:  # --adapter names GGUF LoRA adapters for the base; --run's is merged into --gguf
         lora, lora_runs = gguf_adapters(opts.adapters, Path(opts.gguf), opts.force)
         adapters = {k: v for k, v in adapters.items() if k not in lora}
+    elif opts.run is not None and opts.engine != "torch":
+        base_gguf, why = _run_base_gguf(Path(opts.run))
+        if opts.engine == "auto" and base_gguf is not None and opts.adapters:
+            base_gguf, why = None, "other adapters are named (give them as GGUF LoRA files with --engine llamacpp)"
+        if base_gguf is None and opts.engine == "llamacpp":
+            raise AfinarError(f"--engine llamacpp: {why}")
+        if base_gguf is None:
+            note = f"PyTorch engine: {why}"
+        else:
+            lora, lora_runs = gguf_adapters({name: Path(opts.run), **opts.adapters}, base_gguf, opts.force)
+            adapters = {}
+            note = f"llama.cpp engine: the run's GGUF LoRA adapter on {base_gguf} (--engine torch for PyTorch)"
     # the gate follows the adapter, not the flag that named it: RUN/adapter given as --adapter is that run
     for run_dir in sorted({Path(p).parent for p in adapters.values() if (Path(p).parent / RECIPE_FILE).is_file()}):
         require_promoted(run_dir, "serve", opts.force)
@@ -135,14 +154,15 @@ def build(opts: ServeOptions):
             raise AfinarError(f"--json-schema {opts.json_schema}: not a readable JSON schema ({err})") from None
     registry = access_registry()
     gate = Gatekeeper(registry.url if registry else None, opts.rate_per_minute)
-    if opts.gguf is not None:
-        served = name or Path(opts.gguf).stem
+    if opts.gguf is not None or base_gguf is not None:
+        served = "base" if base_gguf is not None else name or Path(opts.gguf).stem
         if served in lora:
             raise AfinarError(f"--adapter {served}=...: '{served}' names the base model here; rename the adapter")
         tokenizer = load_tokenizer(spec)
         engine = LlamaCppEngine(
-            Path(opts.gguf), opts.max_prompt_tokens + opts.max_tokens, opts.max_batch, opts.max_queue, lora
-        )
+            Path(opts.gguf or base_gguf), opts.max_prompt_tokens + opts.max_tokens, opts.max_batch, opts.max_queue,
+            lora,
+        )  # fmt: skip
         models = {served: BASE, **{a: a for a in lora}}
         context = engine.context
     else:
@@ -163,8 +183,27 @@ def build(opts: ServeOptions):
         max_tokens=opts.max_tokens,
         context=context,
         runs={**_runs_of(models, adapters), **lora_runs},
-        base=None if opts.gguf is not None else spec,
+        base=None if opts.gguf is not None or base_gguf is not None else spec,
+        note=note,
     )
+
+
+def _run_base_gguf(run: Path) -> tuple[Path | None, str]:
+    """The base GGUF that ``run``'s GGUF LoRA export was verified on (None, and why, when it has
+    none). The newest export counts; a base written beside the adapter is found there if the run
+    folder has moved since."""
+    found = sorted((run / "export" / "gguf-lora").glob("*.export.json"), key=lambda f: f.stat().st_mtime)
+    if not found:
+        return None, f"{run} has no GGUF LoRA export ('afinar export {run} --format gguf-lora' serves it in llama.cpp)"
+    try:
+        info = json.loads(found[-1].read_text(encoding="utf-8"))
+        recorded = Path(info["base"]["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, f"{found[-1]}: not a readable export record; export the run again"
+    for base in (recorded, found[-1].parent / recorded.name):
+        if base.is_file():
+            return base, ""
+    return None, f"the base GGUF its adapter was verified on ({recorded}) is gone; export the run again"
 
 
 def _lora_file(name: str, path: Path) -> Path:
@@ -324,6 +363,8 @@ def run_server(opts: ServeOptions, host: str, port: int, tls_cert: Path | None, 
     if tls_cert is not None:
         tls13_context(tls_cert, tls_key)  # fail now, before minutes of model loading
     deployment = build(opts)
+    if deployment.note:
+        say(deployment.note)
     scheme = "https" if tls_cert else "http"
     details = {"host": host, "port": port, "tls": tls_cert is not None, "models": deployment.models}
     record("serve.start", str(opts.run or opts.gguf or opts.model), actor, details=details)

@@ -134,3 +134,44 @@ def test_adapters_not_verified_on_this_base_are_refused(runs, tiny_model_dir, tm
     assert info["base"]["written"] is True
     with pytest.raises(AfinarError, match="gate"):
         build(ServeOptions(model=str(tiny_model_dir), gguf=base, adapters={"a": run_a}))
+
+
+def test_a_run_with_a_gguf_lora_export_is_served_by_llama_cpp(runs, tmp_path):
+    """``afinar serve --run`` picks llama.cpp when the run has its GGUF LoRA export, answering as
+    the trained run does in PyTorch; without the export (or with ``--engine torch``) PyTorch, and
+    the server says which and why; ``--engine llamacpp`` without the export is refused."""
+    from afinar.errors import AfinarError
+    from afinar.model.tuned import load_tuned
+    from afinar.serve.engine import TorchEngine
+    from afinar.serve.llamacpp_engine import LlamaCppEngine
+    from afinar.serve.server import ServeOptions, build
+
+    run_a = runs[0]["a"]
+    model, tokenizer, _ = load_tuned(run_a)
+    expected = _pytorch_answers(model.eval(), tokenizer, 12)
+    dep = build(ServeOptions(run=run_a, force=True))
+    try:
+        assert isinstance(dep.engine, LlamaCppEngine) and dep.models == {"base": "__base__", "t": "t"}
+        assert "llama.cpp engine" in dep.note and "base-f32.gguf" in dep.note
+        with running(dep) as url:
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+            got = [client.chat.completions.create(model="t", messages=[{"role": "user", "content": q}],
+                                                  max_tokens=12, temperature=0).choices[0].message.content
+                   for q in QUESTIONS]  # fmt: skip
+    finally:
+        dep.engine.close()
+    assert got == expected
+    assert dep.runs == {"t": str(run_a.resolve())}
+
+    torch_dep = build(ServeOptions(run=run_a, force=True, engine="torch"))
+    torch_dep.engine.close()
+    assert isinstance(torch_dep.engine, TorchEngine) and torch_dep.note is None
+    unexported = shutil.copytree(run_a, tmp_path / "run", ignore=shutil.ignore_patterns("export"))
+    fallback = build(ServeOptions(run=unexported, force=True))
+    fallback.engine.close()
+    assert isinstance(fallback.engine, TorchEngine)
+    assert fallback.note.startswith("PyTorch engine:") and "has no GGUF LoRA export" in fallback.note
+    with pytest.raises(AfinarError, match="--engine llamacpp: .* has no GGUF LoRA export"):
+        build(ServeOptions(run=unexported, force=True, engine="llamacpp"))
+    with pytest.raises(AfinarError, match="--engine torch: it chooses --run's engine"):
+        build(ServeOptions(model="x", gguf=runs[1], engine="torch"))
