@@ -171,7 +171,7 @@ def main() -> None:
     servers = [  # name, command, how it takes its port, the models requests go to, adapters in the body
         ("llama-server (llama.cpp)", [*llama, str(gguf)], "port", [gguf.name], []),
         ("afinar serve --gguf", [*afinar, "--gguf", str(gguf)], "--port", [recipe.name], []),
-        ("afinar serve (PyTorch+LoRA)", afinar, "--port", [recipe.name], []),
+        ("afinar serve (PyTorch+LoRA)", [*afinar, "--engine", "torch"], "--port", [recipe.name], []),
     ]
     if args.adapters:
         base, loras = _adapter_copies(run, args.adapters, env)

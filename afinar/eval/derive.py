@@ -30,7 +30,8 @@ A derived field is (re)written only in an answer that parses as a JSON object ho
 its rule reads; every other answer (an error object, broken JSON) is returned as it was. JSON
 Schema ignores keywords it does not know, so the schema still validates as before. The eval's
 predictions, the ``generate`` and ``chat`` verbs and the model card say that these fields are
-computed, and the eval reports how many answers the rules changed.
+computed, and the eval reports how many answers the rules changed; ``afinar serve`` writes them
+in every answer decoded under such a schema, and its audit record names them.
 """
 
 from __future__ import annotations

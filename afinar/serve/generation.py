@@ -5,7 +5,9 @@ stream join to exactly the text of the non-streamed answer. On every event the w
 far is cut at the first stop string, checked for system-prompt leakage and PII-redacted; only
 text more than :data:`HOLDBACK` characters behind the end is released, so a stop string, an
 e-mail address or an IBAN that is still arriving is never half-sent. An answer that must be JSON
-is released only once complete and valid.
+is released only once complete and valid; fields its schema marks ``x-afinar-derive`` (totals,
+arg-maxes, rule findings: :mod:`afinar.eval.derive`) are written by afinar from the model's own
+lists first, as the eval scores and ``afinar chat`` answers.
 
 Log-probabilities (when asked for) follow the released text: an entry goes out once all of its
 text has. Tokens that together make up a redacted value are one entry whose text is the
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from afinar.eval.derive import derive_answer, derived_fields
 from afinar.serve.auth import ApiError
 from afinar.serve.engine import Busy, Event, Job, Sampling, TokenLogprob
 from afinar.serve.guard import Sanitizer
@@ -48,6 +51,9 @@ class Generation:
         self.tokens = 0
         self.redacted: dict[str, int] = {}
         self.leaked = False
+        self.derived: list[str] = []
+        """The fields afinar wrote (``x-afinar-derive``), when it changed any."""
+        self._rules = derived_fields(schema) if schema else {}
         self._job: Job | None = None
         self._pieces: list[tuple[int, TokenLogprob]] = []  # by raw start offset
         self._entries: list[tuple[int, dict]] = []  # (end offset in the clean text, entry)
@@ -105,8 +111,10 @@ class Generation:
                 if self.sanitizer.leaked(raw, self.secrets):
                     self.leaked, self.finish = True, "content_filter"
                     break
+                if finish and self._rules:
+                    raw, self.derived = derive_answer(raw, self._rules)
                 clean, self.redacted, spans = self.sanitizer.redact(raw)
-                if self.sampling.logprobs is not None:
+                if self.sampling.logprobs is not None and not self.derived:  # rewritten text: no token wrote it
                     self._entries = logprob_entries(self._pieces, raw, spans)
                 if self.schema is not None and finish is None:
                     continue

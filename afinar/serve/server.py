@@ -14,6 +14,7 @@ import torch
 import uvicorn
 
 from afinar.errors import AfinarError
+from afinar.eval.derive import derived_fields
 from afinar.eval.gate import require_promoted
 from afinar.lineage import sha256_file
 from afinar.model.adapters import is_full_model, load_adapter
@@ -152,6 +153,10 @@ def build(opts: ServeOptions):
             schema = json.loads(Path(opts.json_schema).read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
             raise AfinarError(f"--json-schema {opts.json_schema}: not a readable JSON schema ({err})") from None
+        try:
+            derived_fields(schema)
+        except ValueError as err:
+            raise AfinarError(f"--json-schema {opts.json_schema}: {err}") from None
     registry = access_registry()
     gate = Gatekeeper(registry.url if registry else None, opts.rate_per_minute)
     if opts.gguf is not None or base_gguf is not None:

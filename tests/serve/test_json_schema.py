@@ -93,3 +93,35 @@ def test_llama_cpp_answers_only_json_the_schema_accepts(tiny_model_dir, tokenize
         dep.engine.close()
     assert r.choices[0].finish_reason == "stop"
     _valid(r.choices[0].message.content)
+
+
+DERIVED = {
+    "type": "object",
+    "properties": {
+        "lines": {"type": "array", "maxItems": 3, "items": {"type": "object", "properties": {"u": {"enum": [1, 2, 30]}},
+                                                            "required": ["u"], "additionalProperties": False}},
+        "total": {"type": "integer", "minimum": 0, "maximum": 99, "x-afinar-derive": {"sum": "lines.u"}},
+    },
+    "required": ["lines", "total"],
+    "additionalProperties": False,
+}  # fmt: skip
+
+
+def test_derived_fields_are_written_by_afinar_in_served_answers(deployment):
+    """As the eval scores and ``afinar chat`` answers: the total is the sum of the model's own
+    lines, whatever the model wrote there; the record names the field."""
+    from tests.serve.conftest import audit_records
+
+    fmt = {"type": "json_schema", "json_schema": {"name": "t", "schema": DERIVED}}
+    with running(deployment) as url:
+        client = _client(url)
+        answers = [client.chat.completions.create(model=m, messages=ASK, max_tokens=40, temperature=0,
+                                                  response_format=fmt) for m in ("alpha", "beta", "base")]  # fmt: skip
+    changed = 0
+    for r in answers:
+        value = json.loads(r.choices[0].message.content)
+        jsonschema.Draft202012Validator(DERIVED).validate(value)
+        assert value["total"] == sum(line["u"] for line in value["lines"])
+        record = next(x for x in audit_records("serve.chat") if x["details"].get("completion_id") == r.id)
+        changed += record["details"].get("derived_fields") == ["total"]
+    assert changed  # the random model's own totals are not the sums: afinar rewrote at least one
