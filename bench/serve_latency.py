@@ -1,6 +1,6 @@
 """Serving speed: afinar's server against llama.cpp's own server, on the same model and prompts.
 
-    python bench/serve_latency.py [--run RUN_DIR] [--gguf FILE] [--requests 8] [--clients 8] [--adapters 4]
+    python bench/serve_latency.py [--run RUN_DIR] [--gguf FILE] [--requests 8] [--clients 8] [--adapters 4] [--only 1,3]
 
 Defaults to the newest ``runs/retail-demo-*`` that ``make demo`` left (its f16 GGUF export).
 The servers, one at a time on loopback (never two at once: they would share the two cores):
@@ -151,6 +151,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--adapters", type=int, default=4, help="GGUF LoRA adapters in rows 4-5 (0: skip them)")
+    parser.add_argument("--only", help="rows to run, e.g. 1,3 (row 1, llama-server, always runs: the reference)")
     args = parser.parse_args()
     run = args.run or _newest_run()
     gguf = args.gguf or next((run / "export" / "gguf-f16").glob("*.gguf"))
@@ -182,6 +183,9 @@ def main() -> None:
             (f"llama-server {len(loras)} adapters", [*llama, str(base)], "port", list(range(len(loras))), loras),
             (f"afinar --gguf {len(loras)} adapters", multi, "--port", names, []),
         ]
+    if args.only:
+        keep = {1, *(int(k) for k in args.only.split(","))}
+        servers = [row for i, row in enumerate(servers, 1) if i in keep]
     table = []
     for name, cmd, port_flag, models, loras in servers:
         port = _port()

@@ -492,6 +492,9 @@ def serve_cmd(
     engine: Annotated[
         str, typer.Option(help="--run's engine: auto (llama.cpp when the run has a gguf-lora export), llamacpp, torch.")
     ] = "auto",
+    precision: Annotated[
+        str, typer.Option(help="PyTorch weights: auto (the run's training precision; bf16 where native), bf16, fp32.")
+    ] = "auto",
     force: Force = False,
 ) -> None:
     """OpenAI-compatible API: API keys -> guard -> model -> sanitizer -> audit log."""
@@ -519,6 +522,7 @@ def serve_cmd(
         max_queue=max_queue,
         force=force,
         engine=engine,
+        precision=precision,
     )
     run_server(opts, host, port, tls_cert, tls_key, lambda line: err_console.print(line, highlight=False))
 

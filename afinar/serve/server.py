@@ -20,6 +20,7 @@ from afinar.lineage import sha256_file
 from afinar.model.adapters import is_full_model, load_adapter
 from afinar.model.bottleneck import is_bottleneck
 from afinar.model.load import load_base, load_tokenizer
+from afinar.model.precision import autocast_for, weights_in_bf16
 from afinar.registry import access_registry
 from afinar.run_folder import RECIPE_FILE, load_run
 from afinar.security.access import authorize, record
@@ -66,6 +67,10 @@ class ServeOptions:
     """Requests that may wait for the model; past that, 503 with Retry-After."""
     force: bool = False
     """Serve a run that the promotion gate rejected (the override is audited)."""
+    precision: str = "fp32"
+    """The PyTorch engine's weights: ``fp32``, ``bf16``, or ``auto`` (a run's training precision
+    as its evaluation resolves it: bf16 where this CPU or GPU computes it natively). ``afinar
+    serve`` passes ``auto``; fp32 here keeps answers equal to an fp32 reference on any machine."""
     engine: str = "auto"
     """``--run``'s engine: ``llamacpp`` (its GGUF LoRA export on its base GGUF), ``torch``, or
     ``auto``: llama.cpp when the run has that export and no other adapter is named, else PyTorch."""
@@ -76,11 +81,13 @@ def _choice(value: str, allowed: tuple[str, ...], flag: str) -> None:
         raise AfinarError(f"{flag} {value}: accepted: {', '.join(allowed)}")
 
 
-def _torch_engine(spec: str, adapters: dict[str, Path], max_batch: int, max_queue: int):
-    """The base model with its adapters on the first GPU when there is one, else on the CPU."""
+def _torch_engine(spec: str, adapters: dict[str, Path], max_batch: int, max_queue: int, precision: str = "fp32"):
+    """The base model with its adapters on the first GPU when there is one, else on the CPU, its
+    weights in ``precision`` (bf16 as the evaluation casts them: :func:`weights_in_bf16`)."""
     model, tokenizer, _ = load_base(spec)
     if torch.cuda.is_available():
         model = model.to("cuda")  # adapters loaded below follow the base's device
+    _, autocast = autocast_for(precision, next(model.parameters()).device)
     first = True
     for name, path in adapters.items():
         if first:
@@ -88,7 +95,7 @@ def _torch_engine(spec: str, adapters: dict[str, Path], max_batch: int, max_queu
             first = False
         else:
             model.load_adapter(str(path), adapter_name=name)
-    model.eval()
+    model, _ = weights_in_bf16(model.eval(), autocast)
     return TorchEngine(model, tokenizer, max_batch=max_batch, max_queue=max_queue), tokenizer
 
 
@@ -101,6 +108,7 @@ def build(opts: ServeOptions):
     _choice(opts.injection, ("block", "flag", "off"), "--injection")
     _choice(opts.pii, ("mask", "reject", "off"), "--pii")
     _choice(opts.engine, ("auto", "torch", "llamacpp"), "--engine")
+    _choice(opts.precision, ("auto", "bf16", "fp32"), "--precision")
     if opts.engine != "auto" and (opts.run is None or opts.gguf is not None):
         raise AfinarError(f"--engine {opts.engine}: it chooses --run's engine (--gguf is served by llama.cpp, "
                           "--model alone by PyTorch)")  # fmt: skip
@@ -111,10 +119,11 @@ def build(opts: ServeOptions):
     if opts.run is None and opts.model is None:
         raise AfinarError("give --run RUN_DIR, or --model BASE (with --adapter NAME=PATH or --gguf FILE)")
     adapters = dict(opts.adapters)
-    system_prompt, spec, name = opts.system_prompt, opts.model, None
+    system_prompt, spec, name, precision = opts.system_prompt, opts.model, None, opts.precision
     if opts.run is not None:
         recipe = load_run(opts.run)
         spec, name = spec or recipe.base_model, recipe.name
+        precision = recipe.train.precision if precision == "auto" else precision
         adapters = {name: Path(opts.run) / "adapter", **adapters}
         system_prompt = system_prompt or recipe.data.system_prompt
     lora, lora_runs, note, base_gguf = {}, {}, None, None
@@ -171,7 +180,9 @@ def build(opts: ServeOptions):
         models = {served: BASE, **{a: a for a in lora}}
         context = engine.context
     else:
-        engine, tokenizer = _torch_engine(spec, adapters, opts.max_batch, opts.max_queue)
+        engine, tokenizer = _torch_engine(spec, adapters, opts.max_batch, opts.max_queue, precision)
+        weights = f"PyTorch engine, {str(engine.dtype).removeprefix('torch.')} weights"
+        note = note.replace("PyTorch engine", weights) if note else weights
         models = {"base": BASE, **{a: a for a in adapters}} if not alone else {alone[0]: BASE}
         context = engine.context
     return Deployment(

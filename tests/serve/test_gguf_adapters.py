@@ -165,12 +165,24 @@ def test_a_run_with_a_gguf_lora_export_is_served_by_llama_cpp(runs, tmp_path):
 
     torch_dep = build(ServeOptions(run=run_a, force=True, engine="torch"))
     torch_dep.engine.close()
-    assert isinstance(torch_dep.engine, TorchEngine) and torch_dep.note is None
+    assert isinstance(torch_dep.engine, TorchEngine) and torch_dep.note == "PyTorch engine, float32 weights"
+    # bf16 weights, as the evaluation casts them: answers as the run's model cast to bf16 answers
+    bf16 = build(ServeOptions(run=run_a, force=True, engine="torch", precision="bf16"))
+    try:
+        assert bf16.engine.dtype == torch.bfloat16 and bf16.note == "PyTorch engine, bfloat16 weights"
+        with running(bf16) as url:
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+            got = [client.chat.completions.create(model="t", messages=[{"role": "user", "content": q}],
+                                                  max_tokens=12, temperature=0).choices[0].message.content
+                   for q in QUESTIONS]  # fmt: skip
+    finally:
+        bf16.engine.close()
+    assert got == _pytorch_answers(model.to(torch.bfloat16), tokenizer, 12)
     unexported = shutil.copytree(run_a, tmp_path / "run", ignore=shutil.ignore_patterns("export"))
     fallback = build(ServeOptions(run=unexported, force=True))
     fallback.engine.close()
     assert isinstance(fallback.engine, TorchEngine)
-    assert fallback.note.startswith("PyTorch engine:") and "has no GGUF LoRA export" in fallback.note
+    assert fallback.note.startswith("PyTorch engine, float32 weights:") and "has no GGUF LoRA export" in fallback.note
     with pytest.raises(AfinarError, match="--engine llamacpp: .* has no GGUF LoRA export"):
         build(ServeOptions(run=unexported, force=True, engine="llamacpp"))
     with pytest.raises(AfinarError, match="--engine torch: it chooses --run's engine"):
