@@ -114,8 +114,8 @@ class Generation:
                 if finish and self._rules:
                     raw, self.derived = derive_answer(raw, self._rules)
                 clean, self.redacted, spans = self.sanitizer.redact(raw)
-                if self.sampling.logprobs is not None and not self.derived:  # rewritten text: no token wrote it
-                    self._entries = logprob_entries(self._pieces, raw, spans)
+                if self.sampling.logprobs is not None:  # none for a rewritten text: no token wrote it
+                    self._entries = [] if self.derived else logprob_entries(self._pieces, raw, spans)
                 if self.schema is not None and finish is None:
                     continue
                 ready = clean if finish else clean[: max(0, len(clean) - HOLDBACK)]

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from afinar.data.tools import check_tools, tool_names
 from afinar.errors import AfinarError
+from afinar.eval.derive import derived_fields
 
 __all__ = ["ChatRequest", "CompletionRequest", "Message"]
 
@@ -84,6 +85,7 @@ class JsonSchema(_Body):
         except SchemaError as err:
             where = "/".join(str(x) for x in err.path) or "(top level)"
             raise ValueError(f"not a valid JSON Schema at {where}: {err.message}") from None
+        derived_fields(value)  # its x-afinar-derive rules, which afinar applies to the answer, must read
         return value
 
 

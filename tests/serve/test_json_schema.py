@@ -117,6 +117,11 @@ def test_derived_fields_are_written_by_afinar_in_served_answers(deployment):
         client = _client(url)
         answers = [client.chat.completions.create(model=m, messages=ASK, max_tokens=40, temperature=0,
                                                   response_format=fmt) for m in ("alpha", "beta", "base")]  # fmt: skip
+        broken = {**DERIVED, "properties": {**DERIVED["properties"], "total": {"x-afinar-derive": {"sum": "u"}}}}
+        with pytest.raises(openai.BadRequestError) as err:  # a rule afinar cannot apply: refused at the door
+            client.chat.completions.create(model="alpha", messages=ASK, max_tokens=40, response_format={
+                "type": "json_schema", "json_schema": {"name": "t", "schema": broken}})  # fmt: skip
+        assert "x-afinar-derive of 'total'" in err.value.message
     changed = 0
     for r in answers:
         value = json.loads(r.choices[0].message.content)

@@ -14,7 +14,6 @@ import anyio
 from fastapi import Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from afinar.eval.derive import derived_fields
 from afinar.model.constrain import SchemaConstraint
 from afinar.serve.auth import ApiError
 from afinar.serve.deps import Deployment, Record
@@ -100,7 +99,6 @@ def sampling(
     decoded = schema or {"type": "object"}  # {}: any JSON object
     try:  # compiled once here, so a schema no grammar can express is the client's 400, not a 500 later
         SchemaConstraint(dep.tokenizer, decoded, len(dep.tokenizer), 0)
-        derived_fields(decoded)  # and its x-afinar-derive rules read
     except ValueError as err:
         raise ApiError(400, "invalid_request", f"response_format: {err}") from None
     return Sampling(wanted, body.temperature, body.top_p, body.seed, json.dumps(decoded), logprobs)
