@@ -301,7 +301,9 @@ class TorchEngine:
                 self.model.load_adapter(str(path), adapter_name=name)
             else:
                 self.model, self.peft = load_adapter(self.model, path, name), True
-            self.model.to(self.dtype).eval()  # a bf16 model's new adapter in bf16 too
+            if self.dtype == torch.bfloat16:  # a bf16 model's new adapter in bf16 too
+                self.model.to(self.dtype)
+            self.model.eval()
             self.adapters = sorted([*self.adapters, name])
             return True
 
