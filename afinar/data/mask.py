@@ -39,7 +39,17 @@ from afinar.errors import AfinarError
 from afinar.security.crypto import write_data
 from afinar.shards import DOCUMENTS, open_dataset, write_folder
 
-__all__ = ["KEY_ENV", "OPERATORS", "MaskPolicy", "Masker", "load_policy", "map_strings", "mask_examples", "mask_file"]
+__all__ = [
+    "KEY_ENV",
+    "OPERATORS",
+    "MaskPolicy",
+    "Masker",
+    "load_policy",
+    "map_strings",
+    "mask_examples",
+    "mask_file",
+    "replace_spans",
+]
 
 OPERATORS = ("redact", "mask", "hash", "surrogate")
 KEY_ENV = "AFINAR_PII_KEY"
@@ -141,15 +151,23 @@ class Masker:
     def mask(self, text: str, spans: list[Span] | None = None) -> str:
         """``text`` with every entity (found now, or given as ``spans``) replaced."""
         spans = detect(text) if spans is None else spans
-        if not spans:
-            return text
-        out, pos = [], 0
         for s in spans:
-            out += [text[pos : s.start], self.replacement(s.type, text[s.start : s.end])]
             self.counts[s.type] += 1
-            pos = s.end
-        out.append(text[pos:])
-        return "".join(out)
+        return replace_spans(text, self.replacements(text, spans))
+
+    def replacements(self, text: str, spans: list[Span]) -> list[tuple[int, int, str]]:
+        """Each of ``spans`` as ``(start, end, what replaces text[start:end])``."""
+        return [(s.start, s.end, self.replacement(s.type, text[s.start : s.end])) for s in spans]
+
+
+def replace_spans(text: str, where: list[tuple[int, int, str]]) -> str:
+    """``text`` with each ``text[start:end]`` of ``where`` (sorted, not overlapping) replaced."""
+    out, pos = [], 0
+    for start, end, replacement in where:
+        out += [text[pos:start], replacement]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def mask_examples(examples: list[Example], masker: Masker) -> None:

@@ -22,7 +22,7 @@ from functools import cached_property
 
 import jsonschema
 
-from afinar.data.mask import Masker, MaskPolicy
+from afinar.data.mask import Masker, MaskPolicy, replace_spans
 from afinar.data.pii import detect
 from afinar.serve.classifier import InjectionClassifier
 from afinar.serve.rules import injection_findings, normalize
@@ -121,8 +121,8 @@ class Sanitizer:
         counts: dict[str, int] = {}
         for s in spans:
             counts[s.type] = counts.get(s.type, 0) + 1
-        where = [(s.start, s.end, self._masker.replacement(s.type, text[s.start : s.end])) for s in spans]
-        return (self._masker.mask(text, spans) if spans else text), counts, where
+        where = self._masker.replacements(text, spans)
+        return replace_spans(text, where), counts, where
 
     def leaked(self, text: str, extra_secrets: list[str] = ()) -> bool:
         return any(leaks(text, s) for s in [*self.secrets, *extra_secrets])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,9 +37,8 @@ class LlamaCppEngine:
             gguf, context * parallel, parallel, why="--gguf needs llama.cpp", adapters=list(adapters.values())
         )
         self.context = context
-        self.batches: deque[int] = deque(maxlen=10_000)
         self._pool = ThreadPoolExecutor(parallel, thread_name_prefix="afinar-llamacpp")
-        self._parallel, self._limit = parallel, parallel + max_queue
+        self._limit = parallel + max_queue
         self._waiting: set[Job] = set()  # submitted, no slot yet
         self._running: set[Job] = set()
         self._lock = threading.Lock()

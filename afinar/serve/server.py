@@ -126,7 +126,7 @@ def build(opts: ServeOptions):
         precision = recipe.train.precision if precision == "auto" else precision
         adapters = {name: Path(opts.run) / "adapter", **adapters}
         system_prompt = system_prompt or recipe.data.system_prompt
-    lora, lora_runs, note, base_gguf = {}, {}, None, None
+    lora, lora_runs, base_gguf, why = {}, {}, None, None
     if opts.gguf is not None:  # --adapter names GGUF LoRA adapters for the base; --run's is merged into --gguf
         lora, lora_runs = gguf_adapters(opts.adapters, Path(opts.gguf), opts.force)
         adapters = {k: v for k, v in adapters.items() if k not in lora}
@@ -136,12 +136,9 @@ def build(opts: ServeOptions):
             base_gguf, why = None, "other adapters are named (give them as GGUF LoRA files with --engine llamacpp)"
         if base_gguf is None and opts.engine == "llamacpp":
             raise AfinarError(f"--engine llamacpp: {why}")
-        if base_gguf is None:
-            note = f"PyTorch engine: {why}"
-        else:
+        if base_gguf is not None:
             lora, lora_runs = gguf_adapters({name: Path(opts.run), **opts.adapters}, base_gguf, opts.force)
             adapters = {}
-            note = f"llama.cpp engine: the run's GGUF LoRA adapter on {base_gguf} (--engine torch for PyTorch)"
     # the gate follows the adapter, not the flag that named it: RUN/adapter given as --adapter is that run
     for run_dir in sorted({Path(p).parent for p in adapters.values() if (Path(p).parent / RECIPE_FILE).is_file()}):
         require_promoted(run_dir, "serve", opts.force)
@@ -179,10 +176,12 @@ def build(opts: ServeOptions):
         )  # fmt: skip
         models = {served: BASE, **{a: a for a in lora}}
         context = engine.context
+        note = None if base_gguf is None else (
+            f"llama.cpp engine: the run's GGUF LoRA adapter on {base_gguf} (--engine torch for PyTorch)"
+        )  # fmt: skip
     else:
         engine, tokenizer = _torch_engine(spec, adapters, opts.max_batch, opts.max_queue, precision)
-        weights = f"PyTorch engine, {str(engine.dtype).removeprefix('torch.')} weights"
-        note = note.replace("PyTorch engine", weights) if note else weights
+        note = f"PyTorch engine, {str(engine.dtype).removeprefix('torch.')} weights" + (f": {why}" if why else "")
         models = {"base": BASE, **{a: a for a in adapters}} if not alone else {alone[0]: BASE}
         context = engine.context
     return Deployment(

@@ -136,6 +136,18 @@ def test_adapters_not_verified_on_this_base_are_refused(runs, tiny_model_dir, tm
         build(ServeOptions(model=str(tiny_model_dir), gguf=base, adapters={"a": run_a}))
 
 
+def _answers_of(dep, model: str) -> list[str]:
+    """Greedy answers of ``model`` on ``dep``, served on loopback, to QUESTIONS; closes its engine."""
+    try:
+        with running(dep) as url:
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+            return [client.chat.completions.create(model=model, messages=[{"role": "user", "content": q}],
+                                                   max_tokens=12, temperature=0).choices[0].message.content
+                    for q in QUESTIONS]  # fmt: skip
+    finally:
+        dep.engine.close()
+
+
 def test_a_run_with_a_gguf_lora_export_is_served_by_llama_cpp(runs, tmp_path):
     """``afinar serve --run`` picks llama.cpp when the run has its GGUF LoRA export, answering as
     the trained run does in PyTorch; without the export (or with ``--engine torch``) PyTorch, and
@@ -150,17 +162,9 @@ def test_a_run_with_a_gguf_lora_export_is_served_by_llama_cpp(runs, tmp_path):
     model, tokenizer, _ = load_tuned(run_a)
     expected = _pytorch_answers(model.eval(), tokenizer, 12)
     dep = build(ServeOptions(run=run_a, force=True))
-    try:
-        assert isinstance(dep.engine, LlamaCppEngine) and dep.models == {"base": "__base__", "t": "t"}
-        assert "llama.cpp engine" in dep.note and "base-f32.gguf" in dep.note
-        with running(dep) as url:
-            client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
-            got = [client.chat.completions.create(model="t", messages=[{"role": "user", "content": q}],
-                                                  max_tokens=12, temperature=0).choices[0].message.content
-                   for q in QUESTIONS]  # fmt: skip
-    finally:
-        dep.engine.close()
-    assert got == expected
+    assert isinstance(dep.engine, LlamaCppEngine) and dep.models == {"base": "__base__", "t": "t"}
+    assert "llama.cpp engine" in dep.note and "base-f32.gguf" in dep.note
+    assert _answers_of(dep, "t") == expected
     assert dep.runs == {"t": str(run_a.resolve())}
 
     torch_dep = build(ServeOptions(run=run_a, force=True, engine="torch"))
@@ -168,22 +172,14 @@ def test_a_run_with_a_gguf_lora_export_is_served_by_llama_cpp(runs, tmp_path):
     assert isinstance(torch_dep.engine, TorchEngine) and torch_dep.note == "PyTorch engine, float32 weights"
     # bf16 weights, as the evaluation casts them: answers as the run's model cast to bf16 answers
     bf16 = build(ServeOptions(run=run_a, force=True, engine="torch", precision="bf16"))
-    try:
-        assert bf16.engine.dtype == torch.bfloat16 and bf16.note == "PyTorch engine, bfloat16 weights"
-        with running(bf16) as url:
-            client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
-            got = [client.chat.completions.create(model="t", messages=[{"role": "user", "content": q}],
-                                                  max_tokens=12, temperature=0).choices[0].message.content
-                   for q in QUESTIONS]  # fmt: skip
-    finally:
-        bf16.engine.close()
-    assert got == _pytorch_answers(model.to(torch.bfloat16), tokenizer, 12)
+    assert bf16.engine.dtype == torch.bfloat16 and bf16.note == "PyTorch engine, bfloat16 weights"
+    assert _answers_of(bf16, "t") == _pytorch_answers(model.to(torch.bfloat16), tokenizer, 12)
     unexported = shutil.copytree(run_a, tmp_path / "run", ignore=shutil.ignore_patterns("export"))
     fallback = build(ServeOptions(run=unexported, force=True))
     fallback.engine.close()
     assert isinstance(fallback.engine, TorchEngine)
     assert fallback.note.startswith("PyTorch engine, float32 weights:") and "has no GGUF LoRA export" in fallback.note
-    with pytest.raises(AfinarError, match="--engine llamacpp: .* has no GGUF LoRA export"):
+    with pytest.raises(AfinarError, match=r"--engine llamacpp: .* has no GGUF LoRA export"):
         build(ServeOptions(run=unexported, force=True, engine="llamacpp"))
     with pytest.raises(AfinarError, match="--engine torch: it chooses --run's engine"):
         build(ServeOptions(model="x", gguf=runs[1], engine="torch"))

@@ -33,7 +33,8 @@ def _greedy(model, tokenizer, steps: int, top: int) -> list[tuple[str, float, li
             lp = torch.log_softmax(model(torch.tensor([ids])).logits[0, -1].float(), -1)
             best = lp.topk(top)
             token = int(best.indices[0])
-            alternatives = [(tokenizer.decode([int(i)]), float(v)) for v, i in zip(best.values, best.indices)]
+            pairs = zip(best.values, best.indices, strict=True)
+            alternatives = [(tokenizer.decode([int(i)]), float(v)) for v, i in pairs]
             out.append((tokenizer.decode([token]), float(lp[token]), alternatives))
             ids.append(token)
     return out

@@ -7,6 +7,7 @@ import asyncio
 import json
 import secrets
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
@@ -126,10 +127,7 @@ def _finish(dep: Deployment, request: Request, record: Record, gens: list[Genera
         "total_tokens": len(gens[0].prompt_ids) + completion,
     }
     texts = [g.text for g in gens]  # already sanitized: PII redacted
-    redacted: dict[str, int] = {}
-    for g in gens:
-        for kind, count in g.redacted.items():
-            redacted[kind] = redacted.get(kind, 0) + count
+    redacted = dict(sum((Counter(g.redacted) for g in gens), Counter()))
     leaked = any(g.leaked for g in gens)
     one = len(gens) == 1
     record.digest(prompt_text, texts[0] if one else json.dumps(texts))  # digests of what was asked and answered

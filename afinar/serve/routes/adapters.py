@@ -93,9 +93,9 @@ async def add_adapter(body: AddAdapter, dep: DeploymentDep, record: RecordDep, _
     if run is not None:
         record.details["run"] = run
     try:
-        await asyncio.wrap_future(dep.engine.add_adapter(body.name, folder))
-    except Busy as err:
-        raise ApiError(503, "server_busy", str(err), "server_error") from None
+        await _done(dep.engine.add_adapter, body.name, folder)
+    except ApiError:
+        raise
     except Exception as err:  # a folder PEFT cannot load onto this base
         raise ApiError(400, "invalid_adapter", f"{body.path}: {type(err).__name__}: {err}") from None
     dep.models[body.name] = body.name
@@ -113,8 +113,14 @@ async def remove_adapter(name: str, dep: DeploymentDep, record: RecordDep, _: De
     del dep.models[name]  # new requests for it get 404 from now on
     if name in dep.runs:
         record.details["run"] = dep.runs.pop(name)
+    await _done(dep.engine.remove_adapter, name)  # once the requests using it have ended
+    return {"id": name, "object": "model", "deleted": True}
+
+
+async def _done(change, *args) -> None:
+    """Ask the engine for an adapter change (``change(*args)``, a future) and wait for it; a server
+    shutting down is a 503."""
     try:
-        await asyncio.wrap_future(dep.engine.remove_adapter(name))  # once the requests using it have ended
+        await asyncio.wrap_future(change(*args))
     except Busy as err:
         raise ApiError(503, "server_busy", str(err), "server_error") from None
-    return {"id": name, "object": "model", "deleted": True}
