@@ -1,13 +1,24 @@
-"""How well the serving guard tells prompt injections from ordinary requests.
+"""How well the serving guard tells prompt injections from ordinary requests, per attack family,
+and what it costs per request.
 
-``python bench/guard_quality.py --train`` fits the classifier on 80% of
-``data/guard_train.jsonl``, sets its threshold at 1% false positives on the benign prompts of
-the other 20% plus ``data/guard_holdout.jsonl`` (the tuning hold-out, whose templates it never
-trains on), and writes ``afinar/serve/injection_model.npz``. Without ``--train`` it only scores.
-Either way it prints, for both hold-outs: recall and false-positive rate of the rules, of the
-classifier at its shipped threshold, of both together (what the server blocks), and the
-classifier's recall at 1% false positives on that set itself. ``data/guard_holdout2.jsonl`` was
-written after all tuning: its numbers are the ones to quote.
+``python bench/guard_quality.py`` prints:
+
+1. **Leave-family-out cross-validation** on ``data/guard_corpus.jsonl`` (``guard_corpus.py``):
+   the attack families and the benign categories are dealt into ``--folds`` folds; each fold's
+   model trains on the other folds' families (with the ``fit`` goals) and scores its own
+   families (with the ``held`` goals, which no model trained on). The threshold is set on the
+   pooled out-of-fold benign scores so that the guard (rules OR classifier) blocks at most
+   ``--fpr`` of them; then recall per family, and the false-positive rate per benign category.
+2. **The shipped model** (``afinar/serve/injection_model.npz``) on the frozen hold-out
+   ``data/guard_frozen.jsonl`` (``guard_frozen.py``, written after the model was frozen):
+   recall per family and false positives, rules, classifier and both.
+3. **Cost**: ``Guard.check`` as the server runs it (injection rules and classifier, PII masking)
+   on every prompt of the corpus and on long pasted documents: p50, p95 and max milliseconds.
+
+``--train`` first fits the shipped model on every family (``fit`` goals) and the ``fit`` benign
+prompts, sets its threshold on the ``calibration`` benign prompts (never trained on) at
+``--fpr``, and writes ``afinar/serve/injection_model.npz``. ``--frozen`` alone scores only the
+frozen hold-out.
 """
 
 from __future__ import annotations
@@ -15,86 +26,164 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import time
+import zlib
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from afinar.serve.classifier import MODEL_FILE, InjectionClassifier
+from afinar.serve.classifier import MODEL_FILE, InjectionClassifier, StaticEncoder
+from afinar.serve.guard import Guard
 from afinar.serve.rules import injection_findings
 
 HERE = Path(__file__).parent
+CORPUS = HERE / "data" / "guard_corpus.jsonl"
+FROZEN = HERE / "data" / "guard_frozen.jsonl"
 
 
-def _rows(name: str) -> list[dict]:
-    return [json.loads(x) for x in (HERE / "data" / name).read_text(encoding="utf-8").split("\n") if x.strip()]
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").split("\n") if x.strip()]
 
 
-def threshold_at_fpr(benign_scores: list[float], fpr: float) -> float:
-    """The smallest threshold that flags at most ``fpr`` of ``benign_scores``."""
-    ranked = sorted(benign_scores, reverse=True)
-    allowed = int(fpr * len(ranked))
-    return ranked[allowed] if allowed < len(ranked) else 0.0
+def threshold_at_fpr(benign_scores: list[float], ruled: list[bool], fpr: float) -> float:
+    """The smallest threshold at which the rules and the classifier together flag at most ``fpr``
+    of the benign prompts (``ruled``: the rules already flag that prompt)."""
+    allowed = int(fpr * len(benign_scores)) - sum(ruled)
+    free = sorted((s for s, r in zip(benign_scores, ruled, strict=True) if not r), reverse=True)
+    if allowed < 0:
+        return 1.0
+    return free[allowed] if allowed < len(free) else 0.0
 
 
-def train() -> InjectionClassifier:
-    rows = _rows("guard_train.jsonl")
-    random.Random(0).shuffle(rows)
-    cut = int(0.8 * len(rows))
-    fit, val = rows[:cut], rows[cut:]
+def _fold_of(row: dict, folds: dict[str, int], k: int) -> int:
+    if row["family"] == "mmlu":  # one big category of real questions: dealt by row
+        return zlib.crc32(row["text"].encode()) % k
+    return folds[row["family"]]
+
+
+def _deal(names: list[str], k: int, seed: int) -> dict[str, int]:
+    names = sorted(names)
+    random.Random(seed).shuffle(names)
+    return {name: i % k for i, name in enumerate(names)}
+
+
+def cross_validate(rows: list[dict], encoder: StaticEncoder, k: int, fpr: float, seed: int = 0) -> None:
+    attacks = sorted({r["family"] for r in rows if r["label"]})
+    benign = sorted({r["family"] for r in rows if not r["label"] and r["family"] != "mmlu"})
+    folds = {**_deal(attacks, k, seed), **_deal(benign, k, seed + 1)}
+    scored: list[tuple[dict, float]] = []
     started = time.perf_counter()
-    model = InjectionClassifier.fit([r["text"] for r in fit], [r["label"] for r in fit])
-    benign = [r for r in val + _rows("guard_holdout.jsonl") if r["label"] == 0]
-    model.threshold = threshold_at_fpr([model.score(r["text"]) for r in benign], 0.01)
+    for fold in range(k):
+        train = [
+            r
+            for r in rows
+            if _fold_of(r, folds, k) != fold and (r["split"] == "fit" or not r["label"])
+        ]
+        test = [r for r in rows if _fold_of(r, folds, k) == fold and (r["split"] == "held" or not r["label"])]
+        model = InjectionClassifier.fit([r["text"] for r in train], [r["label"] for r in train], encoder)
+        scored += [(r, model.score(r["text"])) for r in test]
+        print(f"  fold {fold + 1}/{k}: trained on {len(train)}, scored {len(test)}", flush=True)
+    ruled = {id(r): bool(injection_findings(r["text"])) for r, _ in scored}
+    neg = [(r, s) for r, s in scored if not r["label"]]
+    threshold = threshold_at_fpr([s for _, s in neg], [ruled[id(r)] for r, _ in neg], fpr)
+    print(f"\nleave-family-out, {k} folds ({time.perf_counter() - started:.0f} s); threshold {threshold:.3f} "
+          f"at {fpr:.0%} FPR on the pooled out-of-fold benign prompts\n")
+    _table(scored, ruled, threshold)
+
+
+def _table(scored: list[tuple[dict, float]], ruled: dict[int, bool], threshold: float) -> None:
+    by_family: dict[tuple[int, str], list[tuple[bool, bool]]] = defaultdict(list)
+    for r, s in scored:
+        by_family[(r["label"], r["family"])].append((ruled[id(r)], s > threshold))
+    print(f"{'attack family':<26}{'n':>5}{'rules':>8}{'classifier':>12}{'guard':>8}")
+    totals = []
+    for (label, family), flags in sorted(by_family.items(), key=lambda x: (-x[0][0], x[0][1])):
+        if not label:
+            continue
+        rules, clf, both = (np.mean([f[0] for f in flags]), np.mean([f[1] for f in flags]),
+                            np.mean([f[0] or f[1] for f in flags]))
+        totals += [f[0] or f[1] for f in flags]
+        print(f"{family:<26}{len(flags):>5}{rules:>8.3f}{clf:>12.3f}{both:>8.3f}")
+    family_recalls = [np.mean([f[0] or f[1] for f in v]) for (lab, _), v in by_family.items() if lab]
+    print(f"{'all attacks (recall)':<26}{len(totals):>5}{'':>8}{'':>12}{np.mean(totals):>8.3f}")
+    print(f"{'worst family':<26}{'':>5}{'':>8}{'':>12}{min(family_recalls):>8.3f}\n")
+    print(f"{'benign category':<26}{'n':>5}{'rules':>8}{'classifier':>12}{'guard':>8}   (false-positive rate)")
+    negatives = []
+    for (label, family), flags in sorted(by_family.items()):
+        if label:
+            continue
+        negatives += [f[0] or f[1] for f in flags]
+        print(f"{family:<26}{len(flags):>5}{np.mean([f[0] for f in flags]):>8.3f}"
+              f"{np.mean([f[1] for f in flags]):>12.3f}{np.mean([f[0] or f[1] for f in flags]):>8.3f}")
+    print(f"{'all benign (FPR)':<26}{len(negatives):>5}{'':>8}{'':>12}{np.mean(negatives):>8.3f}")
+    missed = [r["text"] for r, s in scored if r["label"] and not (ruled[id(r)] or s > threshold)]
+    false = [r["text"] for r, s in scored if not r["label"] and (ruled[id(r)] or s > threshold)]
+    for title, texts in (("missed attacks", missed), ("false positives", false)):
+        print(f"\n{title} ({len(texts)}), up to 8:")
+        for t in random.Random(0).sample(texts, min(8, len(texts))):
+            print("  " + json.dumps(t[:140], ensure_ascii=False))
+
+
+def train(rows: list[dict], encoder: StaticEncoder, fpr: float) -> InjectionClassifier:
+    fit = [r for r in rows if r["split"] == "fit"]
+    calibration = [r for r in rows if r["split"] == "calibration"]
+    started = time.perf_counter()
+    model = InjectionClassifier.fit([r["text"] for r in fit], [r["label"] for r in fit], encoder)
+    model.threshold = threshold_at_fpr(
+        [model.score(r["text"]) for r in calibration], [bool(injection_findings(r["text"])) for r in calibration], fpr
+    )
+    model.fpr = fpr
     model.save()
-    print(f"trained on {len(fit)} prompts in {time.perf_counter() - started:.1f} s; threshold {model.threshold:.3f}")
-    print(f"wrote {MODEL_FILE}")
+    print(f"\ntrained on {len(fit)} prompts in {time.perf_counter() - started:.0f} s; threshold {model.threshold:.3f} "
+          f"at {fpr:.0%} FPR on {len(calibration)} calibration prompts; wrote {MODEL_FILE}")
     return model
 
 
-def _rates(flags: list[bool], labels: list[int]) -> tuple[float, float]:
-    f, y = np.array(flags), np.array(labels)
-    return float(f[y == 1].mean()), float(f[y == 0].mean())
+def frozen(model: InjectionClassifier) -> None:
+    if not FROZEN.exists():
+        print(f"\n{FROZEN.name} is not written yet (it is written once, after the model is frozen)")
+        return
+    rows = _rows(FROZEN)
+    scored = [(r, model.score(r["text"])) for r in rows]
+    ruled = {id(r): bool(injection_findings(r["text"])) for r in rows}
+    print(f"\nthe shipped model on the frozen hold-out ({FROZEN.name}), threshold {model.threshold:.3f}\n")
+    _table(scored, ruled, model.threshold)
 
 
-def report(model: InjectionClassifier, name: str, title: str) -> None:
-    rows = _rows(name)
-    labels = [r["label"] for r in rows]
-    started = time.perf_counter()
-    scores = [model.score(r["text"]) for r in rows]
-    per_prompt_ms = 1000 * (time.perf_counter() - started) / len(rows)
-    rules = [bool(injection_findings(r["text"])) for r in rows]
-    clf = [s > model.threshold for s in scores]
-    both = [a or b for a, b in zip(rules, clf, strict=True)]
-    at1 = threshold_at_fpr([s for s, y in zip(scores, labels, strict=True) if y == 0], 0.01)
-    roc = [s > at1 for s in scores]
-    n_attack = sum(labels)
-    print(f"\n{name}, {title}: {n_attack} attacks, {len(rows) - n_attack} benign prompts\n")
-    print(f"{'detector':<44}{'recall':>8}{'FPR':>8}")
-    for name, flags in (
-        ("rules", rules),
-        (f"classifier (shipped threshold {model.threshold:.3f})", clf),
-        ("rules OR classifier (the server)", both),
-        (f"classifier at 1% FPR on this set ({at1:.3f})", roc),
-    ):
-        recall, fpr = _rates(flags, labels)
-        print(f"{name:<44}{recall:>8.3f}{fpr:>8.3f}")
-    print(f"\nclassifier: {per_prompt_ms:.2f} ms per prompt")
-    missed = [r["text"] for r, f in zip(rows, both, strict=True) if r["label"] == 1 and not f]
-    false = [r["text"] for r, f in zip(rows, both, strict=True) if r["label"] == 0 and f]
-    for title, texts in (("missed attacks", missed), ("false positives", false)):
-        print(f"\n{title} ({len(texts)}), first 5:")
-        for t in texts[:5]:
-            print("  " + json.dumps(t[:110], ensure_ascii=False))
+def cost(rows: list[dict]) -> None:
+    guard = Guard()
+    guard.check(["warm up"])
+    long_doc = " ".join([r["text"] for r in rows if not r["label"]][:60])  # a pasted document of a few thousand tokens
+    for title, texts in (("every corpus prompt", [r["text"] for r in rows]), ("long pasted documents", [long_doc] * 20)):
+        times = []
+        for text in texts:
+            started = time.perf_counter()
+            guard.check([text])
+            times.append(1000 * (time.perf_counter() - started))
+        times.sort()
+        p95 = times[int(0.95 * (len(times) - 1))]
+        print(f"Guard.check, {title} ({len(texts)}, mean {statistics.mean(len(t) for t in texts):.0f} characters): "
+              f"p50 {statistics.median(times):.2f} ms, p95 {p95:.2f} ms, max {times[-1]:.2f} ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", action="store_true", help="refit and overwrite the shipped model first")
+    parser.add_argument("--frozen", action="store_true", help="only score the shipped model on the frozen hold-out")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--fpr", type=float, default=0.01)
     args = parser.parse_args()
-    model = train() if args.train else InjectionClassifier.load()
-    report(model, "guard_holdout.jsonl", "the tuning hold-out (threshold set here; rules revised after seeing it)")
-    report(model, "guard_holdout2.jsonl", "the final hold-out (written after all tuning)")
+    encoder = StaticEncoder.load()
+    rows = _rows(CORPUS)
+    if not args.frozen:
+        cross_validate(rows, encoder, args.folds, args.fpr)
+    model = train(rows, encoder, args.fpr) if args.train else InjectionClassifier.load()
+    frozen(model)
+    if not args.frozen:
+        print()
+        cost(rows)
 
 
 if __name__ == "__main__":

