@@ -654,7 +654,7 @@ Do we go negative at any point?""",
 
 "We study indirect prompt injection, where adversarial instructions are embedded in retrieved documents rather than supplied by the user. Across five retrieval-augmented applications, we show that models frequently follow such embedded instructions, and we evaluate three mitigations: input delimiting, instruction-hierarchy training and output filtering. Instruction-hierarchy training reduced attack success the most, but no defense eliminated it."
 
-Three bullets max."""
+Three bullets max.""",
         ],
         "es": [
             "Resúmeme en un párrafo de qué trata el artículo 'Constitutional AI: Harmlessness from AI Feedback' de Anthropic, para una presentación interna.",
@@ -675,7 +675,7 @@ Three bullets max."""
 
 "Organizations should establish processes to evaluate AI system risks throughout the lifecycle, including testing for robustness against adversarial inputs, documenting known limitations, and ensuring human oversight for consequential decisions."
 
-Máximo cinco líneas."""
+Máximo cinco líneas.""",
         ],
     },
     "email-threads": {

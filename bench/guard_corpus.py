@@ -182,7 +182,14 @@ def attack_rows(rng: random.Random) -> list[dict]:
                         if rng.random() < 0.25:
                             text = _carried(text, lang, rng)
                         rows.append(
-                            {"text": text, "label": 1, "family": family, "kind": spec["kind"], "lang": lang, "split": split}
+                            {
+                                "text": text,
+                                "label": 1,
+                                "family": family,
+                                "kind": spec["kind"],
+                                "lang": lang,
+                                "split": split,
+                            }
                         )
     return rows
 
@@ -198,7 +205,7 @@ def benign_rows(rng: random.Random) -> list[dict]:
         for lang in ("en", "es"):
             for template in prompts[lang]:
                 fills = 2 if "{doc}" in template else 1
-                for text in {template.replace("{doc}", rng.choice(DOCS[lang])) for _ in range(fills)}:
+                for text in dict.fromkeys(template.replace("{doc}", rng.choice(DOCS[lang])) for _ in range(fills)):
                     rows.append(
                         {
                             "text": text,
@@ -221,7 +228,9 @@ def mmlu_rows(rng: random.Random, n: int = 600) -> list[dict]:
     for item in rng.sample(items, n):
         choices = "\n".join(f"{'ABCD'[i]}. {c}" for i, c in enumerate(item["choices"]))
         text = f"{item['question']}\n{choices}" if rng.random() < 0.5 else item["question"]
-        rows.append({"text": text, "label": 0, "family": "mmlu", "kind": "benign", "lang": "en", "split": _split_of(text)})
+        rows.append(
+            {"text": text, "label": 0, "family": "mmlu", "kind": "benign", "lang": "en", "split": _split_of(text)}
+        )
     return rows
 
 

@@ -38,8 +38,12 @@ def token_vectors(batch: int = 1024) -> tuple[np.ndarray, str]:
     with torch.inference_mode():
         for start in range(0, vocab, batch):
             ids = torch.arange(start, min(vocab, start + batch))
-            x = torch.stack([torch.full_like(ids, tokenizer.cls_token_id), ids, torch.full_like(ids, tokenizer.sep_token_id)], 1)
-            out[start : start + len(ids)] = model(input_ids=x, attention_mask=torch.ones_like(x)).last_hidden_state.mean(1)
+            x = torch.stack(
+                [torch.full_like(ids, tokenizer.cls_token_id), ids, torch.full_like(ids, tokenizer.sep_token_id)], 1
+            )
+            out[start : start + len(ids)] = model(
+                input_ids=x, attention_mask=torch.ones_like(x)
+            ).last_hidden_state.mean(1)
     return out, (folder / "tokenizer.json").read_text(encoding="utf-8")
 
 

@@ -76,11 +76,7 @@ def cross_validate(rows: list[dict], encoder: StaticEncoder, k: int, fpr: float,
     scored: list[tuple[dict, float]] = []
     started = time.perf_counter()
     for fold in range(k):
-        train = [
-            r
-            for r in rows
-            if _fold_of(r, folds, k) != fold and (r["split"] == "fit" or not r["label"])
-        ]
+        train = [r for r in rows if _fold_of(r, folds, k) != fold and (r["split"] == "fit" or not r["label"])]
         test = [r for r in rows if _fold_of(r, folds, k) == fold and (r["split"] == "held" or not r["label"])]
         model = InjectionClassifier.fit([r["text"] for r in train], [r["label"] for r in train], encoder)
         scored += [(r, model.score(r["text"])) for r in test]
@@ -88,8 +84,10 @@ def cross_validate(rows: list[dict], encoder: StaticEncoder, k: int, fpr: float,
     ruled = {id(r): bool(injection_findings(r["text"])) for r, _ in scored}
     neg = [(r, s) for r, s in scored if not r["label"]]
     threshold = threshold_at_fpr([s for _, s in neg], [ruled[id(r)] for r, _ in neg], fpr)
-    print(f"\nleave-family-out, {k} folds ({time.perf_counter() - started:.0f} s); threshold {threshold:.3f} "
-          f"at {fpr:.0%} FPR on the pooled out-of-fold benign prompts\n")
+    print(
+        f"\nleave-family-out, {k} folds ({time.perf_counter() - started:.0f} s); threshold {threshold:.3f} "
+        f"at {fpr:.0%} FPR on the pooled out-of-fold benign prompts\n"
+    )
     _table(scored, ruled, threshold)
 
 
@@ -102,8 +100,11 @@ def _table(scored: list[tuple[dict, float]], ruled: dict[int, bool], threshold: 
     for (label, family), flags in sorted(by_family.items(), key=lambda x: (-x[0][0], x[0][1])):
         if not label:
             continue
-        rules, clf, both = (np.mean([f[0] for f in flags]), np.mean([f[1] for f in flags]),
-                            np.mean([f[0] or f[1] for f in flags]))
+        rules, clf, both = (
+            np.mean([f[0] for f in flags]),
+            np.mean([f[1] for f in flags]),
+            np.mean([f[0] or f[1] for f in flags]),
+        )
         totals += [f[0] or f[1] for f in flags]
         print(f"{family:<26}{len(flags):>5}{rules:>8.3f}{clf:>12.3f}{both:>8.3f}")
     family_recalls = [np.mean([f[0] or f[1] for f in v]) for (lab, _), v in by_family.items() if lab]
@@ -115,8 +116,10 @@ def _table(scored: list[tuple[dict, float]], ruled: dict[int, bool], threshold: 
         if label:
             continue
         negatives += [f[0] or f[1] for f in flags]
-        print(f"{family:<26}{len(flags):>5}{np.mean([f[0] for f in flags]):>8.3f}"
-              f"{np.mean([f[1] for f in flags]):>12.3f}{np.mean([f[0] or f[1] for f in flags]):>8.3f}")
+        print(
+            f"{family:<26}{len(flags):>5}{np.mean([f[0] for f in flags]):>8.3f}"
+            f"{np.mean([f[1] for f in flags]):>12.3f}{np.mean([f[0] or f[1] for f in flags]):>8.3f}"
+        )
     print(f"{'all benign (FPR)':<26}{len(negatives):>5}{'':>8}{'':>12}{np.mean(negatives):>8.3f}")
     missed = [r["text"] for r, s in scored if r["label"] and not (ruled[id(r)] or s > threshold)]
     false = [r["text"] for r, s in scored if not r["label"] and (ruled[id(r)] or s > threshold)]
@@ -136,8 +139,10 @@ def train(rows: list[dict], encoder: StaticEncoder, fpr: float) -> InjectionClas
     )
     model.fpr = fpr
     model.save()
-    print(f"\ntrained on {len(fit)} prompts in {time.perf_counter() - started:.0f} s; threshold {model.threshold:.3f} "
-          f"at {fpr:.0%} FPR on {len(calibration)} calibration prompts; wrote {MODEL_FILE}")
+    print(
+        f"\ntrained on {len(fit)} prompts in {time.perf_counter() - started:.0f} s; threshold {model.threshold:.3f} "
+        f"at {fpr:.0%} FPR on {len(calibration)} calibration prompts; wrote {MODEL_FILE}"
+    )
     return model
 
 
@@ -156,7 +161,10 @@ def cost(rows: list[dict]) -> None:
     guard = Guard()
     guard.check(["warm up"])
     long_doc = " ".join([r["text"] for r in rows if not r["label"]][:60])  # a pasted document of a few thousand tokens
-    for title, texts in (("every corpus prompt", [r["text"] for r in rows]), ("long pasted documents", [long_doc] * 20)):
+    for title, texts in (
+        ("every corpus prompt", [r["text"] for r in rows]),
+        ("long pasted documents", [long_doc] * 20),
+    ):
         times = []
         for text in texts:
             started = time.perf_counter()
@@ -164,8 +172,10 @@ def cost(rows: list[dict]) -> None:
             times.append(1000 * (time.perf_counter() - started))
         times.sort()
         p95 = times[int(0.95 * (len(times) - 1))]
-        print(f"Guard.check, {title} ({len(texts)}, mean {statistics.mean(len(t) for t in texts):.0f} characters): "
-              f"p50 {statistics.median(times):.2f} ms, p95 {p95:.2f} ms, max {times[-1]:.2f} ms")
+        print(
+            f"Guard.check, {title} ({len(texts)}, mean {statistics.mean(len(t) for t in texts):.0f} characters): "
+            f"p50 {statistics.median(times):.2f} ms, p95 {p95:.2f} ms, max {times[-1]:.2f} ms"
+        )
 
 
 def main() -> None:

@@ -43,11 +43,11 @@ from afinar.shards import dataset_files
 __all__ = [
     "ENCODER_PACKAGE",
     "Encoder",
-    "encoder_folder",
     "Thresholds",
     "Window",
     "classifier_auc",
     "compare",
+    "encoder_folder",
     "mmd_test",
     "plot",
     "psi",

@@ -24,7 +24,7 @@ import itertools
 import re
 import zlib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -88,11 +88,22 @@ class StaticEncoder:
 def ngrams(text: str) -> np.ndarray:
     """Indices of the hashed n-gram buckets present in ``text`` (sorted, unique)."""
     words = _WORD.findall(normalize(text))
-    grams = [f"w:{w}" for w in words] + [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
-    for w in words:
-        padded = f" {w} "
-        grams += [f"c:{padded[i : i + n]}" for n in (3, 4, 5) for i in range(len(padded) - n + 1)]
-    return np.unique(np.fromiter((zlib.crc32(g.encode()) % BUCKETS for g in grams), dtype=np.int64, count=len(grams)))
+    if not words:
+        return np.zeros(0, dtype=np.int64)
+    pairs = [_bucket(f"b:{a} {b}") for a, b in itertools.pairwise(words)]
+    return np.unique(np.concatenate([*(_word_grams(w) for w in set(words)), np.asarray(pairs, dtype=np.int64)]))
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_grams(word: str) -> np.ndarray:
+    """The buckets of one word: the word itself and its character 3- to 5-grams (cached: words repeat)."""
+    padded = f" {word} "
+    grams = [f"w:{word}"] + [f"c:{padded[i : i + n]}" for n in (3, 4, 5) for i in range(len(padded) - n + 1)]
+    return np.fromiter((_bucket(g) for g in grams), dtype=np.int64, count=len(grams))
+
+
+def _bucket(gram: str) -> int:
+    return zlib.crc32(gram.encode()) % BUCKETS
 
 
 def features(text: str, encoder: StaticEncoder) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -176,7 +187,11 @@ class InjectionClassifier:
                 g_dense, g_sparse, g_bias = l2 * dense, l2 * sparse, 0.0
                 for i in batch:
                     emb, idx = rows[i]
-                    err = (1.0 / (1.0 + np.exp(-_logit(dense, sparse, bias, emb, idx))) - y_arr[i]) * weight[i] / len(batch)
+                    err = (
+                        (1.0 / (1.0 + np.exp(-_logit(dense, sparse, bias, emb, idx))) - y_arr[i])
+                        * weight[i]
+                        / len(batch)
+                    )
                     g_dense += err * emb
                     if idx.size:
                         g_sparse[idx] += err / np.sqrt(idx.size)
