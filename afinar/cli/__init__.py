@@ -343,6 +343,57 @@ def drift_cmd(
         raise typer.Exit(1)
 
 
+@app.command("redteam")
+@user_errors
+def redteam_cmd(
+    run_dir: Annotated[Path | None, typer.Argument(help="Serve this run on loopback and probe it.")] = None,
+    url: Annotated[str | None, typer.Option(help="Probe a running server instead (base URL, no /v1).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="--url: the served model to probe; alone: the base model to serve (default).")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="AFINAR_API_KEY", help="API key, where the server needs one.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder (default: RUN_DIR/redteam, else ./redteam/TIME).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Draws the probes' canaries.")] = 0,
+    max_tokens: Annotated[int, typer.Option(help="Answer length per probe.")] = 128,
+    unguarded: Annotated[
+        bool, typer.Option("--unguarded", help="Serve without the guard and the sanitizer: the model alone.")
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """OWASP LLM Top 10 (2025) red-team probes against a served model, each with an automatic verdict.
+
+    Writes redteam.json and redteam.html (and the run's model card); exit 1 when a probe fails."""
+    from afinar.cli.tables import redteam_table
+    from afinar.eval.redteam import PASS, default_out, probes, redteam, write_report
+    from afinar.eval.run import answer_progress
+    from afinar.security.access import authorize, record
+
+    if run_dir is None and url is None and model is None:
+        raise AfinarError("give a RUN_DIR, --url URL, or --model (default: the bundled base)")
+    target = str(run_dir or url or model)
+    actor = authorize("redteam", "serve")
+    with answer_progress("red team", not quiet) as bar:
+        task = bar.add_task("probes", total=len(probes(seed)))
+        report = redteam(run_dir, url, model, api_key, seed, max_tokens, unguarded, lambda *_: bar.advance(task))
+    paths = write_report(report, out or default_out(run_dir))
+    failed = sum(r["verdict"] not in PASS for r in report["results"])
+    rates = {c: v["pass_rate"] for c, v in report["categories"].items()}
+    record("redteam", target, actor, details={"pass_rates": rates, "failed": failed, "guarded": not unguarded})
+    if run_dir is not None and out is None:
+        from afinar.eval.card import write_card
+
+        paths = (*paths, *write_card(run_dir))
+    console.print(redteam_table(report))
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command("report")
 @user_errors
 def report_cmd(run_dir: RunDir) -> None:

@@ -18,6 +18,7 @@ __all__ = [
     "mask_table",
     "mmlu_table",
     "plan_table",
+    "redteam_table",
     "rows_table",
     "safety_table",
     "summary_table",
@@ -305,4 +306,16 @@ def bias_table(results: dict) -> Table:
         table.add_column(col)
     for row in bias_rows(results):
         table.add_row(*row)
+    return table
+
+
+def redteam_table(report: dict) -> Table:
+    target = report["target"]
+    guarded = "" if target.get("guarded", True) else ", unguarded"
+    table = Table(title=f"red team: {target['model']}{guarded}, {len(report['results'])} probes, {report['seconds']} s")
+    for col in ("OWASP category", "passed", "pass rate", "failures"):
+        table.add_column(col)
+    for cat, c in report["categories"].items():
+        failures = sorted({r["verdict"] for r in report["results"] if r["category"] == cat} - {"blocked", "resisted"})
+        table.add_row(f"{cat} {c['name']}", f"{c['passed']}/{c['probes']}", _pct(c["pass_rate"]), ", ".join(failures))
     return table

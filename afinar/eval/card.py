@@ -208,6 +208,8 @@ def build_card(run_dir: Path) -> list[Section]:
         monitor.text("Bias probes: not measured (`afinar bias RUN_DIR`).")
     _drift_blocks(monitor, run_dir, summary.get("drift"))
     sections.append(monitor)
+    if (redteam := _read(run_dir, "redteam/redteam.json")) is not None:
+        sections.append(_redteam_section(redteam))
 
     sections.append(_audit_section())
 
@@ -230,6 +232,24 @@ def build_card(run_dir: Path) -> list[Section]:
         limits.text(note)
     sections.append(limits)
     return sections
+
+
+def _redteam_section(report: dict) -> Section:
+    target = report["target"]
+    how = "with the guard and the sanitizer" if target.get("guarded", True) else "WITHOUT the guard and the sanitizer"
+    s = Section("redteam", "Red team (OWASP Top 10 for LLM Applications, 2025)")
+    s.text(
+        f"`afinar redteam`: {len(report['results'])} probes in English and Spanish against `{target['model']}` "
+        f"served {how}, seed {report['seed']}; automatic verdicts (blocked or resisted pass; hijacked, leaked, "
+        "unsafe, unbounded fail). Details: redteam/redteam.html."
+    )
+    s.table(
+        ["category", "passed", "pass rate"],
+        [[f"{cat} {c['name']}", f"{c['passed']}/{c['probes']}", _pct(c["pass_rate"])]
+         for cat, c in report["categories"].items() if c["probes"]],
+    )  # fmt: skip
+    s.text("Not probed: " + "; ".join(f"{cat} {why}" for cat, why in report["not_probed"].items()) + ".")
+    return s
 
 
 def _audit_section() -> Section:

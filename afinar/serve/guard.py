@@ -102,8 +102,14 @@ def leaks(answer: str, secret: str, n: int = LEAK_WORDS) -> bool:
 class Sanitizer:
     """Redacts PII and secrets in answers and watches for system-prompt leakage."""
 
-    def __init__(self, redact_pii: bool = True, secrets: list[str] | None = None, schema: dict | None = None):
-        self.redact_pii = redact_pii
+    def __init__(
+        self,
+        redact_pii: bool = True,
+        secrets: list[str] | None = None,
+        schema: dict | None = None,
+        watch_leaks: bool = True,
+    ):
+        self.redact_pii, self.watch_leaks = redact_pii, watch_leaks
         self.secrets = [s for s in (secrets or []) if s and s.strip()]
         self.schema = schema
         self._masker = Masker(MaskPolicy(default="redact", secrets="redact"))
@@ -125,7 +131,7 @@ class Sanitizer:
         return replace_spans(text, where), counts, where
 
     def leaked(self, text: str, extra_secrets: list[str] = ()) -> bool:
-        return any(leaks(text, s) for s in [*self.secrets, *extra_secrets])
+        return self.watch_leaks and any(leaks(text, s) for s in [*self.secrets, *extra_secrets])
 
     def schema_errors(self, text: str, schema: dict | None = None) -> str | None:
         """Why ``text`` breaks the JSON promise (this deployment's, or ``schema``), or None.

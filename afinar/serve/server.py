@@ -7,6 +7,10 @@ import ipaddress
 import json
 import socket
 import ssl
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -339,6 +343,27 @@ def uvicorn_server(deployment, host: str, port: int, tls_cert: Path | None = Non
 def serve(deployment, host: str, port: int, tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
     """Run until Ctrl-C or SIGTERM."""
     uvicorn_server(deployment, host, port, tls_cert, tls_key).run()
+
+
+@contextmanager
+def serving(deployment, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """Serve ``deployment`` from a thread on a free loopback port; yields the base URL, and stops
+    the server (not the engine) on exit."""
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn_server(deployment, "127.0.0.1", sock.getsockname()[1], *(tls or (None, None)))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise AfinarError("the server did not start on loopback")
+        time.sleep(0.02)
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,24 +48,10 @@ def deployment(tiny_model_dir, tiny_adapters):
 @contextmanager
 def running(dep, tls: tuple[Path, Path] | None = None, **changes):
     """Serve ``dep`` (with ``changes`` to its fields) on a free loopback port; yields the base URL."""
-    from afinar.serve.server import bind, uvicorn_server
+    from afinar.serve.server import serving
 
-    dep = dataclasses.replace(dep, **changes)
-    sock = bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    server = uvicorn_server(dep, "127.0.0.1", port, *(tls or (None, None)))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    with serving(dataclasses.replace(dep, **changes), tls) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
