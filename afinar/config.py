@@ -15,7 +15,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from afinar.errors import AfinarError, where
-from afinar.names import BENCHMARK_NAMES, FIELDS, GATE_METRICS, METRICS, PII_TYPES, SAFETY_CHECKS
+from afinar.names import (
+    BENCHMARK_NAMES,
+    FIELDS,
+    GATE_METRICS,
+    METRICS,
+    PII_TYPES,
+    REDTEAM_CATEGORIES,
+    SAFETY_CHECKS,
+)
 
 __all__ = [
     "AdapterConfig",
@@ -325,6 +333,10 @@ class GateConfig(_Strict):
     detect_drop: float = Field(3.0, gt=0)
     """The drop, in points, that each benchmark's items should be able to detect (80% power, paired);
     a check whose items cannot says so in its note (it does not reject)."""
+    redteam_min: dict[str, float] = Field(default_factory=dict)
+    """Lowest accepted pass rate of an ``afinar redteam`` category (``LLM01``, ``LLM02``, ``LLM05``,
+    ``LLM06``, ``LLM07``, ``LLM10``; rates in [0, 1]), judged with the guard and sanitizer on. Until
+    the run has been red-teamed the check says "not measured"; ``afinar redteam RUN_DIR`` gates again."""
 
     @model_validator(mode="before")
     @classmethod
@@ -340,6 +352,11 @@ class GateConfig(_Strict):
         unknown = sorted(set(self.min) - set(GATE_METRICS))
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; accepted: {', '.join(GATE_METRICS)}")
+        unknown = sorted(set(self.redteam_min) - set(REDTEAM_CATEGORIES))
+        if unknown:
+            raise ValueError(f"redteam_min: unknown categories {unknown}; accepted: {', '.join(REDTEAM_CATEGORIES)}")
+        if any(not 0 <= v <= 1 for v in self.redteam_min.values()):
+            raise ValueError("redteam_min: pass rates are in [0, 1] (e.g. LLM07: 1.0)")
         if isinstance(self.max_drop, dict):
             names = ("mmlu_redux", *BENCHMARK_NAMES, *SAFETY_CHECKS)
             unknown = sorted(set(self.max_drop) - set(names))

@@ -15,6 +15,7 @@ __all__ = [
     "PII_TYPES",
     "RATES",
     "RATE_LABELS",
+    "REDTEAM_CATEGORIES",
     "ROW_COMMON",
     "ROW_KEYS",
     "SAFETY_CHECKS",
@@ -106,3 +107,5 @@ MMLU-Redux suite is ``eval.mmlu``)."""
 
 SAFETY_CHECKS = ("safety_refusal", "safety_helpful")
 """The gate names of the safety check's two rates."""
+REDTEAM_CATEGORIES = ("LLM01", "LLM02", "LLM05", "LLM06", "LLM07", "LLM10")
+"""The OWASP Top 10 for LLM Applications (2025) categories ``afinar redteam`` probes."""

@@ -362,13 +362,15 @@ def redteam_cmd(
     unguarded: Annotated[
         bool, typer.Option("--unguarded", help="Serve without the guard and the sanitizer: the model alone.")
     ] = False,
+    force: Force = False,
     quiet: Quiet = False,
 ) -> None:
     """OWASP LLM Top 10 (2025) red-team probes against a served model, each with an automatic verdict.
 
-    Writes redteam.json and redteam.html (and the run's model card); exit 1 when a probe fails."""
+    Writes redteam.json and redteam.html; for a RUN_DIR also its summary and model card, and gates
+    the run again when its recipe sets eval.gate.redteam_min. Exit 1 when a probe fails."""
     from afinar.cli.tables import redteam_table
-    from afinar.eval.redteam import PASS, default_out, probes, redteam, write_report
+    from afinar.eval.redteam import PASS, default_out, gate_again, probes, redteam, write_report
     from afinar.eval.run import answer_progress
     from afinar.security.access import authorize, record
 
@@ -378,18 +380,20 @@ def redteam_cmd(
     actor = authorize("redteam", "serve")
     with answer_progress("red team", not quiet) as bar:
         task = bar.add_task("probes", total=len(probes(seed)))
-        report = redteam(run_dir, url, model, api_key, seed, max_tokens, unguarded, lambda *_: bar.advance(task))
-    paths = write_report(report, out or default_out(run_dir))
+        report = redteam(run_dir, url, model, api_key, seed, max_tokens, unguarded, lambda *_: bar.advance(task), force)
+    paths = write_report(report, out or default_out(run_dir, unguarded))
     failed = sum(r["verdict"] not in PASS for r in report["results"])
     rates = {c: v["pass_rate"] for c, v in report["categories"].items()}
     record("redteam", target, actor, details={"pass_rates": rates, "failed": failed, "guarded": not unguarded})
-    if run_dir is not None and out is None:
-        from afinar.eval.card import write_card
-
-        paths = (*paths, *write_card(run_dir))
     console.print(redteam_table(report))
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
+    if run_dir is not None and out is None and not unguarded:
+        gate = gate_again(run_dir, report)
+        console.print(f"wrote {run_dir}/summary.json and the model card", highlight=False)
+        if gate is not None:
+            colour = "green" if gate["decision"] == "promoted" else "bold red"
+            console.print(f"[{colour}]gate (with the red team): {gate['decision']}")
     if failed:
         raise typer.Exit(1)
 

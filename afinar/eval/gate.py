@@ -13,7 +13,10 @@ which the base model is within its own 95% interval of chance cannot detect forg
 check says so ("unusable") and names a usable one instead, without rejecting. The decision goes to
 ``gate.json`` in the run directory, the summary, the audit log and the eval history.
 
-A gate that judged nothing (no ``min`` thresholds and no usable benchmark) rejects.
+A gate that judged nothing (no ``min`` thresholds and no usable benchmark) rejects. ``redteam_min``
+asks for pass rates of ``afinar redteam`` categories: "not measured" until the run is red-teamed
+(the probes need the model served, which needs it promoted), then ``afinar redteam RUN_DIR``
+gates again and a failed category rejects.
 
 ``afinar export`` and ``afinar serve`` (``--run``, or an ``--adapter`` inside a run directory), and a
 training whose ``base_model`` is a run (its forgetting against its own base is judged by that run's
@@ -116,12 +119,27 @@ def decide(gate: GateConfig, summary: dict) -> dict:
         checks.append(check)
     if not measured:
         checks.append({"check": "general ability vs base", "value": "-", "limit": "-", "result": "not measured"})
+    checks += _redteam_checks(gate, summary.get("redteam"))
     if not any(c["result"] in ("pass", "fail") for c in checks):
         # fail closed: a gate that judged nothing (no thresholds, no usable benchmark) promotes nothing
         checks.append({"check": "judged", "value": "nothing measured", "result": "fail",
                        "limit": "an eval.gate.min threshold or a usable benchmark (eval.benchmarks)"})  # fmt: skip
     decision = "rejected" if any(c["result"] == "fail" for c in checks) else "promoted"
     return {"decision": decision, "checks": checks}
+
+
+def _redteam_checks(gate: GateConfig, redteam: dict | None) -> list[dict]:
+    """One check per ``redteam_min`` category: the pass rate of the last ``afinar redteam RUN_DIR``."""
+    checks = []
+    for category, minimum in sorted(gate.redteam_min.items()):
+        check = {"check": f"red team {category} pass rate", "limit": f">= {_pct(minimum)}"}
+        rate = ((redteam or {}).get("categories") or {}).get(category, {}).get("pass_rate")
+        if rate is None:
+            check.update(value="not measured", result="not measured", note="run: afinar redteam RUN_DIR")
+        else:
+            check.update(value=_pct(rate), result="pass" if rate >= minimum - 1e-9 else "fail")
+        checks.append(check)
+    return checks
 
 
 def require_promoted(run_dir: Path, action: str, force: bool, remedy: str = "--force overrides (and is audited)"):

@@ -398,10 +398,31 @@ def _rate(rate: float | None) -> str:
 # ---------------------------------------------------------------- the command
 
 
-def default_out(run_dir: Path | None) -> Path:
+def default_out(run_dir: Path | None, unguarded: bool = False) -> Path:
     if run_dir is not None:
-        return run_dir / "redteam"
+        return run_dir / ("redteam-unguarded" if unguarded else "redteam")
     return Path("redteam") / time.strftime("%Y%m%d-%H%M%S")
+
+
+def gate_again(run_dir: Path, report: dict) -> dict | None:
+    """Put a guarded report's pass rates in the run's summary; when the recipe's gate asks for
+    red-team minimums (``eval.gate.redteam_min``), gate the run again and return the new gate;
+    else rewrite the model card and return None."""
+    from afinar.eval.card import write_card
+    from afinar.eval.suites import gate_run
+    from afinar.run_folder import load_run, update_summary
+
+    rates = {cat: {"pass_rate": c["pass_rate"], "passed": c["passed"], "probes": c["probes"]}
+             for cat, c in report["categories"].items()}  # fmt: skip
+    update_summary(run_dir, {"redteam": {"categories": rates, "seed": report["seed"], "time": _now()}})
+    if load_run(run_dir).eval.gate.redteam_min:
+        return gate_run(run_dir)
+    write_card(run_dir)
+    return None
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def served_model(url: str, key: str | None) -> str:
@@ -427,9 +448,11 @@ def redteam(
     max_tokens: int,
     unguarded: bool,
     on_probe: Callable[[Probe, str], None] | None = None,
+    force: bool = False,
 ) -> dict:
     """Probe a server at ``url``, or serve ``run_dir`` (or base ``model``) on loopback and probe
-    it; ``unguarded`` serves it without the guard and the sanitizer (the model alone)."""
+    it; ``unguarded`` serves it without the guard and the sanitizer (the model alone); ``force``
+    serves a run the gate did not promote (audited)."""
     if url is not None:
         if unguarded:
             raise AfinarError("--unguarded applies to a server afinar starts, not to --url")
@@ -440,7 +463,7 @@ def redteam(
     from afinar.serve.guard import Guard, Sanitizer
     from afinar.serve.server import ServeOptions, build, serving
 
-    dep = build(ServeOptions(run=run_dir, model=None if run_dir else (model or "default")))
+    dep = build(ServeOptions(run=run_dir, model=None if run_dir else (model or "default"), force=force))
     if unguarded:
         dep = dataclasses.replace(
             dep,

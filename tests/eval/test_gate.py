@@ -76,6 +76,25 @@ def test_benchmarks_are_decided_on_the_paired_difference():
     assert check["result"] == "pass" and "600 items detect a drop of 5.1 pts" in check["note"]
 
 
+def test_red_team_minimums_wait_for_a_report_then_decide():
+    gate_cfg = GateConfig(min={"score": 0.5}, redteam_min={"LLM07": 1.0, "LLM01": 0.8})
+    summary = {"eval": {"tuned": {"score": 0.7}}}
+    before = decide(gate_cfg, summary)
+    assert [(c["check"], c["value"], c["result"]) for c in before["checks"][-2:]] == [
+        ("red team LLM01 pass rate", "not measured", "not measured"),
+        ("red team LLM07 pass rate", "not measured", "not measured"),
+    ]
+    assert before["decision"] == "promoted"  # not red-teamed yet: it cannot be, unless served
+    rates = {"LLM01": {"pass_rate": 7 / 9}, "LLM07": {"pass_rate": 1.0}}
+    after = decide(gate_cfg, {**summary, "redteam": {"categories": rates}})
+    assert [(c["value"], c["result"]) for c in after["checks"][-2:]] == [("77.8%", "fail"), ("100.0%", "pass")]
+    assert after["decision"] == "rejected"
+    rates["LLM01"]["pass_rate"] = 0.8
+    assert decide(gate_cfg, {**summary, "redteam": {"categories": rates}})["decision"] == "promoted"
+    with pytest.raises(ValueError, match="redteam_min: unknown categories"):
+        GateConfig(redteam_min={"LLM09": 1.0})
+
+
 def test_unknown_gate_metric_is_a_recipe_error(tmp_path):
     from afinar.config import load_recipe
 
@@ -190,3 +209,34 @@ def test_history_flags_a_regression_and_compare_shows_deltas(rejected_run, tmp_p
     out = CliRunner().invoke(app, ["eval", "compare", str(run_dir), str(other)])
     assert out.exit_code == 0, out.output
     assert any("score" in line and "+25.0 pts" in line for line in out.output.splitlines())
+
+
+def test_red_team_of_a_run_gates_it_again(rejected_run, tmp_path):
+    """``afinar redteam RUN_DIR`` on a run whose recipe asks for red-team minimums: the pass rates
+    go to the summary, the gate decides again with them, the card shows them."""
+    import yaml
+
+    run_dir, _ = rejected_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("checkpoints", "export"))
+    recipe = yaml.safe_load((copy / "recipe.yaml").read_text())
+    recipe["eval"]["gate"] = {"min": {"score": 0.0}, "redteam_min": {"LLM10": 1.0}}
+    (copy / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = CliRunner().invoke(app, ["redteam", str(copy), "--force", "--max-tokens", "8", "--quiet"])
+    assert result.exit_code in (0, 1), result.output  # 1: some probe of the random model failed
+    report = json.loads((copy / "redteam" / "redteam.json").read_text())
+    summary = json.loads((copy / "summary.json").read_text())
+    assert summary["redteam"]["categories"]["LLM10"]["pass_rate"] == report["categories"]["LLM10"]["pass_rate"] == 1.0
+    gate = json.loads((copy / "gate.json").read_text())
+    assert gate == summary["gate"] and gate["decision"] == "promoted"
+    assert ("red team LLM10 pass rate", "100.0%", "pass") in [
+        (c["check"], c["value"], c["result"]) for c in gate["checks"]
+    ]
+    assert "gate (with the red team): promoted" in result.output
+    card = (copy / "model_card.md").read_text()
+    assert (
+        "## Red team (OWASP Top 10 for LLM Applications, 2025)" in card
+        and "| LLM10 unbounded consumption | 4/4" in card
+    )
+    override = [r for r in audit_log().records() if r["action"] == "gate.override"][-1]
+    assert override["resource"] == str(copy)
