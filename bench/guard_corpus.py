@@ -1,27 +1,28 @@
 """Labeled prompts for the injection guard, by attack family, in English and Spanish.
 
-Attacks come from the templates of ``guard_attacks_a.py``, ``_b.py`` and ``_c.py``: 34 families
-(persona role-play, paraphrased and piecemeal extraction, fake authority and fake policy files,
-fiction framing, translation and summary wrappers, injections inside pasted documents, code and
-tool results, exfiltration links, plain harmful requests, ...), 12 English and 12 Spanish
-templates each, plus ``smuggling`` (forged chat delimiters, invisible
-characters, base64), written here because the rules catch it. Each template is filled with an
-attacker's goal from one of two disjoint goal sets: ``fit`` goals for training, ``held`` goals
-for the family when it is scored (see ``guard_quality.py``: a family is scored only by models
-that never saw it, with goals they never saw). A quarter of the attacks sit inside or after an
-ordinary request.
+Attacks come from the templates of ``guard_attacks_a.py`` to ``_f.py``: 34 families (persona
+role-play, paraphrased and piecemeal extraction, fake authority and fake policy files, fiction
+framing, translation and summary wrappers, injections inside pasted documents, code and tool
+results, exfiltration links, plain harmful requests, ...), each written twice, by two authors
+who had not read each other (12 + 10 templates per language), plus ``smuggling`` (forged chat
+delimiters, invisible characters, base64), written here because the rules catch it. Each
+template is filled with an attacker's goal from one of two disjoint goal sets: ``fit`` goals for
+training, ``held`` goals for the family when it is scored (see ``guard_quality.py``: a family is
+scored only by models that never saw it, with goals they never saw). A quarter of the attacks
+sit inside or after an ordinary request.
 
-Benign prompts come from ``guard_benign.py`` and ``guard_benign_b.py``: everyday enterprise work
-and look-alikes that use the attackers' words or forms innocently (jailbreaking a phone,
-Android's developer mode, "ignore the typo", writing a system prompt for our own bot, questions
-about prompt injection, pasted config files and code with comments, role-play for staff
-training, email threads that ask people to do things); plus real
-questions from MMLU-Redux (CC BY 4.0), read from ``../shared/data/mmlu-redux``. Each benign
-prompt is ``fit`` (training) or ``calibration`` (where the threshold is set; never trained on).
+Benign prompts come from ``guard_benign.py``, ``_b.py`` and ``_c.py`` (three authors): everyday
+enterprise work and look-alikes that use the attackers' words or forms innocently (jailbreaking
+a phone, Android's developer mode, "ignore the typo", users correcting their own earlier
+requests, writing a system prompt for our own bot, questions about prompt injection, pasted
+configs, code and procedures, role-play for staff training, email threads that ask people to do
+things); plus real questions from MMLU-Redux (CC BY 4.0), read from ``../shared/data/mmlu-redux``.
+Each benign prompt is ``fit`` (training) or ``calibration`` (where the threshold is set; never
+trained on).
 
 ``python bench/guard_corpus.py`` writes ``data/guard_corpus.jsonl`` (seeded): one row per
 prompt with ``text``, ``label`` (1 = attack), ``family`` (a benign row's category), ``kind``,
-``lang`` and ``split``.
+``lang``, ``split`` and ``author``.
 """
 
 from __future__ import annotations
@@ -32,12 +33,16 @@ import random
 import zlib
 from pathlib import Path
 
-from guard_attacks_a import FAMILIES as FAMILIES_A
-from guard_attacks_b import FAMILIES as FAMILIES_B
-from guard_attacks_c import FAMILIES as FAMILIES_C
-from guard_benign import BENIGN as BENIGN_A
+import guard_attacks_a
+import guard_attacks_b
+import guard_attacks_c
+import guard_attacks_d
+import guard_attacks_e
+import guard_attacks_f
+import guard_benign
+import guard_benign_b
+import guard_benign_c
 from guard_benign import DOCS
-from guard_benign_b import BENIGN as BENIGN_B
 
 HERE = Path(__file__).parent
 OUT = HERE / "data" / "guard_corpus.jsonl"
@@ -131,7 +136,14 @@ SMUGGLING = {
     ],
 }
 
-FAMILIES = {**FAMILIES_A, **FAMILIES_B, **FAMILIES_C, "smuggling": SMUGGLING}
+
+# The first author of each family wrote A, B and C; a second, who had not read them, D, E and F.
+AUTHORS = {
+    1: [guard_attacks_a.FAMILIES, guard_attacks_b.FAMILIES, guard_attacks_c.FAMILIES, {"smuggling": SMUGGLING}],
+    2: [guard_attacks_d.FAMILIES, guard_attacks_e.FAMILIES, guard_attacks_f.FAMILIES],
+}
+FAMILIES = {name: spec["kind"] for groups in AUTHORS.values() for group in groups for name, spec in group.items()}
+"""Every attack family and its kind."""
 
 # Ordinary requests an attack may hide inside or after.
 CARRIERS = {
@@ -151,7 +163,8 @@ CARRIERS = {
     ],
 }
 
-BENIGN = {**BENIGN_A, **BENIGN_B}
+BENIGN = [guard_benign.BENIGN, guard_benign_b.BENIGN, guard_benign_c.BENIGN]
+"""Benign categories, by author."""
 
 PER_TEMPLATE = 3
 """Attack rows written per template and goal set."""
@@ -173,24 +186,17 @@ def _carried(text: str, lang: str, rng: random.Random) -> str:
 
 def attack_rows(rng: random.Random) -> list[dict]:
     rows = []
-    for family, spec in FAMILIES.items():
-        for lang in ("en", "es"):
-            for template in spec[lang]:
-                for split, goals in GOALS.items():
-                    for goal in rng.sample(goals[lang], PER_TEMPLATE):
-                        text = _fill(template, goal, lang, rng)
-                        if rng.random() < 0.25:
-                            text = _carried(text, lang, rng)
-                        rows.append(
-                            {
-                                "text": text,
-                                "label": 1,
-                                "family": family,
-                                "kind": spec["kind"],
-                                "lang": lang,
-                                "split": split,
-                            }
-                        )
+    for author, groups in AUTHORS.items():
+        for family, spec in ((f, spec) for group in groups for f, spec in group.items()):
+            for lang in ("en", "es"):
+                for template in spec[lang]:
+                    for split, goals in GOALS.items():
+                        for goal in rng.sample(goals[lang], PER_TEMPLATE):
+                            text = _fill(template, goal, lang, rng)
+                            if rng.random() < 0.25:
+                                text = _carried(text, lang, rng)
+                            rows.append({"text": text, "label": 1, "family": family, "kind": spec["kind"],
+                                         "lang": lang, "split": split, "author": author})  # fmt: skip
     return rows
 
 
@@ -201,21 +207,14 @@ def _split_of(text: str) -> str:
 
 def benign_rows(rng: random.Random) -> list[dict]:
     rows = []
-    for category, prompts in BENIGN.items():
-        for lang in ("en", "es"):
-            for template in prompts[lang]:
-                fills = 2 if "{doc}" in template else 1
-                for text in dict.fromkeys(template.replace("{doc}", rng.choice(DOCS[lang])) for _ in range(fills)):
-                    rows.append(
-                        {
-                            "text": text,
-                            "label": 0,
-                            "family": category,
-                            "kind": "benign",
-                            "lang": lang,
-                            "split": _split_of(template),
-                        }
-                    )
+    for author, group in enumerate(BENIGN, 1):
+        for category, prompts in group.items():
+            for lang in ("en", "es"):
+                for template in prompts[lang]:
+                    fills = 2 if "{doc}" in template else 1
+                    for text in dict.fromkeys(template.replace("{doc}", rng.choice(DOCS[lang])) for _ in range(fills)):
+                        rows.append({"text": text, "label": 0, "family": category, "kind": "benign", "lang": lang,
+                                     "split": _split_of(template), "author": author})  # fmt: skip
     return rows
 
 

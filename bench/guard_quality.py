@@ -9,10 +9,13 @@ and what it costs per request.
    families (with the ``held`` goals, which no model trained on). The threshold is set on the
    pooled out-of-fold benign scores so that the guard (rules OR classifier) blocks at most
    ``--fpr`` of them; then recall per family, and the false-positive rate per benign category.
-2. **The shipped model** (``afinar/serve/injection_model.npz``) on the frozen hold-out
-   ``data/guard_frozen.jsonl`` (``guard_frozen.py``, written after the model was frozen):
-   recall per family and false positives, rules, classifier and both.
-3. **Cost**: ``Guard.check`` as the server runs it (injection rules and classifier, PII masking)
+2. **Leave-author-out**: every family was written twice, by authors who had not read each other;
+   a model trained on one author's templates (``fit`` goals) scores the other's (``held`` goals),
+   both ways, with benign prompts of an author it did not train on: new wording of known kinds.
+3. **The shipped model** (``afinar/serve/injection_model.npz``) on the frozen hold-outs
+   ``data/guard_frozen*.jsonl``, each written after a model was frozen by someone who had not read
+   the corpus: recall per family and false positives, rules, classifier and both.
+4. **Cost**: ``Guard.check`` as the server runs it (injection rules and classifier, PII masking)
    on every prompt of the corpus and on long pasted documents: p50, p95 and max milliseconds.
 
 ``--train`` first fits the shipped model on every family (``fit`` goals) and the ``fit`` benign
@@ -40,7 +43,7 @@ from afinar.serve.rules import injection_findings
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "data" / "guard_corpus.jsonl"
-FROZEN = HERE / "data" / "guard_frozen.jsonl"
+FROZEN = sorted((HERE / "data").glob("guard_frozen*.jsonl"))
 
 
 def _rows(path: Path) -> list[dict]:
@@ -87,6 +90,29 @@ def cross_validate(rows: list[dict], encoder: StaticEncoder, k: int, fpr: float,
     print(
         f"\nleave-family-out, {k} folds ({time.perf_counter() - started:.0f} s); threshold {threshold:.3f} "
         f"at {fpr:.0%} FPR on the pooled out-of-fold benign prompts\n"
+    )
+    _table(scored, ruled, threshold)
+
+
+def cross_author(rows: list[dict], encoder: StaticEncoder, fpr: float) -> None:
+    """Every family written twice, by authors who had not read each other: train on one author's
+    templates, score the other's (and benign prompts of an author not trained on), both ways."""
+    mmlu_cal = [r for r in rows if r["family"] == "mmlu" and r["split"] == "calibration"]
+    mmlu_fit = [r for r in rows if r["family"] == "mmlu" and r["split"] == "fit"]
+    scored: list[tuple[dict, float]] = []
+    for trained, benign_trained, scored_author, benign_scored in ((1, (1, 2), 2, 3), (2, (2, 3), 1, 1)):
+        train = [r for r in rows if r["label"] and r.get("author") == trained and r["split"] == "fit"]
+        train += [r for r in rows if not r["label"] and r.get("author") in benign_trained] + mmlu_fit
+        test = [r for r in rows if r["label"] and r.get("author") == scored_author and r["split"] == "held"]
+        test += [r for r in rows if not r["label"] and r.get("author") == benign_scored] + mmlu_cal
+        model = InjectionClassifier.fit([r["text"] for r in train], [r["label"] for r in train], encoder)
+        scored += [(r, model.score(r["text"])) for r in test]
+    ruled = {id(r): bool(injection_findings(r["text"])) for r, _ in scored}
+    neg = [(r, s) for r, s in scored if not r["label"]]
+    threshold = threshold_at_fpr([s for _, s in neg], [ruled[id(r)] for r, _ in neg], fpr)
+    print(
+        f"\nleave-author-out (trained on one author's templates of every family, scored on the other's, both "
+        f"ways); threshold {threshold:.3f} at {fpr:.0%} FPR on benign prompts of an author not trained on\n"
     )
     _table(scored, ruled, threshold)
 
@@ -147,14 +173,12 @@ def train(rows: list[dict], encoder: StaticEncoder, fpr: float) -> InjectionClas
 
 
 def frozen(model: InjectionClassifier) -> None:
-    if not FROZEN.exists():
-        print(f"\n{FROZEN.name} is not written yet (it is written once, after the model is frozen)")
-        return
-    rows = _rows(FROZEN)
-    scored = [(r, model.score(r["text"])) for r in rows]
-    ruled = {id(r): bool(injection_findings(r["text"])) for r in rows}
-    print(f"\nthe shipped model on the frozen hold-out ({FROZEN.name}), threshold {model.threshold:.3f}\n")
-    _table(scored, ruled, model.threshold)
+    for path in FROZEN:
+        rows = _rows(path)
+        scored = [(r, model.score(r["text"])) for r in rows]
+        ruled = {id(r): bool(injection_findings(r["text"])) for r in rows}
+        print(f"\nthe shipped model on the frozen hold-out {path.name}, threshold {model.threshold:.3f}\n")
+        _table(scored, ruled, model.threshold)
 
 
 def cost(rows: list[dict]) -> None:
@@ -189,6 +213,7 @@ def main() -> None:
     rows = _rows(CORPUS)
     if not args.frozen:
         cross_validate(rows, encoder, args.folds, args.fpr)
+        cross_author(rows, encoder, args.fpr)
     model = train(rows, encoder, args.fpr) if args.train else InjectionClassifier.load()
     frozen(model)
     if not args.frozen:
