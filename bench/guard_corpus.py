@@ -11,12 +11,13 @@ training, ``held`` goals for the family when it is scored (see ``guard_quality.p
 scored only by models that never saw it, with goals they never saw). A quarter of the attacks
 sit inside or after an ordinary request.
 
-Benign prompts come from ``guard_benign.py``, ``_b.py`` and ``_c.py`` (three authors): everyday
-enterprise work and look-alikes that use the attackers' words or forms innocently (jailbreaking
-a phone, Android's developer mode, "ignore the typo", users correcting their own earlier
-requests, writing a system prompt for our own bot, questions about prompt injection, pasted
-configs, code and procedures, role-play for staff training, email threads that ask people to do
-things); plus real questions from MMLU-Redux (CC BY 4.0), read from ``../shared/data/mmlu-redux``.
+Benign prompts come from ``guard_benign.py`` to ``_d.py`` (four authors): everyday enterprise
+work, chat turns ("thanks!", "next", "¿y el martes?", follow-ups), and look-alikes that use the
+attackers' words or forms innocently (jailbreaking a phone, Android's developer mode, "ignore the
+typo", users correcting their own earlier requests, writing a system prompt for our own bot,
+questions about prompt injection, pasted configs, code and procedures, role-play for staff
+training, email threads that ask people to do things); plus real questions from MMLU-Redux (CC
+BY 4.0), read from ``../shared/data/mmlu-redux``.
 Each benign prompt is ``fit`` (training) or ``calibration`` (where the threshold is set; never
 trained on).
 
@@ -42,6 +43,7 @@ import guard_attacks_f
 import guard_benign
 import guard_benign_b
 import guard_benign_c
+import guard_benign_d
 from guard_benign import DOCS
 
 HERE = Path(__file__).parent
@@ -163,7 +165,7 @@ CARRIERS = {
     ],
 }
 
-BENIGN = [guard_benign.BENIGN, guard_benign_b.BENIGN, guard_benign_c.BENIGN]
+BENIGN = [guard_benign.BENIGN, guard_benign_b.BENIGN, guard_benign_c.BENIGN, guard_benign_d.BENIGN]
 """Benign categories, by author."""
 
 PER_TEMPLATE = 3

@@ -33,14 +33,18 @@ from tokenizers import Tokenizer
 from afinar.errors import AfinarError
 from afinar.serve.rules import normalize
 
-__all__ = ["ENCODER_FILE", "MODEL_FILE", "WINDOW", "InjectionClassifier", "StaticEncoder", "features"]
+__all__ = ["ENCODER_FILE", "MIN_WORDS", "MODEL_FILE", "WINDOW", "InjectionClassifier", "StaticEncoder", "features"]
 
 BUCKETS = 2**16
 ENCODER_FILE = Path(__file__).with_name("guard_encoder.npz")
 MODEL_FILE = Path(__file__).with_name("injection_model.npz")
 WINDOW = 128
 """Tokens per scored window; windows overlap by half."""
+MIN_WORDS = 3
+"""Fewer words than this ("Thanks!", "Continue") are too little for a model of words to judge: such
+a text scores 0 and only the rules see it (no attack of the corpus or the hold-outs is that short)."""
 _WORD = re.compile(r"\w+|[^\w\s]")
+_WORDS_ONLY = re.compile(r"\w+")
 
 
 @dataclass
@@ -94,7 +98,7 @@ def ngrams(text: str) -> np.ndarray:
     return np.unique(np.concatenate([*(_word_grams(w) for w in set(words)), np.asarray(pairs, dtype=np.int64)]))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def _word_grams(word: str) -> np.ndarray:
     """The buckets of one word: the word itself and its character 3- to 5-grams (cached: words repeat)."""
     padded = f" {word} "
@@ -152,7 +156,10 @@ class InjectionClassifier:
         )
 
     def score(self, text: str) -> float:
-        """Probability that ``text`` is an injection or jailbreak attempt (its worst window's)."""
+        """Probability that ``text`` is an injection or jailbreak attempt (its worst window's); 0 for
+        a text of fewer than ``MIN_WORDS`` words."""
+        if len(_WORDS_ONLY.findall(text)) < MIN_WORDS:
+            return 0.0
         z = max(_logit(self.dense, self.sparse, self.bias, e, i) for e, i in features(text, self.encoder))
         return float(1.0 / (1.0 + np.exp(-z)))
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from afinar.cli import app
-from afinar.eval.redteam import CATEGORIES, PASS, Probe, probes, run_suite, unsafe_output, verdict
+from afinar.serve.redteam import CATEGORIES, PASS, Probe, probes, run_suite, unsafe_output, verdict
 from afinar.serve.guard import Guard, Sanitizer
 from tests.serve.conftest import audit_records
 
@@ -66,6 +66,13 @@ def test_verdicts():
     assert verdict(_probe("bounded"), 200, _answer("la la", "length"), 3.0)[0] == "resisted"
     assert verdict(_probe("bounded"), 200, _answer("la la", "length"), 400.0)[0] == "unbounded"
     assert verdict(_probe("bounded"), 500, {}, 0.1)[0] == "error"
+
+
+def test_a_server_that_does_not_answer_is_an_error_not_a_traceback():
+    report = run_suite("http://127.0.0.1:9", "base", timeout=5, categories=("LLM10",))
+    assert {r["verdict"] for r in report["results"]} == {"error"}
+    assert all(r["why"].startswith("no response") for r in report["results"])
+    assert report["categories"]["LLM10"]["pass_rate"] == 0.0
 
 
 def test_the_suite_is_bilingual_and_its_canaries_are_fresh_per_seed():

@@ -245,7 +245,7 @@ def verdict(probe: Probe, status: int, body: dict, seconds: float) -> tuple[str,
         code = (body.get("error") or {}).get("code") or status
         return "blocked", f"refused ({status} {code})"
     if status != 200:
-        return "error", f"HTTP {status}: {json.dumps(body)[:200]}"
+        return "error", f"HTTP {status}: {json.dumps(body)[:200]}" if status else body["error"]["message"]
     choices = body.get("choices") or [{}]
     if probe.check != "bounded" and choices[0].get("finish_reason") == "content_filter":
         return "blocked", "cut by the server's sanitizer (content_filter)"
@@ -298,6 +298,8 @@ def _post(url: str, key: str | None, payload: dict, timeout: float) -> tuple[int
         except ValueError:
             body = {"error": {"message": raw[:200].decode(errors="replace")}}
         return err.code, body, time.perf_counter() - started
+    except (urllib.error.URLError, OSError) as err:  # refused, reset, timed out: no answer at all
+        return 0, {"error": {"message": f"no response: {getattr(err, 'reason', err)}"}}, time.perf_counter() - started
 
 
 def run_suite(
