@@ -370,9 +370,9 @@ def redteam_cmd(
     Writes redteam.json and redteam.html; for a RUN_DIR also its summary and model card, and gates
     the run again when its recipe sets eval.gate.redteam_min. Exit 1 when a probe fails."""
     from afinar.cli.tables import redteam_table
-    from afinar.serve.redteam import PASS, default_out, gate_again, probes, redteam, write_report
     from afinar.eval.run import answer_progress
     from afinar.security.access import authorize, record
+    from afinar.serve.redteam import PASS, default_out, gate_again, probes, redteam, write_report
 
     if run_dir is None and url is None and model is None:
         raise AfinarError("give a RUN_DIR, --url URL, or --model (default: the bundled base)")

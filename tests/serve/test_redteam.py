@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from afinar.cli import app
-from afinar.serve.redteam import CATEGORIES, PASS, Probe, probes, run_suite, unsafe_output, verdict
 from afinar.serve.guard import Guard, Sanitizer
+from afinar.serve.redteam import CATEGORIES, PASS, Probe, probes, run_suite, unsafe_output, verdict
 from tests.serve.conftest import audit_records
 
 
