@@ -1,6 +1,6 @@
 """The injection rules and the shipped classifier, on prompts written for these tests, on the
-corpus' calibration prompts and on the frozen hold-out of bench/data (written after the model was
-frozen; nothing was tuned on it)."""
+corpus' calibration prompts and on the frozen hold-outs of bench/data (each written after a model
+was frozen, by someone who had not read the corpus; the third after the shipped one)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from afinar.serve.guard import Guard, Sanitizer, leaks
 from afinar.serve.rules import injection_findings
 
 DATA = Path(__file__).resolve().parents[2] / "bench" / "data"
-FROZEN = {"guard_frozen.jsonl": (51, 7), "guard_frozen2.jsonl": (68, 2)}
+FROZEN = {"guard_frozen.jsonl": (51, 7), "guard_frozen2.jsonl": (68, 2), "guard_frozen3.jsonl": (72, 3)}
 """What the shipped model blocks of each frozen hold-out (attacks caught, benign prompts blocked):
 a regression bar, not a goal (issue 27 asks for 0.90 recall at 1%)."""
 
