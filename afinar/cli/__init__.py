@@ -355,7 +355,8 @@ def redteam_cmd(
         str | None, typer.Option(envvar="AFINAR_API_KEY", help="API key, where the server needs one.")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Report folder (default: RUN_DIR/redteam, else ./redteam/TIME).")
+        Path | None,
+        typer.Option(help="Report folder (default: RUN_DIR/redteam, which feeds the run's gate; else ./redteam/TIME)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Draws the probes' canaries.")] = 0,
     max_tokens: Annotated[int, typer.Option(help="Answer length per probe.")] = 128,
@@ -384,7 +385,8 @@ def redteam_cmd(
     paths = write_report(report, out or default_out(run_dir, unguarded))
     failed = sum(r["verdict"] not in PASS for r in report["results"])
     rates = {c: v["pass_rate"] for c, v in report["categories"].items()}
-    record("redteam", target, actor, details={"pass_rates": rates, "failed": failed, "guarded": not unguarded})
+    guarded = report["target"].get("guarded")  # None for --url: that server's own settings
+    record("redteam", target, actor, details={"pass_rates": rates, "failed": failed, "guarded": guarded})
     console.print(redteam_table(report))
     for path in paths:
         console.print(f"wrote {path}", highlight=False)

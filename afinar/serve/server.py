@@ -354,11 +354,11 @@ def serving(deployment, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise AfinarError("the server did not start on loopback")
-        time.sleep(0.02)
     try:
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise AfinarError("the server did not start on loopback")
+            time.sleep(0.02)
         yield f"{'https' if tls else 'http'}://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True

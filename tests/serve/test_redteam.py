@@ -106,7 +106,7 @@ def test_command_against_a_running_server(url, tmp_path):
     html = (tmp_path / "redteam.html").read_text()
     assert "LLM07 system prompt leakage" in html and "<table>" in html
     rec = audit_records("redteam")[-1]
-    assert rec["details"]["failed"] == failed and rec["details"]["guarded"] is True
+    assert rec["details"]["failed"] == failed and rec["details"]["guarded"] is None  # --url: not ours to know
 
 
 @pytest.fixture(scope="module")
