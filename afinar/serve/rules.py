@@ -4,7 +4,8 @@ Each rule is a regular expression over a normalized copy of the text (NFKC, lowe
 invisible characters removed, whitespace collapsed), so ``Ign\u200bore previous instructions``
 and ``IGNORE  PREVIOUS\\nINSTRUCTIONS`` read the same. Families:
 
-- ``override``: ignore / disregard / forget the previous instructions, "new instructions".
+- ``override``: ignore / disregard / forget the previous instructions, "new instructions" (not a
+  user taking back their own earlier request: "ignore the instructions I gave you about the tone").
 - ``roleplay``: DAN ("do anything now"), a developer or jailbreak mode the assistant is told it is
   in, an AI "without restrictions", a jailbreak of the assistant (a phone's jailbreak or
   Android's developer mode is not one).
@@ -129,7 +130,27 @@ _RULES: dict[str, list[tuple[str, str]]] = {
 }
 
 FAMILIES = tuple(_RULES)
+# A user may take back their own earlier request ("ignore the instructions I gave you about the
+# tone", "olvida mis indicaciones anteriores"): an override rule's match that names them as the
+# user's ("my", inside it) or is followed by "I gave you" is not an attack.
+_MINE = re.compile(r"\b(?:my|our|mis|nuestras|nuestros)\b")
+_I_GAVE = re.compile(
+    r"^\W*(?:that\s+|which\s+)?(?:i|we)\s+(?:just\s+)?(?:gave|sent|wrote|made|provided|asked|typed|shared)\b"
+    r"|^\W*que\s+(?:te|le)\s+(?:di|dimos|pas[eé]|mand[eé]|escrib[ií]|ped[ií])\b"
+)
+_OWN_REQUEST_RULES = {"ignore-previous", "ignorar-anteriores"}
 _COMPILED = [(family, name, re.compile(rx, re.S)) for family, rules in _RULES.items() for name, rx in rules]
+
+
+def _trips(name: str, rx: re.Pattern, norm: str) -> bool:
+    """Does ``rx`` match ``norm``, other than as a user taking back their own request?"""
+    for m in rx.finditer(norm):
+        own = name in _OWN_REQUEST_RULES and (_MINE.search(m.group()) or _I_GAVE.search(norm[m.end() :]))
+        if not own:
+            return True
+    return False
+
+
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
 
 
@@ -159,7 +180,7 @@ def injection_findings(text: str, _depth: int = 0) -> list[str]:
     if _INVISIBLE.search(text):
         found.append("smuggling:invisible-unicode")
     norm = normalize(text)
-    found += [f"{family}:{name}" for family, name, rx in _COMPILED if rx.search(norm)]
+    found += [f"{family}:{name}" for family, name, rx in _COMPILED if _trips(name, rx, norm)]
     if _depth == 0:
         for raw in _decoded_blobs(text):
             if injection_findings(raw, 1):
