@@ -72,21 +72,32 @@ def _deal(names: list[str], k: int, seed: int) -> dict[str, int]:
     return {name: i % k for i, name in enumerate(names)}
 
 
+def _out_of_sample(
+    splits: list[tuple[list[dict], list[dict]]], encoder: StaticEncoder, fpr: float
+) -> tuple[list[tuple[dict, float]], dict[int, bool], float]:
+    """Fit on each ``(train, test)`` split and score its test rows; the pooled scores, which rows the
+    rules flag, and the threshold at ``fpr`` on the pooled benign rows."""
+    scored: list[tuple[dict, float]] = []
+    for i, (train, test) in enumerate(splits, 1):
+        model = InjectionClassifier.fit([r["text"] for r in train], [r["label"] for r in train], encoder)
+        scored += [(r, model.score(r["text"])) for r in test]
+        print(f"  split {i}/{len(splits)}: trained on {len(train)}, scored {len(test)}", flush=True)
+    ruled = {id(r): bool(injection_findings(r["text"])) for r, _ in scored}
+    neg = [(r, s) for r, s in scored if not r["label"]]
+    return scored, ruled, threshold_at_fpr([s for _, s in neg], [ruled[id(r)] for r, _ in neg], fpr)
+
+
 def cross_validate(rows: list[dict], encoder: StaticEncoder, k: int, fpr: float, seed: int = 0) -> None:
     attacks = sorted({r["family"] for r in rows if r["label"]})
     benign = sorted({r["family"] for r in rows if not r["label"] and r["family"] != "mmlu"})
     folds = {**_deal(attacks, k, seed), **_deal(benign, k, seed + 1)}
-    scored: list[tuple[dict, float]] = []
     started = time.perf_counter()
-    for fold in range(k):
-        train = [r for r in rows if _fold_of(r, folds, k) != fold and (r["split"] == "fit" or not r["label"])]
-        test = [r for r in rows if _fold_of(r, folds, k) == fold and (r["split"] == "held" or not r["label"])]
-        model = InjectionClassifier.fit([r["text"] for r in train], [r["label"] for r in train], encoder)
-        scored += [(r, model.score(r["text"])) for r in test]
-        print(f"  fold {fold + 1}/{k}: trained on {len(train)}, scored {len(test)}", flush=True)
-    ruled = {id(r): bool(injection_findings(r["text"])) for r, _ in scored}
-    neg = [(r, s) for r, s in scored if not r["label"]]
-    threshold = threshold_at_fpr([s for _, s in neg], [ruled[id(r)] for r, _ in neg], fpr)
+    splits = [
+        ([r for r in rows if _fold_of(r, folds, k) != fold and (r["split"] == "fit" or not r["label"])],
+         [r for r in rows if _fold_of(r, folds, k) == fold and (r["split"] == "held" or not r["label"])])
+        for fold in range(k)
+    ]  # fmt: skip
+    scored, ruled, threshold = _out_of_sample(splits, encoder, fpr)
     print(
         f"\nleave-family-out, {k} folds ({time.perf_counter() - started:.0f} s); threshold {threshold:.3f} "
         f"at {fpr:.0%} FPR on the pooled out-of-fold benign prompts\n"
@@ -99,17 +110,14 @@ def cross_author(rows: list[dict], encoder: StaticEncoder, fpr: float) -> None:
     templates, score the other's (and benign prompts of an author not trained on), both ways."""
     mmlu_cal = [r for r in rows if r["family"] == "mmlu" and r["split"] == "calibration"]
     mmlu_fit = [r for r in rows if r["family"] == "mmlu" and r["split"] == "fit"]
-    scored: list[tuple[dict, float]] = []
+    splits = []
     for trained, benign_trained, scored_author, benign_scored in ((1, (1, 2), 2, 3), (2, (2, 3), 1, 1)):
         train = [r for r in rows if r["label"] and r.get("author") == trained and r["split"] == "fit"]
         train += [r for r in rows if not r["label"] and r.get("author") in benign_trained] + mmlu_fit
         test = [r for r in rows if r["label"] and r.get("author") == scored_author and r["split"] == "held"]
         test += [r for r in rows if not r["label"] and r.get("author") == benign_scored] + mmlu_cal
-        model = InjectionClassifier.fit([r["text"] for r in train], [r["label"] for r in train], encoder)
-        scored += [(r, model.score(r["text"])) for r in test]
-    ruled = {id(r): bool(injection_findings(r["text"])) for r, _ in scored}
-    neg = [(r, s) for r, s in scored if not r["label"]]
-    threshold = threshold_at_fpr([s for _, s in neg], [ruled[id(r)] for r, _ in neg], fpr)
+        splits.append((train, test))
+    scored, ruled, threshold = _out_of_sample(splits, encoder, fpr)
     print(
         f"\nleave-author-out (trained on one author's templates of every family, scored on the other's, both "
         f"ways); threshold {threshold:.3f} at {fpr:.0%} FPR on benign prompts of an author not trained on\n"
