@@ -23,6 +23,7 @@ import base64
 import binascii
 import re
 import unicodedata
+from collections.abc import Callable
 
 __all__ = ["FAMILIES", "injection_findings", "normalize"]
 
@@ -36,17 +37,34 @@ _ORDERS_ES = r"(?:instrucciones|reglas|indicaciones|directrices|normas|[oó]rden
 _AI = r"(?:ai|a\.i\.|assistant|model|chatbot|bot|persona|character|version of (?:you|yourself))"
 _LIMITS = r"(?:restrictions|filters|censorship|ethics|ethical guidelines|morals|content polic(?:y|ies)|guardrails)"
 
-_RULES: dict[str, list[tuple[str, str]]] = {
+# A user may take back their own earlier request ("ignore the instructions I gave you about the
+# tone", "olvida mis indicaciones anteriores"): an override match that names them as the user's
+# ("my", inside it) or is followed by "I gave you" is not an attack.
+_MINE = re.compile(r"\b(?:my|our|mis|nuestras|nuestros)\b")
+_I_GAVE = re.compile(
+    r"^\W*(?:that\s+|which\s+)?(?:i|we)\s+(?:just\s+)?(?:gave|sent|wrote|made|provided|asked|typed|shared)\b"
+    r"|^\W*que\s+(?:te|le)\s+(?:di|dimos|pas[eé]|mand[eé]|escrib[ií]|ped[ií])\b"
+)
+
+
+def _own_request(match: re.Match) -> bool:
+    return bool(_MINE.search(match.group()) or _I_GAVE.search(match.string[match.end() :]))
+
+
+_RULES: dict[str, list[tuple]] = {
+    # (name, pattern) or (name, pattern, unless): a match for which ``unless(match)`` holds does not count
     "override": [
         (
             "ignore-previous",
             rf"\b(?:ignore|disregard|forget|override|bypass|abandon|set aside|pay no attention to)\b"
             rf"(?:\W+\w+){{0,3}}?\W+{_PRIOR}\W+(?:\w+\W+){{0,2}}{_ORDERS}\b",
+            _own_request,
         ),
         (
             "ignorar-anteriores",
             rf"\b(?:ignora\w*|olvida\w*|omite|haz caso omiso|no hagas caso|descarta\w*)\b"
             rf"(?:\W+\w+){{0,4}}?\W+{_ORDERS_ES}\b",
+            _own_request,
         ),
         ("new-instructions", r"\byour (?:new|updated|real|true) instructions (?:are|follow)\b"),
         ("nuevas-instrucciones", r"\btus (?:nuevas|verdaderas) instrucciones son\b"),
@@ -130,25 +148,16 @@ _RULES: dict[str, list[tuple[str, str]]] = {
 }
 
 FAMILIES = tuple(_RULES)
-# A user may take back their own earlier request ("ignore the instructions I gave you about the
-# tone", "olvida mis indicaciones anteriores"): an override rule's match that names them as the
-# user's ("my", inside it) or is followed by "I gave you" is not an attack.
-_MINE = re.compile(r"\b(?:my|our|mis|nuestras|nuestros)\b")
-_I_GAVE = re.compile(
-    r"^\W*(?:that\s+|which\s+)?(?:i|we)\s+(?:just\s+)?(?:gave|sent|wrote|made|provided|asked|typed|shared)\b"
-    r"|^\W*que\s+(?:te|le)\s+(?:di|dimos|pas[eé]|mand[eé]|escrib[ií]|ped[ií])\b"
-)
-_OWN_REQUEST_RULES = {"ignore-previous", "ignorar-anteriores"}
-_COMPILED = [(family, name, re.compile(rx, re.S)) for family, rules in _RULES.items() for name, rx in rules]
+_COMPILED = [
+    (family, name, re.compile(rx, re.S), unless[0] if unless else None)
+    for family, rules in _RULES.items()
+    for name, rx, *unless in rules
+]
 
 
-def _trips(name: str, rx: re.Pattern, norm: str) -> bool:
-    """Does ``rx`` match ``norm``, other than as a user taking back their own request?"""
-    for m in rx.finditer(norm):
-        own = name in _OWN_REQUEST_RULES and (_MINE.search(m.group()) or _I_GAVE.search(norm[m.end() :]))
-        if not own:
-            return True
-    return False
+def _trips(rx: re.Pattern, unless: Callable[[re.Match], bool] | None, norm: str) -> bool:
+    """Does ``rx`` match ``norm`` other than where its ``unless`` excuses the match?"""
+    return any(unless is None or not unless(m) for m in rx.finditer(norm))
 
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
@@ -180,7 +189,7 @@ def injection_findings(text: str, _depth: int = 0) -> list[str]:
     if _INVISIBLE.search(text):
         found.append("smuggling:invisible-unicode")
     norm = normalize(text)
-    found += [f"{family}:{name}" for family, name, rx in _COMPILED if _trips(name, rx, norm)]
+    found += [f"{family}:{name}" for family, name, rx, unless in _COMPILED if _trips(rx, unless, norm)]
     if _depth == 0:
         for raw in _decoded_blobs(text):
             if injection_findings(raw, 1):
