@@ -262,15 +262,20 @@ def train_recipe(
 
 
 def run(
-    recipe_file: Path | str, run_dir: Path | None = None, show_progress: bool = True, allow_data_errors: bool = False
+    recipe_file: Path | str,
+    run_dir: Path | None = None,
+    show_progress: bool = True,
+    allow_data_errors: bool = False,
+    resume: bool = False,
 ) -> dict:
     """The whole path for one recipe: train, then evaluate base vs tuned; returns the summary.
 
+    With ``resume``, training continues ``run_dir`` from its last checkpoint (its own recipe).
     An interrupted training (Ctrl-C, SIGTERM) returns right away, without the evaluation.
     """
     start = time.perf_counter()
     run_dir, prep, model, summary = train_recipe(
-        recipe_file, run_dir, show_progress=show_progress, allow_data_errors=allow_data_errors
+        recipe_file, run_dir, resume=resume, show_progress=show_progress, allow_data_errors=allow_data_errors
     )
     if summary["train"]["interrupted_at"] is not None:
         return summary

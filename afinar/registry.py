@@ -211,6 +211,18 @@ class Registry:
                 raise AfinarError("AFINAR_API_KEY is not a valid key (unknown, or its user is disabled)")
             return Caller(user.name, user.role)
 
+    def caller_named(self, name: str) -> Caller:
+        """The active user ``name`` (a service acting for them: a worker running their job).
+
+        Raises:
+            AfinarError: no such user, or the user is disabled.
+        """
+        with Session(self.engine) as s:
+            user = s.scalar(select(User).where(User.name == name))
+            if user is None or user.disabled:
+                raise AfinarError(f"user '{name}' is unknown or disabled")
+            return Caller(user.name, user.role)
+
     # ---------------------------------------------------------------- datasets
 
     def register(self, path: Path, name: str, classification: str, owner: str, digest: str) -> None:

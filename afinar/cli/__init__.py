@@ -522,6 +522,26 @@ def track_cmd(run_dir: Annotated[Path, typer.Argument(help="A run directory.")])
         console.print(f"logged {run_dir} to {kind}: {target}", highlight=False)
 
 
+@app.command("worker")
+@user_errors
+def worker_cmd(
+    once: Annotated[bool, typer.Option("--once", help="Stop when the queue is empty.")] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between looks at an empty queue.")] = 2.0,
+    name: Annotated[str | None, typer.Option(help="A name for this worker in job events (after host:pid).")] = None,
+) -> None:
+    """Run fine-tuning jobs from the registry's database (queued by 'afinar serve --fine-tuning'),
+    one at a time, as 'afinar run' runs a recipe; Ctrl-C or SIGTERM checkpoints the job and puts
+    it back in the queue."""
+    from afinar.jobstore import JobStore
+    from afinar.registry import Registry
+    from afinar.worker import Worker
+
+    store = JobStore(Registry.default_location().url)
+    worker = Worker(store, name, say=lambda line: err_console.print(line, highlight=False))
+    err_console.print(f"afinar worker {worker.name}: taking jobs from {store.url}", highlight=False)
+    worker.work(once=once, poll=poll)
+
+
 @app.command("serve")
 @user_errors
 def serve_cmd(
@@ -552,6 +572,16 @@ def serve_cmd(
     precision: Annotated[
         str, typer.Option(help="PyTorch weights: auto (the run's training precision; bf16 where native), bf16, fp32.")
     ] = "auto",
+    fine_tuning: Annotated[
+        bool, typer.Option("--fine-tuning", help="Also OpenAI's files and fine-tuning jobs API (docs/service.md).")
+    ] = False,
+    job_recipe: Annotated[
+        Path | None, typer.Option(help="With --fine-tuning: the recipe jobs train with (its data is each job's).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="With --fine-tuning: 'afinar worker' processes to start here.")] = 1,
+    jobs_per_user: Annotated[int, typer.Option(help="Jobs a user may have queued, running or paused.")] = 2,
+    jobs_per_role: Annotated[int, typer.Option(help="Jobs one role's users may have queued, running or paused.")] = 8,
+    max_upload_bytes: Annotated[int, typer.Option(help="Largest file upload (POST /v1/files).")] = 512 << 20,
     force: Force = False,
 ) -> None:
     """OpenAI-compatible API: API keys -> guard -> model -> sanitizer -> audit log."""
@@ -580,6 +610,12 @@ def serve_cmd(
         force=force,
         engine=engine,
         precision=precision,
+        fine_tuning=fine_tuning,
+        job_recipe=job_recipe,
+        workers=workers,
+        jobs_per_user=jobs_per_user,
+        jobs_per_role=jobs_per_role,
+        max_upload_bytes=max_upload_bytes,
     )
     run_server(opts, host, port, tls_cert, tls_key, lambda line: err_console.print(line, highlight=False))
 

@@ -34,6 +34,7 @@ __all__ = [
     "check_data",
     "check_recipe_data",
     "data_key",
+    "describe_errors",
     "mask_dataset",
     "masker_for",
     "masker_for_file",
@@ -98,17 +99,22 @@ def check_recipe_data(recipe: Recipe, data: RecipeData, tokenizer) -> DataReport
     return lint(data.files, data.train, data.held, data.schema_errors, tokenizer, d.max_seq_len, d.overlong)
 
 
+def describe_errors(report: DataReport, shown: int = 10) -> str:
+    """The report's errors, one a line (the first few locations of each), the first ``shown``."""
+    errors = report.errors
+    lines = [f.message if f.check == "schema" else f"{f.message} ({', '.join(f.where[:3])})" for f in errors[:shown]]
+    more = f"\n  ... and {len(errors) - shown} more" if len(errors) > shown else ""
+    return "\n  ".join(lines) + more
+
+
 def refuse_on_errors(report: DataReport) -> None:
     """Raise an AfinarError listing the report's errors (the first few locations of each)."""
     errors = report.errors
     if not errors:
         return
-    lines = [f.message if f.check == "schema" else f"{f.message} ({', '.join(f.where[:3])})" for f in errors[:10]]
-    more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
     raise AfinarError(
         f"the data has {len(errors)} error(s); training refused:\n  "
-        + "\n  ".join(lines)
-        + more
+        + describe_errors(report)
         + "\n'afinar data check' prints the whole report; --allow-data-errors trains on the rows that parse anyway"
     )
 

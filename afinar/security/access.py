@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +22,10 @@ from afinar.registry import Caller, access_registry
 from afinar.security.audit import audit_log, local_actor
 from afinar.shards import dataset_files
 
-__all__ = ["Actor", "authorize", "digests", "record"]
+__all__ = ["Actor", "acting_as", "authorize", "digests", "record"]
 
 _noticed = False
+_acting: ContextVar[Caller | None] = ContextVar("afinar_acting_as", default=None)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ def _current():
 
     global _noticed
     registry = access_registry()
+    acting = _acting.get()
+    if registry is not None and acting is not None:
+        return Actor(acting.name, acting.role), registry
     if registry is None:
         if not _noticed:
             notice = "afinar: single-user local mode (no registry; 'afinar users init' turns on access control)"
@@ -48,6 +55,31 @@ def _current():
         raise
     audit_log().append("login", registry.url, "allow", actor=caller.name, details={"role": caller.role})
     return Actor(caller.name, caller.role), registry
+
+
+@contextmanager
+def acting_as(name: str) -> Iterator[Actor]:
+    """Within the block, the caller is the registry's user ``name`` (not ``$AFINAR_API_KEY``'s):
+    a fine-tuning worker runs a job with its owner's rights, and its records name the owner.
+    Without a registry, the OS user as always.
+
+    Raises:
+        AfinarError: ``name`` is unknown or disabled (after a ``deny`` audit record).
+    """
+    registry = access_registry()
+    if registry is None:
+        yield Actor(local_actor(), None)
+        return
+    try:
+        caller = registry.caller_named(name)
+    except AfinarError as err:
+        audit_log().append("login", registry.url, "deny", actor=name, details={"reason": str(err), "as": "job owner"})
+        raise
+    token = _acting.set(caller)
+    try:
+        yield Actor(caller.name, caller.role)
+    finally:
+        _acting.reset(token)
 
 
 def authorize(action: str, permission: str, paths: list[Path] | tuple = ()) -> Actor:

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 
 from afinar.serve.auth import ApiError
 from afinar.serve.deps import Deployment, Record
-from afinar.serve.routes import adapters, chat, completions, feedback, models, ops
+from afinar.serve.routes import adapters, chat, completions, feedback, files, fine_tuning, models, ops
 
 __all__ = ["Exchange", "create_app"]
 
@@ -83,7 +83,8 @@ class Exchange:
             await send(message)
 
         try:
-            body = await self._body(receive)
+            limit = self.dep.max_upload_bytes if scope["path"] == "/v1/files" else self.dep.max_body_bytes
+            body = await self._body(receive, limit)
         except ApiError as err:
             record.details["error"] = err.code
             response = JSONResponse(err.body(), status_code=err.status)
@@ -106,8 +107,8 @@ class Exchange:
         finally:
             await finish()
 
-    async def _body(self, receive) -> bytes:
-        """The whole request body, refused with 413 past ``max_body_bytes``."""
+    async def _body(self, receive, limit: int) -> bytes:
+        """The whole request body, refused with 413 past ``limit`` bytes."""
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -115,11 +116,11 @@ class Exchange:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.dep.max_body_bytes:
+            if size > limit:
                 raise ApiError(
                     413,
                     "request_too_large",
-                    f"request body over {self.dep.max_body_bytes} bytes",
+                    f"request body over {limit} bytes",
                     "invalid_request_error",
                 )
             chunks.append(chunk)
@@ -177,7 +178,8 @@ def create_app(deployment: Deployment) -> FastAPI:
         code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
         return _error_response(request, ApiError(err.status_code, code, str(err.detail)))
 
-    for router in (adapters.router, chat.router, completions.router, feedback.router, models.router, ops.router):
+    routers = (adapters, chat, completions, feedback, files, fine_tuning, models, ops)
+    for router in (r.router for r in routers):
         app.include_router(router)
     app.add_middleware(Exchange, deployment=deployment, metrics=app.state.metrics)
     return app

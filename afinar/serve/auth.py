@@ -20,7 +20,10 @@ from afinar.errors import AfinarError
 from afinar.registry import Caller, Registry
 from afinar.security.audit import local_actor
 
-__all__ = ["ApiError", "Gatekeeper"]
+__all__ = ["LOCAL", "ApiError", "Gatekeeper"]
+
+LOCAL = "local"
+"""The role of the caller in local mode (no registry): the OS user, allowed everything."""
 
 
 @dataclass
@@ -52,8 +55,16 @@ class Gatekeeper:
         Raises:
             ApiError: 401 (no or unknown key) or 403 (no ``permission``).
         """
+        return self.who(authorization, permission).name
+
+    def who(self, authorization: str | None, permission: str = "serve") -> Caller:
+        """The caller, with their role (:data:`LOCAL` in local mode, where everything is allowed).
+
+        Raises:
+            ApiError: 401 (no or unknown key) or 403 (no ``permission``).
+        """
         if self.registry is None:
-            return local_actor()
+            return Caller(local_actor(), LOCAL)
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise ApiError(401, "missing_api_key", "send 'Authorization: Bearer <API key>'", "authentication_error")
@@ -68,7 +79,7 @@ class Gatekeeper:
         if not allowed:
             message = f"{reason}: needs '{permission}'"
             raise ApiError(403, "permission_denied", message, "permission_error", actor=who.name)
-        return who.name
+        return who
 
     def take(self, caller: str) -> None:
         """Spend one request from ``caller``'s bucket.

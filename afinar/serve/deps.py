@@ -13,11 +13,12 @@ from typing import Annotated
 import anyio
 from fastapi import Depends, Header, Request
 
+from afinar.registry import Caller
 from afinar.security.audit import AuditLog
 from afinar.serve.auth import ApiError, Gatekeeper
 from afinar.serve.guard import Guard, Sanitizer
 
-__all__ = ["CallerDep", "DeployerDep", "Deployment", "DeploymentDep", "Record", "RecordDep"]
+__all__ = ["CallerDep", "DeployerDep", "Deployment", "DeploymentDep", "Record", "RecordDep", "TrainerDep", "audited_as"]
 
 
 @dataclass
@@ -46,6 +47,10 @@ class Deployment:
     """The base model spec the PyTorch engine serves (adapters added later must share it)."""
     note: str | None = None
     """Which engine serves and why, said when the server starts."""
+    fine_tuning: object | None = None
+    """The fine-tuning service (:class:`afinar.serve.fine_tuning.FineTuning`) when it is on."""
+    max_upload_bytes: int = 512 << 20
+    """Largest ``POST /v1/files`` body (the fine-tuning service's uploads)."""
     answered: OrderedDict = field(default_factory=OrderedDict)
     """Completion id -> the caller it answered, for the last :data:`KEEP_ANSWERED` answers (feedback)."""
 
@@ -91,30 +96,47 @@ DeploymentDep = Annotated[Deployment, Depends(_deployment)]
 RecordDep = Annotated[Record, Depends(_record)]
 
 
-async def _authenticated(dep: Deployment, record: Record, authorization: str | None, permission: str) -> str:
+def audited_as(action: str) -> list:
+    """A route's ``dependencies`` naming its request's audit action; it runs first, so a refused
+    or malformed request is recorded under it too."""
+
+    def name(record: RecordDep) -> None:
+        record.action = action
+
+    return [Depends(name)]
+
+
+async def _authenticated(dep: Deployment, record: Record, authorization: str | None, permission: str) -> Caller:
     """The authenticated caller with ``permission``, after spending one request from their rate bucket."""
     try:
-        name = await anyio.to_thread.run_sync(dep.gate.caller, authorization, permission)
+        who = await anyio.to_thread.run_sync(dep.gate.who, authorization, permission)
     except ApiError as err:
         record.actor = err.actor or "unknown"
         raise
-    record.actor = name
-    dep.gate.take(name)
-    return name
+    record.actor = who.name
+    dep.gate.take(who.name)
+    return who
 
 
 Authorization = Annotated[str | None, Header()]
 
 
 async def _caller(dep: DeploymentDep, record: RecordDep, authorization: Authorization = None) -> str:
-    return await _authenticated(dep, record, authorization, "serve")
+    return (await _authenticated(dep, record, authorization, "serve")).name
 
 
 async def _deployer(dep: DeploymentDep, record: RecordDep, authorization: Authorization = None) -> str:
-    return await _authenticated(dep, record, authorization, "deploy")
+    return (await _authenticated(dep, record, authorization, "deploy")).name
+
+
+async def _trainer(dep: DeploymentDep, record: RecordDep, authorization: Authorization = None) -> Caller:
+    return await _authenticated(dep, record, authorization, "train")
 
 
 CallerDep = Annotated[str, Depends(_caller)]
 """A caller allowed to be served."""
 DeployerDep = Annotated[str, Depends(_deployer)]
 """A caller allowed to change what is served (``deploy``)."""
+TrainerDep = Annotated[Caller, Depends(_trainer)]
+"""A caller allowed to fine-tune (``train``), with their role: the files and jobs routes check
+their grants on each dataset."""

@@ -25,7 +25,7 @@ from afinar.model.adapters import is_full_model, load_adapter
 from afinar.model.bottleneck import is_bottleneck
 from afinar.model.load import load_base, load_tokenizer
 from afinar.model.precision import autocast_for, weights_in_bf16
-from afinar.registry import access_registry
+from afinar.registry import Registry, access_registry
 from afinar.run_folder import RECIPE_FILE, load_run
 from afinar.security.access import authorize, record
 from afinar.security.audit import audit_log
@@ -33,6 +33,7 @@ from afinar.serve.app import create_app
 from afinar.serve.auth import Gatekeeper
 from afinar.serve.deps import Deployment
 from afinar.serve.engine import BASE, TorchEngine
+from afinar.serve.fine_tuning import FineTuning
 from afinar.serve.guard import Guard, Sanitizer
 from afinar.serve.llamacpp_engine import LlamaCppEngine
 
@@ -78,6 +79,15 @@ class ServeOptions:
     engine: str = "auto"
     """``--run``'s engine: ``llamacpp`` (its GGUF LoRA export on its base GGUF), ``torch``, or
     ``auto``: llama.cpp when the run has that export and no other adapter is named, else PyTorch."""
+    fine_tuning: bool = False
+    """Also serve OpenAI's files and fine-tuning jobs API (:mod:`afinar.serve.fine_tuning`)."""
+    job_recipe: Path | None = None
+    """The recipe fine-tuning jobs train with (None: :data:`~afinar.serve.fine_tuning.DEFAULT_RECIPE`)."""
+    workers: int = 1
+    """``afinar worker`` processes this server starts for its jobs (0: they run elsewhere)."""
+    jobs_per_user: int = 2
+    jobs_per_role: int = 8
+    max_upload_bytes: int = 512 << 20
 
 
 def _choice(value: str, allowed: tuple[str, ...], flag: str) -> None:
@@ -116,7 +126,11 @@ def build(opts: ServeOptions):
     if opts.engine != "auto" and (opts.run is None or opts.gguf is not None):
         raise AfinarError(f"--engine {opts.engine}: it chooses --run's engine (--gguf is served by llama.cpp, "
                           "--model alone by PyTorch)")  # fmt: skip
-    for flag in ("rate_per_minute", "max_body_bytes", "max_prompt_tokens", "max_tokens", "max_batch", "max_queue"):
+    flags = ("rate_per_minute", "max_body_bytes", "max_prompt_tokens", "max_tokens", "max_batch", "max_queue",
+             "jobs_per_user", "jobs_per_role", "max_upload_bytes")  # fmt: skip
+    if opts.workers < 0:
+        raise AfinarError(f"--workers {opts.workers}: accepted: 0 (workers run elsewhere) or more")
+    for flag in flags:
         if getattr(opts, flag) < 1:
             name = "--rate-limit" if flag == "rate_per_minute" else "--" + flag.replace("_", "-")
             raise AfinarError(f"{name} {getattr(opts, flag)}: accepted: a whole number of at least 1")
@@ -188,6 +202,18 @@ def build(opts: ServeOptions):
         note = f"PyTorch engine, {str(engine.dtype).removeprefix('torch.')} weights" + (f": {why}" if why else "")
         models = {"base": BASE, **{a: a for a in adapters}} if not alone else {alone[0]: BASE}
         context = engine.context
+    fine_tuning = None
+    if opts.fine_tuning:
+        if opts.gguf is not None or base_gguf is not None or alone:
+            raise AfinarError(
+                "--fine-tuning: jobs' adapters are served by the PyTorch engine on a base model; serve --model BASE "
+                "(or --run RUN --engine torch) instead of a GGUF or a full fine-tune"
+            )
+        url = registry.url if registry else Registry.default_location().url
+        fine_tuning = FineTuning.open(
+            url, registry, opts.job_recipe, workers=opts.workers, jobs_per_user=opts.jobs_per_user,
+            jobs_per_role=opts.jobs_per_role,
+        )  # fmt: skip
     return Deployment(
         engine=engine,
         tokenizer=tokenizer,
@@ -204,6 +230,8 @@ def build(opts: ServeOptions):
         runs={**_runs_of(models, adapters), **lora_runs},
         base=None if opts.gguf is not None or base_gguf is not None else spec,
         note=note,
+        fine_tuning=fine_tuning,
+        max_upload_bytes=opts.max_upload_bytes,
     )
 
 
@@ -410,7 +438,12 @@ def run_server(opts: ServeOptions, host: str, port: int, tls_cert: Path | None, 
     record("serve.start", str(opts.run or opts.gguf or opts.model), actor, details=details)
     mode = "API keys from the registry" if deployment.gate.registry is not None else "local mode, no API keys"
     say(f"serving {', '.join(deployment.models)} on {scheme}://{host}:{port}/v1 ({mode}); Ctrl-C stops")
+    if deployment.fine_tuning is not None:
+        deployment.fine_tuning.start(deployment)
+        say(f"fine-tuning: jobs in {deployment.fine_tuning.store.url}, {opts.workers} local worker(s)")
     try:
         serve(deployment, host, port, tls_cert, tls_key)
     finally:
+        if deployment.fine_tuning is not None:
+            deployment.fine_tuning.close()
         deployment.engine.close()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import anyio
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import Field
 
 from afinar.errors import AfinarError
@@ -27,7 +27,7 @@ from afinar.model.bottleneck import is_bottleneck
 from afinar.model.load import resolve_base
 from afinar.run_folder import RECIPE_FILE, load_run
 from afinar.serve.auth import ApiError
-from afinar.serve.deps import DeployerDep, DeploymentDep, RecordDep
+from afinar.serve.deps import DeployerDep, DeploymentDep, RecordDep, audited_as
 from afinar.serve.engine import BASE, Busy
 from afinar.serve.schemas import _Body
 
@@ -68,17 +68,7 @@ def _adapter(path: Path, served_base: str | None) -> tuple[Path, str | None]:
     return folder, str(run.resolve())
 
 
-def _audited_as(action: str):
-    """A dependency naming the request's audit action; it runs first, so a refused or malformed
-    request is recorded under it too."""
-
-    def name(record: RecordDep) -> None:
-        record.action = action
-
-    return [Depends(name)]
-
-
-@router.post("/v1/adapters", dependencies=_audited_as("serve.adapter.add"))
+@router.post("/v1/adapters", dependencies=audited_as("serve.adapter.add"))
 async def add_adapter(body: AddAdapter, dep: DeploymentDep, record: RecordDep, _: DeployerDep) -> dict:
     record.model = body.name
     record.details.update(adapter=body.name, path=body.path)
@@ -104,7 +94,7 @@ async def add_adapter(body: AddAdapter, dep: DeploymentDep, record: RecordDep, _
     return {"id": body.name, "object": "model", "created": int(time.time()), "owned_by": "afinar"}
 
 
-@router.delete("/v1/adapters/{name}", dependencies=_audited_as("serve.adapter.remove"))
+@router.delete("/v1/adapters/{name}", dependencies=audited_as("serve.adapter.remove"))
 async def remove_adapter(name: str, dep: DeploymentDep, record: RecordDep, _: DeployerDep) -> dict:
     record.model = name
     record.details["adapter"] = name
