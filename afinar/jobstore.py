@@ -17,9 +17,10 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import JSON, ForeignKey, Index, String, create_engine, or_, select, update
+from sqlalchemy import JSON, ForeignKey, Index, String, or_, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from afinar.database import engine_for
 from afinar.errors import AfinarError
 
 __all__ = ["ACTIVE", "FINAL", "JOB_STATES", "FileRow", "JobRow", "JobStore", "new_id"]
@@ -111,8 +112,7 @@ class JobStore:
 
     def __init__(self, url: str):
         self.url = url
-        self.engine = create_engine(url)
-        _Base.metadata.create_all(self.engine)
+        self.engine = engine_for(url)  # the tables come from the migrations (afinar/migrations/)
 
     # ---------------------------------------------------------------- files
 

@@ -35,10 +35,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, create_engine, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from afinar.database import engine_for
 from afinar.errors import AfinarError
 from afinar.lineage import sha256_file
 from afinar.security.keys import afinar_home
@@ -90,8 +91,7 @@ class Dataset(_Base):
 
 
 class DatasetDigest(_Base):
-    """A sha256 a registered dataset's file has had (its own table, so registries made before
-    it gain it through ``create_all``)."""
+    """A sha256 a registered dataset's file has had."""
 
     __tablename__ = "dataset_digests"
     __table_args__ = (UniqueConstraint("dataset_id", "digest"),)
@@ -150,8 +150,7 @@ def new_api_key() -> str:
 class Registry:
     def __init__(self, url: str):
         self.url = url
-        self.engine = create_engine(url)
-        _Base.metadata.create_all(self.engine)
+        self.engine = engine_for(url)
 
     @classmethod
     def default_location(cls) -> Registry:

@@ -33,6 +33,48 @@ def afinar_home(tmp_path_factory) -> Path:
     return home
 
 
+def _postgres_database():
+    """A new, empty PostgreSQL database on the server at ``$AFINAR_TEST_POSTGRES`` (an admin URL;
+    ``.ci/run`` starts a server and sets it); yields its URL and drops it afterwards."""
+    import secrets
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = os.environ.get("AFINAR_TEST_POSTGRES")
+    if not admin:
+        why = "no PostgreSQL server: set AFINAR_TEST_POSTGRES to an admin URL (.ci/run starts one and sets it)"
+        if os.environ.get("AFINAR_SYSTEM_TESTS") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    name = f"afinar_test_{secrets.token_hex(6)}"
+    server = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with server.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        from afinar.database import forget
+
+        forget(url)
+        with server.connect() as c:
+            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+postgres_database = pytest.fixture(_postgres_database)
+"""A fresh PostgreSQL database's URL (skipped without a server, failed under .ci/run)."""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_url(request, tmp_path) -> str:
+    """The registry's database, once SQLite and once PostgreSQL: a test using it runs on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.db'}"
+    return request.getfixturevalue("postgres_database")
+
+
 @pytest.fixture(scope="session")
 def bundled_dir() -> Path:
     """The bundled SmolLM2 as a cached safetensors folder (converted from the GGUF once)."""

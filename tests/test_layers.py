@@ -17,6 +17,9 @@ LAYERS = [
         "config",
         "recipe_reference",
         "atomic",
+        "database",
+        "migrations",
+        "jobstore",
         "lineage",
         "registry",
         "run_folder",
@@ -31,7 +34,7 @@ LAYERS = [
     ("eval",),
     ("export",),
     ("serve",),
-    ("pipeline", "prepare"),
+    ("pipeline", "prepare", "worker"),
     ("cli", "__main__"),
 ]
 """Each module may import its own layer and the layers before it."""

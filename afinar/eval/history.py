@@ -49,11 +49,8 @@ class EvalResult(_Table):
 
 
 def _engine():
-    """The registry's database, with this table created on first use (access control's tables are
-    the registry's own)."""
-    engine = Registry.default_location().engine
-    _Table.metadata.create_all(engine)
-    return engine
+    """The registry's database (created on first use; its migrations make this table)."""
+    return Registry.default_location().engine
 
 
 def metrics_of(summary: dict) -> dict[tuple[str, str], float]:

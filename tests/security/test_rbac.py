@@ -2,6 +2,7 @@
 classifications, grants, and every denial audited."""
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -12,10 +13,11 @@ from tests.conftest import alpaca_rows, write_jsonl, write_recipe
 
 
 @pytest.fixture
-def world(tmp_path, monkeypatch):
-    """A registry with one user per role and two registered datasets (public, restricted)."""
+def world(tmp_path, monkeypatch, registry_url):
+    """A registry with one user per role and two registered datasets (public, restricted), in
+    SQLite and in PostgreSQL."""
     monkeypatch.setenv("AFINAR_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("AFINAR_REGISTRY", str(tmp_path / "registry.db"))
+    monkeypatch.setenv("AFINAR_REGISTRY", registry_url)
     keys = {}
 
     def run(*args, as_user=None):
@@ -46,8 +48,16 @@ def world(tmp_path, monkeypatch):
 def test_api_keys_are_shown_once_and_stored_as_digests(world):
     import hashlib
 
+    from sqlalchemy import create_engine, text
+
     tmp_path, run = world
-    db = (tmp_path / "registry.db").read_bytes()
+    if (tmp_path / "registry.db").exists():  # SQLite: nowhere in the file
+        db = (tmp_path / "registry.db").read_bytes()
+    else:  # PostgreSQL: nowhere in the users table
+        engine = create_engine(os.environ["AFINAR_REGISTRY"])
+        with engine.connect() as c:
+            db = repr(c.execute(text("SELECT * FROM users")).fetchall()).encode()
+        engine.dispose()
     for key in run.keys.values():
         assert key.startswith("afk_") and len(key) > 40
         assert key.encode() not in db and hashlib.sha256(key.encode()).hexdigest().encode() in db

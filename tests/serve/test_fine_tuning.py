@@ -24,7 +24,12 @@ JOB_RECIPE = {
     "optim": {"lr": 2.0e-4, "warmup_steps": 0},
     "train": {"micro_batch_size": 4, "epochs": 1, "checkpoint_interval": 2, "precision": "fp32"},
     # the gate judges a threshold (it refuses a model on which nothing was measured)
-    "eval": {"metric": "rouge_l", "max_new_tokens": 16, "benchmarks": {"enabled": False}, "gate": {"min": {"rouge_l": 0.0}}},
+    "eval": {
+        "metric": "rouge_l",
+        "max_new_tokens": 16,
+        "benchmarks": {"enabled": False},
+        "gate": {"min": {"rouge_l": 0.0}},
+    },
 }
 PROMPT = "Add 3 and 4."
 
@@ -131,7 +136,9 @@ def test_the_whole_path_through_the_openai_sdk(service, bundled_dir):
     assert events[0].message == "The job has successfully completed"
     assert any(e.message == "Gate decision: promoted" for e in events)
     metrics = [json.loads(line) for line in (home / "jobs" / job.id / "metrics.jsonl").read_text().splitlines()]
-    assert {e.data["step"]: e.data["train_loss"] for e in steps} == {m["step"]: m["loss"] for m in metrics if "loss" in m}
+    assert {e.data["step"]: e.data["train_loss"] for e in steps} == {
+        m["step"]: m["loss"] for m in metrics if "loss" in m
+    }
 
     deadline = time.monotonic() + 60  # the server loads the adapter once the job has succeeded
     while done.fine_tuned_model not in [m.id for m in alice.models.list()] and time.monotonic() < deadline:
