@@ -201,6 +201,13 @@ class JobStore:
             s.commit()
             return done
 
+    def take(self, job_id: str, worker: str) -> JobRow | None:
+        """The job ``job_id``, now ``running`` on ``worker``, if it is queued, or running on a
+        worker the queue has given up on (it dispatched the job again); None otherwise (cancelled
+        or paused meanwhile, or over)."""
+        values = {"status": "running", "worker": worker, "started_at": _now(), "attempts": JobRow.attempts + 1}
+        return self.job(job_id) if self.set(job_id, ("queued", "running"), **values) else None
+
     def claim(self, worker: str) -> JobRow | None:
         """The oldest queued job, now ``running`` on ``worker``; None when none is queued. Two
         workers never claim the same job (the update checks the status it read)."""

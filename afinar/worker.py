@@ -136,6 +136,17 @@ class Worker:
                 signal.signal(sig, old)
         return done
 
+    def run_one(self, job_id: str) -> str | None:
+        """Run the job ``job_id`` (as the queue's task does, in a process of its own); returns its
+        state after, or None when it was not there to run (cancelled or paused while queued)."""
+        previous = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            job = self.store.take(job_id, self.name)
+            return None if job is None else self.run_job(job)
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
     def _requeue_orphans(self) -> None:
         """Jobs running on a worker of this machine whose process is gone go back to the queue."""
         for job in self.store.running():
@@ -145,7 +156,9 @@ class Worker:
                 if self.store.set(job.id, ("running",), status="queued", worker=None):
                     self.store.event(job.id, f"Worker {job.worker} died; the job goes back to the queue", "warn")
 
-    def run_job(self, job: JobRow) -> None:
+    def run_job(self, job: JobRow) -> str:
+        """Run ``job``; returns its state after: final, ``paused``, or ``queued`` (this worker was
+        asked to stop, and the job waits for the next one)."""
         store, run_dir = self.store, Path(job.run_dir)
         resume = latest_checkpoint(run_dir) is not None if run_dir.is_dir() else False
         if run_dir.exists() and not resume:
@@ -177,10 +190,11 @@ class Worker:
             if request == "pause":
                 store.set(job.id, status="paused", request=None, worker=None)
                 store.event(job.id, f"Job paused at step {step}; resuming continues from its checkpoint")
-                return None
+                return "paused"
+            self.stopping = True  # SIGTERM or Ctrl-C, taken by training: this worker stops too
             store.set(job.id, status="queued", worker=None)
             store.event(job.id, f"Worker {self.name} stopped at step {step}; the job goes back to the queue")
-            return None
+            return "queued"
         if request == "cancel":  # asked while it was being evaluated
             return self._end(job, "cancelled", "Job cancelled after training; its model is not served")
         self._report(job, summary)
@@ -210,9 +224,10 @@ class Worker:
             self.store.event(job.id, line, "info" if check["result"] != "fail" else "warn")
         self.store.event(job.id, f"Gate decision: {gate.get('decision')}")
 
-    def _end(self, job: JobRow, status: str, message: str | None = None, **values) -> None:
+    def _end(self, job: JobRow, status: str, message: str | None = None, **values) -> str:
         self.store.set(job.id, status=status, finished_at=int(time.time()), request=None, **values)
         if message or "error" in values:
             level = "error" if status == "failed" else "info"
             self.store.event(job.id, message or values["error"]["message"], level)
         self.say(f"afinar worker: {job.id} {status}")
+        return status

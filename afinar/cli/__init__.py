@@ -528,18 +528,35 @@ def worker_cmd(
     once: Annotated[bool, typer.Option("--once", help="Stop when the queue is empty.")] = False,
     poll: Annotated[float, typer.Option(help="Seconds between looks at an empty queue.")] = 2.0,
     name: Annotated[str | None, typer.Option(help="A name for this worker in job events (after host:pid).")] = None,
+    heartbeat: Annotated[float, typer.Option(help="PostgreSQL: seconds between this worker's heartbeats.")] = 10.0,
+    stalled_after: Annotated[
+        float, typer.Option(help="PostgreSQL: a worker silent this many seconds has its job resumed elsewhere.")
+    ] = 30.0,
+    job: Annotated[str | None, typer.Option(help="Run this one job and exit (what a queued task runs).")] = None,
 ) -> None:
     """Run fine-tuning jobs from the registry's database (queued by 'afinar serve --fine-tuning'),
     one at a time, as 'afinar run' runs a recipe; Ctrl-C or SIGTERM checkpoints the job and puts
-    it back in the queue."""
+    it back in the queue. On PostgreSQL the jobs come through its task queue (procrastinate)."""
+    from afinar.jobqueue import REQUEUE, is_postgres, run_workers
     from afinar.jobstore import JobStore
     from afinar.registry import Registry
     from afinar.worker import Worker
 
+    if heartbeat <= 0 or stalled_after <= heartbeat:
+        raise AfinarError(f"--heartbeat {heartbeat} --stalled-after {stalled_after}: accepted: a heartbeat above 0 "
+                          "and a longer silence")  # fmt: skip
     store = JobStore(Registry.default_location().url)
-    worker = Worker(store, name, say=lambda line: err_console.print(line, highlight=False))
-    err_console.print(f"afinar worker {worker.name}: taking jobs from {store.url}", highlight=False)
-    worker.work(once=once, poll=poll)
+    say = lambda line: err_console.print(line, highlight=False)  # noqa: E731
+    worker = Worker(store, name, say=say)
+    if job is not None:
+        if worker.run_one(job) == "queued":
+            raise typer.Exit(REQUEUE)
+        return
+    say(f"afinar worker {worker.name}: taking jobs from {store.engine.url}")
+    if is_postgres(store.url):
+        run_workers(store.url, worker.name, name, heartbeat, stalled_after, say)
+    else:
+        worker.work(once=once, poll=poll)
 
 
 @app.command("serve")

@@ -31,6 +31,7 @@ from afinar.config import recipe_from_dict
 from afinar.data.intake import check_recipe_data, describe_errors, read_recipe_data
 from afinar.errors import AfinarError
 from afinar.eval.gate import require_promoted
+from afinar.jobqueue import dispatch, is_postgres
 from afinar.jobstore import FileRow, JobRow, JobStore, new_id
 from afinar.lineage import sha256_file
 from afinar.registry import Caller, Registry
@@ -335,7 +336,14 @@ class FineTuning:
             validation_file=validation.id if validation else None, suffix=suffix, seed=seed, method=resolved,
             recipe=recipe, status="queued", created_at=int(time.time()), run_dir=str(self.jobs_dir / job_id),
         )  # fmt: skip
-        return self.store.add_job(row)
+        self.store.add_job(row)
+        self.dispatch(job_id)
+        return row
+
+    def dispatch(self, job_id: str) -> None:
+        """Hand a queued job to the workers: PostgreSQL's task queue; on SQLite they find it themselves."""
+        if is_postgres(self.store.url):
+            dispatch(self.store.url, job_id)
 
     # ------------------------------------------------------------ workers and publishing
 

@@ -440,7 +440,7 @@ def run_server(opts: ServeOptions, host: str, port: int, tls_cert: Path | None, 
     say(f"serving {', '.join(deployment.models)} on {scheme}://{host}:{port}/v1 ({mode}); Ctrl-C stops")
     if deployment.fine_tuning is not None:
         deployment.fine_tuning.start(deployment)
-        say(f"fine-tuning: jobs in {deployment.fine_tuning.store.url}, {opts.workers} local worker(s)")
+        say(f"fine-tuning: jobs in {deployment.fine_tuning.store.engine.url}, {opts.workers} local worker(s)")
     try:
         serve(deployment, host, port, tls_cert, tls_key)
     finally:

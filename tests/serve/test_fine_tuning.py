@@ -101,7 +101,7 @@ def _reference_answer(run_dir, bundled_dir) -> str:
 
 
 def test_the_whole_path_through_the_openai_sdk(service, bundled_dir):
-    url, dep, keys, home = service
+    url, _, keys, home = service
     alice, bob = _client(url, keys["alice"]), _client(url, keys["bob"])
     upload = alice.files.create(file=("sums.jsonl", _jsonl(alpaca_rows(20))), purpose="fine-tune")
     assert upload.object == "file" and upload.purpose == "fine-tune" and upload.filename == "sums.jsonl"

@@ -157,6 +157,7 @@ def _change(dep, caller, job_id: str, action: str):
         if not store.set(job_id, ("paused",), status="queued", request=None):
             raise ApiError(409, "job_not_paused", f"{job_id} is {job.status}; only a paused job resumes")
         store.event(job_id, "Job resumed: queued to continue from its last checkpoint")
+        ft.dispatch(job_id)
     return store.job(job_id)
 
 
