@@ -179,3 +179,51 @@ def test_a_malformed_upload_is_refused_with_its_line_and_leaves_nothing(service,
     assert sorted((home / "files").iterdir()) == before
     refused = audit_records("files.upload")[-1]
     assert (refused["actor"], refused["decision"], refused["details"]["status"]) == ("alice", "reject", 400)
+
+
+def _until(client: openai.OpenAI, job_id: str, check, seconds: float = 300):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        events = list(client.fine_tuning.jobs.list_events(job_id, limit=200))
+        job = client.fine_tuning.jobs.retrieve(job_id)
+        if check(job, events):
+            return job, events
+        time.sleep(0.5)
+    raise AssertionError(f"{job_id}: {job.status}, {[e.message for e in events[:5]]}")
+
+
+def _last_step(events) -> int:
+    return max((e.data["step"] for e in events if e.type == "metrics" and e.data and "train_loss" in e.data), default=0)
+
+
+def test_pause_resume_cancel_and_quotas(service):
+    url, _, keys, _ = service
+    alice = _client(url, keys["alice"])
+    upload = alice.files.create(file=("long.jsonl", _jsonl(alpaca_rows(20, start=200))), purpose="fine-tune")
+    job = alice.fine_tuning.jobs.create(model="base", training_file=upload.id, hyperparameters={"n_epochs": 12})
+    _until(alice, job.id, lambda j, ev: _last_step(ev) >= 2)
+
+    # a second job waits in the queue (one local worker); a third is over the quota of two
+    queued = alice.fine_tuning.jobs.create(model="base", training_file=upload.id)
+    with pytest.raises(openai.RateLimitError) as over:
+        alice.fine_tuning.jobs.create(model="base", training_file=upload.id)
+    assert "at most 2 a user" in over.value.body["message"]
+    assert alice.fine_tuning.jobs.cancel(queued.id).status == "cancelled"  # never started: at once
+
+    assert alice.fine_tuning.jobs.pause(job.id).status == "running"  # asked; the worker stops after the step
+    _, events = _until(alice, job.id, lambda j, ev: j.status == "paused")
+    at = _last_step(events)
+    assert events[0].message.startswith(f"Job paused at step {at};"), [e.message for e in events]
+    assert [c.step_number for c in alice.fine_tuning.jobs.checkpoints.list(job.id)] == [at]
+
+    assert alice.fine_tuning.jobs.resume(job.id).status == "queued"
+    _, events = _until(alice, job.id, lambda j, ev: _last_step(ev) >= at + 2)
+    assert any(e.message.startswith(f"Fine-tuning job resumed from step-{at:06d} on worker") for e in events)
+    alice.fine_tuning.jobs.cancel(job.id)
+    done, events = _until(alice, job.id, lambda j, ev: j.status == "cancelled")
+    stopped = _last_step(events)
+    assert stopped > at and events[0].message == f"Job cancelled at step {stopped}"
+    assert done.fine_tuned_model is None and done.finished_at is not None
+    with pytest.raises(openai.ConflictError):
+        alice.fine_tuning.jobs.cancel(job.id)
+    assert not any(m.id.startswith("ft:") and job.id.removeprefix("ftjob-") in m.id for m in alice.models.list())
