@@ -19,6 +19,7 @@ LAYERS = [
         "atomic",
         "database",
         "migrations",
+        "jobqueue",
         "jobstore",
         "lineage",
         "registry",

@@ -54,7 +54,7 @@ DEFAULT_RECIPE = {
     "optim": {"lr": 2.0e-4, "warmup_steps": 5, "schedule": "cosine"},
     "train": {"micro_batch_size": 4, "grad_accum": 2, "epochs": 3, "checkpoint_interval": 20, "precision": "auto"},
     "replay": {"enabled": True, "loss": "kl+sft"},
-    "eval": {"metric": "rouge_l", "limit": 200, "benchmarks": {"enabled": True, "limit": 500}},
+    "eval": {"metric": "rouge_l", "limit": 200, "benchmarks": {"enabled": True}},
 }
 """The job recipe when the server is given none: LoRA on every linear layer, 3 epochs (OpenAI's
 ``auto``), replay against forgetting, ROUGE-L on the held-out tenth (a row's own ``metric``
