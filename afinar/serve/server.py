@@ -183,6 +183,18 @@ def build(opts: ServeOptions):
             raise AfinarError(f"--json-schema {opts.json_schema}: {err}") from None
     registry = access_registry()
     gate = Gatekeeper(registry.url if registry else None, opts.rate_per_minute)
+    fine_tuning = None
+    if opts.fine_tuning:  # before minutes of model loading: a missing key fails now
+        if opts.gguf is not None or base_gguf is not None or alone:
+            raise AfinarError(
+                "--fine-tuning: jobs' adapters are served by the PyTorch engine on a base model; serve --model BASE "
+                "(or --run RUN --engine torch) instead of a GGUF or a full fine-tune"
+            )
+        url = registry.url if registry else Registry.default_location().url
+        fine_tuning = FineTuning.open(
+            url, registry, opts.job_recipe, workers=opts.workers, jobs_per_user=opts.jobs_per_user,
+            jobs_per_role=opts.jobs_per_role,
+        )  # fmt: skip
     if opts.gguf is not None or base_gguf is not None:
         served = "base" if base_gguf is not None else name or Path(opts.gguf).stem
         if served in lora:
@@ -202,18 +214,6 @@ def build(opts: ServeOptions):
         note = f"PyTorch engine, {str(engine.dtype).removeprefix('torch.')} weights" + (f": {why}" if why else "")
         models = {"base": BASE, **{a: a for a in adapters}} if not alone else {alone[0]: BASE}
         context = engine.context
-    fine_tuning = None
-    if opts.fine_tuning:
-        if opts.gguf is not None or base_gguf is not None or alone:
-            raise AfinarError(
-                "--fine-tuning: jobs' adapters are served by the PyTorch engine on a base model; serve --model BASE "
-                "(or --run RUN --engine torch) instead of a GGUF or a full fine-tune"
-            )
-        url = registry.url if registry else Registry.default_location().url
-        fine_tuning = FineTuning.open(
-            url, registry, opts.job_recipe, workers=opts.workers, jobs_per_user=opts.jobs_per_user,
-            jobs_per_role=opts.jobs_per_role,
-        )  # fmt: skip
     return Deployment(
         engine=engine,
         tokenizer=tokenizer,
