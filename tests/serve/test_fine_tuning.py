@@ -105,6 +105,7 @@ def test_the_whole_path_through_the_openai_sdk(service, bundled_dir):
     alice, bob = _client(url, keys["alice"]), _client(url, keys["bob"])
     upload = alice.files.create(file=("sums.jsonl", _jsonl(alpaca_rows(20))), purpose="fine-tune")
     assert upload.object == "file" and upload.purpose == "fine-tune" and upload.filename == "sums.jsonl"
+    assert upload.afinar["rows"] == 20 and upload.afinar["pii"] == {}  # what the data check found
     stored = list((home / "files").iterdir())
     assert [p.name for p in stored] == [f"{upload.id}.jsonl.afe"]  # encrypted at rest, nothing else
     assert b"Add 3 and 4" not in stored[0].read_bytes()

@@ -2,8 +2,8 @@
 fine-tuning service (:mod:`afinar.serve.fine_tuning`), as OpenAI's files API takes it.
 
 Uploading needs the ``train`` permission; the uploader may read and train on the file, and
-others only with a grant on its dataset (``afinar data grant FILE_ID USER train``). Deleting
-crypto-shreds the stored file (the uploader, or a role with ``dataset:write``). Each call is one
+others only with a grant on its dataset (``afinar data grant FILE_ID USER --permission train``).
+Deleting crypto-shreds the stored file (the uploader, or an admin). Each call is one
 audit record (``files.upload``, ``files.list``, ``files.get``, ``files.delete``); a refusal is a
 ``deny``.
 """
