@@ -46,7 +46,7 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _app(url: str, child_name: str | None = None) -> procrastinate.App:
+def _app(url: str, child_name: str | None = None, nproc: int = 1) -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=_conninfo(url)))
     children: set = set()
     app.children = children  # the running jobs' processes, for a stop to reach them
@@ -54,7 +54,7 @@ def _app(url: str, child_name: str | None = None) -> procrastinate.App:
     @app.task(name=TASK, queue=QUEUE)
     async def fine_tune(job_id: str) -> None:
         named = ["--name", child_name] if child_name else []
-        cmd = [sys.executable, "-m", "afinar", "worker", "--job", job_id, *named]
+        cmd = [sys.executable, "-m", "afinar", "worker", "--job", job_id, "--nproc", str(nproc), *named]
         child = await asyncio.create_subprocess_exec(*cmd, preexec_fn=_die_with_parent)
         children.add(child)
         try:
@@ -96,8 +96,8 @@ async def _recover(app: procrastinate.App, stalled_after: float, every: float, s
             await app.job_manager.retry_job(job)
 
 
-async def _work(url: str, name: str, child_name: str | None, heartbeat: float, stalled_after: float, say) -> None:
-    app = _app(url, child_name)
+async def _work(url: str, name: str, child_name: str | None, heartbeat: float, stalled_after: float, say, nproc):
+    app = _app(url, child_name, nproc)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -123,9 +123,15 @@ async def _work(url: str, name: str, child_name: str | None, heartbeat: float, s
 
 
 def run_workers(
-    url: str, name: str, child_name: str | None = None, heartbeat: float = 10.0, stalled_after: float = 30.0, say=print
+    url: str,
+    name: str,
+    child_name: str | None = None,
+    heartbeat: float = 10.0,
+    stalled_after: float = 30.0,
+    say=print,
+    nproc: int = 1,
 ) -> None:
     """``afinar worker`` on PostgreSQL, named ``name``: take jobs from the queue until SIGINT or
     SIGTERM (a running job checkpoints and goes back to the queue); each job's process is named
-    ``child_name`` after its host and pid."""
-    asyncio.run(_work(url, name, child_name, heartbeat, stalled_after, say))
+    ``child_name`` after its host and pid, and trains on ``nproc`` processes."""
+    asyncio.run(_work(url, name, child_name, heartbeat, stalled_after, say, nproc))

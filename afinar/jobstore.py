@@ -12,6 +12,7 @@ Ids are OpenAI-shaped: ``file-...``, ``ftjob-...``, ``ftevent-N``; times are Uni
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -80,6 +81,8 @@ class JobRow(_Base):
     worker: Mapped[str | None] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(default=0)
     """Times a worker has started (or resumed) the job."""
+    token_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+    """sha256 of the token the job's processes act as its owner by (while it runs on several)."""
 
 
 class EventRow(_Base):
@@ -184,6 +187,13 @@ class JobStore:
     def running(self) -> list[JobRow]:
         with Session(self.engine) as s:
             return list(s.scalars(select(JobRow).where(JobRow.status == "running")))
+
+    def owner_of_token(self, token: str) -> str | None:
+        """The owner of the running job whose token is ``token``; None for any other token."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with Session(self.engine) as s:
+            query = select(JobRow.owner).where(JobRow.token_digest == digest, JobRow.status == "running")
+            return s.scalar(query)
 
     def succeeded(self) -> list[JobRow]:
         """Every succeeded job with a model to serve, oldest first."""

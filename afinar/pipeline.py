@@ -46,7 +46,7 @@ from afinar.train.loop import train
 from afinar.train.progress import plot_loss
 from afinar.train.replay import build_replay
 
-__all__ = ["Prepared", "prepare", "run", "train_recipe"]
+__all__ = ["Prepared", "evaluate_saved", "prepare", "run", "train_recipe"]
 
 
 @dataclass
@@ -284,9 +284,26 @@ def run(
         del model
         prep.model = None  # the trained weights are in adapter/; hold one copy, not three
         model = load_tuned(run_dir)[0].to(device)
-    evaluate_trained(run_dir, prep.recipe, model, prep.tokenizer, prep.eval, show_progress)
+    return _evaluate(run_dir, prep.recipe, model, prep.tokenizer, prep.eval, show_progress, start)
+
+
+def _evaluate(run_dir: Path, recipe: Recipe, model, tokenizer, rows, show_progress: bool, start: float) -> dict:
+    evaluate_trained(run_dir, recipe, model, tokenizer, rows, show_progress)
     update_summary(run_dir, {"wall_seconds": time.perf_counter() - start})
     tracked = log_run(run_dir)
     if tracked and show_progress:
         print("afinar: logged to " + ", ".join(f"{k} ({v})" for k, v in tracked.items()), flush=True)
     return read_json(run_dir / "summary.json")
+
+
+def evaluate_saved(run_dir: Path, show_progress: bool = True) -> dict:
+    """What :func:`run` does after training, for a run trained elsewhere (``afinar train
+    --nproc N``, under torchrun): load the tuned model from the run folder and evaluate it, as the
+    caller (who must be allowed to read its data); returns the summary."""
+    start = time.perf_counter()
+    recipe = load_run(run_dir)
+    actor = authorize("eval", "dataset:read", recipe.data.all_files)
+    model, tokenizer, recipe = load_tuned(run_dir)
+    record("eval", str(run_dir), actor, digests=digests(recipe.data.all_files))
+    model = model.to("cuda" if torch.cuda.is_available() else "cpu")
+    return _evaluate(Path(run_dir), recipe, model, tokenizer, None, show_progress, start)

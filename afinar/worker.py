@@ -14,11 +14,14 @@ died without a word (SIGKILL, a crash); the job resumes from its last checkpoint
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -31,21 +34,23 @@ from afinar.atomic import read_json, write_text
 from afinar.errors import AfinarError
 from afinar.jobstore import JobRow, JobStore
 from afinar.names import GATE_METRICS
-from afinar.pipeline import run
-from afinar.security.access import acting_as
-from afinar.serve.fine_tuning import fine_tuned_id
+from afinar.pipeline import evaluate_saved, run
+from afinar.security.access import JOB_TOKEN_ENV, acting_as
+from afinar.serve.fine_tuning import fine_tuned_id, split_batch
 from afinar.train.checkpoint import latest_checkpoint
+from afinar.train.distributed import spawn
 
 __all__ = ["Worker"]
 
 
 class _Watch(threading.Thread):
     """While a job runs: its training progress as events, and its cancel or pause request passed
-    on to training (SIGTERM to this process, which training reads as: checkpoint, then stop)."""
+    on to training by ``interrupt()`` (SIGTERM, which training reads as: checkpoint, then stop;
+    it returns False while training is not there to take it)."""
 
-    def __init__(self, store: JobStore, job: JobRow, own_handler):
+    def __init__(self, store: JobStore, job: JobRow, interrupt):
         super().__init__(daemon=True, name=f"afinar-watch-{job.id}")
-        self.store, self.job, self.own_handler = store, job, own_handler
+        self.store, self.job, self.interrupt = store, job, interrupt
         self.metrics = Path(job.run_dir) / "metrics.jsonl"
         self.reported: set[tuple[int, str]] = set(self._entries()) if self.metrics.is_file() else set()
         self.asked: str | None = None
@@ -82,10 +87,8 @@ class _Watch(threading.Thread):
                     data = {"step": step, "valid_loss": entry["eval_loss"]}
                     self.store.event(self.job.id, f"Step {step}: validation loss={entry['eval_loss']:.4f}", data=data)
         request = self.store.job(self.job.id).request
-        # Only while training holds SIGTERM (its handler, not the worker's): it stops after the step.
-        if request and self.asked is None and signal.getsignal(signal.SIGTERM) is not self.own_handler:
+        if request and self.asked is None and self.interrupt():
             self.asked = request
-            os.kill(os.getpid(), signal.SIGTERM)
 
     def stop(self) -> None:
         self.done.set()
@@ -105,8 +108,14 @@ def _alive(pid: int) -> bool:
 class Worker:
     """One worker: claims queued jobs one at a time and runs them in this process."""
 
-    def __init__(self, store: JobStore, name: str | None = None, say=print):
-        self.store = store
+    def __init__(self, store: JobStore, name: str | None = None, say=print, nproc: int = 1):
+        """``nproc`` > 1: each job trains on that many processes (torchrun + FSDP2, one per GPU),
+        then this process evaluates it."""
+        if nproc < 1:
+            raise AfinarError(f"--nproc {nproc}: accepted: 1 or more processes a job")
+        self.store, self.nproc = store, nproc
+        self.ranks: subprocess.Popen | None = None
+        """torchrun, while a job trains on several processes."""
         self.host = socket.gethostname()
         self.name = f"{self.host}:{os.getpid()}" + (f":{name}" if name else "")
         self.say = say
@@ -114,6 +123,20 @@ class Worker:
 
     def _handler(self, signum, frame) -> None:
         self.stopping = True
+        if self.ranks is not None and self.ranks.poll() is None:
+            self.ranks.send_signal(signal.SIGTERM)  # the ranks checkpoint; the job goes back to the queue
+
+    def _interrupt(self) -> bool:
+        """SIGTERM to the training of the running job, if it is training now (False if not)."""
+        if self.nproc > 1:
+            if self.ranks is None or self.ranks.poll() is not None:
+                return False
+            self.ranks.send_signal(signal.SIGTERM)
+            return True
+        if signal.getsignal(signal.SIGTERM) is self._handler:  # training holds SIGTERM only while it trains
+            return False
+        os.kill(os.getpid(), signal.SIGTERM)
+        return True
 
     def work(self, once: bool = False, poll: float = 2.0) -> int:
         """Run jobs until asked to stop (or, with ``once``, until the queue is empty); returns
@@ -164,15 +187,19 @@ class Worker:
         if run_dir.exists() and not resume:
             shutil.rmtree(run_dir)  # a start that never reached a checkpoint begins again
         recipe_file = run_dir.with_suffix(".yaml")
-        write_text(recipe_file, yaml.safe_dump(job.recipe, sort_keys=False))
+        try:
+            recipe = self._for_world(job.recipe)
+        except AfinarError as err:
+            return self._end(job, "failed", error={"code": "invalid_job", "message": str(err), "param": None})
+        write_text(recipe_file, yaml.safe_dump(recipe, sort_keys=False))
         how = f"resumed from {latest_checkpoint(run_dir).name}" if resume else "started"
         store.event(job.id, f"Fine-tuning job {how} on worker {self.name}")
         self.say(f"afinar worker: {job.id} {how} ({job.owner})")
-        watch = _Watch(store, job, self._handler)
+        watch = _Watch(store, job, self._interrupt)
         watch.start()
         try:
             with acting_as(job.owner):
-                summary = run(recipe_file, run_dir, show_progress=False, resume=resume)
+                summary = self._train_and_evaluate(job, recipe_file, run_dir, resume)
         except AfinarError as err:
             return self._end(job, "failed", error={"code": "invalid_job", "message": str(err), "param": None})
         except Exception as err:
@@ -210,6 +237,43 @@ class Worker:
         store.event(job.id, f"New fine-tuned model created: {model}")
         return self._end(job, "succeeded", "The job has successfully completed", fine_tuned_model=model,
                          trained_tokens=tokens)  # fmt: skip
+
+    def _for_world(self, recipe: dict) -> dict:
+        """The job's recipe for this worker's processes: a step's rows (the job's ``batch_size``)
+        shared among them (a run resumed elsewhere keeps them: afinar/train/loop.py)."""
+        if self.nproc == 1:
+            return recipe
+        t = recipe["train"]
+        batch = t["micro_batch_size"] * t["grad_accum"]
+        if batch % self.nproc:
+            raise AfinarError(f"batch_size {batch} cannot be shared by this worker's {self.nproc} processes; give a "
+                              f"multiple of {self.nproc}")  # fmt: skip
+        micro, accum = split_batch(batch // self.nproc, t["micro_batch_size"])
+        return {**recipe, "train": {**t, "micro_batch_size": micro, "grad_accum": accum}}
+
+    def _train_and_evaluate(self, job: JobRow, recipe_file: Path, run_dir: Path, resume: bool) -> dict:
+        """``afinar run``'s path for the job; its summary."""
+        if self.nproc == 1:
+            return run(recipe_file, run_dir, show_progress=False, resume=resume)
+        token = secrets.token_urlsafe(32)  # the ranks act as the job's owner by it, while the job runs
+        self.store.set(job.id, token_digest=hashlib.sha256(token.encode()).hexdigest())
+        args = ["--resume", str(run_dir)] if resume else [str(recipe_file), "--run-dir", str(run_dir)]
+        summary_file = run_dir / "summary.json"
+        before = summary_file.stat().st_mtime if summary_file.is_file() else None
+        try:
+            self.ranks = spawn(self.nproc, [*args, "--quiet"], env={JOB_TOKEN_ENV: token})
+            code = self.ranks.wait()
+        finally:
+            self.ranks = None
+            self.store.set(job.id, token_digest=None)
+        written = summary_file.is_file() and summary_file.stat().st_mtime != before
+        summary = read_json(summary_file) if written else None
+        if summary is not None and summary["train"]["interrupted_at"] is not None:
+            return summary  # stopped by SIGTERM: torchrun's status says the ranks were stopped
+        if code != 0 or summary is None:
+            raise AfinarError(f"training on {self.nproc} processes failed (torchrun exit {code}); the ranks' "
+                              "messages are in the worker's output")  # fmt: skip
+        return evaluate_saved(run_dir, show_progress=False)
 
     def _report(self, job: JobRow, summary: dict) -> None:
         scores = summary.get("eval") or {}

@@ -38,7 +38,7 @@ def test_the_migrated_schema_is_the_one_the_code_describes(registry_url):
         diff = [d for d in diff if "procrastinate" not in repr(d)]  # the queue's own tables (0003, PostgreSQL)
         version = c.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert diff == []
-    assert version == _head() == "0003"
+    assert version == _head() == "0004"
     queue = inspect(engine).has_table("procrastinate_jobs")
     assert queue == (engine.dialect.name == "postgresql")  # the job queue lives in PostgreSQL only
 

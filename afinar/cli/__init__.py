@@ -533,6 +533,7 @@ def worker_cmd(
         float, typer.Option(help="PostgreSQL: a worker silent this many seconds has its job resumed elsewhere.")
     ] = 30.0,
     job: Annotated[str | None, typer.Option(help="Run this one job and exit (what a queued task runs).")] = None,
+    nproc: Annotated[int, typer.Option(help="Processes a job trains on: torchrun + FSDP2 (one per GPU).")] = 1,
 ) -> None:
     """Run fine-tuning jobs from the registry's database (queued by 'afinar serve --fine-tuning'),
     one at a time, as 'afinar run' runs a recipe; Ctrl-C or SIGTERM checkpoints the job and puts
@@ -547,14 +548,14 @@ def worker_cmd(
                           "and a longer silence")  # fmt: skip
     store = JobStore(Registry.default_location().url)
     say = lambda line: err_console.print(line, highlight=False)  # noqa: E731
-    worker = Worker(store, name, say=say)
+    worker = Worker(store, name, say=say, nproc=nproc)
     if job is not None:
         if worker.run_one(job) == "queued":
             raise typer.Exit(REQUEUE)
         return
     say(f"afinar worker {worker.name}: taking jobs from {store.engine.url}")
     if is_postgres(store.url):
-        run_workers(store.url, worker.name, name, heartbeat, stalled_after, say)
+        run_workers(store.url, worker.name, name, heartbeat, stalled_after, say, nproc)
     else:
         worker.work(once=once, poll=poll)
 

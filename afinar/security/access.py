@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from afinar.errors import AfinarError
+from afinar.jobstore import JobStore
 from afinar.lineage import sha256_file
 from afinar.registry import Caller, access_registry
 from afinar.security.audit import audit_log, local_actor
@@ -26,6 +27,7 @@ __all__ = ["Actor", "acting_as", "authorize", "digests", "record"]
 
 _noticed = False
 _acting: ContextVar[Caller | None] = ContextVar("afinar_acting_as", default=None)
+JOB_TOKEN_ENV = "AFINAR_JOB_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ def _current():
     global _noticed
     registry = access_registry()
     acting = _acting.get()
+    if registry is not None and acting is None and os.environ.get(JOB_TOKEN_ENV):
+        acting = _job_owner(registry)
     if registry is not None and acting is not None:
         return Actor(acting.name, acting.role), registry
     if registry is None:
@@ -55,6 +59,21 @@ def _current():
         raise
     audit_log().append("login", registry.url, "allow", actor=caller.name, details={"role": caller.role})
     return Actor(caller.name, caller.role), registry
+
+
+def _job_owner(registry) -> Caller:
+    """The owner of the running fine-tuning job whose token is ``$AFINAR_JOB_TOKEN``: how the
+    processes of a job trained on several (torchrun) act as its owner.
+
+    Raises:
+        AfinarError: a token of no running job (after a ``deny`` audit record).
+    """
+    owner = JobStore(registry.url).owner_of_token(os.environ[JOB_TOKEN_ENV])
+    if owner is None:
+        reason = f"${JOB_TOKEN_ENV} is not the token of a running fine-tuning job"
+        audit_log().append("login", registry.url, "deny", actor="unknown", details={"reason": reason})
+        raise AfinarError(reason)
+    return registry.caller_named(owner)
 
 
 @contextmanager

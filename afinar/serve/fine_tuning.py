@@ -41,7 +41,16 @@ from afinar.security.keys import afinar_home, default_provider
 from afinar.serve.auth import LOCAL, ApiError
 from afinar.serve.engine import BASE
 
-__all__ = ["DEFAULT_RECIPE", "FILE_SUFFIXES", "FineTuning", "file_json", "job_json", "job_recipe", "load_job_recipe"]
+__all__ = [
+    "DEFAULT_RECIPE",
+    "FILE_SUFFIXES",
+    "FineTuning",
+    "file_json",
+    "job_json",
+    "job_recipe",
+    "load_job_recipe",
+    "split_batch",
+]
 
 FILE_SUFFIXES = (".jsonl", ".csv", ".parquet")
 """What an upload may be (by its file name); ``.jsonl`` when the name says nothing."""
@@ -87,7 +96,7 @@ def load_job_recipe(path: Path | None) -> dict:
 # ---------------------------------------------------------------- hyperparameters
 
 
-def _batch(size: int, micro: int) -> tuple[int, int]:
+def split_batch(size: int, micro: int) -> tuple[int, int]:
     """``(micro_batch_size, grad_accum)`` making ``size`` rows a step, micro-batches no larger than ``micro``."""
     micro = min(micro, size)
     while size % micro:
@@ -112,7 +121,7 @@ def job_recipe(
         t["epochs"] = hp["n_epochs"]
         t.pop("max_steps", None)
     if hp.get("batch_size", "auto") != "auto":
-        t["micro_batch_size"], t["grad_accum"] = _batch(hp["batch_size"], defaults.train.micro_batch_size)
+        t["micro_batch_size"], t["grad_accum"] = split_batch(hp["batch_size"], defaults.train.micro_batch_size)
     multiplier = hp.get("learning_rate_multiplier", "auto")
     o["lr"] = defaults.optim.lr * (1.0 if multiplier == "auto" else multiplier)
     if kind == "dpo":

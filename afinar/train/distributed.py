@@ -37,7 +37,7 @@ from torch.distributed.tensor import DTensor
 
 from afinar.errors import AfinarError
 
-__all__ = ["World", "fault_check", "full_tensors", "launch", "leave", "shard", "world"]
+__all__ = ["World", "fault_check", "full_tensors", "launch", "leave", "shard", "spawn", "world"]
 
 # A rank stuck in a collective (its peer died without torchrun noticing) gives up after this long.
 TIMEOUT = timedelta(seconds=int(os.environ.get("AFINAR_DIST_TIMEOUT", "600")))
@@ -153,6 +153,19 @@ def fault_check(w: World, step: int) -> None:
 def launch(nproc: int, args: list[str], nnodes: int = 1, node_rank: int = 0, rdzv_endpoint: str | None = None) -> int:
     """Run ``python -m afinar.train ARGS`` on ``nproc`` processes per node through torchrun;
     returns its exit status (non-zero if any rank failed)."""
+    return spawn(nproc, args, nnodes, node_rank, rdzv_endpoint).wait()
+
+
+def spawn(
+    nproc: int,
+    args: list[str],
+    nnodes: int = 1,
+    node_rank: int = 0,
+    rdzv_endpoint: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
+    """Start what :func:`launch` runs (with ``env`` added to this process's environment) and
+    return the torchrun process: SIGTERM to it reaches every rank (checkpoint, then stop)."""
     if nproc < 1 or nnodes < 1:
         raise AfinarError(f"--nproc and --nnodes must be at least 1 (got {nproc} and {nnodes})")
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
@@ -163,7 +176,7 @@ def launch(nproc: int, args: list[str], nnodes: int = 1, node_rank: int = 0, rdz
             raise AfinarError("several nodes need --rdzv-endpoint HOST:PORT (the same on every node)")
         cmd += [f"--nnodes={nnodes}", f"--node-rank={node_rank}", "--rdzv-backend=c10d"]
         cmd += [f"--rdzv-endpoint={rdzv_endpoint}", "--rdzv-id=afinar"]
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     if nproc > 1:  # torchrun would leave one thread per process; give each its share of the cores
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    return subprocess.call([*cmd, "-m", "afinar.train", *args], env=env)
+    return subprocess.Popen([*cmd, "-m", "afinar.train", *args], env=env)
