@@ -130,3 +130,53 @@ def test_a_worker_killed_mid_job_loses_its_job_to_another_which_resumes_it_exact
                 except subprocess.TimeoutExpired:
                     proc.kill()
         dep.engine.close()
+
+
+def test_a_worker_asked_to_stop_checkpoints_its_job_for_the_next_worker(
+    tmp_path, monkeypatch, postgres_database, tiny_model_dir, tokenizer
+):
+    from afinar.registry import Caller, access_registry
+    from afinar.serve.fine_tuning import FineTuning
+
+    monkeypatch.setenv("AFINAR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AFINAR_REGISTRY", postgres_database)
+    cli = CliRunner()
+    assert cli.invoke(app, ["keys", "init"]).exit_code == 0
+    root = cli.invoke(app, ["users", "init", "--admin", "root"]).output.strip().split()[-1]
+    added = cli.invoke(app, ["users", "add", "alice", "--role", "ml_engineer"], env={"AFINAR_API_KEY": root})
+    assert added.exit_code == 0, added.output
+    registry = access_registry()
+    ft = FineTuning.open(registry.url, registry, None)
+    ft.template = JOB_RECIPE
+    alice = Caller("alice", "ml_engineer")
+    data = "".join(json.dumps(r) + "\n" for r in alpaca_rows(126)).encode()
+    upload = ft.upload(alice, "sums.jsonl", data, "fine-tune", tokenizer)
+    method = {"type": "supervised", "supervised": {"hyperparameters": {"batch_size": 2}}}
+    job = ft.create_job(alice, "base", str(tiny_model_dir), (upload, None), method, 5, "stop")  # and dispatched
+    run_dir = tmp_path / "home" / "jobs" / job.id
+    first, second = _worker("w1"), None
+    try:
+        deadline = time.monotonic() + 300
+        while _steps(run_dir) < 7 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=120) == 0
+        row = ft.store.job(job.id)
+        messages = [e.message for e in ft.store.events(job.id, limit=200).rows]
+        assert row.status == "queued", messages
+        stopped = next(m for m in messages if " stopped at step " in m)
+        step = int(stopped.split(" stopped at step ")[1].split(";")[0])
+        second = _worker("w2")
+        deadline = time.monotonic() + 300
+        while ft.store.job(job.id).status in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=120)
+        row = ft.store.job(job.id)
+        messages = [e.message for e in ft.store.events(job.id, limit=300).rows]
+        assert row.status == "succeeded" and row.attempts == 2, (row.error, messages)
+        assert any(m.startswith(f"Fine-tuning job resumed from step-{step:06d} on worker") for m in messages)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
