@@ -18,9 +18,12 @@ import contextlib
 import ctypes
 import signal
 import sys
+import time
 
 import procrastinate
 from sqlalchemy.engine import make_url
+
+from afinar.jobstore import JobStore
 
 __all__ = ["QUEUE", "REQUEUE", "dispatch", "is_postgres", "run_workers"]
 
@@ -63,10 +66,19 @@ def _app(url: str, child_name: str | None = None, nproc: int = 1) -> procrastina
             children.discard(child)
         if status == REQUEUE:
             await _defer_async(app, job_id)
-        elif status != 0:
-            raise RuntimeError(f"afinar worker --job {job_id} exited with status {status}")
+        elif status != 0:  # it crashed (a signal, a second Ctrl-C): a job it left running has failed
+            message = f"the job's process ended with status {status} (the worker's output says why)"
+            await asyncio.to_thread(_fail_if_running, url, job_id, message)
+            raise RuntimeError(f"afinar worker --job {job_id}: {message}")
 
     return app
+
+
+def _fail_if_running(url: str, job_id: str, message: str) -> None:
+    store = JobStore(url)
+    error = {"code": "internal_error", "message": message, "param": None}
+    if store.set(job_id, ("running",), status="failed", finished_at=int(time.time()), request=None, error=error):
+        store.event(job_id, message, "error")
 
 
 def _configured(app: procrastinate.App, job_id: str):

@@ -236,7 +236,8 @@ class FineTuning:
         return self.registry.allowed(caller, permission, Path(path))
 
     def readable_file(self, caller: Caller, file_id: str, permission: str = "dataset:read") -> FileRow:
-        """The file ``file_id`` if ``caller`` may use it for ``permission``.
+        """The file ``file_id`` if ``caller`` may use it for ``permission`` (its uploader may
+        always see it; training on it follows the grants, which a data steward may revoke).
 
         Raises:
             ApiError: 404 (no such file, or shredded) or 403 (no grant).
@@ -245,7 +246,7 @@ class FineTuning:
         if row is None or row.status == "deleted":
             raise ApiError(404, "file_not_found", f"no file '{file_id}'")
         allowed, reason = self.may(caller, permission, row.path)
-        if not allowed and row.owner != caller.name:
+        if not allowed and not (permission == "dataset:read" and row.owner == caller.name):
             raise ApiError(403, "permission_denied", f"{file_id}: {reason}", "permission_error")
         return row
 
