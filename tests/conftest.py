@@ -58,9 +58,29 @@ def _postgres_database():
         from afinar.database import forget
 
         forget(url)
-        with server.connect() as c:
-            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        _drop(server, name)
         server.dispose()
+
+
+def _drop(server, name: str) -> None:
+    """Drop the test database once the last connection has gone. Not ``WITH (FORCE)``: a role that
+    may only create databases cannot end the server's own processes (an autovacuum worker on the
+    new database), which a plain DROP asks to stop and waits for."""
+    import time
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with server.connect() as c:
+                c.execute(text(f'DROP DATABASE "{name}"'))
+            return
+        except OperationalError:  # "is being accessed by other users": a connection still closing
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 postgres_database = pytest.fixture(_postgres_database)
