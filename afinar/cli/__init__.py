@@ -600,6 +600,9 @@ def serve_cmd(
     jobs_per_user: Annotated[int, typer.Option(help="Jobs a user may have queued, running or paused.")] = 2,
     jobs_per_role: Annotated[int, typer.Option(help="Jobs one role's users may have queued, running or paused.")] = 8,
     max_upload_bytes: Annotated[int, typer.Option(help="Largest file upload (POST /v1/files).")] = 512 << 20,
+    runs: Annotated[
+        list[Path], typer.Option(help="A folder of runs the pages under /ui list; repeatable (default: ./runs).")
+    ] = [],  # noqa: B006
     force: Force = False,
 ) -> None:
     """OpenAI-compatible API: API keys -> guard -> model -> sanitizer -> audit log."""
@@ -634,6 +637,7 @@ def serve_cmd(
         jobs_per_user=jobs_per_user,
         jobs_per_role=jobs_per_role,
         max_upload_bytes=max_upload_bytes,
+        runs_dirs=runs,
     )
     run_server(opts, host, port, tls_cert, tls_key, lambda line: err_console.print(line, highlight=False))
 

@@ -23,7 +23,7 @@ from afinar.names import RATE_LABELS
 from afinar.run_folder import load_run
 from afinar.security.audit import audit_log
 
-__all__ = ["CARD_HTML", "CARD_MD", "Section", "bias_rows", "build_card", "domain_metrics", "write_card"]
+__all__ = ["CARD_HTML", "CARD_MD", "Section", "bias_rows", "build_card", "domain_metrics", "inline_html", "write_card"]
 
 CARD_MD = "model_card.md"
 CARD_HTML = "model_card.html"
@@ -300,7 +300,7 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}code{background:#f3f3f3
 h2{border-bottom:1px solid #ddd;padding-bottom:.2rem}img{max-width:100%}"""
 
 
-def _inline(text: str) -> str:
+def inline_html(text: str) -> str:
     """Escape, then render the two marks the card uses: `code` and **bold**."""
     parts = html.escape(text).split("`")
     out = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
@@ -350,11 +350,11 @@ def _html(sections: list[Section], title: str, made: str, run_dir: Path) -> str:
         out.append(f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>')
         for b in s.blocks:
             if isinstance(b, str):
-                out.append(f"<p>{_inline(b)}</p>")
+                out.append(f"<p>{inline_html(b)}</p>")
             elif b[0] == "table":
                 _, header, rows = b
                 out.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
-                out += ["<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows]
+                out += ["<tr>" + "".join(f"<td>{inline_html(c)}</td>" for c in row) + "</tr>" for row in rows]
                 out.append("</table>")
             else:
                 data = base64.b64encode((run_dir / b[1]).read_bytes()).decode()

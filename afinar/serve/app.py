@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException
 from afinar.serve.auth import ApiError
 from afinar.serve.deps import Deployment, Record
 from afinar.serve.routes import adapters, chat, completions, feedback, files, fine_tuning, models, ops
+from afinar.serve.ui import routes as ui
+from afinar.serve.ui.routes import Refused
 
 __all__ = ["Exchange", "create_app"]
 
@@ -48,6 +50,20 @@ def _decision(status: int, code: str | None) -> str:
     return {401: "deny", 403: "deny", 429: "throttle"}.get(status, "error" if status >= 500 else "reject")
 
 
+def _replaying(body: bytes, receive):
+    """A ``receive`` that gives the app the body already read, then the client's next messages."""
+    replayed = False
+
+    async def replay():
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 class Exchange:
     """ASGI layer around ``/v1``: body limit, timing, one audit record and metrics per request."""
 
@@ -55,6 +71,8 @@ class Exchange:
         self.app, self.dep, self.metrics = app, deployment, metrics
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/ui"):
+            return await self._bounded(scope, receive, send)
         if scope["type"] != "http" or not scope["path"].startswith("/v1"):
             return await self.app(scope, receive, send)
         started = time.perf_counter()
@@ -90,22 +108,21 @@ class Exchange:
             response = JSONResponse(err.body(), status_code=err.status)
             await response(scope, receive, sending)
             return
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
         try:
-            await self.app(scope, replay, sending)
+            await self.app(scope, _replaying(body, receive), sending)
         except Exception:
             status["code"], record.details["error"] = 500, "internal_error"
             raise
         finally:
             await finish()
+
+    async def _bounded(self, scope, receive, send):
+        """A page (``/ui``): the body limit alone (its routes write their own audit records)."""
+        try:
+            body = await self._body(receive, self.dep.max_body_bytes)
+        except ApiError as err:
+            return await JSONResponse(err.body(), status_code=err.status)(scope, receive, send)
+        await self.app(scope, _replaying(body, receive), send)
 
     async def _body(self, receive, limit: int) -> bytes:
         """The whole request body, refused with 413 past ``limit`` bytes."""
@@ -173,12 +190,16 @@ def create_app(deployment: Deployment) -> FastAPI:
     async def invalid(request: Request, err: RequestValidationError):
         return _error_response(request, ApiError(400, "invalid_request", _validation_message(err)))
 
+    @app.exception_handler(Refused)
+    async def refused(request: Request, err: Refused):
+        return err.response
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, err: HTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
         return _error_response(request, ApiError(err.status_code, code, str(err.detail)))
 
-    routers = (adapters, chat, completions, feedback, files, fine_tuning, models, ops)
+    routers = (adapters, chat, completions, feedback, files, fine_tuning, models, ops, ui)
     for router in (r.router for r in routers):
         app.include_router(router)
     app.add_middleware(Exchange, deployment=deployment, metrics=app.state.metrics)

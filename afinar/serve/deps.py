@@ -51,6 +51,8 @@ class Deployment:
     """The fine-tuning service (:class:`afinar.serve.fine_tuning.FineTuning`) when it is on."""
     max_upload_bytes: int = 512 << 20
     """Largest ``POST /v1/files`` body (the fine-tuning service's uploads)."""
+    runs_dirs: list = field(default_factory=list)
+    """Folders of run folders the pages under ``/ui`` list (with the fine-tuning jobs' runs)."""
     answered: OrderedDict = field(default_factory=OrderedDict)
     """Completion id -> the caller it answered, for the last :data:`KEEP_ANSWERED` answers (feedback)."""
 

@@ -88,6 +88,9 @@ class ServeOptions:
     jobs_per_user: int = 2
     jobs_per_role: int = 8
     max_upload_bytes: int = 512 << 20
+    runs_dirs: list[Path] = field(default_factory=list)
+    """Folders of run folders the pages under ``/ui`` list; none given: ``--run``'s folder, else
+    ``./runs`` when it exists."""
 
 
 def _choice(value: str, allowed: tuple[str, ...], flag: str) -> None:
@@ -232,7 +235,16 @@ def build(opts: ServeOptions):
         note=note,
         fine_tuning=fine_tuning,
         max_upload_bytes=opts.max_upload_bytes,
+        runs_dirs=_runs_dirs(opts),
     )
+
+
+def _runs_dirs(opts: ServeOptions) -> list[Path]:
+    if opts.runs_dirs:
+        return [Path(p) for p in opts.runs_dirs]
+    if opts.run is not None:
+        return [Path(opts.run).resolve().parent]
+    return [Path("runs").resolve()] if Path("runs").is_dir() else []
 
 
 def _run_base_gguf(run: Path) -> tuple[Path | None, str]:

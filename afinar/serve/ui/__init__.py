@@ -1,0 +1,1 @@
+"""Pages under ``/ui`` (:mod:`afinar.serve.ui.routes`): runs, jobs, comparisons and governance."""
