@@ -18,7 +18,7 @@ from afinar.names import RATE_LABELS
 from afinar.run_folder import RECIPE_FILE, load_run
 from afinar.serve.ui.charts import Series
 
-__all__ = ["RunRow", "curves", "find_runs", "masked", "run_row", "sections"]
+__all__ = ["RunRow", "curves", "files_in", "find_runs", "masked", "run_row", "scenario_section", "sections"]
 
 
 @dataclass
@@ -131,11 +131,33 @@ def curves(run_dir: Path) -> dict[str, list[Series]]:
 
 
 def sections(run_dir: Path) -> list[Section]:
-    """The model card's sections (what an approver reads), or a note for a run not finished."""
+    """The model card's sections (what an approver reads), with base vs tuned per scenario after
+    the evaluation; a note for a run not finished."""
     try:
-        return [s for s in build_card(run_dir) if s.id != "audit"]
+        card = [s for s in build_card(run_dir) if s.id != "audit"]
     except AfinarError as err:
         return [Section("unfinished", "Not finished yet").text(str(err))]
+    scenarios = scenario_section(_json(run_dir / "summary.json") or {})
+    at = next((i + 1 for i, s in enumerate(card) if s.id == "evaluation"), len(card))
+    return card[:at] + ([scenarios] if scenarios else []) + card[at:]
+
+
+def scenario_section(summary: dict) -> Section | None:
+    """Base vs tuned on each scenario of the eval split (``normal``, ``exception``, ...)."""
+    e = summary.get("eval") or {}
+    tuned = (e.get("tuned") or {}).get("by_scenario") or {}
+    if not tuned:
+        return None
+    base = (e.get("base") or {}).get("by_scenario") or {}
+    rows = []
+    for name, t in sorted(tuned.items()):
+        for key in ("score", "schema_valid_rate", "field_accuracy"):
+            if key in t:
+                b = base.get(name, {}).get(key)
+                label = RATE_LABELS.get(key, "mean row score")
+                rows.append([name, t["n"], label, "-" if b is None else f"{100 * b:.1f}%", f"{100 * t[key]:.1f}%"])
+    header = ["scenario", "rows", "metric", "base", "tuned"]
+    return Section("scenarios", "Base vs tuned per scenario").table(header, rows)
 
 
 _MASKER = Masker(MaskPolicy(default="mask", secrets="redact"))
