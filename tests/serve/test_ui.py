@@ -116,6 +116,9 @@ def test_log_in_and_read_a_finished_run_as_its_files_say(site, browser):
         page.click("#download-adapter")
     assert got.value.suggested_filename == "tiny-run-adapter.zip"
     assert [r["decision"] for r in _audit("ui.download")][-1:] == ["allow"]
+    for width in (1280, 375):  # a laptop and a phone: the page never scrolls sideways (wide tables scroll inside)
+        page.set_viewport_size({"width": width, "height": 800})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
 def test_a_viewer_is_refused_the_download_and_the_refusal_is_audited(site, browser):
