@@ -131,6 +131,10 @@ def test_a_viewer_is_refused_the_download_and_the_refusal_is_audited(site, brows
     refused = _audit("ui.download")[-1]
     assert (refused["actor"], refused["decision"], refused["resource"]) == ("vic", "deny", "tiny-run/adapter.zip")
     assert page.goto(f"{url}/ui/audit").status == 403  # the audit log is for audit:read
+    out = CliRunner().invoke(app, ["users", "disable", "vic"], env={"AFINAR_API_KEY": keys["root"]})
+    assert out.exit_code == 0, out.output
+    page.goto(f"{url}/ui/")
+    assert page.url.endswith("/ui/login")  # a disabled user's session ends at the next page
 
 
 def test_a_running_job_is_followed_to_its_end(site, browser):

@@ -90,14 +90,16 @@ def _who(request: Request) -> Caller | None:
     registry = _registry(request)
     if registry is None:
         return Caller(local_actor(), LOCAL)
-    caller = _sessions(request).get(request.cookies.get(COOKIE))
+    session = _sessions(request).get(request.cookies.get(COOKIE))
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    if caller is None and scheme.lower() == "bearer" and key.strip():
-        try:
-            caller = registry.authenticate(key.strip())
-        except AfinarError:
-            return None
-    return caller
+    try:
+        if session is not None:  # the user as the registry has them now: disabled, or another role
+            return registry.caller_named(session.name)
+        if scheme.lower() == "bearer" and key.strip():
+            return registry.authenticate(key.strip())
+    except AfinarError:
+        return None
+    return None
 
 
 def _may(request: Request, caller: Caller, permission: str) -> bool:
