@@ -46,4 +46,5 @@ def test_a_chart_says_what_it_shows():
                      "loss", "c")  # fmt: skip
     assert 'role="img"' in svg and '<title id="c-title">Loss</title>' in svg
     assert "train loss: 3 points, from 2 at step 1 to 1 at 3" in svg and "eval loss" not in svg
+    assert "<tr><td>2</td><td>1.5</td></tr>" in svg  # the numbers, in a table under the chart
     assert line_chart([Series("x", [])], "Empty", "step", "y", "e") == "<p>Empty: nothing recorded.</p>"

@@ -1,5 +1,6 @@
 """Line charts as inline SVG, drawn on the server: nothing fetched, no script, a title and a
-description for screen readers, and the numbers in a table beside each chart."""
+description for screen readers, and the numbers in a table under each chart (folded: a
+``<details>`` element, at most :data:`TABLE_ROWS` rows, evenly spaced)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ __all__ = ["Series", "line_chart"]
 
 COLOURS = ("#1f5fa8", "#c2541a", "#2e7d32", "#6a1b9a")
 WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 640, 260, 56, 16, 16, 36
+TABLE_ROWS = 200
 
 
 @dataclass
@@ -86,4 +88,22 @@ def line_chart(series: list[Series], title: str, x_label: str, y_label: str, cha
         out.append(f'<rect x="{lx}" y="{PAD_T + 6}" width="12" height="4" fill="{colour}"/>')
         out.append(f'<text x="{lx + 16}" y="{PAD_T + 12}" font-size="11">{html.escape(s.name)}</text>')
     out.append("</svg>")
+    out.append(_table(series, x_label))
     return "\n".join(out)
+
+
+def _table(series: list[Series], x_label: str) -> str:
+    """The charted numbers: one row per x, one column per series."""
+    xs = sorted({x for s in series for x, _ in s.points})
+    every = len(xs)
+    if every > TABLE_ROWS:
+        xs = [xs[round(i * (every - 1) / (TABLE_ROWS - 1))] for i in range(TABLE_ROWS)]
+    values = [dict(s.points) for s in series]
+    head = "".join(f'<th scope="col">{html.escape(s.name)}</th>' for s in series)
+    rows = "".join(
+        f"<tr><td>{_fmt(x)}</td>" + "".join(f"<td>{'' if x not in v else f'{v[x]:.4g}'}</td>" for v in values) + "</tr>"
+        for x in xs
+    )
+    note = f" ({len(xs)} of {every}, evenly spaced)" if every > TABLE_ROWS else ""
+    return (f"<details><summary>The numbers{note}</summary><table><thead><tr><th scope=\"col\">"
+            f"{html.escape(x_label)}</th>{head}</tr></thead><tbody>{rows}</tbody></table></details>")  # fmt: skip
