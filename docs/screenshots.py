@@ -14,6 +14,8 @@ import argparse
 import shutil
 from pathlib import Path
 
+from afinar.errors import AfinarError
+from afinar.security.keys import default_provider
 from afinar.serve.server import ServeOptions, build, serving
 from afinar.serve.ui.views import find_runs
 
@@ -30,9 +32,16 @@ def main() -> None:
     if not runs:
         raise SystemExit(f"{args.runs}: no run folders to show")
     args.out.mkdir(parents=True, exist_ok=True)
-    dep = build(ServeOptions(model="default", fine_tuning=True, workers=0, runs_dirs=[args.runs]))
-    pages = {"runs": "/ui/", "run": f"/ui/runs/{runs[-1][0]}", "jobs": "/ui/jobs", "datasets": "/ui/datasets",
-             "audit": "/ui/audit"}  # fmt: skip
+    try:  # the jobs page needs the fine-tuning service, which needs a key (uploads are encrypted)
+        default_provider().current_id()
+        jobs = True
+    except AfinarError as err:
+        print(f"no jobs page: {err}")
+        jobs = False
+    dep = build(ServeOptions(model="default", fine_tuning=jobs, workers=0, runs_dirs=[args.runs]))
+    pages = {"runs": "/ui/", "run": f"/ui/runs/{runs[-1][0]}", "datasets": "/ui/datasets", "audit": "/ui/audit"}
+    if jobs:
+        pages["jobs"] = "/ui/jobs"
     if len(runs) > 1:
         pages["compare"] = f"/ui/compare?a={runs[-2][0]}&b={runs[-1][0]}"
     try:

@@ -407,7 +407,8 @@ async def audit_page(request: Request, actor: str = "", action: str = "", decisi
         match = [r for r in records if (not actor or r.get("actor") == actor)
                  and (not action or r.get("action", "").startswith(action))
                  and (not decision or r.get("decision") == decision)]  # fmt: skip
-        shown = [{**r, "details": masked(r.get("details") or {})} for r in reversed(match[-AUDIT_SHOWN:])]
+        shown = [{**r, "details": json.dumps(masked(r.get("details") or {}), ensure_ascii=False)}
+                 for r in reversed(match[-AUDIT_SHOWN:])]  # fmt: skip
         signed = log.checkpoints.read_text().splitlines() if log.checkpoints.is_file() else []
         last = json.loads(signed[-1]).get("time") if signed else None
         decisions = sorted({r.get("decision", "") for r in records})
