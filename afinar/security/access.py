@@ -23,7 +23,7 @@ from afinar.registry import Caller, access_registry
 from afinar.security.audit import audit_log, local_actor
 from afinar.shards import dataset_files
 
-__all__ = ["Actor", "acting_as", "authorize", "digests", "record"]
+__all__ = ["JOB_TOKEN_ENV", "Actor", "acting_as", "authorize", "digests", "record"]
 
 _noticed = False
 _acting: ContextVar[Caller | None] = ContextVar("afinar_acting_as", default=None)
