@@ -83,6 +83,25 @@ def _drop(server, name: str) -> None:
             time.sleep(0.5)
 
 
+def registry_users(**roles: str) -> dict[str, str]:
+    """In the current ``$AFINAR_HOME`` (and ``$AFINAR_REGISTRY``): a key, a registry whose admin is
+    ``root``, and a user of each ``name=role``; returns every user's API key by name."""
+    from typer.testing import CliRunner
+
+    from afinar.cli import app
+
+    cli = CliRunner()
+    assert cli.invoke(app, ["keys", "init"]).exit_code == 0
+    out = cli.invoke(app, ["users", "init", "--admin", "root"])
+    assert out.exit_code == 0, out.output
+    keys = {"root": out.output.strip().split()[-1]}
+    for name, role in roles.items():
+        out = cli.invoke(app, ["users", "add", name, "--role", role], env={"AFINAR_API_KEY": keys["root"]})
+        assert out.exit_code == 0, out.output
+        keys[name] = out.output.strip().split()[-1]
+    return keys
+
+
 postgres_database = pytest.fixture(_postgres_database)
 """A fresh PostgreSQL database's URL (skipped without a server, failed under .ci/run)."""
 

@@ -12,7 +12,7 @@ import sys
 from typer.testing import CliRunner
 
 from afinar.cli import app
-from tests.conftest import alpaca_rows
+from tests.conftest import alpaca_rows, registry_users
 
 JOB_RECIPE = {
     "name": "ft",
@@ -29,12 +29,7 @@ JOB_RECIPE = {
 def _setup(tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("AFINAR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AFINAR_REGISTRY", str(tmp_path / "registry.db"))
-    cli = CliRunner()
-    assert cli.invoke(app, ["keys", "init"]).exit_code == 0
-    root = cli.invoke(app, ["users", "init", "--admin", "root"]).output.strip().split()[-1]
-    added = cli.invoke(app, ["users", "add", "alice", "--role", "ml_engineer"], env={"AFINAR_API_KEY": root})
-    assert added.exit_code == 0, added.output
-    return root
+    return registry_users(alice="ml_engineer")["root"]
 
 
 def test_a_job_on_two_processes_runs_as_its_owner_and_succeeds(tmp_path, monkeypatch, tiny_model_dir, tokenizer):

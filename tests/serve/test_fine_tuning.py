@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from afinar.cli import app
-from tests.conftest import alpaca_rows
+from tests.conftest import alpaca_rows, registry_users
 from tests.serve.conftest import audit_records
 
 JOB_RECIPE = {
@@ -47,18 +47,7 @@ def service(tmp_path_factory):
     home = tmp_path_factory.mktemp("ft-home")
     patch = pytest.MonkeyPatch()
     patch.setenv("AFINAR_HOME", str(home))
-    cli = CliRunner()
-    assert cli.invoke(app, ["keys", "init"]).exit_code == 0
-    out = cli.invoke(app, ["users", "init", "--admin", "root"])
-    assert out.exit_code == 0, out.output
-    root = out.output.strip().split()[-1]
-    patch.setenv("AFINAR_API_KEY", root)
-    keys = {"root": root}
-    for name in ("alice", "bob"):
-        out = cli.invoke(app, ["users", "add", name, "--role", "ml_engineer"])
-        assert out.exit_code == 0, out.output
-        keys[name] = out.output.strip().split()[-1]
-    patch.delenv("AFINAR_API_KEY")
+    keys = registry_users(alice="ml_engineer", bob="ml_engineer")
     recipe = home / "job-recipe.yaml"
     recipe.write_text(yaml.safe_dump(JOB_RECIPE))
     dep = build(ServeOptions(model="default", fine_tuning=True, job_recipe=recipe, workers=1, max_tokens=16))

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from afinar.cli import app
-from tests.conftest import alpaca_rows
+from tests.conftest import alpaca_rows, registry_users
 
 JOB_RECIPE = {
     "name": "ft",
@@ -61,11 +61,8 @@ def test_a_worker_killed_mid_job_loses_its_job_to_another_which_resumes_it_exact
 
     monkeypatch.setenv("AFINAR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AFINAR_REGISTRY", postgres_database)
-    cli = CliRunner()
-    assert cli.invoke(app, ["keys", "init"]).exit_code == 0
-    root = cli.invoke(app, ["users", "init", "--admin", "root"]).output.strip().split()[-1]
-    out = cli.invoke(app, ["users", "add", "alice", "--role", "ml_engineer"], env={"AFINAR_API_KEY": root})
-    alice_key = out.output.strip().split()[-1]
+    keys = registry_users(alice="ml_engineer")
+    root, alice_key = keys["root"], keys["alice"]
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(JOB_RECIPE))
     dep = build(ServeOptions(model=str(tiny_model_dir), fine_tuning=True, job_recipe=tmp_path / "job.yaml",
                              workers=0, jobs_per_user=JOBS, jobs_per_role=JOBS))  # fmt: skip
@@ -119,7 +116,7 @@ def test_a_worker_killed_mid_job_loses_its_job_to_another_which_resumes_it_exact
             assert resumed.keys() == whole.keys() and len(resumed) > 0
             assert max((resumed[k] - whole[k]).abs().max().item() for k in resumed) <= 1e-6  # as the resume test
             assert max(v.abs().max().item() for k, v in resumed.items() if "lora_B" in k) > 1e-4
-        verified = cli.invoke(app, ["audit", "verify"], env={"AFINAR_API_KEY": root})
+        verified = CliRunner().invoke(app, ["audit", "verify"], env={"AFINAR_API_KEY": root})
         assert verified.exit_code == 0, verified.output
     finally:
         for proc in workers.values():
@@ -140,11 +137,7 @@ def test_a_worker_asked_to_stop_checkpoints_its_job_for_the_next_worker(
 
     monkeypatch.setenv("AFINAR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AFINAR_REGISTRY", postgres_database)
-    cli = CliRunner()
-    assert cli.invoke(app, ["keys", "init"]).exit_code == 0
-    root = cli.invoke(app, ["users", "init", "--admin", "root"]).output.strip().split()[-1]
-    added = cli.invoke(app, ["users", "add", "alice", "--role", "ml_engineer"], env={"AFINAR_API_KEY": root})
-    assert added.exit_code == 0, added.output
+    registry_users(alice="ml_engineer")
     registry = access_registry()
     ft = FineTuning.open(registry.url, registry, None)
     ft.template = JOB_RECIPE

@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from afinar.cli import app
-from tests.conftest import alpaca_rows, needs_system, tiny_recipe
+from tests.conftest import alpaca_rows, needs_system, registry_users, tiny_recipe
 
 pytestmark = needs_system("chromium", "chromium")
 
@@ -42,12 +42,7 @@ def site(tmp_path_factory, tiny_model_dir):
     patch = pytest.MonkeyPatch()
     patch.setenv("AFINAR_HOME", str(tmp / "home"))
     patch.setenv("AFINAR_REGISTRY", str(tmp / "registry.db"))
-    cli = CliRunner()
-    assert cli.invoke(app, ["keys", "init"]).exit_code == 0
-    keys = {"root": cli.invoke(app, ["users", "init", "--admin", "root"]).output.strip().split()[-1]}
-    for name, role in (("alice", "ml_engineer"), ("aud", "auditor"), ("vic", "viewer")):
-        out = cli.invoke(app, ["users", "add", name, "--role", role], env={"AFINAR_API_KEY": keys["root"]})
-        keys[name] = out.output.strip().split()[-1]
+    keys = registry_users(alice="ml_engineer", aud="auditor", vic="viewer")
     patch.setenv("AFINAR_API_KEY", keys["alice"])
     recipe = tiny_recipe(tmp, tiny_model_dir, train={"max_steps": 6, "eval_interval": 3}, output_dir=str(tmp / "runs"))
     run(recipe, tmp / "runs" / "tiny-run", show_progress=False)
